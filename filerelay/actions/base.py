@@ -1,0 +1,179 @@
+"""The action contract: a config model plus ``run(ctx) -> result``; undo and checks optional.
+
+An action never imports Celery or the store. It gets everything through :class:`ActionContext`
+and :class:`Resources`, raises :class:`~filerelay.errors.RetryableError` or
+:class:`~filerelay.errors.PermanentError` (translating SDK exceptions at its edge), and must be
+idempotent under ``ctx.idempotency_key``: running it twice has the effect of running it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+import structlog
+from pydantic import BaseModel
+
+from filerelay.errors import FileVanishedError, PermanentError
+from filerelay.model import FileEvent, JSONDict
+from filerelay.templates import Template, file_values
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+HASH_CHUNK_BYTES = 1024 * 1024
+
+
+class ClientCache:
+    """Per-process cache of SDK clients (boto3, pika, ...), built once per key and reused.
+
+    Thread-safe; ``close()`` releases every client that has a ``close`` method.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[Any, Any] = {}
+
+    def get(self, key: Any, factory: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = factory()
+            return self._clients[key]
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            close = getattr(client, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # closing is best effort
+                    structlog.get_logger().warning("client_close_failed", exc_info=True)
+
+
+@dataclass
+class Resources:
+    """What actions share within one worker process: named connections and pooled clients."""
+
+    connections: Mapping[str, BaseModel] = field(default_factory=dict)
+    clients: ClientCache = field(default_factory=ClientCache)
+
+    def connection(self, name: str) -> BaseModel:
+        try:
+            return self.connections[name]
+        except KeyError:
+            raise PermanentError(f"unknown connection {name!r}") from None
+
+
+@dataclass
+class ActionContext:
+    """Everything one step run may use. Built by the runner for each attempt."""
+
+    event: FileEvent
+    route: str
+    step_name: str
+    position: int
+    attempt: int
+    idempotency_key: str
+    timeout_s: float
+    resources: Resources
+    results: Mapping[str, JSONDict] = field(default_factory=dict)
+    log: Any = field(default_factory=structlog.get_logger)
+    _sha256: str | None = field(default=None, repr=False)
+
+    @property
+    def path(self) -> str:
+        return self.event.path
+
+    def check_unchanged(self) -> None:
+        """Raise if the file vanished or changed since it was declared stable."""
+        import os
+
+        try:
+            st = os.stat(self.event.path)
+        except FileNotFoundError:
+            raise FileVanishedError(f"file vanished: {self.event.path}") from None
+        except OSError as exc:
+            raise PermanentError(f"cannot stat {self.event.path}: {exc.strerror}") from exc
+        if st.st_size != self.event.size or st.st_mtime_ns != self.event.mtime_ns:
+            raise PermanentError(
+                f"file changed since it was declared stable: {self.event.path} "
+                f"(size {self.event.size} -> {st.st_size})"
+            )
+
+    def sha256(self) -> str:
+        """SHA-256 of the file, computed once per context (or taken from the event)."""
+        if self._sha256 is None:
+            self._sha256 = self.event.sha256 or hash_file(self.event.path)
+        return self._sha256
+
+    def set_sha256(self, digest: str) -> None:
+        """Record a digest computed while streaming the file, so nobody hashes it again."""
+        self._sha256 = digest
+
+    def template_values(self) -> dict[str, Any]:
+        ev = self.event
+        return file_values(
+            source=ev.source,
+            relpath=ev.relpath,
+            size=ev.size,
+            mtime_ns=ev.mtime_ns,
+            detected_at=ev.detected_at,
+            event_id=ev.event_id,
+            dedup_key=ev.dedup_key,
+            host=ev.host,
+            route=self.route,
+            sha256=self._sha256 or ev.sha256,
+            tags=ev.tags,
+            steps=self.results,
+        )
+
+    def render(self, template: str) -> str:
+        """Render a config template for this file (hashing it first if the template needs it)."""
+        tpl = Template.parse(template)
+        if tpl.needs_sha256:
+            self.sha256()
+        return tpl.render(self.template_values())
+
+
+def hash_file(path: str) -> str:
+    """SHA-256 hex of a file, streamed."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(HASH_CHUNK_BYTES):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise FileVanishedError(f"file vanished: {path}") from None
+    except PermissionError as exc:
+        raise PermanentError(f"cannot read {path}: permission denied") from exc
+    return digest.hexdigest()
+
+
+class Action(Generic[ConfigT]):
+    """Base class of every action. Subclasses set ``name`` and ``Config`` and implement ``run``.
+
+    ``connection_type``: when set, the config's ``connection`` field must name a connection of
+    that type (checked when the config loads).
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+    connection_type: ClassVar[str | None] = None
+
+    def __init__(self, config: ConfigT, resources: Resources) -> None:
+        self.config = config
+        self.resources = resources
+
+    def run(self, ctx: ActionContext) -> JSONDict:
+        """Do the effect, idempotently; return a JSON-ready result for later steps."""
+        raise NotImplementedError
+
+    def compensate(self, ctx: ActionContext, result: JSONDict) -> None:  # noqa: B027
+        """Undo a completed run (default: nothing to undo)."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release what this instance holds (pooled clients live in Resources)."""

@@ -1,0 +1,204 @@
+"""Pipeline config models: ``connections``, ``sources``, ``routes``, ``defaults``.
+
+Every model rejects unknown keys and documents each field; the JSON Schema and the README
+reference are generated from them. Step models are built from the action registry's config
+models by :func:`build_pipeline_model`, so a third-party action validates the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    create_model,
+)
+
+from filerelay.config.types import DurationS, GlobList, SizeCondition
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+STEP_COMMON_KEYS = frozenset({"name", "timeout", "retry"})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class S3Connection(Strict):
+    """An S3-compatible endpoint (AWS, MinIO, SeaweedFS, Ceph, ...)."""
+
+    type: Literal["s3"] = Field(description="Connection type.")
+    endpoint_url: str | None = Field(None, description="Endpoint URL; unset for AWS.")
+    region: str = Field("us-east-1", description="Region name.")
+    access_key_id: SecretStr | None = Field(None, description="Access key id (use ${ENV}).")
+    secret_access_key: SecretStr | None = Field(None, description="Secret key (use ${ENV}).")
+    session_token: SecretStr | None = Field(None, description="Session token, if any.")
+    path_style: bool = Field(False, description="Path-style addressing (MinIO, SeaweedFS).")
+    verify_ssl: bool | str = Field(True, description="Verify TLS; or a CA bundle path.")
+    connect_timeout: DurationS = Field(10.0, description="Connect timeout.")
+    read_timeout: DurationS = Field(60.0, description="Read timeout.")
+    max_pool_connections: int = Field(32, ge=1, description="HTTP connections per process.")
+
+
+Connection = Annotated[Union[S3Connection], Field(discriminator="type")]  # noqa: UP007
+
+
+class Source(Strict):
+    """A watched directory tree."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Unique source name.")
+    path: Path = Field(description="Root directory (relative paths: to the working directory).")
+    create: bool = Field(False, description="Create the directory if it does not exist.")
+    include: GlobList = Field(["**"], description="Globs of files to take (relative path).")
+    exclude: GlobList = Field([], description="Globs of files to ignore.")
+    include_hidden: bool = Field(False, description="Take dot-files and files in dot-dirs.")
+    recursive: bool = Field(True, description="Watch subdirectories.")
+    silence: DurationS = Field(2.0, description="Quiet time (size, mtime unchanged) = stable.")
+    stable_when: Literal["close", "silence"] = Field(
+        "close",
+        description="'close': also wait until no process has the file open for writing "
+        "(Linux, bounded by open_timeout); 'silence': the quiet time alone (log appenders).",
+    )
+    open_timeout: DurationS = Field(3600.0, description="Longest wait for a writer to close.")
+    ready_marker: str | None = Field(
+        None, description="Marker file that must exist, e.g. '{name}.done' (same directory)."
+    )
+    observer: Literal["auto", "native", "polling"] = Field(
+        "auto", description="auto: polling on NFS/SMB/FUSE/9p mounts, inotify elsewhere."
+    )
+    poll_interval: DurationS = Field(1.0, description="Polling observer interval.")
+    rescan_interval: DurationS = Field(300.0, description="Full reconcile walk period.")
+    dedup: Literal["path", "content"] = Field(
+        "path", description="path: path+size+mtime_ns+inode; content: SHA-256 of the bytes."
+    )
+    tags: dict[str, str] = Field({}, description="Tags copied onto every event.")
+
+
+class RetryPolicy(Strict):
+    """Retries of retryable errors: exponential backoff with full jitter."""
+
+    max_attempts: int = Field(5, ge=1, le=100, description="Attempts including the first.")
+    backoff: DurationS = Field(1.0, description="First backoff; doubles each attempt.")
+    max_backoff: DurationS = Field(300.0, description="Cap of one backoff.")
+
+
+class Defaults(Strict):
+    """Defaults for every step."""
+
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout: DurationS = Field(600.0, description="Step time limit.")
+
+
+class When(Strict):
+    """Conditions of a route; all given ones must hold."""
+
+    source: str | list[str] | None = Field(None, description="Source name(s).")
+    glob: GlobList | None = Field(None, description="Glob(s) on the relative path.")
+    regex: str | None = Field(None, description="Regular expression searched in the relpath.")
+    ext: str | list[str] | None = Field(None, description="Extension(s), with or without dot.")
+    size: SizeCondition | None = Field(None, description="'>=1MiB', '<10GB', '1MiB..10MiB'.")
+    tags: dict[str, str] | None = Field(None, description="Tags that must all be present.")
+
+
+class StepBase(Strict):
+    """Keys every step may have beside its action key."""
+
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="Step name for templates.")
+    timeout: DurationS | None = Field(None, description="Time limit of this step.")
+    retry: RetryPolicy | None = Field(None, description="Retry policy of this step.")
+
+    @property
+    def action(self) -> str:
+        """The action key of this step."""
+        return next(iter(type(self).model_fields.keys() - StepBase.model_fields.keys()))
+
+    @property
+    def action_config(self) -> BaseModel:
+        return getattr(self, self.action)  # type: ignore[no-any-return]
+
+    def display_name(self, index: int) -> str:
+        return self.name or f"{index}-{self.action}"
+
+
+def _step_tag(value: Any) -> str | None:
+    if isinstance(value, StepBase):
+        return value.action
+    if isinstance(value, Mapping):
+        keys = [k for k in value if k not in STEP_COMMON_KEYS]
+        return str(keys[0]) if len(keys) == 1 else None
+    return None
+
+
+class RouteBase(Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="Unique route name.")
+    when: When = Field(default_factory=When, description="Conditions (all must hold).")
+    stop: bool = Field(False, description="Stop evaluating later routes when this one matches.")
+
+
+class PipelineConfigBase(Strict):
+    version: Literal[1] = Field(1, description="Config format version.")
+    connections: dict[str, Connection] = Field({}, description="Named endpoints.")
+    sources: list[Source] = Field(min_length=1, description="Watched directories.")
+    defaults: Defaults = Field(default_factory=Defaults, description="Step defaults.")
+
+    def source(self, name: str) -> Source:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        raise KeyError(name)
+
+    def route(self, name: str) -> Any:
+        for route in self.routes:  # type: ignore[attr-defined]
+            if route.name == name:
+                return route
+        raise KeyError(name)
+
+
+def _frozen_actions(actions: Mapping[str, type[BaseModel]]) -> tuple[tuple[str, type[BaseModel]], ...]:
+    return tuple(sorted(actions.items()))
+
+
+def build_pipeline_model(actions: Mapping[str, type[BaseModel]]) -> type[PipelineConfigBase]:
+    """The root config model whose steps accept exactly the given actions."""
+    return _build(_frozen_actions(actions))
+
+
+@lru_cache(maxsize=8)
+def _build(actions: tuple[tuple[str, type[BaseModel]], ...]) -> type[PipelineConfigBase]:
+    variants = []
+    for name, cfg in actions:
+        model = create_model(  # type: ignore[call-overload]
+            f"{name.title().replace('_', '')}Step",
+            __base__=StepBase,
+            __doc__=cfg.__doc__,
+            **{name: (cfg, Field(description=(cfg.__doc__ or name).strip().splitlines()[0]))},
+        )
+        variants.append(Annotated[model, Tag(name)])
+    names = ", ".join(n for n, _ in actions)
+    step_type = Annotated[
+        Union[tuple(variants)],  # type: ignore[valid-type]  # noqa: UP007
+        Discriminator(
+            _step_tag,
+            custom_error_type="unknown_action",
+            custom_error_message=f"a step needs exactly one action key, one of: {names}",
+        ),
+    ]
+    route = create_model(
+        "Route",
+        __base__=RouteBase,
+        steps=(list[step_type], Field(min_length=1, description="Steps, run in order.")),  # type: ignore[valid-type]
+        on_failure=(list[step_type], Field([], description="Steps run when the route fails.")),  # type: ignore[valid-type]
+    )
+    return create_model(  # type: ignore[no-any-return]
+        "PipelineConfig",
+        __base__=PipelineConfigBase,
+        routes=(list[route], Field(min_length=1, description="Rules, evaluated in order.")),  # type: ignore[valid-type]
+    )

@@ -1,0 +1,77 @@
+"""Process settings: ``FILERELAY_*`` environment variables and ``.env``.
+
+Read by :func:`load_settings` in each entry point and passed down; nothing reads them at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of one filerelay process (watcher, worker or both)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FILERELAY_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker URL (redis://, amqp://). Unset: the embedded filesystem "
+        "transport under the state dir, for one machine.",
+    )
+    result_backend: str | None = Field(
+        default=None,
+        description="Celery result backend. Unset: results are not stored by Celery (the "
+        "metadata store holds every outcome).",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata store. Unset: SQLite (WAL) in the state dir.",
+    )
+    config: Path | None = Field(default=None, description="Pipeline YAML (sources, routes).")
+    state_dir: Path = Field(
+        default=Path(".filerelay"),
+        description="Local state: watcher outbox and index, embedded broker, SQLite store.",
+    )
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    queue: str = Field(default="filerelay", description="Celery queue the tasks go to.")
+    visibility_timeout_s: float = Field(
+        default=7200.0,
+        description="Redis/SQS visibility timeout; must exceed the longest step time limit "
+        "plus the longest retry backoff, or a message runs twice.",
+    )
+    worker_concurrency: int | None = Field(default=None, description="Worker processes/threads.")
+    worker_pool: Literal["prefork", "threads", "solo"] = "prefork"
+    db_auto_upgrade: bool = Field(
+        default=True, description="Create or upgrade the store schema when a process starts."
+    )
+
+    def resolved_database_url(self) -> str:
+        """The store URL, defaulting to SQLite in the state dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.state_dir / 'filerelay.db').resolve()}"
+
+    def resolved_broker_url(self) -> str:
+        """The broker URL, defaulting to the embedded filesystem transport."""
+        return self.broker_url or "filesystem://"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.broker_url or self.broker_url.startswith("filesystem://")
+
+    def broker_dir(self) -> Path:
+        """Folder of the embedded filesystem broker."""
+        return (self.state_dir / "broker").resolve()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment (and ``.env``), with explicit overrides."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

@@ -1,0 +1,186 @@
+"""Shared fixtures: real servers on loopback, each test with its own bucket, database and dirs.
+
+A test that needs a service missing on a developer machine is skipped; under ``CI=true`` it
+fails instead, so CI cannot go green by skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+REDIS_HOST, REDIS_PORT = "127.0.0.1", int(os.environ.get("FILERELAY_TEST_REDIS_PORT", "6379"))
+PG_DSN = os.environ.get("FILERELAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def missing_service(what: str) -> None:
+    """Skip locally, fail on CI."""
+    if ON_CI:
+        pytest.fail(f"{what} is required on CI but not reachable")
+    pytest.skip(f"{what} not reachable")
+
+
+def wait_for(
+    predicate: Callable[[], object], timeout_s: float = 60.0, interval_s: float = 0.05, what: str = ""
+) -> object:
+    """Poll until ``predicate()`` is truthy; fail with ``what`` after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # the condition may raise until it holds
+            last_exc = exc
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}: {last_exc!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+    """Stop a test-started process group by pid: SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=timeout_s)
+
+
+# --- S3: moto in server mode, reached over HTTP ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = shutil.which("moto_server")
+    if not exe:
+        missing_service("moto_server (pip install 'moto[server]')")
+    port = free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: port_open("127.0.0.1", port), 60, what="moto server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+S3_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@pytest.fixture
+def s3_client(moto_endpoint: str):  # type: ignore[no-untyped-def]
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
+@pytest.fixture
+def bucket(s3_client) -> str:  # type: ignore[no-untyped-def]
+    name = f"t-{uuid.uuid4().hex[:16]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+# --- Redis: the machine's server, one database per test ----------------------------------
+
+_redis_dbs = itertools.cycle(range(1, 16))
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    if not port_open(REDIS_HOST, REDIS_PORT):
+        missing_service(f"Redis at {REDIS_HOST}:{REDIS_PORT}")
+    import redis
+
+    db = next(_redis_dbs) if os.environ.get("PYTEST_XDIST_WORKER") is None else 15
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
+    client.flushdb()
+    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
+    client.flushdb()
+    client.close()
+
+
+# --- PostgreSQL: a fresh database per test -----------------------------------------------
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    try:
+        import psycopg2
+    except ImportError:
+        missing_service("psycopg2")
+    try:
+        admin = psycopg2.connect(PG_DSN, connect_timeout=3)
+    except Exception:
+        missing_service(f"PostgreSQL at {PG_DSN}")
+    admin.autocommit = True
+    name = f"filerelay_t_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    base = PG_DSN.rsplit("/", 1)[0]
+    try:
+        yield f"postgresql+psycopg2://{base.split('://', 1)[1]}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store URL for both supported databases."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+PYTHON = sys.executable
