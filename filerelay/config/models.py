@@ -8,6 +8,7 @@ models by :func:`build_pipeline_model`, so a third-party action validates the sa
 from __future__ import annotations
 
 from collections.abc import Mapping
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -175,12 +176,15 @@ def build_pipeline_model(actions: Mapping[str, type[BaseModel]]) -> type[Pipelin
 def _build(actions: tuple[tuple[str, type[BaseModel]], ...]) -> type[PipelineConfigBase]:
     variants = []
     for name, cfg in actions:
-        model = create_model(  # type: ignore[call-overload]
-            f"{name.title().replace('_', '')}Step",
-            __base__=StepBase,
-            __doc__=cfg.__doc__,
-            **{name: (cfg, Field(description=(cfg.__doc__ or name).strip().splitlines()[0]))},
-        )
+        with warnings.catch_warnings():
+            # an action named like a BaseModel method ('copy') shadows it; steps never call it
+            warnings.filterwarnings("ignore", message=".*shadows an attribute.*")
+            model = create_model(  # type: ignore[call-overload]
+                f"{name.title().replace('_', '')}Step",
+                __base__=StepBase,
+                __doc__=cfg.__doc__,
+                **{name: (cfg, Field(description=(cfg.__doc__ or name).strip().splitlines()[0]))},
+            )
         variants.append(Annotated[model, Tag(name)])
     names = ", ".join(n for n, _ in actions)
     step_type = Annotated[
