@@ -1,0 +1,85 @@
+"""Checks across the validated config: names unique, references resolve, source paths exist."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from filerelay.config.models import PipelineConfigBase
+from filerelay.config.yamlsrc import Path_
+
+Problem = tuple[Path_, str]
+
+
+def check_semantics(
+    config: PipelineConfigBase, connection_types: Mapping[str, str | None], check_paths: bool
+) -> list[Problem]:
+    """Every cross-reference problem, each with its document path."""
+    problems: list[Problem] = []
+    problems += _duplicates([s.name for s in config.sources], "sources", "source")
+    routes = config.routes  # type: ignore[attr-defined]
+    problems += _duplicates([r.name for r in routes], "routes", "route")
+    if check_paths:
+        problems += list(_source_paths(config))
+    source_names = {s.name for s in config.sources}
+    for r_index, route in enumerate(routes):
+        problems += _route_sources(route, r_index, source_names)
+        for key in ("steps", "on_failure"):
+            steps = getattr(route, key)
+            problems += _duplicates(
+                [s.name for s in steps if s.name], ("routes", r_index, key), "step name"
+            )
+            for s_index, step in enumerate(steps):
+                where = ("routes", r_index, key, s_index, step.action)
+                problems += _connection_ref(config, step, where, connection_types)
+    return problems
+
+
+def _duplicates(names: list[str], where: Path_ | str, what: str) -> list[Problem]:
+    base: Path_ = (where,) if isinstance(where, str) else where
+    seen: set[str] = set()
+    out: list[Problem] = []
+    for i, name in enumerate(names):
+        if name in seen:
+            out.append(((*base, i, "name"), f"duplicate {what} {name!r}"))
+        seen.add(name)
+    return out
+
+
+def _source_paths(config: PipelineConfigBase) -> Iterator[Problem]:
+    for i, src in enumerate(config.sources):
+        path = src.path.expanduser()
+        if path.is_dir() or src.create:
+            continue
+        what = "is not a directory" if path.exists() else "does not exist"
+        yield (("sources", i, "path"), f"source path {str(path)!r} {what}")
+
+
+def _route_sources(route: Any, index: int, names: set[str]) -> list[Problem]:
+    wanted = route.when.source
+    if wanted is None:
+        return []
+    items = [wanted] if isinstance(wanted, str) else wanted
+    return [
+        (("routes", index, "when", "source"), f"unknown source {name!r}")
+        for name in items
+        if name not in names
+    ]
+
+
+def _connection_ref(
+    config: PipelineConfigBase, step: Any, where: Path_, types: Mapping[str, str | None]
+) -> list[Problem]:
+    wanted = types.get(step.action)
+    if not wanted:
+        return []
+    name = getattr(step.action_config, "connection", None)
+    if name is None:
+        return []
+    conn = config.connections.get(name)
+    if conn is None:
+        known = ", ".join(sorted(config.connections)) or "none defined"
+        return [((*where, "connection"), f"unknown connection {name!r} (known: {known})")]
+    if conn.type != wanted:
+        return [((*where, "connection"), f"connection {name!r} is {conn.type}, not {wanted}")]
+    return []
