@@ -199,7 +199,6 @@ def _build(actions: tuple[tuple[str, type[BaseModel]], ...]) -> type[PipelineCon
         "Route",
         __base__=RouteBase,
         steps=(list[step_type], Field(min_length=1, description="Steps, run in order.")),  # type: ignore[valid-type]
-        on_failure=(list[step_type], Field([], description="Steps run when the route fails.")),  # type: ignore[valid-type]
     )
     return create_model(  # type: ignore[no-any-return]
         "PipelineConfig",

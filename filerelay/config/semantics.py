@@ -24,7 +24,7 @@ def check_semantics(
     source_names = {s.name for s in config.sources}
     for r_index, route in enumerate(routes):
         problems += _route_sources(route, r_index, source_names)
-        for key in ("steps", "on_failure"):
+        for key in ("steps",):
             steps = getattr(route, key)
             problems += _duplicates(
                 [s.name for s in steps if s.name], ("routes", r_index, key), "step name"

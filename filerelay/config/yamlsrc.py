@@ -66,6 +66,8 @@ def parse_yaml(text: str, file: str) -> YamlDoc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         reason = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem and exc.context_mark is not None:
+            reason = f"{exc.context} (line {exc.context_mark.line + 1}): {exc.problem}"
         raise ConfigError([ConfigProblem(file, line, "", f"invalid YAML: {reason}")]) from None
     except Exception as exc:  # ruamel raises a few non-marked errors (e.g. duplicate keys)
         raise ConfigError([ConfigProblem(file, None, "", f"invalid YAML: {exc}")]) from None

@@ -1,0 +1,40 @@
+"""The ``filerelay`` command: one typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from filerelay import __version__
+from filerelay.cli import db, rules
+from filerelay.cli.common import Exit
+from filerelay.cli.run import run
+from filerelay.cli.watch import watch
+from filerelay.cli.worker import worker
+
+app = typer.Typer(
+    name="filerelay",
+    help="Watch directories and run routed pipelines on each completely written file.\n\n"
+    "Exit codes: 0 ok, 1 failures found, 2 usage or config error, 3 cannot connect.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(rules.app, name="rules")
+app.add_typer(db.app, name="db")
+app.command("watch")(watch)
+app.command("worker")(worker)
+app.command("run")(run)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the filerelay version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(int(Exit.FAILURES)) from None

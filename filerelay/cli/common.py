@@ -1,0 +1,90 @@
+"""Shared CLI plumbing: exit codes, settings and config loading, error printing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+
+from filerelay.actions.registry import default_registry
+from filerelay.config import ActionCatalog, LoadedConfig, load_config
+from filerelay.errors import ConfigError, StoreError
+from filerelay.logs import configure_logging
+from filerelay.settings import Settings, load_settings
+from filerelay.tasks.retry import check_delivery_limits
+
+T = TypeVar("T")
+
+
+class Exit(IntEnum):
+    """Named exit codes of every command."""
+
+    OK = 0
+    FAILURES = 1
+    USAGE = 2
+    CANNOT_CONNECT = 3
+
+
+CONFIG_OPTION = typer.Option(
+    None, "--config", "-c", help="Pipeline YAML (default: $FILERELAY_CONFIG).", show_default=False
+)
+
+
+def fail(message: str, code: Exit) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(int(code))
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn expected errors into one clear line each and a named exit code, never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {str(problem).lstrip(': ')}", err=True)
+        raise typer.Exit(int(Exit.USAGE)) from None
+    except StoreError as exc:
+        fail(f"store: {exc}", Exit.CANNOT_CONNECT)
+
+
+def settings_for(config: Path | None, **overrides: Any) -> Settings:
+    """Settings from the environment, with the command line's --config taking precedence."""
+    with user_errors():
+        try:
+            settings = load_settings(config=config, **overrides)
+        except Exception as exc:  # pydantic ValidationError on a bad FILERELAY_* value
+            raise ConfigError(f"bad FILERELAY_* setting: {exc}") from None
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def load_checked(settings: Settings, *, check_paths: bool = True) -> LoadedConfig:
+    """Load and validate the pipeline config named by the settings, or exit 2."""
+    with user_errors():
+        if settings.config is None:
+            raise ConfigError("no pipeline config: pass --config FILE or set FILERELAY_CONFIG")
+        catalog = ActionCatalog.from_registry(default_registry())
+        loaded = load_config(settings.config, catalog, check_paths=check_paths)
+        model = loaded.model
+        steps = [s for r in model.routes for s in r.steps]  # type: ignore[attr-defined]
+        timeouts = [s.timeout or model.defaults.timeout for s in steps]
+        backoffs = [(s.retry or model.defaults.retry).max_backoff for s in steps]
+        problems = check_delivery_limits(timeouts, backoffs, settings.visibility_timeout_s)
+        if problems:
+            raise ConfigError(f"{settings.config}: {problems[0]}")
+    return loaded
+
+
+def run_guarded(fn: Callable[[], T]) -> T:
+    with user_errors():
+        return fn()
+
+
+def echo_err(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,65 @@
+"""``filerelay worker``: a Celery worker running filerelay's tasks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from celery import signals
+
+from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
+from filerelay.logs import configure_logging
+from filerelay.settings import Settings
+from filerelay.store import ensure_schema, make_engine
+from filerelay.tasks import make_celery
+
+
+def worker(
+    config: Path | None = CONFIG_OPTION,
+    concurrency: int | None = typer.Option(None, "--concurrency", "-C", help="Processes/threads."),
+    pool: str | None = typer.Option(None, "--pool", "-P", help="prefork | threads | solo"),
+    hostname: str | None = typer.Option(None, "--hostname", "-n", help="Worker node name."),
+) -> None:
+    """Run a worker; scale out by starting more (on any host sharing the broker and store).
+
+    Example: FILERELAY_BROKER_URL=redis://127.0.0.1:6379/0 filerelay worker -c pipeline.yaml -C 8
+    """
+    settings = settings_for(config)
+    load_checked(settings, check_paths=False)
+    start_worker(settings, concurrency=concurrency, pool=pool, hostname=hostname)
+
+
+def start_worker(
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    pool: str | None = None,
+    hostname: str | None = None,
+) -> None:
+    """Prepare the store and run a Celery worker in this process until it stops."""
+    # worker children load the same config (prefork forks; `celery -A` reads the env)
+    os.environ["FILERELAY_CONFIG"] = str(Path(str(settings.config)).resolve())
+    engine = make_engine(settings.resolved_database_url())
+    run_guarded(lambda: ensure_schema(engine, auto_upgrade=settings.db_auto_upgrade))
+    engine.dispose()
+
+    @signals.setup_logging.connect(weak=False)
+    def _logging(**_: Any) -> None:  # keep Celery from installing its own handlers
+        configure_logging(settings.log_format, settings.log_level)
+
+    app = make_celery(settings)
+    argv = [
+        "worker",
+        f"--loglevel={settings.log_level}",
+        f"--pool={pool or settings.worker_pool}",
+        f"--queues={settings.queue}",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    if concurrency or settings.worker_concurrency:
+        argv.append(f"--concurrency={concurrency or settings.worker_concurrency}")
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    app.worker_main(argv)

@@ -1,0 +1,29 @@
+"""Celery app factory and tasks.
+
+``celery -A filerelay.tasks worker`` works: the ``app`` attribute is built on first access from
+``FILERELAY_*`` settings (PEP 562 module ``__getattr__``), never at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from filerelay.tasks.app import CeleryPublisher, make_celery
+
+__all__ = ["CeleryPublisher", "make_celery"]
+
+_app: Any = None
+
+
+def __getattr__(name: str) -> Any:
+    global _app
+    if name in {"app", "celery"}:
+        if _app is None:
+            from filerelay.logs import configure_logging
+            from filerelay.settings import load_settings
+
+            settings = load_settings()
+            configure_logging(settings.log_format, settings.log_level)
+            _app = make_celery(settings)
+        return _app
+    raise AttributeError(name)

@@ -1,0 +1,137 @@
+"""The Celery app factory and the task definitions (thin: decode, call the runner, enqueue).
+
+Delivery settings follow DESIGN.md: late acks, reject on worker lost, prefetch 1, JSON only,
+publish retry, a visibility timeout above the longest step time limit plus backoff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from celery import Celery, signals
+from celery.app.task import Task
+
+from filerelay.model import FileEvent
+from filerelay.settings import Settings
+from filerelay.tasks.runner import Outcome, StepMessage, ingest, run_step
+from filerelay.tasks.runtime import RuntimeHolder
+
+INGEST = "filerelay.ingest"
+STEP = "filerelay.step"
+PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+
+log = structlog.get_logger("filerelay.tasks")
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings for the given process settings."""
+    transport_options: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout_s}
+    if settings.embedded_broker:
+        folder = settings.broker_dir()
+        for sub in ("queue", "processed", "control"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        transport_options = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "control_folder": str(folder / "control"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "polling_interval": 0.05,
+        }
+    conf: dict[str, Any] = {
+        "broker_url": settings.resolved_broker_url(),
+        "result_backend": settings.result_backend,
+        "task_ignore_result": settings.result_backend is None,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": settings.queue,
+        "task_create_missing_queues": True,
+        "task_publish_retry": True,
+        "task_publish_retry_policy": PUBLISH_RETRY_POLICY,
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 4.0,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "broker_channel_error_retry": True,
+    }
+    if settings.embedded_broker:
+        # the filesystem transport has no fanout for remote control/events between hosts
+        conf.update(worker_enable_remote_control=False, worker_send_task_events=False)
+    return conf
+
+
+def make_celery(settings: Settings) -> Celery:
+    """Build a configured Celery app with filerelay's tasks registered."""
+    app = Celery("filerelay", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    holder = RuntimeHolder(settings)
+    app.filerelay_runtime = holder  # type: ignore[attr-defined]
+
+    @app.task(name=INGEST, bind=True, ignore_result=True)
+    def ingest_task(self: Task, event: dict[str, Any]) -> None:
+        """Record, route and start the pipelines of one stable file."""
+        outcome = ingest(holder.get(), FileEvent.from_message(event))
+        enqueue(app, outcome, settings.queue)
+
+    @app.task(name=STEP, bind=True, ignore_result=True)
+    def step_task(self: Task, step_id: int, event_id: str = "", source: str = "", relpath: str = "") -> None:
+        """Claim and run one step of a pipeline (event_id/source/relpath: labels for Flower)."""
+        outcome = run_step(holder.get(), step_id)
+        enqueue(app, outcome, settings.queue)
+
+    @signals.worker_process_shutdown.connect(weak=False)
+    def _close_runtime(**_: Any) -> None:
+        holder.reset()
+
+    return app
+
+
+def enqueue(app: Celery, outcome: Outcome, queue: str) -> None:
+    """Publish the step messages an outcome asks for."""
+    for msg in outcome.enqueue:
+        send_step(app, msg, queue)
+
+
+def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
+    app.send_task(
+        STEP,
+        args=[msg.step_id],
+        kwargs={"event_id": msg.event_id, "source": msg.source, "relpath": msg.relpath},
+        queue=queue,
+        countdown=msg.countdown_s or None,
+        soft_time_limit=msg.timeout_s,
+        time_limit=msg.timeout_s + 30,
+        retry=True,
+        retry_policy=PUBLISH_RETRY_POLICY,
+    )
+
+
+class CeleryPublisher:
+    """The watcher's publish callable: one ``filerelay.ingest`` task per event."""
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self.app = app
+        self.queue = queue
+
+    def __call__(self, events: list[FileEvent]) -> None:
+        with self.app.producer_or_acquire() as producer:
+            for event in events:
+                self.app.send_task(
+                    INGEST,
+                    args=[event.to_message()],
+                    queue=self.queue,
+                    producer=producer,
+                    retry=True,
+                    retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_max": 0.5},
+                )

@@ -1,0 +1,246 @@
+"""The pipeline runner: ingest an event, run one step. Imports no Celery.
+
+The Celery tasks decode a message, call these functions, and enqueue what they return. The
+store holds the truth: a step runs only after its row is claimed, is marked done only under
+its own lease, and the next steps are computed from the store after that commit.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from filerelay.actions.base import ActionContext
+from filerelay.config.models import RetryPolicy, StepBase
+from filerelay.errors import PermanentError
+from filerelay.model import EventState, FileEvent
+from filerelay.store import ClaimedStep, RoutePlan, StepPlan
+from filerelay.tasks.retry import backoff_s, is_retryable
+from filerelay.tasks.runtime import Runtime
+
+log = structlog.get_logger("filerelay.runner")
+
+LEASE_MARGIN_S = 60.0
+
+
+@dataclass(frozen=True)
+class StepMessage:
+    """What the step task needs to run a step; ids and labels only (shown in Flower)."""
+
+    step_id: int
+    event_id: str
+    source: str
+    relpath: str
+    timeout_s: float
+    countdown_s: float = 0.0
+
+
+@dataclass
+class Outcome:
+    """What the caller must enqueue after a runner call."""
+
+    enqueue: list[StepMessage] = field(default_factory=list)
+
+
+def _step_of(runtime: Runtime, route_name: str, position: int) -> StepBase | None:
+    try:
+        route = runtime.config.model.route(route_name)
+    except KeyError:
+        return None
+    steps = route.steps
+    return steps[position] if 0 <= position < len(steps) else None
+
+
+def _retry_policy(runtime: Runtime, step: StepBase | None) -> RetryPolicy:
+    defaults = runtime.config.model.defaults
+    return step.retry if step is not None and step.retry is not None else defaults.retry
+
+
+def _timeout_s(runtime: Runtime, step: StepBase | None) -> float:
+    defaults = runtime.config.model.defaults
+    return step.timeout if step is not None and step.timeout is not None else defaults.timeout
+
+
+def ingest(runtime: Runtime, event: FileEvent) -> Outcome:
+    """Record the event, re-stat the file, route it, create pipelines, start their first steps."""
+    bound = log.bind(event_id=event.event_id, source=event.source, relpath=event.relpath)
+    store = runtime.store
+    recorded = store.record_event(event)
+    if not recorded.is_new:
+        bound.info("duplicate", duplicate_of=recorded.duplicate_of, state=recorded.state)
+        return Outcome()
+    if recorded.state == EventState.PROCESSING:
+        bound.info("ingest_redelivered")
+        return _current_steps(runtime, event)
+    reason = _restat(event)
+    if reason is not None:
+        state = EventState.VANISHED if reason == "vanished" else EventState.SKIPPED
+        store.set_event_state(event.event_id, state, reason)
+        bound.info("not_processed", state=state.value, reason=reason)
+        return Outcome()
+    routes = runtime.router.match(event)
+    if not routes:
+        store.set_event_state(event.event_id, EventState.SKIPPED, "no route matched")
+        bound.info("skipped", reason="no route matched")
+        return Outcome()
+    plans = [_plan(runtime, route) for route in routes]
+    store.create_pipelines(event.event_id, plans, runtime.config.sha256)
+    bound.info("routed", routes=[r.name for r in routes])
+    return _current_steps(runtime, event)
+
+
+def _plan(runtime: Runtime, route: Any) -> RoutePlan:
+    steps = [
+        StepPlan(
+            position=i,
+            branch=0,
+            name=step.display_name(i),
+            action=step.action,
+            max_attempts=_retry_policy(runtime, step).max_attempts,
+        )
+        for i, step in enumerate(route.steps)
+    ]
+    return RoutePlan(route=route.name, steps=steps)
+
+
+def _current_steps(runtime: Runtime, event: FileEvent) -> Outcome:
+    out = Outcome()
+    for pipeline in runtime.store.pipelines_of(event.event_id):
+        if pipeline["status"] != "running":
+            continue
+        step = _step_of(runtime, pipeline["route"], pipeline["current_position"])
+        for step_id in runtime.store.steps_at(pipeline["id"], pipeline["current_position"]):
+            out.enqueue.append(_message(runtime, step_id, event, step))
+    return out
+
+
+def _message(
+    runtime: Runtime, step_id: int, event: FileEvent, step: StepBase | None, countdown: float = 0
+) -> StepMessage:
+    return StepMessage(
+        step_id=step_id,
+        event_id=event.event_id,
+        source=event.source,
+        relpath=event.relpath,
+        timeout_s=_timeout_s(runtime, step),
+        countdown_s=countdown,
+    )
+
+
+def _restat(event: FileEvent) -> str | None:
+    """None if the file is as detected; else why it is not processed."""
+    try:
+        st = os.stat(event.path)
+    except FileNotFoundError:
+        return "vanished"
+    except OSError as exc:
+        return f"cannot stat: {exc.strerror}"
+    if st.st_size != event.size or st.st_mtime_ns != event.mtime_ns:
+        return "changed since detection (a newer event follows)"
+    return None
+
+
+def new_owner() -> str:
+    """A lease owner unique to one execution of one message."""
+    return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def run_step(runtime: Runtime, step_id: int, owner: str | None = None) -> Outcome:
+    """Claim a step, run its action, record the outcome, return what to enqueue next."""
+    owner = owner or new_owner()
+    first = _step_guess(runtime, step_id)
+    lease_s = _timeout_s(runtime, first) + LEASE_MARGIN_S
+    claim = runtime.store.claim_step(step_id, owner, lease_s)
+    if claim is None:
+        log.debug("step_not_claimable", step_id=step_id)
+        return Outcome()
+    with structlog.contextvars.bound_contextvars(
+        event_id=claim.event_id,
+        source=claim.event.source,
+        route=claim.route,
+        step=claim.name,
+        attempt=claim.attempt,
+    ):
+        return _execute(runtime, claim, owner)
+
+
+def _step_guess(runtime: Runtime, step_id: int) -> StepBase | None:
+    row = runtime.store.step_row(step_id)
+    if row is None:
+        return None
+    return _step_of(runtime, row["route"], row["position"])
+
+
+def _execute(runtime: Runtime, claim: ClaimedStep, owner: str) -> Outcome:
+    step = _step_of(runtime, claim.route, claim.position)
+    if step is None or step.action != claim.action:
+        return _fail(runtime, claim, owner, "step no longer in the config (route changed)")
+    ctx = ActionContext(
+        event=claim.event,
+        route=claim.route,
+        step_name=claim.name,
+        position=claim.position,
+        attempt=claim.attempt,
+        idempotency_key=claim.idempotency_key,
+        timeout_s=_timeout_s(runtime, step),
+        resources=runtime.resources,
+        results=claim.results,
+        log=log,
+    )
+    action = runtime.registry.get(step.action)(step.action_config, runtime.resources)
+    started = time.monotonic()
+    try:
+        result = action.run(ctx)
+    except Exception as exc:
+        return _on_error(runtime, claim, owner, step, exc)
+    finally:
+        action.close()
+    if not runtime.store.complete_step(claim.step_id, owner, result):
+        log.warning("step_lease_lost", reason="completed elsewhere or lease expired")
+        return Outcome()
+    log.info("step_succeeded", duration_ms=round((time.monotonic() - started) * 1000, 1))
+    return _advance(runtime, claim)
+
+
+def _on_error(
+    runtime: Runtime, claim: ClaimedStep, owner: str, step: StepBase, exc: Exception
+) -> Outcome:
+    error = f"{type(exc).__name__}: {exc}"
+    if not is_retryable(exc):
+        return _fail(runtime, claim, owner, error)
+    if not isinstance(exc, PermanentError) and not hasattr(exc, "retryable"):
+        log.error("step_unexpected_error", error=error, exc_info=exc)
+    if claim.attempt >= claim.max_attempts:
+        return _fail(runtime, claim, owner, f"{error} (gave up after {claim.attempt} attempts)")
+    delay = backoff_s(_retry_policy(runtime, step), claim.attempt)
+    when = datetime.now(UTC) + timedelta(seconds=delay)
+    if not runtime.store.retry_step(claim.step_id, owner, error, when):
+        log.warning("step_lease_lost", reason="lease expired before the retry was recorded")
+        return Outcome()
+    log.warning("step_retry", error=error, retry_in_s=round(delay, 3))
+    return Outcome([_message(runtime, claim.step_id, claim.event, step, countdown=delay)])
+
+
+def _fail(runtime: Runtime, claim: ClaimedStep, owner: str, error: str) -> Outcome:
+    if runtime.store.fail_step(claim.step_id, owner, error):
+        log.error("step_failed", error=error)
+        runtime.store.advance(claim.pipeline_id)
+    return Outcome()
+
+
+def _advance(runtime: Runtime, claim: ClaimedStep) -> Outcome:
+    adv = runtime.store.advance(claim.pipeline_id)
+    if adv.event_state:
+        log.info("event_finished", state=adv.event_state)
+    out = Outcome()
+    for step_id in adv.next_steps:
+        row = runtime.store.step_row(step_id)
+        step = _step_of(runtime, claim.route, row["position"]) if row else None
+        out.enqueue.append(_message(runtime, step_id, claim.event, step))
+    return out

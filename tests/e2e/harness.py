@@ -1,0 +1,120 @@
+"""Real filerelay processes for end-to-end tests: a watcher and a worker, stopped by pid."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filerelay.store import Store, make_engine
+from tests.conftest import S3_TEST_ENV, stop_process, wait_for
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment of a test process: no FILERELAY_* from the developer's shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FILERELAY_")}
+    env.update(S3_TEST_ENV)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_log(self, needle: str, timeout_s: float = 60.0, after: int = 0) -> None:
+        def seen() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log()}")
+            return needle in self.log()[after:]
+
+        wait_for(seen, timeout_s, 0.1, what=f"{needle!r} in {self.name} log")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+
+@dataclass
+class Relay:
+    """A filerelay deployment in a temp dir: config, state, SQLite store, logs."""
+
+    root: Path
+    config_text: str
+    broker_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: list[Proc] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.config = self.root / "pipeline.yaml"
+        self.config.write_text(self.config_text)
+        self.state = self.root / "state"
+        self.db_url = f"sqlite:///{self.root / 'store.db'}"
+        self._store: Store | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        extra = {
+            "FILERELAY_STATE_DIR": str(self.state),
+            "FILERELAY_DATABASE_URL": self.db_url,
+            "FILERELAY_LOG_LEVEL": "INFO",
+            **self.extra_env,
+        }
+        if self.broker_url:
+            extra["FILERELAY_BROKER_URL"] = self.broker_url
+        return clean_env(**extra)
+
+    def _proc(self, name: str, *args: str) -> Proc:
+        argv = [sys.executable, "-m", "filerelay", *args, "--config", str(self.config)]
+        proc = Proc(name, argv, self.env, self.root, self.root / f"{name}.log")
+        self.procs.append(proc)
+        return proc
+
+    def start_worker(self, concurrency: int = 2) -> Proc:
+        proc = self._proc("worker", "worker", "--concurrency", str(concurrency)).start()
+        proc.wait_log("ready", 90)
+        return proc
+
+    def start_watcher(self) -> Proc:
+        proc = self._proc("watcher", "watch").start()
+        proc.wait_log("watcher_ready", 90)
+        return proc
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(make_engine(self.db_url))
+        return self._store
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        if self._store is not None:
+            self._store.engine.dispose()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.log()[-6000:]}" for p in self.procs)
