@@ -1,0 +1,11 @@
+"""The metadata store: the source of truth of delivery ("the store holds the truth, Celery
+carries the work").
+
+- :mod:`~filerelay.store.db` — engines per database, the UTC timestamp type
+- :mod:`~filerelay.store.schema` — the tables; :mod:`~filerelay.store.migrate` — their
+  migrations (``migrations/``)
+- :mod:`~filerelay.store.states` — the state machines of events, pipelines and steps
+- :mod:`~filerelay.store.repo` — :class:`Store`, built on the queries in
+  :mod:`~filerelay.store.events`, :mod:`~filerelay.store.pipelines` and
+  :mod:`~filerelay.store.steps`
+"""
