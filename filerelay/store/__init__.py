@@ -9,3 +9,8 @@ carries the work").
   :mod:`~filerelay.store.events`, :mod:`~filerelay.store.pipelines` and
   :mod:`~filerelay.store.steps`
 """
+
+from filerelay.store.db import make_engine
+from filerelay.store.migrate import ensure_schema
+
+__all__ = ["ensure_schema", "make_engine"]

@@ -1,0 +1,148 @@
+"""Engines for the metadata store, tuned per database, and the one timestamp type.
+
+SQLite is used by several processes at once (the watcher and every Celery worker process),
+so write transactions start with ``BEGIN IMMEDIATE``: a transaction that reads and then
+writes would otherwise hold a shared lock and fail at once with "database is locked" when it
+tries to upgrade it (SQLite returns SQLITE_BUSY without calling the busy handler there, to
+avoid a deadlock). Taking the write lock up front makes writers wait their turn under
+``busy_timeout`` instead. pysqlite issues its own deferred ``BEGIN`` only before DML, so the
+driver's transaction handling is switched off and SQLAlchemy emits ``BEGIN`` itself — the
+recipe of SQLAlchemy's SQLite dialect docs ("Enabling Non-Legacy SQLite Transactional
+Modes").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.types import TypeDecorator
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
+
+#: Execution option naming the SQLite ``BEGIN`` mode of a connection's transactions.
+#: Unset means ``IMMEDIATE`` (safe for writes); read-only work may ask for ``DEFERRED``.
+SQLITE_BEGIN_OPTION = "filerelay_sqlite_begin"
+_BEGIN_MODES = {"IMMEDIATE", "DEFERRED", "EXCLUSIVE"}
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for the store at ``url`` (``sqlite:///…`` or ``postgresql…://…``).
+
+    SQLite: WAL, ``synchronous=NORMAL``, a 30 s busy timeout, foreign keys on, the parent
+    folder of the file created, ``BEGIN IMMEDIATE`` for transactions. PostgreSQL: connections
+    are pinged before use, so a restarted server costs a reconnect, not a failed task.
+    Extra ``kwargs`` go to :func:`sqlalchemy.create_engine`.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, **kwargs)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+        kwargs["connect_args"] = connect_args
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+    """A SQLite engine with the pragmas and the transaction recipe described above."""
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Set the pragmas and take transaction control away from pysqlite."""
+    # None = pysqlite never emits BEGIN on its own; _sqlite_on_begin does it instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the database file to WAL (a persistent setting) unless it already is.
+
+    Switching needs an exclusive lock, and SQLite answers "database is locked" at once,
+    without waiting on the busy handler, when several processes open a new database file
+    together (seen here in about one start in ten with four processes). So read the mode
+    first — once WAL, always WAL — and retry the switch until the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    """Emit the ``BEGIN`` pysqlite no longer does: IMMEDIATE unless asked otherwise."""
+    mode = str(conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")).upper()
+    if mode not in _BEGIN_MODES:
+        raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine (same pool) whose SQLite transactions begin ``DEFERRED``.
+
+    For work that only reads: several readers then proceed side by side in WAL mode.
+    Harmless on other databases.
+    """
+    return engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+
+
+def utcnow() -> datetime:
+    """The current time, tz-aware UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` converted to tz-aware UTC; a naive value is refused (it is ambiguous)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given; pass a tz-aware one")
+    return value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and returned tz-aware (UTC) on every database.
+
+    Binding a naive datetime raises: it would be read back as UTC whatever it meant.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return as_utc(value).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)

@@ -1,0 +1,119 @@
+"""The store's tables (SQLAlchemy Core): file events, pipelines and their steps.
+
+One row of ``file_events`` per detected file version; the partial unique index on
+``dedup_key`` (over rows that are not ``duplicate``) is what keeps one *primary* row per file
+version even when two ingests race. One ``pipelines`` row per route run over an event, one
+``steps`` row per step of it; sibling steps of a ``parallel:`` block share a ``position``
+and differ in ``branch``.
+
+Changing a table here needs a new migration in ``migrations/versions`` (the migration test
+fails until the two agree).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from filerelay.store.db import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+EVENT_ID_LEN = 32
+DEDUP_KEY_LEN = 1024
+
+file_events = Table(
+    "file_events",
+    metadata,
+    Column("id", String(EVENT_ID_LEN), primary_key=True),
+    Column("source", String(255), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("relpath", String(4096), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("ctime_ns", BigInteger, nullable=False),
+    Column("inode", BigInteger, nullable=False),
+    Column("device", BigInteger, nullable=False),
+    Column("dedup_key", String(DEDUP_KEY_LEN), nullable=False),
+    Column("sha256", String(64), nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("stable_signal", String(32), nullable=False),
+    Column("detected_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("duplicate_of", String(EVENT_ID_LEN), ForeignKey("file_events.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(
+        "uq_file_events_dedup_key_primary",
+        "dedup_key",
+        unique=True,
+        sqlite_where=text("state <> 'duplicate'"),
+        postgresql_where=text("state <> 'duplicate'"),
+    ),
+    Index("ix_file_events_state_created_at", "state", "created_at"),
+    Index("ix_file_events_source_created_at", "source", "created_at"),
+    Index("ix_file_events_relpath", "relpath"),
+)
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(EVENT_ID_LEN), ForeignKey("file_events.id"), nullable=False),
+    Column("route", String(255), nullable=False),
+    Column("run", Integer, nullable=False, server_default=text("1")),
+    Column("config_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("current_position", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    UniqueConstraint("event_id", "route", "run"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline_id", Integer, ForeignKey("pipelines.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("branch", Integer, nullable=False, server_default=text("0")),
+    Column("name", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("max_attempts", Integer, nullable=False),
+    Column("lease_owner", String(255), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("idempotency_key", String(2048), nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("duration_ms", BigInteger, nullable=True),
+    UniqueConstraint("pipeline_id", "position", "branch"),
+    Index("ix_steps_status_lease_expires_at", "status", "lease_expires_at"),
+)

@@ -1,0 +1,73 @@
+"""Migrations: the migrated schema is the models' schema; ensure_schema's decisions."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
+from filerelay.errors import StoreError
+from filerelay.store import ensure_schema, make_engine
+from filerelay.store.migrate import current_revision, head_revision, upgrade
+from filerelay.store.schema import metadata
+
+
+def test_migrated_schema_equals_the_models(engine: Engine) -> None:
+    # given a database migrated to head (the engine fixture) / when compared with the models
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        diffs = compare_metadata(context, metadata)
+    # then there is nothing to migrate
+    assert diffs == []
+    assert current_revision(engine) == head_revision() == "0001"
+
+
+def test_dedup_index_is_unique_and_partial(engine: Engine) -> None:
+    # alembic does not compare index predicates, so check the index itself
+    index = {i["name"]: i for i in inspect(engine).get_indexes("file_events")}[
+        "uq_file_events_dedup_key_primary"
+    ]
+    assert index["unique"]
+    where = index.get("dialect_options", {}).get(f"{engine.dialect.name}_where")
+    assert where is not None and "duplicate" in str(where)
+
+
+def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+
+
+def test_ensure_schema_refuses_a_behind_schema_without_auto_upgrade(db_url: str) -> None:
+    # given an empty database
+    engine = make_engine(db_url)
+    try:
+        # when the schema is ensured without auto upgrade / then it says what to run
+        with pytest.raises(StoreError, match=r"code needs 0001: run `filerelay db upgrade`"):
+            ensure_schema(engine, auto_upgrade=False)
+        assert current_revision(engine) is None
+        # and with auto upgrade it creates the schema
+        ensure_schema(engine, auto_upgrade=True)
+        assert current_revision(engine) == head_revision()
+        ensure_schema(engine, auto_upgrade=False)
+    finally:
+        engine.dispose()
+
+
+def test_ensure_schema_refuses_an_unknown_newer_revision(engine: Engine) -> None:
+    # given a store migrated by a newer filerelay
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    # then neither mode touches it
+    for auto in (True, False):
+        with pytest.raises(StoreError, match="at 9999, which this filerelay does not know"):
+            ensure_schema(engine, auto_upgrade=auto)
+
+
+def test_unreachable_store_is_a_store_error() -> None:
+    engine = make_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    with pytest.raises(StoreError, match="cannot read the store schema revision"):
+        ensure_schema(engine, auto_upgrade=True)
+    engine.dispose()
