@@ -12,5 +12,16 @@ carries the work").
 
 from filerelay.store.db import make_engine
 from filerelay.store.migrate import ensure_schema
+from filerelay.store.records import Advance, ClaimedStep, RecordedEvent, RoutePlan, StepPlan
+from filerelay.store.repo import Store
 
-__all__ = ["ensure_schema", "make_engine"]
+__all__ = [
+    "Advance",
+    "ClaimedStep",
+    "RecordedEvent",
+    "RoutePlan",
+    "StepPlan",
+    "Store",
+    "ensure_schema",
+    "make_engine",
+]

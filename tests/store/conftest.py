@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from filerelay.store import make_engine
+from filerelay.store import Store, make_engine
 from filerelay.store.migrate import upgrade
 
 
@@ -18,3 +18,8 @@ def engine(db_url: str) -> Iterator[Engine]:
     upgrade(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine) -> Store:
+    return Store(engine)

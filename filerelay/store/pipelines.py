@@ -1,0 +1,238 @@
+"""Queries on ``pipelines``: creating route runs, moving them forward, finishing the event.
+
+Lock order, kept everywhere so PostgreSQL transactions cannot deadlock: a pipeline row
+before the event row. Functions run inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from filerelay.errors import StoreError
+from filerelay.model import EventState, PipelineStatus, StepStatus
+from filerelay.store import events
+from filerelay.store.records import Advance, RoutePlan
+from filerelay.store.schema import pipelines, steps
+from filerelay.store.states import EVENT
+
+
+def create(
+    conn: Connection, event_id: str, plans: list[RoutePlan], config_hash: str, now: datetime
+) -> list[int]:
+    """Create one pipeline per plan and move the event to ``processing``; idempotent.
+
+    A ``queued`` event gets a new run (1, or one more than its last: a reprocess). For an
+    event already past ``queued`` the pipelines of its latest run are returned as they are.
+    """
+    _check_plans(plans)
+    event = events.get(conn, event_id, lock=True)
+    if event is None:
+        raise StoreError(f"no event {event_id}")
+    last_run = _last_run(conn, event_id)
+    if event["state"] != EventState.QUEUED.value:
+        existing = _run_ids(conn, event_id, last_run, [p.route for p in plans])
+        if existing:
+            return existing
+        EVENT.check(event["state"], EventState.PROCESSING.value)
+    run = (last_run or 0) + 1
+    ids = [_insert(conn, event, plan, run, config_hash, now) for plan in plans]
+    events.transition(conn, event_id, EventState.PROCESSING.value, now)
+    return ids
+
+
+def _check_plans(plans: list[RoutePlan]) -> None:
+    """Reject plans the store cannot run: none at all, a route without steps, name clashes."""
+    if not plans:
+        raise ValueError("no route plans: mark the event skipped instead")
+    for plan in plans:
+        names = [s.name for s in plan.steps]
+        if not names:
+            raise ValueError(f"route {plan.route!r} has no steps")
+        if len(set(names)) != len(names):
+            raise ValueError(f"route {plan.route!r} has duplicate step names {names}")
+
+
+def _last_run(conn: Connection, event_id: str) -> int | None:
+    query = select(func.max(pipelines.c.run)).where(pipelines.c.event_id == event_id)
+    return conn.execute(query).scalar()
+
+
+def _run_ids(conn: Connection, event_id: str, run: int | None, routes: list[str]) -> list[int]:
+    """Ids of the run's pipelines for ``routes``, in the routes' order."""
+    if run is None:
+        return []
+    query = select(pipelines.c.route, pipelines.c.id).where(
+        pipelines.c.event_id == event_id, pipelines.c.run == run
+    )
+    by_route = {route: pid for route, pid in conn.execute(query)}
+    return [by_route[r] for r in routes if r in by_route]
+
+
+def _insert(
+    conn: Connection, event: RowMapping, plan: RoutePlan, run: int, config_hash: str, now: datetime
+) -> int:
+    """Insert one pipeline and its steps; returns the pipeline id."""
+    result = conn.execute(
+        insert(pipelines).values(
+            event_id=event["id"],
+            route=plan.route,
+            run=run,
+            config_hash=config_hash,
+            status=PipelineStatus.RUNNING.value,
+            current_position=min(s.position for s in plan.steps),
+            created_at=now,
+        )
+    )
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - both dialects report the new id
+        raise StoreError("the database did not return the new pipeline id")
+    pipeline_id = int(key[0])
+    rows: list[dict[str, Any]] = [
+        {
+            "pipeline_id": pipeline_id,
+            "position": s.position,
+            "branch": s.branch,
+            "name": s.name,
+            "action": s.action,
+            "status": StepStatus.PENDING.value,
+            "attempts": 0,
+            "max_attempts": s.max_attempts,
+            "idempotency_key": f"{event['dedup_key']}:{plan.route}:{s.name}",
+        }
+        for s in plan.steps
+    ]
+    conn.execute(insert(steps), rows)
+    return pipeline_id
+
+
+def steps_at(conn: Connection, pipeline_id: int, position: int) -> list[int]:
+    """Ids of the pipeline's steps at ``position``, by branch."""
+    query = (
+        select(steps.c.id)
+        .where(steps.c.pipeline_id == pipeline_id, steps.c.position == position)
+        .order_by(steps.c.branch)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+def get(conn: Connection, pipeline_id: int, lock: bool = False) -> RowMapping:
+    """The pipeline row, locked for update when ``lock``; raises if there is none."""
+    query = select(pipelines).where(pipelines.c.id == pipeline_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise StoreError(f"no pipeline {pipeline_id}")
+    return row
+
+
+def lock(conn: Connection, pipeline_id: int) -> RowMapping:
+    """The pipeline row, locked for update (PostgreSQL; SQLite holds the file lock)."""
+    return get(conn, pipeline_id, lock=True)
+
+
+def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
+    """Move the pipeline past its current position once every step there succeeded."""
+    pipeline = lock(conn, pipeline_id)
+    if pipeline["status"] != PipelineStatus.RUNNING.value:
+        return Advance([], pipeline["status"], finish_event(conn, pipeline["event_id"], now))
+    position = pipeline["current_position"]
+    statuses = conn.execute(
+        select(steps.c.status).where(
+            steps.c.pipeline_id == pipeline_id, steps.c.position == position
+        )
+    ).scalars()
+    if all(s == StepStatus.SUCCEEDED.value for s in statuses):
+        following = conn.execute(
+            select(func.min(steps.c.position)).where(
+                steps.c.pipeline_id == pipeline_id, steps.c.position > position
+            )
+        ).scalar()
+        if following is None:
+            _set_status(conn, pipeline_id, PipelineStatus.SUCCEEDED.value, now)
+            state = finish_event(conn, pipeline["event_id"], now)
+            return Advance([], PipelineStatus.SUCCEEDED.value, state)
+        conn.execute(
+            update(pipelines)
+            .where(pipelines.c.id == pipeline_id, pipelines.c.current_position == position)
+            .values(current_position=following)
+        )
+        position = following
+    return Advance(_unclaimed(conn, pipeline_id, position), PipelineStatus.RUNNING.value)
+
+
+def _unclaimed(conn: Connection, pipeline_id: int, position: int) -> list[int]:
+    """Pending steps at ``position`` no worker has claimed yet."""
+    query = (
+        select(steps.c.id)
+        .where(
+            steps.c.pipeline_id == pipeline_id,
+            steps.c.position == position,
+            steps.c.status == StepStatus.PENDING.value,
+            steps.c.attempts == 0,
+        )
+        .order_by(steps.c.branch)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+def _set_status(
+    conn: Connection, pipeline_id: int, status: str, now: datetime, error: str | None = None
+) -> bool:
+    """Finish a running pipeline; False if it was no longer running."""
+    result = conn.execute(
+        update(pipelines)
+        .where(pipelines.c.id == pipeline_id, pipelines.c.status == PipelineStatus.RUNNING.value)
+        .values(status=status, error=error, finished_at=now)
+    )
+    return result.rowcount == 1
+
+
+def fail(conn: Connection, pipeline_id: int, error: str, now: datetime) -> bool:
+    """Mark a running pipeline failed and cancel its pending steps."""
+    if not _set_status(conn, pipeline_id, PipelineStatus.FAILED.value, now, error):
+        return False
+    conn.execute(
+        update(steps)
+        .where(steps.c.pipeline_id == pipeline_id, steps.c.status == StepStatus.PENDING.value)
+        .values(status=StepStatus.CANCELLED.value, finished_at=now)
+    )
+    return True
+
+
+def finish_event(conn: Connection, event_id: str, now: datetime) -> str:
+    """End a ``processing`` event once every pipeline of its latest run is terminal.
+
+    Succeeded if all succeeded; failed with the first failed pipeline's error otherwise.
+    Returns the event's state after the call. Locks the event row first, so of two
+    pipelines finishing at once the later transaction sees both.
+    """
+    event = events.get(conn, event_id, lock=True)
+    if event is None:
+        raise StoreError(f"no event {event_id}")
+    if event["state"] != EventState.PROCESSING.value:
+        return str(event["state"])
+    query = (
+        select(pipelines.c.status, pipelines.c.error)
+        .where(pipelines.c.event_id == event_id, pipelines.c.run == _last_run(conn, event_id))
+        .order_by(pipelines.c.id)
+    )
+    runs = conn.execute(query).all()
+    if any(status == PipelineStatus.RUNNING.value for status, _ in runs):
+        return str(event["state"])
+    errors = [error for status, error in runs if status == PipelineStatus.FAILED.value]
+    if errors:
+        events.transition(conn, event_id, EventState.FAILED.value, now, errors[0])
+        return EventState.FAILED.value
+    events.transition(conn, event_id, EventState.SUCCEEDED.value, now)
+    return EventState.SUCCEEDED.value
+
+
+def rows_of(conn: Connection, event_id: str) -> list[dict[str, Any]]:
+    """Every pipeline of the event, oldest first."""
+    query = select(pipelines).where(pipelines.c.event_id == event_id).order_by(pipelines.c.id)
+    return [dict(row) for row in conn.execute(query).mappings()]

@@ -1,0 +1,207 @@
+"""``Store``: the metadata store's one entry point — short transactions, errors translated.
+
+The store holds the truth of delivery; Celery only carries the work. Each method is one short
+transaction (``BEGIN IMMEDIATE`` on SQLite, so concurrent writer processes queue up instead
+of failing) and behaves the same on SQLite and PostgreSQL. Driver errors leave as
+:class:`~filerelay.errors.StoreError`.
+
+The life of a file version, as the tasks drive it::
+
+    record_event ─► create_pipelines ─► advance ─► claim_step ─► complete_step ─► advance ─► …
+                                                      │        └► retry_step (claim again later)
+                                                      └► fail_step (pipeline and event fail)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from filerelay.errors import StoreError
+from filerelay.model import FileEvent, JSONDict
+from filerelay.store import events, pipelines, steps
+from filerelay.store.db import as_utc, read_only, utcnow
+from filerelay.store.records import Advance, ClaimedStep, RecordedEvent, RoutePlan
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: How often ``record_event`` retries after losing an insert race (it then sees the winner).
+RECORD_ATTEMPTS = 3
+
+
+def _translated(method: Callable[P, T]) -> Callable[P, T]:
+    """Turn driver errors escaping ``method`` into :class:`StoreError`."""
+
+    @wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except DBAPIError as exc:
+            raise StoreError(f"store {method.__name__} failed: {exc.orig or exc}") from exc
+
+    return wrapper
+
+
+class Store:
+    """Events, pipelines and steps of one metadata database.
+
+    Safe to share between threads, and to use from several processes at once (each with its
+    own engine). Pass an engine from :func:`~filerelay.store.db.make_engine` whose schema is
+    current (:func:`~filerelay.store.migrate.ensure_schema`).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._reader = read_only(engine)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._reader.begin() as conn:
+            yield conn
+
+    # --- events ---------------------------------------------------------------------------
+
+    @_translated
+    def record_event(self, event: FileEvent) -> RecordedEvent:
+        """Record a detected file version: ``queued``, or ``duplicate`` of a known one.
+
+        Recording the same ``event_id`` again (a redelivered ingest) returns the existing
+        row; ``is_new`` stays true while it is ``queued``, so the ingest goes on idempotently.
+        """
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with self._write() as conn:
+                    return events.record(conn, event, utcnow())
+            except IntegrityError:
+                # Another process inserted this id or a primary for this dedup key first;
+                # the next transaction sees its row.
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @_translated
+    def set_event_state(self, event_id: str, state: str, reason: str | None = None) -> bool:
+        """Move an event to ``state`` (checked against the state machine).
+
+        False when it is already there; :class:`StoreError` for an illegal transition.
+        """
+        with self._write() as conn:
+            return events.transition(conn, event_id, str(state), utcnow(), reason)
+
+    # --- pipelines ------------------------------------------------------------------------
+
+    @_translated
+    def create_pipelines(
+        self, event_id: str, plans: list[RoutePlan], config_hash: str
+    ) -> list[int]:
+        """Create the event's pipelines and steps and move it to ``processing``; idempotent.
+
+        Called again for the same event (a redelivered ingest) it returns the ids of the
+        pipelines created before. A reprocessed (``failed → queued``) event gets a new run.
+        """
+        with self._write() as conn:
+            return pipelines.create(conn, event_id, plans, config_hash, utcnow())
+
+    @_translated
+    def steps_at(self, pipeline_id: int, position: int) -> list[int]:
+        """Ids of the pipeline's steps at ``position`` (parallel siblings by branch)."""
+        with self._read() as conn:
+            return pipelines.steps_at(conn, pipeline_id, position)
+
+    @_translated
+    def advance(self, pipeline_id: int) -> Advance:
+        """Move the pipeline on once its current position is done; finish it and the event.
+
+        Call it after the step's completing transaction committed. Safe to call twice or
+        concurrently. Right after :meth:`create_pipelines` it returns the first steps.
+        """
+        with self._write() as conn:
+            return pipelines.advance(conn, pipeline_id, utcnow())
+
+    # --- steps ----------------------------------------------------------------------------
+
+    @_translated
+    def claim_step(
+        self, step_id: int, owner: str, lease_s: float, now: datetime | None = None
+    ) -> ClaimedStep | None:
+        """Take the step's lease if it may run now; None for a duplicate or late delivery.
+
+        Claimable: the pipeline is running at the step's position, attempts are left, and
+        the step is pending and due, or running under an expired lease.
+        """
+        with self._write() as conn:
+            return steps.claim(conn, step_id, owner, lease_s, _now(now))
+
+    @_translated
+    def complete_step(self, step_id: int, owner: str, result: JSONDict) -> bool:
+        """Record success, only while ``owner`` holds the lease (else False: a stale worker)."""
+        with self._write() as conn:
+            return steps.complete(conn, step_id, owner, result, utcnow())
+
+    @_translated
+    def retry_step(self, step_id: int, owner: str, error: str, next_attempt_at: datetime) -> bool:
+        """Release the lease and let the step be claimed again from ``next_attempt_at``."""
+        with self._write() as conn:
+            return steps.retry(conn, step_id, owner, error, as_utc(next_attempt_at))
+
+    @_translated
+    def fail_step(self, step_id: int, owner: str, error: str) -> bool:
+        """Fail the step for good: its pipeline fails, pending steps are cancelled, and the
+        event ends ``failed`` once no other pipeline of it is running."""
+        with self._write() as conn:
+            return steps.fail(conn, step_id, owner, error, utcnow())
+
+    # --- reads ----------------------------------------------------------------------------
+
+    @_translated
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """The event row as a dict, or None."""
+        with self._read() as conn:
+            row = events.get(conn, event_id)
+            return dict(row) if row is not None else None
+
+    @_translated
+    def events_by_relpath(self, source: str, relpath: str) -> list[dict[str, Any]]:
+        """Every recorded version of one file, oldest first."""
+        with self._read() as conn:
+            return events.by_relpath(conn, source, relpath)
+
+    @_translated
+    def list_events(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest events, optionally only those in ``state``."""
+        with self._read() as conn:
+            return events.list_rows(conn, state, limit)
+
+    @_translated
+    def pipelines_of(self, event_id: str) -> list[dict[str, Any]]:
+        """Every pipeline of the event (all runs), oldest first."""
+        with self._read() as conn:
+            return pipelines.rows_of(conn, event_id)
+
+    @_translated
+    def steps_of(self, pipeline_id: int) -> list[dict[str, Any]]:
+        """Every step of the pipeline in running order."""
+        with self._read() as conn:
+            return steps.rows_of(conn, pipeline_id)
+
+    @_translated
+    def count_by_state(self) -> dict[str, int]:
+        """Number of events per state."""
+        with self._read() as conn:
+            return events.count_by_state(conn)
+
+
+def _now(now: datetime | None) -> datetime:
+    return utcnow() if now is None else as_utc(now)

@@ -1,0 +1,194 @@
+"""Queries on ``steps``: claiming a step under a lease and recording its outcome.
+
+Every write is one conditional ``UPDATE`` whose ``WHERE`` states what must still hold (the
+step is pending, or running under *this* owner's lease, …), so a duplicate or late task
+delivery changes nothing and learns so from the row count. Functions run inside the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy.engine import RowMapping
+
+from filerelay.errors import StoreError
+from filerelay.model import JSONDict, PipelineStatus, StepStatus
+from filerelay.store import events, pipelines
+from filerelay.store.records import ClaimedStep, event_from_row
+from filerelay.store.schema import pipelines as pipelines_t
+from filerelay.store.schema import steps
+
+RUNNING = StepStatus.RUNNING.value
+PENDING = StepStatus.PENDING.value
+
+
+def _claimable(now: datetime) -> Any:
+    """The WHERE clause of a claim: runnable now, attempts left, pipeline at its position."""
+    pending_due = and_(
+        steps.c.status == PENDING,
+        or_(steps.c.next_attempt_at.is_(None), steps.c.next_attempt_at <= now),
+    )
+    lease_expired = and_(steps.c.status == RUNNING, steps.c.lease_expires_at < now)
+    pipeline_running = exists().where(
+        pipelines_t.c.id == steps.c.pipeline_id,
+        pipelines_t.c.status == PipelineStatus.RUNNING.value,
+        pipelines_t.c.current_position == steps.c.position,
+    )
+    return and_(
+        or_(pending_due, lease_expired), steps.c.attempts < steps.c.max_attempts, pipeline_running
+    )
+
+
+def claim(
+    conn: Connection, step_id: int, owner: str, lease_s: float, now: datetime
+) -> ClaimedStep | None:
+    """Take the step's lease for ``lease_s`` seconds if it may run now; None otherwise."""
+    result = conn.execute(
+        update(steps)
+        .where(steps.c.id == step_id, _claimable(now))
+        .values(
+            status=RUNNING,
+            attempts=steps.c.attempts + 1,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            started_at=func.coalesce(steps.c.started_at, now),
+        )
+    )
+    if result.rowcount != 1:
+        return None
+    return _claimed(conn, step_id)
+
+
+def _claimed(conn: Connection, step_id: int) -> ClaimedStep:
+    """Everything a worker needs to run the step it just claimed."""
+    step = _get(conn, step_id)
+    # A plain read: locking the pipeline after the step would invert the lock order.
+    pipeline = pipelines.get(conn, step["pipeline_id"])
+    event = events.get(conn, pipeline["event_id"])
+    if event is None:  # pragma: no cover - a foreign key guarantees it
+        raise StoreError(f"no event {pipeline['event_id']}")
+    return ClaimedStep(
+        step_id=step["id"],
+        pipeline_id=step["pipeline_id"],
+        event_id=event["id"],
+        event=event_from_row(event),
+        route=pipeline["route"],
+        position=step["position"],
+        branch=step["branch"],
+        name=step["name"],
+        action=step["action"],
+        attempt=step["attempts"],
+        max_attempts=step["max_attempts"],
+        idempotency_key=step["idempotency_key"],
+        results=_earlier_results(conn, step["pipeline_id"], step["position"]),
+    )
+
+
+def _get(conn: Connection, step_id: int) -> RowMapping:
+    row = conn.execute(select(steps).where(steps.c.id == step_id)).mappings().first()
+    if row is None:
+        raise StoreError(f"no step {step_id}")
+    return row
+
+
+def _earlier_results(conn: Connection, pipeline_id: int, position: int) -> dict[str, JSONDict]:
+    """Results of the pipeline's succeeded steps before ``position``, by step name."""
+    query = (
+        select(steps.c.name, steps.c.result)
+        .where(
+            steps.c.pipeline_id == pipeline_id,
+            steps.c.position < position,
+            steps.c.status == StepStatus.SUCCEEDED.value,
+        )
+        .order_by(steps.c.position, steps.c.branch)
+    )
+    return {name: result or {} for name, result in conn.execute(query)}
+
+
+def _held_by(step_id: int, owner: str) -> Any:
+    """WHERE clause: the step is running under ``owner``'s lease."""
+    return and_(steps.c.id == step_id, steps.c.status == RUNNING, steps.c.lease_owner == owner)
+
+
+def _finished_values(conn: Connection, step_id: int, now: datetime) -> dict[str, Any]:
+    """Columns set when a step ends: finish time, duration since first start, no lease."""
+    started = conn.execute(select(steps.c.started_at).where(steps.c.id == step_id)).scalar()
+    duration_ms = int((now - started).total_seconds() * 1000) if started else None
+    return {
+        "finished_at": now,
+        "duration_ms": duration_ms,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+
+
+def complete(conn: Connection, step_id: int, owner: str, result: JSONDict, now: datetime) -> bool:
+    """Record the step succeeded, if ``owner`` still holds its lease."""
+    values = _finished_values(conn, step_id, now)
+    done = conn.execute(
+        update(steps)
+        .where(_held_by(step_id, owner))
+        .values(status=StepStatus.SUCCEEDED.value, result=result, **values)
+    )
+    return done.rowcount == 1
+
+
+def retry(
+    conn: Connection, step_id: int, owner: str, error: str, next_attempt_at: datetime
+) -> bool:
+    """Put the step back to pending until ``next_attempt_at``, if ``owner`` holds its lease.
+
+    A step whose pipeline has failed meanwhile is cancelled instead (nothing would claim it).
+    Raises :class:`StoreError` when no attempt is left: the caller must fail the step.
+    """
+    step = _get(conn, step_id)
+    pipeline = pipelines.lock(conn, step["pipeline_id"])
+    if step["attempts"] >= step["max_attempts"]:
+        raise StoreError(
+            f"step {step['name']} used {step['attempts']} of {step['max_attempts']} attempts: "
+            "fail it instead of retrying"
+        )
+    running = pipeline["status"] == PipelineStatus.RUNNING.value
+    status = PENDING if running else StepStatus.CANCELLED.value
+    done = conn.execute(
+        update(steps)
+        .where(_held_by(step_id, owner))
+        .values(
+            status=status,
+            last_error=error,
+            next_attempt_at=next_attempt_at,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+    return done.rowcount == 1
+
+
+def fail(conn: Connection, step_id: int, owner: str, error: str, now: datetime) -> bool:
+    """Record the step failed for good, fail its pipeline and, if it was the last, the event."""
+    step = _get(conn, step_id)
+    pipeline = pipelines.lock(conn, step["pipeline_id"])
+    values = _finished_values(conn, step_id, now)
+    done = conn.execute(
+        update(steps)
+        .where(_held_by(step_id, owner))
+        .values(status=StepStatus.FAILED.value, last_error=error, **values)
+    )
+    if done.rowcount != 1:
+        return False
+    pipelines.fail(conn, step["pipeline_id"], f"step {step['name']}: {error}", now)
+    pipelines.finish_event(conn, pipeline["event_id"], now)
+    return True
+
+
+def rows_of(conn: Connection, pipeline_id: int) -> list[dict[str, Any]]:
+    """Every step of the pipeline, in running order."""
+    query = (
+        select(steps)
+        .where(steps.c.pipeline_id == pipeline_id)
+        .order_by(steps.c.position, steps.c.branch)
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]

@@ -1,0 +1,122 @@
+"""Several processes on one store at once — what several Celery worker processes do.
+
+Each child process opens its own engine (engines are never shared across a fork), waits at a
+barrier so all start together, and reports what it saw through a queue.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from store_helpers import make_event, plan, step
+
+from filerelay.model import FileEvent
+from filerelay.store import Store, ensure_schema, make_engine
+
+PROCESSES = 4
+CTX = mp.get_context("fork")
+
+
+def _child(url: str, barrier: Any, out: Any, work: Callable[[Store], object]) -> None:
+    engine = make_engine(url)
+    try:
+        barrier.wait(timeout=30)
+        out.put(("ok", work(Store(engine))))
+    except Exception as exc:  # reported to the parent, which fails the test
+        out.put(("error", repr(exc)))
+    finally:
+        engine.dispose()
+
+
+def run_together(url: str, works: list[Callable[[Store], object]]) -> list[object]:
+    """Run each ``work(store)`` in its own process, all at once; their results in any order."""
+    barrier, out = CTX.Barrier(len(works)), CTX.Queue()
+    procs = [CTX.Process(target=_child, args=(url, barrier, out, w)) for w in works]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=30)
+    errors = [r for kind, r in results if kind == "error"]
+    assert not errors, errors
+    return [r for _, r in results]
+
+
+def test_racing_ingests_leave_one_primary_row_per_file_version(store: Store, db_url: str) -> None:
+    # given 10 file versions, each detected by every process (several watchers on one tree)
+    versions = [make_event(f"f{i}.bin") for i in range(10)]
+    batches = [[make_event(v.relpath, inode=v.inode) for v in versions] for _ in range(PROCESSES)]
+
+    def record(events: list[FileEvent]) -> Callable[[Store], object]:
+        return lambda s: [s.record_event(e).is_new for e in events]
+
+    # when all processes record their events at the same time
+    results = run_together(db_url, [record(b) for b in batches])
+    # then each version has exactly one primary row and every other row points at it
+    assert sum(sum(r) for r in results) == len(versions)  # type: ignore[call-overload]
+    rows = store.list_events(limit=1000)
+    assert len(rows) == len(versions) * PROCESSES
+    primaries = {r["dedup_key"]: r["id"] for r in rows if r["state"] != "duplicate"}
+    assert len(primaries) == len(versions)
+    for row in rows:
+        if row["state"] == "duplicate":
+            assert row["duplicate_of"] == primaries[row["dedup_key"]]
+
+
+def test_racing_redeliveries_of_one_event_record_it_once(store: Store, db_url: str) -> None:
+    event = make_event("a.bin")
+    results = run_together(db_url, [lambda s: s.record_event(event).state] * PROCESSES)
+    assert results == ["queued"] * PROCESSES
+    assert len(store.list_events()) == 1
+
+
+def test_racing_claims_of_one_step_let_exactly_one_win(store: Store, db_url: str) -> None:
+    # given a step delivered to every process at once
+    event = make_event("a.bin")
+    store.record_event(event)
+    (pid,) = store.create_pipelines(event.event_id, [plan("r", step(0, "a"))], "h")
+    (step_id,) = store.advance(pid).next_steps
+
+    def claim(owner: str) -> Callable[[Store], object]:
+        return lambda s: s.claim_step(step_id, owner, 60) is not None
+
+    # when they all claim it / then one holds it
+    results = run_together(db_url, [claim(f"w{i}") for i in range(PROCESSES)])
+    assert Counter(results) == {True: 1, False: PROCESSES - 1}
+    assert store.steps_of(pid)[0]["attempts"] == 1
+
+
+def test_siblings_finishing_at_once_still_advance_the_pipeline(store: Store, db_url: str) -> None:
+    # given two parallel steps, each claimed by its own worker
+    event = make_event("a.bin")
+    store.record_event(event)
+    steps = [step(0, "a", 0), step(0, "b", 1), step(1, "after")]
+    (pid,) = store.create_pipelines(event.event_id, [plan("r", *steps)], "h")
+    first, second = store.advance(pid).next_steps
+    for sid, owner in ((first, "w0"), (second, "w1")):
+        assert store.claim_step(sid, owner, 60)
+
+    def finish(sid: int, owner: str) -> Callable[[Store], object]:
+        def work(s: Store) -> object:
+            assert s.complete_step(sid, owner, {"by": owner})
+            return s.advance(pid).next_steps
+
+        return work
+
+    # when both complete and advance at the same moment
+    results = run_together(db_url, [finish(first, "w0"), finish(second, "w1")])
+    # then the later one sees both done and hands out the next step
+    after = store.steps_at(pid, 1)
+    assert after in results  # type: ignore[comparison-overlap]
+    assert store.pipelines_of(event.event_id)[0]["current_position"] == 1
+
+
+def test_processes_starting_on_an_empty_store_migrate_it_once(db_url: str) -> None:
+    def start(s: Store) -> object:
+        ensure_schema(s.engine, auto_upgrade=True)
+        return True
+
+    assert run_together(db_url, [start] * PROCESSES) == [True] * PROCESSES
