@@ -139,7 +139,7 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
     """Move the pipeline past its current position once every step there succeeded."""
     pipeline = lock(conn, pipeline_id)
     if pipeline["status"] != PipelineStatus.RUNNING.value:
-        return Advance([], pipeline["status"], finish_event(conn, pipeline["event_id"], now))
+        return Advance([], pipeline["status"], _finished(conn, pipeline["event_id"], now))
     position = pipeline["current_position"]
     statuses = conn.execute(
         select(steps.c.status).where(
@@ -154,7 +154,7 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
         ).scalar()
         if following is None:
             _set_status(conn, pipeline_id, PipelineStatus.SUCCEEDED.value, now)
-            state = finish_event(conn, pipeline["event_id"], now)
+            state = _finished(conn, pipeline["event_id"], now)
             return Advance([], PipelineStatus.SUCCEEDED.value, state)
         conn.execute(
             update(pipelines)
@@ -163,6 +163,12 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
         )
         position = following
     return Advance(_unclaimed(conn, pipeline_id, position), PipelineStatus.RUNNING.value)
+
+
+def _finished(conn: Connection, event_id: str, now: datetime) -> str | None:
+    """The event's state if it is no longer processing (after trying to finish it)."""
+    state = finish_event(conn, event_id, now)
+    return None if state == EventState.PROCESSING.value else state
 
 
 def _unclaimed(conn: Connection, pipeline_id: int, position: int) -> list[int]:

@@ -74,7 +74,8 @@ class Advance:
 
     ``next_steps``: pending, never-claimed steps at the pipeline's current position — enqueue
     them (a step enqueued twice is harmless: the second claim finds it taken).
-    ``event_state``: the event's state once this pipeline is terminal, else ``None``.
+    ``event_state``: the event's state once it is no longer ``processing`` (every pipeline
+    of it terminal: ``succeeded`` or ``failed``), else ``None``.
     """
 
     next_steps: list[int]

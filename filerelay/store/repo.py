@@ -197,6 +197,12 @@ class Store:
             return steps.rows_of(conn, pipeline_id)
 
     @_translated
+    def step_row(self, step_id: int) -> dict[str, Any] | None:
+        """One step row with its pipeline's ``route`` and ``event_id``, or None."""
+        with self._read() as conn:
+            return steps.row_with_route(conn, step_id)
+
+    @_translated
     def count_by_state(self) -> dict[str, int]:
         """Number of events per state."""
         with self._read() as conn:

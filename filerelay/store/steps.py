@@ -184,6 +184,17 @@ def fail(conn: Connection, step_id: int, owner: str, error: str, now: datetime) 
     return True
 
 
+def row_with_route(conn: Connection, step_id: int) -> dict[str, Any] | None:
+    """The step row plus its pipeline's ``route`` and ``event_id``, or None."""
+    query = (
+        select(steps, pipelines_t.c.route, pipelines_t.c.event_id)
+        .join(pipelines_t, pipelines_t.c.id == steps.c.pipeline_id)
+        .where(steps.c.id == step_id)
+    )
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row is not None else None
+
+
 def rows_of(conn: Connection, pipeline_id: int) -> list[dict[str, Any]]:
     """Every step of the pipeline, in running order."""
     query = (

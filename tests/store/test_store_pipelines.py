@@ -161,7 +161,7 @@ def test_event_succeeds_only_when_every_pipeline_did(store: Store) -> None:
         event_id, [plan("one", step(0, "a")), plan("two", step(0, "b"))], "h"
     )
     run_step(store, store.advance(p1).next_steps[0])
-    assert store.advance(p1) == Advance([], "succeeded", "processing")
+    assert store.advance(p1) == Advance([], "succeeded", None)
     run_step(store, store.advance(p2).next_steps[0])
     assert store.advance(p2) == Advance([], "succeeded", "succeeded")
 
@@ -177,7 +177,7 @@ def test_event_fails_with_the_failing_pipelines_error(store: Store) -> None:
     assert store.fail_step(s3, "w", "bucket missing")
     # then the event waits for the other pipeline
     assert store.get_event(event_id)["state"] == "processing"  # type: ignore[index]
-    assert store.advance(p1) == Advance([], "failed", "processing")
+    assert store.advance(p1) == Advance([], "failed", None)
     # when the other succeeds / then the event fails with the first failure as reason
     run_step(store, store.advance(p2).next_steps[0])
     assert store.advance(p2) == Advance([], "succeeded", "failed")

@@ -192,3 +192,17 @@ def test_naive_now_is_refused(store: Store) -> None:
     _, _, sid = first_step(store)
     with pytest.raises(ValueError, match="naive datetime"):
         store.claim_step(sid, "w", 30, now=datetime(2024, 1, 1))
+
+
+def test_step_row_carries_its_route_and_event(store: Store) -> None:
+    event_id, pid, sid = first_step(store)
+    row = store.step_row(sid)
+    assert row is not None
+    assert (row["id"], row["pipeline_id"], row["route"], row["event_id"]) == (
+        sid,
+        pid,
+        "r",
+        event_id,
+    )
+    assert (row["position"], row["name"], row["status"]) == (0, "a", "pending")
+    assert store.step_row(999_999) is None
