@@ -1,0 +1,166 @@
+"""Which relative paths of a source are candidate files: globs, temp names, hidden, markers.
+
+A :class:`PathFilter` is a plain callable on a '/'-separated relative path, in the style of
+watchfiles' filters: the ignore lists are class attributes, so a subclass can extend them.
+Everything is compiled once when the filter is built; a call does no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import PurePosixPath
+from typing import Any
+
+from filerelay.errors import ConfigError
+from filerelay.globs import GlobSet, compile_glob
+
+MARKER_FIELDS = ("name", "stem", "ext")
+_FIELD_REGEX = {"name": "[^/]+", "stem": "[^/]+", "ext": "[^/]*"}
+
+
+def _parse_marker(template: str) -> list[tuple[str, str | None]]:
+    """Split a ready-marker template into (literal, field) parts; validate its fields."""
+    if "/" in template:
+        raise ConfigError(f"ready_marker {template!r}: the marker must be in the same directory")
+    try:
+        parts = [(lit, field) for lit, field, _spec, _conv in string.Formatter().parse(template)]
+    except ValueError as exc:
+        raise ConfigError(f"ready_marker {template!r}: {exc}") from None
+    for _lit, field in parts:
+        if field is not None and field not in MARKER_FIELDS:
+            raise ConfigError(
+                f"ready_marker {template!r}: unknown field {{{field}}}; allowed: "
+                + ", ".join("{" + f + "}" for f in MARKER_FIELDS)
+            )
+    if all(field is None for _lit, field in parts):
+        raise ConfigError(f"ready_marker {template!r}: needs one of {{name}}, {{stem}}, {{ext}}")
+    return parts
+
+
+class ReadyMarker:
+    """A ready-marker template such as ``{name}.done``: the file is ready once it exists."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self._parts = _parse_marker(template)
+        body = "".join(
+            re.escape(lit) + (_FIELD_REGEX[field] if field else "") for lit, field in self._parts
+        )
+        self._regex = re.compile(rf"\A{body}\Z", re.DOTALL)
+
+    def name_for(self, file_name: str) -> str:
+        """The marker's file name for a data file's name."""
+        pure = PurePosixPath(file_name)
+        values = {"name": file_name, "stem": pure.stem, "ext": pure.suffix[1:]}
+        return "".join(lit + (values[field] if field else "") for lit, field in self._parts)
+
+    def path_for(self, path: str) -> str:
+        """The marker's path (same directory) for a data file's path."""
+        head, _, name = path.rpartition("/")
+        marker = self.name_for(name)
+        return f"{head}/{marker}" if head else marker
+
+    def is_marker_name(self, file_name: str) -> bool:
+        """Whether a file name has the shape of a marker (markers are never emitted)."""
+        return self._regex.match(file_name) is not None
+
+
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for several globs: a single match per path instead of one per glob."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{compile_glob(p).pattern})" for p in patterns), re.DOTALL)
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+class NameMatcher:
+    """Globs on a bare file name; ``*suffix`` and ``prefix*`` become str tests (hot path)."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        suffixes, prefixes, others = [], [], []
+        for pat in patterns:
+            if pat.startswith("*") and not _GLOB_CHARS & set(pat[1:]):
+                suffixes.append(pat[1:])
+            elif pat.endswith("*") and not _GLOB_CHARS & set(pat[:-1]):
+                prefixes.append(pat[:-1])
+            else:
+                others.append(pat)
+        self._suffixes = tuple(suffixes)
+        self._prefixes = tuple(prefixes)
+        self._others = _any_of(tuple(others))
+
+    def __call__(self, name: str) -> bool:
+        return (
+            name.endswith(self._suffixes)
+            or name.startswith(self._prefixes)
+            or (self._others is not None and self._others.match(name) is not None)
+        )
+
+
+def _matches_all(patterns: tuple[str, ...]) -> bool:
+    return any(p in ("**", "**/*") for p in patterns)
+
+
+class PathFilter:
+    """Decides whether a relative path of a source may become an event.
+
+    Rejects, in this order: paths in subdirectories of a non-recursive source, temp-file
+    names (:attr:`ignore_names`, always), hidden files and files in hidden directories (unless
+    ``include_hidden``), ready-marker files, paths not matching ``include`` and paths matching
+    ``exclude``.
+    """
+
+    ignore_names: tuple[str, ...] = (
+        "*.tmp",
+        "*.part",
+        "*.partial",
+        "*.crdownload",
+        "*.swp",
+        "*~",
+        ".#*",
+        ".~lock.*",
+        ".*.filerelay-tmp",  # our own copy/move actions write under this name, then rename
+    )
+
+    def __init__(self, source: Any) -> None:
+        self.recursive: bool = source.recursive
+        self.include_hidden: bool = source.include_hidden
+        self.include = GlobSet(source.include)
+        self.exclude = GlobSet(source.exclude)
+        self._ignore = NameMatcher(self.ignore_names)
+        self._include = (
+            None if _matches_all(self.include.patterns) else _any_of(self.include.patterns)
+        )
+        self._exclude = _any_of(self.exclude.patterns)
+        self.marker: ReadyMarker | None = (
+            ReadyMarker(source.ready_marker) if source.ready_marker else None
+        )
+
+    def __call__(self, relpath: str) -> bool:
+        if not relpath or relpath.startswith("/"):
+            return False
+        if not self.recursive and "/" in relpath:
+            return False
+        name = relpath.rpartition("/")[2]
+        if self._ignore(name):
+            return False
+        if not self.include_hidden and (relpath.startswith(".") or "/." in relpath):
+            return False
+        if self.marker is not None and self.marker.is_marker_name(name):
+            return False
+        if self._include is not None and not self._include.match(relpath):
+            return False
+        return self._exclude is None or not self._exclude.match(relpath)
+
+    def is_marker(self, relpath: str) -> bool:
+        """Whether ``relpath`` is a ready-marker file of this source."""
+        return self.marker is not None and self.marker.is_marker_name(relpath.rpartition("/")[2])
+
+    def enter_dir(self, reldir: str) -> bool:
+        """Whether a walk should descend into directory ``reldir`` (hidden dirs are skipped)."""
+        if not self.recursive:
+            return False
+        return self.include_hidden or not reldir.rpartition("/")[2].startswith(".")

@@ -1,0 +1,323 @@
+"""When is a file completely written? A pure detector: clock, stat and writer check injected.
+
+A path is *pending* from its first event until it has been quiet for ``silence`` seconds: no
+event, and its ``(size, mtime_ns, inode)`` sampled at the end of the window is either the one
+sampled at its start, or a new one whose ctime is not later than the last event (the change
+the events told us about, not one made after them: lost events or a polling observer that
+has not looked yet). Then, per source:
+
+* ``ready_marker``: its marker file exists (signal ``READY_MARKER``); no writer check, the
+  marker is the producer's own statement that it is done;
+* ``stable_when: silence``: nothing more (signal ``SILENCE``);
+* ``stable_when: close``: no process holds it open for writing: a close-write was seen after
+  its last change (``CLOSE_WRITE``), or the ``/proc`` check finds no writer (``SILENCE``). A
+  writer that stays open *and idle* for ``open_timeout`` no longer holds it back (logged).
+
+A file found by a walk (``touch(scan=True)``) counts as quiet since its ctime, so a file that
+has not changed for ``silence`` is stable at the first poll (``SCAN``). A pending file that
+vanishes is dropped silently. Symlinks and non-regular files are never stable.
+
+Cost: ``touch`` of a known file is O(1) and pushes nothing; due times live in a heap with lazy
+invalidation, so a ``poll`` with nothing due is O(1) even with 100,000 files pending.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import stat as stat_mod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from filerelay.model import StableSignal
+from filerelay.watcher.filters import ReadyMarker
+from filerelay.watcher.writers import FileKey, ProcWriters, WriterCheck
+
+StatFn = Callable[[str], os.stat_result]
+Signature = tuple[int, int, int]
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class StabilityRules:
+    """The per-source settings of the detector, in seconds."""
+
+    silence_s: float = 2.0
+    stable_when: str = "close"
+    open_timeout_s: float = 3600.0
+    ready_marker: ReadyMarker | None = None
+
+    @classmethod
+    def from_source(cls, source: Any) -> StabilityRules:
+        """Rules from a ``filerelay.config.models.Source``."""
+        return cls(
+            silence_s=float(source.silence),
+            stable_when=source.stable_when,
+            open_timeout_s=float(source.open_timeout),
+            ready_marker=ReadyMarker(source.ready_marker) if source.ready_marker else None,
+        )
+
+    @property
+    def recheck_s(self) -> float:
+        """How soon a quiet file held back (open writer, no marker yet) is looked at again."""
+        return min(max(self.silence_s, 0.25), 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class StableFile:
+    """A file the detector declared completely written."""
+
+    path: str
+    stat: os.stat_result
+    signal: StableSignal
+    pending_since: float
+
+
+class _Entry:
+    """Book-keeping of one pending path."""
+
+    __slots__ = ("closed", "first_seen", "path", "quiet_since", "scan", "seq", "sig", "touched")
+
+    def __init__(self, path: str, sig: Signature, now: float) -> None:
+        self.path = path
+        self.sig = sig
+        self.first_seen = now
+        self.quiet_since = now  # last event or observed change
+        self.closed = False  # a close-write came after the last change
+        self.scan = False  # known only from a walk, no event since
+        self.touched = False  # an event came since the last stat
+        self.seq = 0  # sequence number of this entry's live heap item
+
+
+def _signature(st: os.stat_result) -> Signature:
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+class StabilityDetector:
+    """Tracks pending files of one source and reports those that became stable."""
+
+    def __init__(
+        self,
+        rules: StabilityRules,
+        *,
+        clock: Callable[[], float],
+        stat: StatFn = os.lstat,
+        writers: WriterCheck | None = None,
+        source: str = "",
+        root: str = "",
+    ) -> None:
+        self.rules = rules
+        self._clock = clock
+        self._stat = stat
+        self._writers: WriterCheck = writers if writers is not None else ProcWriters()
+        self._source = source
+        self._root = root.rstrip("/")
+        self._entries: dict[str, _Entry] = {}
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._seq = 0
+        self._marker_waiters: dict[str, str] = {}  # marker path -> data path
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
+    # --- events -------------------------------------------------------------------------
+
+    def touch(
+        self,
+        path: str,
+        closed: bool = False,
+        *,
+        scan: bool = False,
+        st: os.stat_result | None = None,
+    ) -> None:
+        """Record activity on ``path``: created, modified, closed (``closed=True``), moved in.
+
+        ``scan=True`` means a walk found it (no event): a file already pending is left as is,
+        a new one counts as quiet since its ctime. ``st`` spares a stat when the caller has one.
+        """
+        now = self._clock()
+        entry = self._entries.get(path)
+        if entry is not None:
+            if not scan:
+                entry.quiet_since = now
+                entry.touched = True
+                entry.closed = closed
+                entry.scan = False
+            return
+        if st is None:
+            st = self._try_stat(path)
+        if st is None or not stat_mod.S_ISREG(st.st_mode):
+            return
+        entry = _Entry(path, _signature(st), now)
+        entry.closed = closed
+        if scan:
+            entry.scan = True
+            entry.quiet_since = min(now, st.st_ctime_ns / 1e9)
+        self._entries[path] = entry
+        self._schedule(entry, entry.quiet_since + self.rules.silence_s)
+
+    def forget(self, path: str) -> None:
+        """Drop ``path`` (deleted, or moved away)."""
+        if self._entries.pop(path, None) is not None and self.rules.ready_marker is not None:
+            self._marker_waiters.pop(self.rules.ready_marker.path_for(path), None)
+
+    def forget_tree(self, dir_path: str) -> int:
+        """Drop every pending path under ``dir_path`` (a directory moved away); O(pending)."""
+        prefix = dir_path.rstrip("/") + "/"
+        gone = [p for p in self._entries if p.startswith(prefix)]
+        for path in gone:
+            self.forget(path)
+        return len(gone)
+
+    def marker_appeared(self, marker_path: str) -> None:
+        """A file with a marker's name appeared: look at its data file at the next poll."""
+        data_path = self._marker_waiters.get(marker_path)
+        entry = self._entries.get(data_path) if data_path is not None else None
+        if entry is not None:
+            self._schedule(entry, self._clock())
+
+    def requeue(self, stable: StableFile, delay_s: float) -> None:
+        """Put back a file reported stable but not taken (outbox full): report it again later."""
+        if stable.path in self._entries:
+            return
+        now = self._clock()
+        entry = _Entry(stable.path, _signature(stable.stat), stable.pending_since)
+        entry.closed = stable.signal is StableSignal.CLOSE_WRITE
+        entry.scan = stable.signal is StableSignal.SCAN
+        entry.quiet_since = now + delay_s - self.rules.silence_s
+        self._entries[stable.path] = entry
+        self._schedule(entry, now + delay_s)
+
+    # --- polling ------------------------------------------------------------------------
+
+    def next_due(self) -> float | None:
+        """Clock time of the earliest scheduled check (may be a stale one), or None."""
+        return self._heap[0][0] if self._heap else None
+
+    def poll(self, limit: int | None = None) -> list[StableFile]:
+        """Files that became stable since the last poll; at most ``limit`` files examined."""
+        now = self._clock()
+        quiet: list[tuple[_Entry, os.stat_result]] = []
+        while self._heap and self._heap[0][0] <= now:
+            if limit is not None and len(quiet) >= limit:
+                break
+            _due, seq, entry = heapq.heappop(self._heap)
+            if self._entries.get(entry.path) is not entry or entry.seq != seq:
+                continue  # forgotten or rescheduled since
+            st = self._check_quiet(entry, now)
+            if st is not None:
+                quiet.append((entry, st))
+        return self._settle(quiet, now)
+
+    def _check_quiet(self, entry: _Entry, now: float) -> os.stat_result | None:
+        """The file's stat if it has been quiet for the window; else reschedule or drop it."""
+        due = entry.quiet_since + self.rules.silence_s
+        if due > now:
+            self._schedule(entry, due)  # touched since it was scheduled
+            return None
+        try:
+            st = self._stat(entry.path)
+        except (FileNotFoundError, NotADirectoryError):
+            self._entries.pop(entry.path, None)  # vanished: nothing to report
+            return None
+        except OSError as exc:
+            log.warning("stability.stat_failed", **self._where(entry.path), error=str(exc))
+            self._schedule(entry, now + self.rules.recheck_s)
+            return None
+        if not stat_mod.S_ISREG(st.st_mode):
+            self._entries.pop(entry.path, None)
+            return None
+        sig = _signature(st)
+        explained = entry.touched and st.st_ctime_ns <= entry.quiet_since * 1e9
+        entry.touched = False
+        if sig != entry.sig:
+            entry.sig = sig
+            if not explained:
+                # changed after the last event we got: restart the window, a close is stale
+                entry.quiet_since, entry.closed, entry.scan = now, False, False
+                self._schedule(entry, now + self.rules.silence_s)
+                return None
+        return st
+
+    def _settle(self, quiet: list[tuple[_Entry, os.stat_result]], now: float) -> list[StableFile]:
+        """Apply the marker / writer rules to quiet files; report the stable ones."""
+        rules = self.rules
+        if not quiet:
+            return []
+        if rules.ready_marker is not None:
+            return [
+                self._done(e, st, StableSignal.READY_MARKER)
+                for e, st in quiet
+                if self._marked(e, now)
+            ]
+        if rules.stable_when == "silence":
+            return [self._done(e, st, self._quiet_signal(e)) for e, st in quiet]
+        done = [self._done(e, st, StableSignal.CLOSE_WRITE) for e, st in quiet if e.closed]
+        unsure = [(e, st) for e, st in quiet if not e.closed]
+        held = self._writers({_key(st) for _e, st in unsure}) if unsure else set()
+        for entry, st in unsure:
+            if _key(st) not in held:
+                done.append(self._done(entry, st, self._quiet_signal(entry)))
+            elif now - entry.quiet_since >= rules.open_timeout_s:
+                log.warning(
+                    "stability.open_timeout",
+                    **self._where(entry.path),
+                    idle_s=round(now - entry.quiet_since, 1),
+                    open_timeout_s=rules.open_timeout_s,
+                    effect="still open for writing but idle too long; taking it anyway",
+                )
+                done.append(self._done(entry, st, StableSignal.SILENCE))
+            else:
+                self._schedule(entry, now + rules.recheck_s)
+        return done
+
+    def _marked(self, entry: _Entry, now: float) -> bool:
+        """Whether the entry's marker exists; if not, wait for it (indexed for marker_appeared)."""
+        assert self.rules.ready_marker is not None
+        marker = self.rules.ready_marker.path_for(entry.path)
+        if self._try_stat(marker) is not None:
+            self._marker_waiters.pop(marker, None)
+            return True
+        self._marker_waiters[marker] = entry.path
+        self._schedule(entry, now + self.rules.recheck_s)
+        return False
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _done(self, entry: _Entry, st: os.stat_result, signal: StableSignal) -> StableFile:
+        del self._entries[entry.path]
+        return StableFile(entry.path, st, signal, entry.first_seen)
+
+    @staticmethod
+    def _quiet_signal(entry: _Entry) -> StableSignal:
+        return StableSignal.SCAN if entry.scan else StableSignal.SILENCE
+
+    def _schedule(self, entry: _Entry, due: float) -> None:
+        self._seq += 1
+        entry.seq = self._seq
+        heapq.heappush(self._heap, (due, self._seq, entry))
+
+    def _try_stat(self, path: str) -> os.stat_result | None:
+        try:
+            return self._stat(path)
+        except OSError:
+            return None
+
+    def _where(self, path: str) -> dict[str, str]:
+        relpath = (
+            path[len(self._root) + 1 :]
+            if self._root and path.startswith(self._root + "/")
+            else path
+        )
+        return {"source": self._source, "relpath": relpath}
+
+
+def _key(st: os.stat_result) -> FileKey:
+    return (st.st_dev, st.st_ino)
