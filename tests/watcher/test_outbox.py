@@ -1,0 +1,143 @@
+"""The SQLite outbox and seen index."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from filerelay.model import FileEvent, path_dedup_key
+from filerelay.watcher.outbox import Outbox, StateDirLocked
+
+
+def event(
+    relpath: str, size: int = 1, mtime_ns: int = 5, inode: int = 7, source: str = "s"
+) -> FileEvent:
+    return FileEvent(
+        source=source,
+        path=f"/data/{relpath}",
+        relpath=relpath,
+        size=size,
+        mtime_ns=mtime_ns,
+        inode=inode,
+        dedup_key=path_dedup_key(source, relpath, size, mtime_ns, inode),
+    )
+
+
+@pytest.fixture
+def outbox(tmp_path: Path):  # type: ignore[no-untyped-def]
+    box = Outbox(tmp_path)
+    yield box
+    box.close()
+
+
+def test_emit_peek_ack_in_order(outbox: Outbox) -> None:
+    events = [event(f"f{i}") for i in range(5)]
+    assert outbox.emit(events) == 5
+    assert outbox.depth() == 5
+
+    rows = outbox.peek(3)
+    assert [e.relpath for _id, e in rows] == ["f0", "f1", "f2"]
+    assert rows[0][1] == events[0]
+    outbox.ack([row_id for row_id, _e in rows])
+    assert [e.relpath for _id, e in outbox.peek(10)] == ["f3", "f4"]
+    assert outbox.depth() == 2
+
+
+def test_emit_marks_seen_in_the_same_transaction(tmp_path: Path, outbox: Outbox) -> None:
+    outbox.emit([event("a.csv", size=3, mtime_ns=9, inode=4)])
+    assert outbox.is_seen("s", "a.csv", 3, 9, 4)
+    assert not outbox.is_seen("s", "a.csv", 3, 10, 4)  # another version
+    assert not outbox.is_seen("other", "a.csv", 3, 9, 4)
+
+    db = sqlite3.connect(tmp_path / "watcher.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM seen").fetchone()[0] == 1
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_seen_survives_a_restart(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.emit([event("a.csv")])
+    box.close()
+    again = Outbox(tmp_path)
+    try:
+        assert again.is_seen("s", "a.csv", 1, 5, 7)
+        assert again.depth() == 1
+    finally:
+        again.close()
+
+
+def test_note_failure_counts_attempts(tmp_path: Path, outbox: Outbox) -> None:
+    outbox.emit([event("a")])
+    [(row_id, _e)] = outbox.peek(1)
+    outbox.note_failure([row_id], "ConnectionError('down \udcff')")
+    outbox.note_failure([row_id], "again")
+    db = sqlite3.connect(tmp_path / "watcher.sqlite")
+    assert db.execute("SELECT attempts, last_error FROM outbox").fetchone() == (2, "again")
+    db.close()
+
+
+def test_full_outbox_takes_a_prefix_and_refuses_the_rest(tmp_path: Path) -> None:
+    box = Outbox(tmp_path, max_rows=3)
+    try:
+        assert box.emit([event("a"), event("b")]) == 2
+        assert box.emit([event("c"), event("d")]) == 1
+        assert box.emit([event("e")]) == 0
+        assert not box.is_seen("s", "d", 1, 5, 7)  # refused rows are not remembered
+        box.ack([row_id for row_id, _e in box.peek(1)])
+        assert box.emit([event("d")]) == 1
+    finally:
+        box.close()
+
+
+def test_names_that_are_not_utf8_round_trip(outbox: Outbox) -> None:
+    name = "caf\udce9/\n x.csv"
+    outbox.emit([event(name)])
+    [(_id, got)] = outbox.peek(1)
+    assert got.relpath == name
+    outbox.load_seen("s")
+    assert outbox.is_seen("s", name, 1, 5, 7)
+
+
+def test_prune_seen_forgets_files_gone_before_the_walk(outbox: Outbox) -> None:
+    outbox.emit([event("kept"), event("gone")])
+    walk_started = time.time() + 1
+    assert outbox.prune_seen("s", {"kept"}, walk_started) == 1
+    assert outbox.is_seen("s", "kept", 1, 5, 7)
+    assert not outbox.is_seen("s", "gone", 1, 5, 7)
+    outbox.load_seen("s")
+    assert not outbox.is_seen("s", "gone", 1, 5, 7)
+
+
+def test_prune_keeps_files_emitted_during_the_walk(outbox: Outbox) -> None:
+    walk_started = time.time() - 1
+    outbox.emit([event("new")])
+    outbox.load_seen("s")
+    assert outbox.prune_seen("s", set(), walk_started) == 0
+
+
+def test_poison_row_is_removed_not_blocking(tmp_path: Path, outbox: Outbox) -> None:
+    db = sqlite3.connect(tmp_path / "watcher.sqlite")
+    db.execute("INSERT INTO outbox (event, created_at) VALUES ('{not json', 0)")
+    db.commit()
+    db.close()
+    outbox.emit([event("ok")])
+    assert [e.relpath for _id, e in outbox.peek(10)] == ["ok"]
+    assert len(outbox.peek(10)) == 1
+
+
+def test_second_watcher_on_the_same_state_dir_is_refused(outbox: Outbox, tmp_path: Path) -> None:
+    with pytest.raises(StateDirLocked):
+        Outbox(tmp_path)
+
+
+def test_seen_lookup_of_100k_files_is_fast(outbox: Outbox) -> None:
+    outbox.emit([event(f"d/{i}.csv", inode=i) for i in range(100_000)])
+    outbox.load_seen("s")
+    started = time.perf_counter()
+    hits = sum(outbox.is_seen("s", f"d/{i}.csv", 1, 5, i) for i in range(100_000))
+    assert hits == 100_000
+    assert time.perf_counter() - started < 1.0
