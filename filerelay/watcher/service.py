@@ -1,0 +1,202 @@
+"""The watcher service: observers -> detector -> outbox -> publisher, for every source.
+
+Threads: watchdog's (observers; they only enqueue), the watcher thread (the caller of
+:meth:`Watcher.run`: drains events, walks, polls the detectors, hashes, writes the outbox)
+and the publisher thread (outbox -> ``publish``). Start-up order: observers first, then the
+reconcile walk of every source, so a file written during the walk is seen by one or the
+other; :attr:`Watcher.ready` is set after that.
+"""
+
+from __future__ import annotations
+
+import queue
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from filerelay.errors import ConfigError
+from filerelay.model import FileEvent
+from filerelay.watcher.events import FileChanged, build_event
+from filerelay.watcher.observers import ObserverFactory, RawEvent, default_observer_factory
+from filerelay.watcher.outbox import Outbox
+from filerelay.watcher.publisher import Publisher, PublishFn
+from filerelay.watcher.source_watch import SourceWatch
+from filerelay.watcher.stability import StableFile
+from filerelay.watcher.writers import WriterCheck
+
+log = structlog.get_logger()
+
+MAX_EVENTS_PER_TICK = 50_000
+MAX_STABLE_PER_TICK = 5_000
+REQUEUE_DELAY_S = 1.0
+
+
+class Watcher:
+    """Watches the sources and publishes a :class:`FileEvent` for every stable file, once."""
+
+    def __init__(
+        self,
+        sources: Sequence[Any],
+        state_dir: Path,
+        publish: PublishFn,
+        *,
+        host: str | None = None,
+        clock: Callable[[], float] = time.time,
+        tick_s: float = 0.05,
+        observer_factory: ObserverFactory | None = None,
+        writer_check: WriterCheck | None = None,
+        outbox_max_rows: int = 1_000_000,
+        publish_batch: int = 500,
+        flush_timeout_s: float = 3.0,
+    ) -> None:
+        names = [s.name for s in sources]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"duplicate source names: {names}")
+        self.state_dir = Path(state_dir)
+        self.host = host if host is not None else socket.gethostname()
+        self.tick_s = tick_s
+        self.ready = threading.Event()
+        self._publish = publish
+        self._clock = clock
+        self._factory: ObserverFactory = observer_factory or default_observer_factory
+        self._outbox_max_rows = outbox_max_rows
+        self._publish_batch = publish_batch
+        self._flush_timeout_s = flush_timeout_s
+        self._events: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
+        self.sources = {
+            s.name: SourceWatch(s, self._events, clock=clock, writer_check=writer_check)
+            for s in sources
+        }
+        self.outbox: Outbox | None = None
+        self.publisher: Publisher | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Watch until ``stop`` is set, then stop observers, flush the outbox and close it."""
+        self.outbox = Outbox(self.state_dir, max_rows=self._outbox_max_rows, clock=self._clock)
+        self.publisher = Publisher(
+            self.outbox,
+            self._publish,
+            batch_size=self._publish_batch,
+            flush_timeout_s=self._flush_timeout_s,
+        )
+        self.publisher.start()
+        try:
+            self._start_sources()
+            self.ready.set()
+            log.info("watcher.ready", sources=list(self.sources), outbox_depth=self.outbox.depth())
+            while not stop.is_set():
+                busy = self._tick()
+                if not busy:
+                    stop.wait(self.tick_s)
+        finally:
+            self._shutdown()
+
+    def _start_sources(self) -> None:
+        assert self.outbox is not None
+        for sw in self.sources.values():
+            sw.prepare_root()
+            sw.start(self._factory)
+        for sw in self.sources.values():
+            sw.full_rescan(self.outbox, self._clock)
+
+    def _shutdown(self) -> None:
+        for sw in self.sources.values():
+            sw.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
+            self.publisher.join(self._flush_timeout_s + 2.0)
+            if self.publisher.is_alive():
+                log.error(
+                    "watcher.publisher_stuck", effect="rows stay in the outbox for next start"
+                )
+        if self.outbox is not None:
+            self.outbox.close()
+        log.info("watcher.stopped")
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def _tick(self) -> bool:
+        """One round; True if there is more work right away (no sleep)."""
+        assert self.outbox is not None
+        busy = self._drain_events()
+        for sw in self.sources.values():
+            sw.run_scans(self.outbox, self._clock)
+            stable = sw.detector.poll(limit=MAX_STABLE_PER_TICK)
+            if stable:
+                self._emit(sw, stable)
+                busy = busy or len(stable) >= MAX_STABLE_PER_TICK
+        return busy
+
+    def _drain_events(self) -> bool:
+        """Apply queued observer events; True if the per-tick cap was reached."""
+        for _ in range(MAX_EVENTS_PER_TICK):
+            try:
+                name, kind, src, dest = self._events.get_nowait()
+            except queue.Empty:
+                return False
+            sw = self.sources.get(name)
+            if sw is None:
+                continue
+            if kind == "watch_limit":
+                sw.switch_to_polling(self._factory)
+            else:
+                sw.apply(kind, src, dest)
+        return True
+
+    def _emit(self, sw: SourceWatch, stable: list[StableFile]) -> None:
+        """Build events for stable files not emitted yet; write them in one transaction."""
+        assert self.outbox is not None and self.publisher is not None
+        now = self._clock()
+        batch: list[tuple[StableFile, FileEvent]] = []
+        for sf in stable:
+            event = self._event_for(sw, sf, now)
+            if event is not None:
+                batch.append((sf, event))
+        if not batch:
+            return
+        try:
+            taken = self.outbox.emit([event for _sf, event in batch])
+        except sqlite3.Error as exc:
+            log.error(
+                "watcher.outbox_write_failed", source=sw.name, files=len(batch), error=str(exc)
+            )
+            taken = 0
+        for sf, event in batch[:taken]:
+            log.info(
+                "watcher.file_stable",
+                source=sw.name,
+                relpath=event.relpath,
+                event_id=event.event_id,
+                size=event.size,
+                signal=event.stable_signal.value,
+                pending_s=round(now - sf.pending_since, 3),
+            )
+        for sf, _event in batch[taken:]:
+            sw.detector.requeue(sf, REQUEUE_DELAY_S)
+        if taken:
+            self.publisher.wake()
+
+    def _event_for(self, sw: SourceWatch, sf: StableFile, now: float) -> FileEvent | None:
+        """The event of one stable file; None if already emitted or changed while hashing."""
+        assert self.outbox is not None
+        relpath = sw.relpath(sf.path)
+        if relpath is None:
+            return None
+        st = sf.stat
+        if self.outbox.is_seen(sw.name, relpath, st.st_size, st.st_mtime_ns, st.st_ino):
+            log.debug("watcher.already_emitted", source=sw.name, relpath=relpath)
+            return None
+        try:
+            return build_event(sw.source, sf, relpath, host=self.host, now=now)
+        except FileChanged as exc:
+            log.info("watcher.changed_while_hashing", source=sw.name, relpath=relpath, why=str(exc))
+            sw.detector.touch(sf.path)
+            return None

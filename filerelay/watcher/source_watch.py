@@ -1,0 +1,201 @@
+"""One watched source on the watcher thread: its filter, detector, observer and rescans.
+
+Raw observer events are applied here: a create/modify/close touches the detector, a delete
+forgets, a move within the tree forgets the old path and touches the new one (so ``x.part``
+renamed to ``x.csv`` yields only ``x.csv``), and a directory created or moved in is walked
+at once, since files written before its watch was set produced no event.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from watchdog.observers.api import BaseObserver
+
+from filerelay.errors import ConfigError
+from filerelay.watcher.filters import PathFilter
+from filerelay.watcher.mounts import ObserverKind, choose_observer
+from filerelay.watcher.observers import (
+    ObserverFactory,
+    ObserverHooks,
+    QueueHandler,
+    RawEvent,
+    log_inotify_limit,
+    start_observer,
+    stop_observer,
+)
+from filerelay.watcher.outbox import Outbox
+from filerelay.watcher.scan import TreeWalk
+from filerelay.watcher.stability import StabilityDetector, StabilityRules
+from filerelay.watcher.writers import WriterCheck
+
+log = structlog.get_logger()
+
+
+class SourceWatch:
+    """State of one source; every method runs on the watcher thread."""
+
+    def __init__(
+        self,
+        source: Any,
+        events: queue.SimpleQueue[RawEvent],
+        *,
+        clock: Callable[[], float],
+        writer_check: WriterCheck | None = None,
+    ) -> None:
+        self.source = source
+        self.name: str = source.name
+        self.root = os.path.abspath(os.fspath(source.path))
+        self.filter = PathFilter(source)
+        self.detector = StabilityDetector(
+            StabilityRules.from_source(source),
+            clock=clock,
+            writers=writer_check,
+            source=self.name,
+            root=self.root,
+        )
+        self.observer: BaseObserver | None = None
+        self.kind: ObserverKind | None = None
+        self.handler = QueueHandler(self.name, events)
+        self.hooks = ObserverHooks(
+            on_overflow=lambda: events.put((self.name, "overflow", "", "")),
+            on_watch_limit=lambda: events.put((self.name, "watch_limit", "", "")),
+        )
+        self.rescan_at = time.monotonic() + float(source.rescan_interval)
+        self.rescan_requested = False
+        self.dirs_to_scan: set[str] = set()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def prepare_root(self) -> None:
+        """Create the root if ``create: true``; fail with a ConfigError if it is missing."""
+        if self.source.create:
+            os.makedirs(self.root, exist_ok=True)
+        if not os.path.isdir(self.root):
+            raise ConfigError(
+                f"source {self.name!r}: {self.root} is not a directory"
+                + ("" if self.source.create else " (set 'create: true' to create it)")
+            )
+
+    def start(self, factory: ObserverFactory) -> None:
+        """Start the observer the settings and the mount call for."""
+        kind = choose_observer(self.root, self.source.observer)
+        self.observer, self.kind = start_observer(
+            self.source, self.root, self.handler, kind=kind, hooks=self.hooks, factory=factory
+        )
+        log.info("watcher.source_started", source=self.name, root=self.root, observer=self.kind)
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            stop_observer(self.observer)
+            self.observer = None
+
+    def switch_to_polling(self, factory: ObserverFactory) -> None:
+        """The inotify watch limit was hit below the root: poll this source instead."""
+        if self.kind != "native":
+            return
+        log_inotify_limit(OSError(errno.ENOSPC, "inotify watch limit reached"), self.name)
+        self.stop()
+        self.observer, self.kind = start_observer(
+            self.source, self.root, self.handler, kind="polling", hooks=self.hooks, factory=factory
+        )
+        self.rescan_requested = True
+
+    # --- raw events ---------------------------------------------------------------------
+
+    def relpath(self, path: str) -> str | None:
+        """``path`` relative to the root, '/'-separated; None if outside the tree."""
+        if not path.startswith(self.root + "/"):
+            return None
+        return path[len(self.root) + 1 :]
+
+    def apply(self, kind: str, src: str, dest: str) -> None:
+        """Apply one raw observer event."""
+        if kind in ("touch", "close"):
+            self._touch(src, closed=kind == "close")
+        elif kind == "delete":
+            self.detector.forget(src)
+        elif kind == "move":
+            self.detector.forget(src)
+            self._touch(dest)
+        elif kind == "dir":
+            self.dirs_to_scan.add(src)
+        elif kind == "dirmove":
+            self.detector.forget_tree(src)
+            self.dirs_to_scan.add(dest)
+        elif kind == "overflow":
+            log.warning("watcher.queue_overflow", source=self.name, effect="rescanning now")
+            self.rescan_requested = True
+
+    def _touch(self, path: str, closed: bool = False) -> None:
+        rel = self.relpath(path)
+        if rel is None:
+            return
+        if self.filter(rel):
+            self.detector.touch(path, closed)
+        elif self.filter.is_marker(rel):
+            self.detector.marker_appeared(path)
+
+    # --- walks --------------------------------------------------------------------------
+
+    def scan(
+        self, outbox: Outbox, start: str | None = None, present: set[str] | None = None
+    ) -> TreeWalk:
+        """Walk the tree (or below ``start``); touch every file not emitted in this version.
+
+        Relative paths found are added to ``present`` when given.
+        """
+        walk = TreeWalk(self.root, self.filter, start=start, source=self.name)
+        touch = self.detector.touch
+        is_seen = outbox.is_seen
+        prefix = self.root + "/"
+        for rel, st in walk:
+            if present is not None:
+                present.add(rel)
+            if not is_seen(self.name, rel, st.st_size, st.st_mtime_ns, st.st_ino):
+                touch(prefix + rel, scan=True, st=st)
+        return walk
+
+    def full_rescan(self, outbox: Outbox, now: Callable[[], float]) -> None:
+        """Reload the seen index, walk everything, prune seen rows of files gone."""
+        started = time.monotonic()
+        walk_started_at = now()
+        outbox.load_seen(self.name)
+        pending_before = len(self.detector)
+        present: set[str] = set()
+        walk = self.scan(outbox, present=present)
+        pruned = outbox.prune_seen(self.name, present, walk_started_at) if walk.complete else 0
+        log.info(
+            "watcher.rescan",
+            source=self.name,
+            files=walk.files,
+            dirs=walk.dirs,
+            skipped_dirs=walk.skipped_dirs,
+            newly_pending=len(self.detector) - pending_before,
+            seen_pruned=pruned,
+            duration_s=round(time.monotonic() - started, 3),
+        )
+
+    def run_scans(self, outbox: Outbox, now: Callable[[], float]) -> None:
+        """Walk new directories, and the whole tree when due or requested."""
+        if self.rescan_requested or time.monotonic() >= self.rescan_at:
+            self.rescan_requested = False
+            self.dirs_to_scan.clear()
+            self.rescan_at = time.monotonic() + float(self.source.rescan_interval)
+            self.full_rescan(outbox, now)
+            return
+        while self.dirs_to_scan:
+            directory = self.dirs_to_scan.pop()
+            walk = self.scan(outbox, start=directory)
+            log.debug(
+                "watcher.dir_scanned",
+                source=self.name,
+                relpath=self.relpath(directory) or ".",
+                files=walk.files,
+            )

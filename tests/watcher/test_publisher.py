@@ -1,0 +1,97 @@
+"""The publisher thread against a real outbox."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from filerelay.model import FileEvent
+from filerelay.watcher import publisher as publisher_mod
+from filerelay.watcher.outbox import Outbox
+from filerelay.watcher.publisher import Publisher
+from tests.conftest import wait_for
+from tests.watcher.helpers import LogRecorder
+from tests.watcher.test_outbox import event
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(tmp_path)
+    yield box
+    box.close()
+
+
+def run(pub: Publisher) -> None:
+    pub.start()
+
+
+def stop(pub: Publisher) -> None:
+    pub.stop()
+    pub.join(10)
+    assert not pub.is_alive()
+
+
+def test_failures_back_off_then_everything_goes_out_once_in_order(
+    outbox: Outbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = LogRecorder()
+    monkeypatch.setattr(publisher_mod, "log", recorder)
+    outbox.emit([event(f"f{i:02d}") for i in range(10)])
+    expected = [e.event_id for _id, e in outbox.peek(100)]
+    delivered: list[FileEvent] = []
+    calls = {"n": 0}
+
+    def publish(events: list[FileEvent]) -> None:
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            raise ConnectionError("down")
+        delivered.extend(events)
+
+    pub = Publisher(outbox, publish, batch_size=4, first_backoff_s=0.01)
+    run(pub)
+    try:
+        wait_for(lambda: outbox.depth() == 0, 10, what="outbox drained")
+    finally:
+        stop(pub)
+    assert [e.event_id for e in delivered] == expected
+    assert recorder.events("warning").count("publisher.publish_failed") == 3  # one per attempt
+    assert "publisher.recovered" in recorder.events("info")
+
+
+def test_failed_attempts_are_recorded_on_the_rows(outbox: Outbox, tmp_path: Path) -> None:
+    outbox.emit([event("a")])
+
+    def down(events: list[FileEvent]) -> None:
+        raise TimeoutError("broker timeout")
+
+    pub = Publisher(outbox, down, first_backoff_s=0.01, max_backoff_s=0.02, flush_timeout_s=0.1)
+    run(pub)
+    db = sqlite3.connect(tmp_path / "watcher.sqlite")
+    try:
+        wait_for(
+            lambda: db.execute("SELECT attempts FROM outbox").fetchone()[0] >= 3,
+            10,
+            what="three attempts",
+        )
+    finally:
+        stop(pub)
+    attempts, error = db.execute("SELECT attempts, last_error FROM outbox").fetchone()
+    assert attempts >= 3
+    db.close()
+    assert "broker timeout" in error
+    assert outbox.depth() == 1  # kept for later
+
+
+def test_stop_flushes_what_is_left(outbox: Outbox) -> None:
+    delivered: list[FileEvent] = []
+    pub = Publisher(outbox, delivered.extend, idle_wait_s=60)
+    run(pub)
+    try:
+        wait_for(lambda: pub.is_alive(), 5)
+        outbox.emit([event("late")])  # no wake(): only the final flush can send it in time
+    finally:
+        stop(pub)
+    assert [e.relpath for e in delivered] == ["late"]
