@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from enum import StrEnum
@@ -99,8 +100,18 @@ class FileEvent(BaseModel):
         return cls.model_validate(data)
 
 
+MAX_READABLE_KEY_PATH = 400
+
+
 def path_dedup_key(source: str, relpath: str, size: int, mtime_ns: int, inode: int) -> str:
-    """The default dedup key: one file version = path + size + mtime_ns + inode."""
+    """The default dedup key: one file version = path + size + mtime_ns + inode.
+
+    Readable for ordinary paths; a very long relpath is replaced by its SHA-256 so the key
+    stays within the store's column (paths may be 4,096 bytes long).
+    """
+    if len(relpath) > MAX_READABLE_KEY_PATH:
+        digest = hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).hexdigest()
+        relpath = f"sha256={digest}"
     return f"path:{source}:{relpath}:{size}:{mtime_ns}:{inode}"
 
 

@@ -93,7 +93,7 @@ def _check_field(text: str, field: str, spec: str, conversion: str | None) -> No
             raise ValueError(f"template {text!r}: {{{field}}} must have the form {{{shape}}}")
         return
     if head not in SIMPLE_FIELDS or rest:
-        allowed = ", ".join(sorted(SIMPLE_FIELDS) + ["steps.<name>.<field>", "tags.<key>"])
+        allowed = ", ".join([*sorted(SIMPLE_FIELDS), "steps.<name>.<field>", "tags.<key>"])
         raise ValueError(f"template {text!r}: unknown field {{{field}}}; allowed: {allowed}")
     if spec and head in _DATE_FIELDS:
         datetime(2000, 1, 1, tzinfo=UTC).strftime(spec)
@@ -101,7 +101,9 @@ def _check_field(text: str, field: str, spec: str, conversion: str | None) -> No
         try:
             format(1 if head == "size" else "x", spec)
         except ValueError:
-            raise ValueError(f"template {text!r}: bad format spec {spec!r} for {{{head}}}") from None
+            raise ValueError(
+                f"template {text!r}: bad format spec {spec!r} for {{{head}}}"
+            ) from None
 
 
 def _lookup(values: Mapping[str, Any], field: str) -> Any:

@@ -66,13 +66,10 @@ class SizeRange:
     max_inclusive: bool = True
 
     def contains(self, size: int) -> bool:
-        if self.min_bytes is not None:
-            if size < self.min_bytes or (size == self.min_bytes and not self.min_inclusive):
-                return False
-        if self.max_bytes is not None:
-            if size > self.max_bytes or (size == self.max_bytes and not self.max_inclusive):
-                return False
-        return True
+        low, high = self.min_bytes, self.max_bytes
+        if low is not None and (size < low or (size == low and not self.min_inclusive)):
+            return False
+        return not (high is not None and (size > high or (size == high and not self.max_inclusive)))
 
 
 def parse_size_range(value: str | int) -> SizeRange:

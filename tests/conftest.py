@@ -6,6 +6,7 @@ fails instead, so CI cannot go green by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -33,7 +34,10 @@ def missing_service(what: str) -> None:
 
 
 def wait_for(
-    predicate: Callable[[], object], timeout_s: float = 60.0, interval_s: float = 0.05, what: str = ""
+    predicate: Callable[[], object],
+    timeout_s: float = 60.0,
+    interval_s: float = 0.05,
+    what: str = "",
 ) -> object:
     """Poll until ``predicate()`` is truthy; fail with ``what`` after the deadline."""
     deadline = time.monotonic() + timeout_s
@@ -46,7 +50,9 @@ def wait_for(
         except Exception as exc:  # the condition may raise until it holds
             last_exc = exc
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}: {last_exc!r}")
+    raise AssertionError(
+        f"timed out after {timeout_s}s waiting for {what or predicate}: {last_exc!r}"
+    )
 
 
 def free_port() -> int:
@@ -74,10 +80,8 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=timeout_s)
 
 

@@ -172,8 +172,8 @@ class Action(Generic[ConfigT]):
         """Do the effect, idempotently; return a JSON-ready result for later steps."""
         raise NotImplementedError
 
-    def compensate(self, ctx: ActionContext, result: JSONDict) -> None:  # noqa: B027
+    def compensate(self, ctx: ActionContext, result: JSONDict) -> None:
         """Undo a completed run (default: nothing to undo)."""
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         """Release what this instance holds (pooled clients live in Resources)."""

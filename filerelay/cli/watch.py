@@ -9,7 +9,6 @@ from pathlib import Path
 from types import FrameType
 
 import structlog
-import typer
 
 from filerelay.cli.common import CONFIG_OPTION, load_checked, settings_for
 from filerelay.config import LoadedConfig
@@ -34,9 +33,7 @@ def install_stop_handlers(stop: threading.Event) -> None:
 def build_watcher(settings: Settings, loaded: LoadedConfig) -> Watcher:
     app = make_celery(settings)
     publish = CeleryPublisher(app, settings.queue)
-    return Watcher(
-        loaded.model.sources, settings.state_dir, publish, host=socket.gethostname()
-    )
+    return Watcher(loaded.model.sources, settings.state_dir, publish, host=socket.gethostname())
 
 
 def run_watcher(watcher: Watcher, stop: threading.Event) -> None:

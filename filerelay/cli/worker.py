@@ -27,7 +27,7 @@ def worker(
     Example: FILERELAY_BROKER_URL=redis://127.0.0.1:6379/0 filerelay worker -c pipeline.yaml -C 8
     """
     settings = settings_for(config)
-    load_checked(settings, check_paths=False)
+    load_checked(settings)
     start_worker(settings, concurrency=concurrency, pool=pool, hostname=hostname)
 
 

@@ -32,7 +32,9 @@ def substitute(
     return walk(data, path), problems
 
 
-def _value(name: str, env: Mapping[str, str], where: Path_, problems: list[tuple[Path_, str]]) -> str:
+def _value(
+    name: str, env: Mapping[str, str], where: Path_, problems: list[tuple[Path_, str]]
+) -> str:
     if name in env:
         return env[name]
     file_var = f"{name}_FILE"

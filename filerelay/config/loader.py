@@ -135,8 +135,10 @@ def _unknown_action(value: Any, catalog: ActionCatalog) -> str:
         return f"step has no action; use one of: {', '.join(names)}"
     if len(keys) > 1:
         return f"step has several action keys {keys}; put each action in its own step"
-    return f"unknown action {keys[0]!r}" + _did_you_mean(keys[0], names) + (
-        f" (known: {', '.join(names)})"
+    return (
+        f"unknown action {keys[0]!r}"
+        + _did_you_mean(keys[0], names)
+        + (f" (known: {', '.join(names)})")
     )
 
 

@@ -7,8 +7,8 @@ models by :func:`build_pipeline_model`, so a third-party action validates the sa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import warnings
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -94,7 +94,7 @@ class RetryPolicy(Strict):
 class Defaults(Strict):
     """Defaults for every step."""
 
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    retry: RetryPolicy = Field(RetryPolicy(), description="Retry policy of every step.")
     timeout: DurationS = Field(600.0, description="Step time limit.")
 
 
@@ -140,7 +140,7 @@ def _step_tag(value: Any) -> str | None:
 
 class RouteBase(Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Unique route name.")
-    when: When = Field(default_factory=When, description="Conditions (all must hold).")
+    when: When = Field(When(), description="Conditions (all must hold).")
     stop: bool = Field(False, description="Stop evaluating later routes when this one matches.")
 
 
@@ -148,7 +148,7 @@ class PipelineConfigBase(Strict):
     version: Literal[1] = Field(1, description="Config format version.")
     connections: dict[str, Connection] = Field({}, description="Named endpoints.")
     sources: list[Source] = Field(min_length=1, description="Watched directories.")
-    defaults: Defaults = Field(default_factory=Defaults, description="Step defaults.")
+    defaults: Defaults = Field(Defaults(), description="Step defaults.")
 
     def source(self, name: str) -> Source:
         for src in self.sources:
@@ -163,7 +163,9 @@ class PipelineConfigBase(Strict):
         raise KeyError(name)
 
 
-def _frozen_actions(actions: Mapping[str, type[BaseModel]]) -> tuple[tuple[str, type[BaseModel]], ...]:
+def _frozen_actions(
+    actions: Mapping[str, type[BaseModel]],
+) -> tuple[tuple[str, type[BaseModel]], ...]:
     return tuple(sorted(actions.items()))
 
 
@@ -185,10 +187,10 @@ def _build(actions: tuple[tuple[str, type[BaseModel]], ...]) -> type[PipelineCon
                 __doc__=cfg.__doc__,
                 **{name: (cfg, Field(description=(cfg.__doc__ or name).strip().splitlines()[0]))},
             )
-        variants.append(Annotated[model, Tag(name)])
+        variants.append(Annotated[model, Tag(name)])  # type: ignore[valid-type]
     names = ", ".join(n for n, _ in actions)
-    step_type = Annotated[
-        Union[tuple(variants)],  # type: ignore[valid-type]  # noqa: UP007
+    step_type: Any = Annotated[  # built at run time from the registry
+        Union[tuple(variants)],  # noqa: UP007
         Discriminator(
             _step_tag,
             custom_error_type="unknown_action",

@@ -62,7 +62,9 @@ GlobList = Annotated[
     BeforeValidator(_globs),
     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
 ]
-TemplateStr = Annotated[str, BeforeValidator(_template), Field(json_schema_extra={"format": "template"})]
+TemplateStr = Annotated[
+    str, BeforeValidator(_template), Field(json_schema_extra={"format": "template"})
+]
 SizeCondition = Annotated[
     SizeRange,
     BeforeValidator(_size_range),

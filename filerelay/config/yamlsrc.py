@@ -38,10 +38,8 @@ class YamlDoc:
             nxt = loc[i + 1] if i + 1 < len(loc) else None
             if part in tags and isinstance(node, dict) and (part not in node or nxt == part):
                 continue
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-                out.append(part)
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            if (isinstance(node, dict) and part in node) or in_list:
                 node = node[part]
                 out.append(part)
             else:

@@ -19,7 +19,12 @@ from filerelay.tasks.runtime import RuntimeHolder
 
 INGEST = "filerelay.ingest"
 STEP = "filerelay.step"
-PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 3,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 2.0,
+}
 
 log = structlog.get_logger("filerelay.tasks")
 
@@ -85,7 +90,9 @@ def make_celery(settings: Settings) -> Celery:
         enqueue(app, outcome, settings.queue)
 
     @app.task(name=STEP, bind=True, ignore_result=True)
-    def step_task(self: Task, step_id: int, event_id: str = "", source: str = "", relpath: str = "") -> None:
+    def step_task(
+        self: Task, step_id: int, event_id: str = "", source: str = "", relpath: str = ""
+    ) -> None:
         """Claim and run one step of a pipeline (event_id/source/relpath: labels for Flower)."""
         outcome = run_step(holder.get(), step_id)
         enqueue(app, outcome, settings.queue)

@@ -73,11 +73,11 @@ def ingest(runtime: Runtime, event: FileEvent) -> Outcome:
     store = runtime.store
     recorded = store.record_event(event)
     if not recorded.is_new:
+        if recorded.duplicate_of is None and recorded.state == EventState.PROCESSING:
+            bound.info("ingest_redelivered")  # the pipelines exist: hand out unstarted steps
+            return _current_steps(runtime, event)
         bound.info("duplicate", duplicate_of=recorded.duplicate_of, state=recorded.state)
         return Outcome()
-    if recorded.state == EventState.PROCESSING:
-        bound.info("ingest_redelivered")
-        return _current_steps(runtime, event)
     reason = _restat(event)
     if reason is not None:
         state = EventState.VANISHED if reason == "vanished" else EventState.SKIPPED
@@ -110,12 +110,13 @@ def _plan(runtime: Runtime, route: Any) -> RoutePlan:
 
 
 def _current_steps(runtime: Runtime, event: FileEvent) -> Outcome:
+    """Messages for the pending, unclaimed steps at each running pipeline's position."""
     out = Outcome()
     for pipeline in runtime.store.pipelines_of(event.event_id):
         if pipeline["status"] != "running":
             continue
         step = _step_of(runtime, pipeline["route"], pipeline["current_position"])
-        for step_id in runtime.store.steps_at(pipeline["id"], pipeline["current_position"]):
+        for step_id in runtime.store.advance(pipeline["id"]).next_steps:
             out.enqueue.append(_message(runtime, step_id, event, step))
     return out
 

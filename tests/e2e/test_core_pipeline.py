@@ -145,8 +145,17 @@ def test_files_present_before_start_are_uploaded_by_the_reconcile_walk(relay, s3
 def test_excluded_and_temp_files_are_not_uploaded(relay, s3_client):
     relay.start_worker()
     relay.start_watcher()
-    ignored = ["a.skip", "private/p.txt", "b.tmp", "c.partial", "d.crdownload", ".hidden",
-               "e.txt~", ".e.txt.swp", ".~lock.f.odt#"]
+    ignored = [
+        "a.skip",
+        "private/p.txt",
+        "b.tmp",
+        "c.partial",
+        "d.crdownload",
+        ".hidden",
+        "e.txt~",
+        ".e.txt.swp",
+        ".~lock.f.odt#",
+    ]
     for rel in ignored:
         drop(relay.inbox / rel, b"ignore me")
     drop(relay.inbox / "barrier.txt", b"taken")

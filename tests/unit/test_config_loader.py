@@ -82,9 +82,13 @@ def test_good_config_loads_with_secrets_substituted(tmp_path):
 
 
 CASES = [
-    ("sources:\n  - name: a\n    path: [x\n", "rules.yaml:4: invalid YAML: while parsing a flow sequence (line 3)"),
     (
-        "sources:\n  - {name: a, path: TMP}\nroutes:\n  - name: r\n    steps:\n      - webhok: {url: x}\n",
+        "sources:\n  - name: a\n    path: [x\n",
+        "rules.yaml:4: invalid YAML: while parsing a flow sequence (line 3)",
+    ),
+    (
+        "sources:\n  - {name: a, path: TMP}\nroutes:\n  - name: r\n    steps:\n"
+        "      - webhok: {url: x}\n",
         "rules.yaml:6: routes[0].steps[0]: unknown action 'webhok'; did you mean 'webhook'?",
     ),
     (

@@ -32,7 +32,15 @@ def test_render(text, rendered):
 
 @pytest.mark.parametrize(
     "bad",
-    ["{event.__class__}", "{relpath[0]}", "{name!r}", "{nope}", "{steps.x}", "{relpath", "{date:%Q"],
+    [
+        "{event.__class__}",
+        "{relpath[0]}",
+        "{name!r}",
+        "{nope}",
+        "{steps.x}",
+        "{relpath",
+        "{date:%Q",
+    ],
 )
 def test_unsafe_or_unknown_templates_are_rejected(bad):
     with pytest.raises(ValueError):
@@ -40,7 +48,7 @@ def test_unsafe_or_unknown_templates_are_rejected(bad):
 
 
 def test_unknown_step_result_fails_at_render():
-    with pytest.raises(RoutingError, match="steps.other.key"):
+    with pytest.raises(RoutingError, match=r"steps\.other\.key"):
         Template.parse("{steps.other.key}").render(VALUES)
 
 

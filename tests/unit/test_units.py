@@ -5,7 +5,15 @@ from filerelay.units import parse_duration, parse_size, parse_size_range
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("2s", 2.0), ("500ms", 0.5), ("5m", 300.0), ("1h", 3600.0), ("7d", 604800.0), (3, 3.0), ("1.5", 1.5)],
+    [
+        ("2s", 2.0),
+        ("500ms", 0.5),
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        ("7d", 604800.0),
+        (3, 3.0),
+        ("1.5", 1.5),
+    ],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
@@ -19,7 +27,14 @@ def test_bad_durations_name_the_value(bad):
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("4096", 4096), ("4KiB", 4096), ("64MiB", 64 * 2**20), ("1GB", 10**9), ("1.5KiB", 1536), (10, 10)],
+    [
+        ("4096", 4096),
+        ("4KiB", 4096),
+        ("64MiB", 64 * 2**20),
+        ("1GB", 10**9),
+        ("1.5KiB", 1536),
+        (10, 10),
+    ],
 )
 def test_sizes(text, size):
     assert parse_size(text) == size

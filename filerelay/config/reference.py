@@ -1,0 +1,80 @@
+"""The config reference (Markdown) and JSON Schema, generated from the models that validate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from filerelay.config.loader import ActionCatalog
+from filerelay.config.models import (
+    Defaults,
+    RetryPolicy,
+    S3Connection,
+    Source,
+    StepBase,
+    When,
+    build_pipeline_model,
+)
+
+
+def json_schema(catalog: ActionCatalog) -> str:
+    """The JSON Schema of the whole config file (for editor completion)."""
+    schema = build_pipeline_model(catalog.configs).model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "filerelay pipeline config"
+    return json.dumps(schema, indent=2, sort_keys=True)
+
+
+def _is_duration(info: FieldInfo) -> bool:
+    return any(
+        getattr(getattr(m, "func", None), "__name__", "") == "_duration" for m in info.metadata
+    )
+
+
+def _default(info: FieldInfo) -> str:
+    if info.is_required():
+        return "required"
+    if info.default_factory is not None:
+        value: Any = info.default_factory()  # type: ignore[call-arg]
+        if isinstance(value, BaseModel):
+            return "see below"
+    else:
+        value = info.default
+    if value is PydanticUndefined or value is None:
+        return "—"
+    if _is_duration(info):
+        return f"`{value:g}s`"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"`{json.dumps(value, default=str)}`"
+
+
+def model_table(title: str, model: type[BaseModel], skip: frozenset[str] = frozenset()) -> str:
+    """One Markdown table: field, default, description."""
+    lines = [f"#### {title}", "", (model.__doc__ or "").strip().splitlines()[0], ""]
+    lines += ["| field | default | description |", "|---|---|---|"]
+    for name, info in model.model_fields.items():
+        if name in skip:
+            continue
+        desc = (info.description or "").replace("|", "\\|")
+        lines.append(f"| `{name}` | {_default(info)} | {desc} |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_reference(catalog: ActionCatalog) -> str:
+    """The README's config reference."""
+    parts = [
+        model_table("`sources[]`", Source),
+        model_table("`connections.<name>` (type `s3`)", S3Connection),
+        model_table("`routes[].when`", When),
+        model_table("step keys (beside the action key)", StepBase),
+        model_table("`defaults`", Defaults),
+        model_table("`retry` (in `defaults` or a step)", RetryPolicy),
+    ]
+    for name, config in sorted(catalog.configs.items()):
+        parts.append(model_table(f"action `{name}`", config))
+    return "\n".join(parts)
