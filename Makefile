@@ -1,7 +1,7 @@
 # The two commands of a fresh machine: `make quickstart` and `make test` (see README.md).
 PYTHON ?= python3
 
-.PHONY: install quickstart test lint unit
+.PHONY: install quickstart test lint unit docs
 
 install:
 	$(PYTHON) -m pip install -q -e '.[dev]'
@@ -20,3 +20,6 @@ test: install lint
 
 unit:
 	$(PYTHON) -m pytest -q tests/unit
+
+docs:
+	$(PYTHON) -c "from pathlib import Path; from filerelay.config.reference import render_readme; from filerelay.config import ActionCatalog; from filerelay.actions.registry import default_registry; p = Path('README.md'); p.write_text(render_readme(p.read_text(), ActionCatalog.from_registry(default_registry())))"

@@ -65,6 +65,19 @@ def model_table(title: str, model: type[BaseModel], skip: frozenset[str] = froze
     return "\n".join(lines) + "\n"
 
 
+def settings_table() -> str:
+    """The FILERELAY_* process settings as a Markdown table."""
+    from filerelay.settings import Settings
+
+    lines = ["| variable | default | description |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        desc = (info.description or "").replace("|", "\\|")
+        if not desc and info.annotation is not None and "Literal" in str(info.annotation):
+            desc = "One of " + ", ".join(f"`{a}`" for a in info.annotation.__args__) + "."
+        lines.append(f"| `FILERELAY_{name.upper()}` | {_default(info)} | {desc} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown_reference(catalog: ActionCatalog) -> str:
     """The README's config reference."""
     parts = [
@@ -78,3 +91,16 @@ def markdown_reference(catalog: ActionCatalog) -> str:
     for name, config in sorted(catalog.configs.items()):
         parts.append(model_table(f"action `{name}`", config))
     return "\n".join(parts)
+
+
+def render_readme(text: str, catalog: ActionCatalog) -> str:
+    """README text with its generated sections (between marker comments) brought up to date."""
+    sections = {"settings": settings_table(), "reference": markdown_reference(catalog)}
+    for name, body in sections.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        if start not in text or end not in text:
+            raise ValueError(f"README has no {start} ... {end} section")
+        head, rest = text.split(start, 1)
+        _old, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{body}{end}{tail}"
+    return text
