@@ -22,8 +22,15 @@ def __getattr__(name: str) -> Any:
             from filerelay.logs import configure_logging
             from filerelay.settings import load_settings
 
+            from celery import signals
+
             settings = load_settings()
             configure_logging(settings.log_format, settings.log_level)
+
+            @signals.setup_logging.connect(weak=False)
+            def _logging(**_: Any) -> None:  # FILERELAY_LOG_* rule, not celery's --loglevel
+                configure_logging(settings.log_format, settings.log_level)
+
             _app = make_celery(settings)
         return _app
     raise AttributeError(name)

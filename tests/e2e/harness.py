@@ -94,9 +94,26 @@ class Relay:
         self.procs.append(proc)
         return proc
 
-    def start_worker(self, concurrency: int = 2) -> Proc:
-        proc = self._proc("worker", "worker", "--concurrency", str(concurrency)).start()
-        proc.wait_log("ready", 90)
+    def start_worker(self, concurrency: int = 2, *, via_celery: bool = False) -> Proc:
+        """``filerelay worker``, or the same tasks run by ``celery -A filerelay.tasks worker``."""
+        if via_celery:
+            argv = [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "filerelay.tasks",
+                "worker",
+                f"--concurrency={concurrency}",
+                "--queues=filerelay",
+                "--without-mingle",
+            ]
+            env = {**self.env, "FILERELAY_CONFIG": str(self.config)}
+            proc = Proc("worker", argv, env, self.root, self.root / "worker.log")
+            self.procs.append(proc)
+        else:
+            proc = self._proc("worker", "worker", "--concurrency", str(concurrency))
+        proc.start().wait_log("ready", 90)
         return proc
 
     def start_watcher(self) -> Proc:

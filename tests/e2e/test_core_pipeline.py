@@ -113,7 +113,7 @@ def test_slow_writer_is_uploaded_once_whole(relay, s3_client):
 
 
 def test_part_file_renamed_is_uploaded_once_under_its_final_name(relay, s3_client):
-    relay.start_worker()
+    relay.start_worker(via_celery=True)  # the same tasks under `celery -A filerelay.tasks`
     relay.start_watcher()
     data = os.urandom(50_000)
     (relay.inbox / "x.part").write_bytes(data)
