@@ -157,12 +157,12 @@ class Action(Generic[ConfigT]):
     """Base class of every action. Subclasses set ``name`` and ``Config`` and implement ``run``.
 
     ``connection_type``: when set, the config's ``connection`` field must name a connection of
-    that type (checked when the config loads).
+    that type, or of one of those types when it is a tuple (checked when the config loads).
     """
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
-    connection_type: ClassVar[str | None] = None
+    connection_type: ClassVar[str | tuple[str, ...] | None] = None
 
     def __init__(self, config: ConfigT, resources: Resources) -> None:
         self.config = config

@@ -16,7 +16,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from filerelay.config.envsubst import substitute
-from filerelay.config.models import STEP_COMMON_KEYS, PipelineConfigBase, build_pipeline_model
+from filerelay.config.models import (
+    CONNECTION_TYPES,
+    STEP_COMMON_KEYS,
+    PipelineConfigBase,
+    build_pipeline_model,
+)
 from filerelay.config.semantics import check_semantics
 from filerelay.config.yamlsrc import Path_, YamlDoc, format_path, parse_yaml
 from filerelay.errors import ConfigError, ConfigProblem
@@ -25,7 +30,9 @@ from filerelay.errors import ConfigError, ConfigProblem
 class ActionCatalog:
     """What the loader needs to know of actions: their config models and connection types."""
 
-    def __init__(self, configs: dict[str, Any], connection_types: dict[str, str | None]) -> None:
+    def __init__(
+        self, configs: dict[str, Any], connection_types: dict[str, str | tuple[str, ...] | None]
+    ) -> None:
         self.configs = configs
         self.connection_types = connection_types
 
@@ -122,8 +129,7 @@ def _from_pydantic(doc: YamlDoc, err: Any, catalog: ActionCatalog) -> ConfigProb
 
 
 def _union_tags(catalog: ActionCatalog) -> frozenset[str]:
-    connection_types = {"s3"} | {t for t in catalog.connection_types.values() if t}
-    return frozenset(catalog.configs) | frozenset(connection_types)
+    return frozenset(catalog.configs) | CONNECTION_TYPES
 
 
 def _unknown_action(value: Any, catalog: ActionCatalog) -> str:

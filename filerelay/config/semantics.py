@@ -12,7 +12,9 @@ Problem = tuple[Path_, str]
 
 
 def check_semantics(
-    config: PipelineConfigBase, connection_types: Mapping[str, str | None], check_paths: bool
+    config: PipelineConfigBase,
+    connection_types: Mapping[str, str | tuple[str, ...] | None],
+    check_paths: bool,
 ) -> list[Problem]:
     """Every cross-reference problem, each with its document path."""
     problems: list[Problem] = []
@@ -68,11 +70,15 @@ def _route_sources(route: Any, index: int, names: set[str]) -> list[Problem]:
 
 
 def _connection_ref(
-    config: PipelineConfigBase, step: Any, where: Path_, types: Mapping[str, str | None]
+    config: PipelineConfigBase,
+    step: Any,
+    where: Path_,
+    types: Mapping[str, str | tuple[str, ...] | None],
 ) -> list[Problem]:
     wanted = types.get(step.action)
     if not wanted:
         return []
+    allowed = (wanted,) if isinstance(wanted, str) else tuple(wanted)
     name = getattr(step.action_config, "connection", None)
     if name is None:
         return []
@@ -80,6 +86,7 @@ def _connection_ref(
     if conn is None:
         known = ", ".join(sorted(config.connections)) or "none defined"
         return [((*where, "connection"), f"unknown connection {name!r} (known: {known})")]
-    if conn.type != wanted:
-        return [((*where, "connection"), f"connection {name!r} is {conn.type}, not {wanted}")]
+    if conn.type not in allowed:
+        kinds = " or ".join(allowed)
+        return [((*where, "connection"), f"connection {name!r} is {conn.type}, not {kinds}")]
     return []

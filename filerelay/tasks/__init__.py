@@ -19,10 +19,10 @@ def __getattr__(name: str) -> Any:
     global _app
     if name in {"app", "celery"}:
         if _app is None:
+            from celery import signals
+
             from filerelay.logs import configure_logging
             from filerelay.settings import load_settings
-
-            from celery import signals
 
             settings = load_settings()
             configure_logging(settings.log_format, settings.log_level)
