@@ -65,6 +65,15 @@ class SizeRange:
     min_inclusive: bool = True
     max_inclusive: bool = True
 
+    def describe(self) -> str:
+        """``>=1048576 and <2048``, for messages."""
+        parts = []
+        if self.min_bytes is not None:
+            parts.append(f"{'>=' if self.min_inclusive else '>'}{self.min_bytes}")
+        if self.max_bytes is not None:
+            parts.append(f"{'<=' if self.max_inclusive else '<'}{self.max_bytes}")
+        return " and ".join(parts) or "any"
+
     def contains(self, size: int) -> bool:
         low, high = self.min_bytes, self.max_bytes
         if low is not None and (size < low or (size == low and not self.min_inclusive)):

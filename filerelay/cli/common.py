@@ -13,6 +13,7 @@ import typer
 
 from filerelay.actions.registry import default_registry
 from filerelay.config import ActionCatalog, LoadedConfig, load_config
+from filerelay.config.models import step_slots
 from filerelay.errors import ConfigError, StoreError
 from filerelay.logs import configure_logging
 from filerelay.settings import Settings, load_settings
@@ -72,7 +73,7 @@ def load_checked(settings: Settings, *, check_paths: bool = True) -> LoadedConfi
         catalog = ActionCatalog.from_registry(default_registry())
         loaded = load_config(settings.config, catalog, check_paths=check_paths)
         model = loaded.model
-        steps = [s for r in model.routes for s in r.steps]  # type: ignore[attr-defined]
+        steps = [slot[2] for r in model.routes for slot in step_slots(r.steps)]  # type: ignore[attr-defined]
         timeouts = [s.timeout or model.defaults.timeout for s in steps]
         backoffs = [(s.retry or model.defaults.retry).max_backoff for s in steps]
         problems = check_delivery_limits(timeouts, backoffs, settings.visibility_timeout_s)

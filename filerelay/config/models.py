@@ -7,11 +7,14 @@ models by :func:`build_pipeline_model`, so a third-party action validates the sa
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping
+from datetime import time as dt_time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -21,6 +24,8 @@ from pydantic import (
     SecretStr,
     Tag,
     create_model,
+    field_validator,
+    model_validator,
 )
 
 from filerelay.config.types import DurationS, GlobList, SizeCondition
@@ -117,6 +122,14 @@ Connection = Annotated[
     ],
     Field(discriminator="type"),
 ]
+CONNECTION_MODELS = (
+    S3Connection,
+    AmqpConnection,
+    RedisConnection,
+    MqttConnection,
+    NatsConnection,
+    SmtpConnection,
+)
 CONNECTION_TYPES = frozenset({"s3", "amqp", "redis", "mqtt", "nats", "smtp"})
 
 
@@ -166,8 +179,61 @@ class Defaults(Strict):
     timeout: DurationS = Field(600.0, description="Step time limit.")
 
 
-class When(Strict):
-    """Conditions of a route; all given ones must hold."""
+class Modified(Strict):
+    """Modification-time condition: older and/or newer than a duration before now."""
+
+    older_than: DurationS | None = Field(None, description="mtime at least this long ago.")
+    newer_than: DurationS | None = Field(None, description="mtime at most this long ago.")
+
+    @model_validator(mode="after")
+    def _one_given(self) -> Modified:
+        if self.older_than is None and self.newer_than is None:
+            raise ValueError("give older_than and/or newer_than")
+        return self
+
+
+class TimeWindow(Strict):
+    """A time-of-day window, e.g. 22:00-06:00 in Asia/Shanghai (may wrap past midnight)."""
+
+    between: str = Field(description="'HH:MM-HH:MM' (24 h clock); wraps past midnight.")
+    tz: str = Field("UTC", description="IANA time zone, e.g. Asia/Shanghai.")
+    outside: Literal["wait", "skip"] = Field(
+        "wait", description="Outside the window: wait for it to open, or skip the route."
+    )
+
+    @field_validator("between")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_window(value)
+        return value
+
+    @field_validator("tz")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+
+def parse_window(value: str) -> tuple[dt_time, dt_time]:
+    """``"22:00-06:00"`` -> (start, end); raises ValueError naming the value."""
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+    bad = f"bad time window {value!r} (use 'HH:MM-HH:MM', e.g. '22:00-06:00')"
+    if not match:
+        raise ValueError(bad)
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2) or (h1, m1) == (h2, m2):
+        raise ValueError(bad)
+    end = dt_time(0, 0) if h2 == 24 else dt_time(h2, m2)
+    return dt_time(h1, m1), end
+
+
+class Clause(Strict):
+    """Conditions; all given ones must hold. ``any`` holds if one of its clauses holds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     source: str | list[str] | None = Field(None, description="Source name(s).")
     glob: GlobList | None = Field(None, description="Glob(s) on the relative path.")
@@ -175,6 +241,36 @@ class When(Strict):
     ext: str | list[str] | None = Field(None, description="Extension(s), with or without dot.")
     size: SizeCondition | None = Field(None, description="'>=1MiB', '<10GB', '1MiB..10MiB'.")
     tags: dict[str, str] | None = Field(None, description="Tags that must all be present.")
+    mime: str | list[str] | None = Field(
+        None, description="MIME type(s) sniffed from the first bytes; wildcards like 'image/*'."
+    )
+    modified: Modified | None = Field(None, description="Modification time condition.")
+    any: list[Clause] | None = Field(None, description="OR: at least one clause holds.")
+    not_: Clause | None = Field(None, alias="not", description="NOT: the clause does not hold.")
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"bad regex {value!r}: {exc}") from None
+        return value
+
+    @field_validator("mime")
+    @classmethod
+    def _mime(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for item in [value] if isinstance(value, str) else value or []:
+            if not re.fullmatch(r"[\w.+-]+/(\*|[\w.+-]+)", item):
+                raise ValueError(f"bad MIME pattern {item!r} (use e.g. 'image/*', 'text/csv')")
+        return value
+
+
+class When(Clause):
+    """Conditions of a route; all given ones must hold (``time`` only at the top level)."""
+
+    time: TimeWindow | None = Field(None, description="Time-of-day window.")
 
 
 class StepBase(Strict):
@@ -197,13 +293,45 @@ class StepBase(Strict):
         return self.name or f"{index}-{self.action}"
 
 
+class ParallelBase(Strict):
+    """A group of steps run at the same time; the chain continues when all succeed."""
+
+    @property
+    def action(self) -> str:
+        return "parallel"
+
+    @property
+    def children(self) -> list[StepBase]:
+        return list(getattr(self, "parallel", []))
+
+
 def _step_tag(value: Any) -> str | None:
-    if isinstance(value, StepBase):
+    if isinstance(value, StepBase | ParallelBase):
         return value.action
     if isinstance(value, Mapping):
         keys = [k for k in value if k not in STEP_COMMON_KEYS]
         return str(keys[0]) if len(keys) == 1 else None
     return None
+
+
+def step_slots(steps: list[Any]) -> list[tuple[int, int, StepBase, tuple[Any, ...]]]:
+    """Every action step of a route as (position, branch, step, path under the route's
+    ``steps``); the children of a ``parallel:`` step share its position."""
+    slots: list[tuple[int, int, StepBase, tuple[Any, ...]]] = []
+    for position, step in enumerate(steps):
+        if isinstance(step, ParallelBase):
+            for branch, child in enumerate(step.children):
+                slots.append((position, branch, child, (position, "parallel", branch)))
+        else:
+            slots.append((position, 0, step, (position,)))
+    return slots
+
+
+def slot_name(position: int, branch: int, step: StepBase, parallel: bool) -> str:
+    """A step's name: its ``name``, else ``<position>-<action>`` (``<pos>.<branch>-…``)."""
+    if step.name:
+        return step.name
+    return f"{position}.{branch}-{step.action}" if parallel else f"{position}-{step.action}"
 
 
 class RouteBase(Strict):
@@ -257,12 +385,28 @@ def _build(actions: tuple[tuple[str, type[BaseModel]], ...]) -> type[PipelineCon
             )
         variants.append(Annotated[model, Tag(name)])  # type: ignore[valid-type]
     names = ", ".join(n for n, _ in actions)
-    step_type: Any = Annotated[  # built at run time from the registry
+    action_step: Any = Annotated[  # built at run time from the registry
         Union[tuple(variants)],  # noqa: UP007
         Discriminator(
             _step_tag,
             custom_error_type="unknown_action",
             custom_error_message=f"a step needs exactly one action key, one of: {names}",
+        ),
+    ]
+    parallel = create_model(
+        "ParallelStep",
+        __base__=ParallelBase,
+        parallel=(
+            list[action_step],
+            Field(min_length=2, description="Steps run at the same time; all must succeed."),
+        ),
+    )
+    step_type: Any = Annotated[
+        Union[tuple([*variants, Annotated[parallel, Tag("parallel")]])],  # noqa: UP007
+        Discriminator(
+            _step_tag,
+            custom_error_type="unknown_action",
+            custom_error_message=f"a step needs exactly one action key, one of: {names}, parallel",
         ),
     ]
     route = create_model(

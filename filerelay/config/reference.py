@@ -11,11 +11,13 @@ from pydantic_core import PydanticUndefined
 
 from filerelay.config.loader import ActionCatalog
 from filerelay.config.models import (
+    CONNECTION_MODELS,
     Defaults,
+    Modified,
     RetryPolicy,
-    S3Connection,
     Source,
     StepBase,
+    TimeWindow,
     When,
     build_pipeline_model,
 )
@@ -78,12 +80,21 @@ def settings_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _type_of(connection: type[BaseModel]) -> str:
+    return str(connection.model_fields["type"].annotation.__args__[0])  # type: ignore[union-attr]
+
+
 def markdown_reference(catalog: ActionCatalog) -> str:
     """The README's config reference."""
     parts = [
         model_table("`sources[]`", Source),
-        model_table("`connections.<name>` (type `s3`)", S3Connection),
+        *(
+            model_table(f"`connections.<name>` (type `{_type_of(c)}`)", c)
+            for c in CONNECTION_MODELS
+        ),
         model_table("`routes[].when`", When),
+        model_table("`when.modified`", Modified),
+        model_table("`when.time`", TimeWindow),
         model_table("step keys (beside the action key)", StepBase),
         model_table("`defaults`", Defaults),
         model_table("`retry` (in `defaults` or a step)", RetryPolicy),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from filerelay.config.models import PipelineConfigBase
+from filerelay.config.models import PipelineConfigBase, step_slots
 from filerelay.config.yamlsrc import Path_
 
 Problem = tuple[Path_, str]
@@ -26,14 +26,14 @@ def check_semantics(
     source_names = {s.name for s in config.sources}
     for r_index, route in enumerate(routes):
         problems += _route_sources(route, r_index, source_names)
-        for key in ("steps",):
-            steps = getattr(route, key)
-            problems += _duplicates(
-                [s.name for s in steps if s.name], ("routes", r_index, key), "step name"
-            )
-            for s_index, step in enumerate(steps):
-                where = ("routes", r_index, key, s_index, step.action)
-                problems += _connection_ref(config, step, where, connection_types)
+        slots = step_slots(route.steps)
+        seen: set[str] = set()
+        for _pos, _branch, step, path in slots:
+            where = ("routes", r_index, "steps", *path)
+            if step.name and step.name in seen:
+                problems.append(((*where, "name"), f"duplicate step name {step.name!r}"))
+            seen.add(step.name or "")
+            problems += _connection_ref(config, step, (*where, step.action), connection_types)
     return problems
 
 

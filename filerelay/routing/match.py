@@ -1,25 +1,48 @@
-"""Route matching: an event in, the routes that run on it out. Pure: no I/O, no Celery, no store.
+"""Route matching: an event in, the routes that run on it out. Pure: no network, no Celery, no
+store; the only I/O is the optional content sniff for ``mime`` conditions (once per event).
 
 Routes are evaluated in file order; every matching route runs, and a matching route with
 ``stop: true`` ends the evaluation. Each ``when`` is compiled once into small predicates.
+A route whose ``time`` window is closed either waits (it matches, with ``not_before``) or is
+skipped, as its ``outside`` says.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from filerelay.globs import GlobSet
 from filerelay.model import FileEvent
+from filerelay.routing.sniff import mime_matches, sniff_file
+from filerelay.routing.window import in_window, next_opening
 
-Predicate = Callable[[FileEvent], bool]
+
+@dataclass
+class Facts:
+    """What predicates may look at: the event, the time, and a lazily sniffed MIME type."""
+
+    event: FileEvent
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    sniff: Callable[[str], str] = sniff_file
+    _mime: str | None = None
+
+    @property
+    def mime(self) -> str:
+        if self._mime is None:
+            self._mime = self.sniff(self.event.path)
+        return self._mime
+
+
+Predicate = Callable[[Facts], bool]
 
 
 @dataclass(frozen=True)
 class Condition:
-    """One compiled condition of a route, with a readable description for ``explain``."""
+    """One compiled condition, with a readable description for ``rules explain``."""
 
     describe: str
     test: Predicate
@@ -29,37 +52,99 @@ def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def compile_when(when: Any) -> list[Condition]:
-    """Compile a ``When`` model into conditions that must all hold."""
-    conds: list[Condition] = []
-    if when.source is not None:
-        sources = frozenset(_as_list(when.source))
-        conds.append(Condition(f"source in {sorted(sources)}", lambda e: e.source in sources))
-    if when.glob is not None:
-        globs = GlobSet(when.glob)
-        conds.append(Condition(f"glob {list(globs.patterns)}", lambda e: globs.matches(e.relpath)))
-    if when.regex is not None:
-        rx = re.compile(when.regex)
-        conds.append(Condition(f"regex {when.regex!r}", lambda e: rx.search(e.relpath) is not None))
-    if when.ext is not None:
-        exts = frozenset(x.lower().lstrip(".") for x in _as_list(when.ext))
-        conds.append(Condition(f"ext in {sorted(exts)}", lambda e: _ext(e.relpath) in exts))
-    if when.size is not None:
-        rng = when.size
-        conds.append(Condition(f"size {rng}", lambda e: rng.contains(e.size)))
-    if when.tags:
-        wanted = dict(when.tags)
-        conds.append(
-            Condition(
-                f"tags {wanted}", lambda e: all(e.tags.get(k) == v for k, v in wanted.items())
-            )
-        )
-    return conds
-
-
 def _ext(relpath: str) -> str:
     name = relpath.rsplit("/", 1)[-1]
     return name.rsplit(".", 1)[-1].lower() if "." in name.lstrip(".") else ""
+
+
+def _path_conditions(clause: Any) -> list[Condition]:
+    conds: list[Condition] = []
+    if clause.source is not None:
+        sources = frozenset(_as_list(clause.source))
+        conds.append(Condition(f"source in {sorted(sources)}", lambda f: f.event.source in sources))
+    if clause.glob is not None:
+        globs = GlobSet(clause.glob)
+        conds.append(
+            Condition(f"glob {list(globs.patterns)}", lambda f: globs.matches(f.event.relpath))
+        )
+    if clause.regex is not None:
+        rx = re.compile(clause.regex)
+        conds.append(
+            Condition(f"regex {clause.regex!r}", lambda f: rx.search(f.event.relpath) is not None)
+        )
+    if clause.ext is not None:
+        exts = frozenset(x.lower().lstrip(".") for x in _as_list(clause.ext))
+        conds.append(Condition(f"ext in {sorted(exts)}", lambda f: _ext(f.event.relpath) in exts))
+    return conds
+
+
+def _file_conditions(clause: Any) -> list[Condition]:
+    conds: list[Condition] = []
+    if clause.size is not None:
+        rng = clause.size
+        conds.append(Condition(f"size {rng.describe()}", lambda f: rng.contains(f.event.size)))
+    if clause.tags:
+        wanted = dict(clause.tags)
+        conds.append(
+            Condition(
+                f"tags {wanted}",
+                lambda f: all(f.event.tags.get(k) == v for k, v in wanted.items()),
+            )
+        )
+    if clause.mime is not None:
+        pats = _as_list(clause.mime)
+        conds.append(
+            Condition(f"mime in {pats}", lambda f: any(mime_matches(f.mime, p) for p in pats))
+        )
+    if clause.modified is not None:
+        conds.append(_modified(clause.modified))
+    return conds
+
+
+def _modified(mod: Any) -> Condition:
+    def test(f: Facts) -> bool:
+        age_s = f.now.timestamp() - f.event.mtime_ns / 1e9
+        if mod.older_than is not None and age_s < mod.older_than:
+            return False
+        return not (mod.newer_than is not None and age_s > mod.newer_than)
+
+    parts = []
+    if mod.older_than is not None:
+        parts.append(f"older than {mod.older_than:g}s")
+    if mod.newer_than is not None:
+        parts.append(f"newer than {mod.newer_than:g}s")
+    return Condition("modified " + " and ".join(parts), test)
+
+
+def compile_clause(clause: Any) -> list[Condition]:
+    """Compile a clause (``when`` without ``time``) into conditions that must all hold."""
+    conds = _path_conditions(clause) + _file_conditions(clause)
+    if clause.any:
+        branches = [compile_clause(c) for c in clause.any]
+        texts = [" and ".join(c.describe for c in b) or "always" for b in branches]
+        conds.append(
+            Condition(
+                "any of (" + " | ".join(texts) + ")",
+                lambda f: any(all(c.test(f) for c in b) for b in branches),
+            )
+        )
+    if clause.not_ is not None:
+        inner = compile_clause(clause.not_)
+        text = " and ".join(c.describe for c in inner) or "always"
+        conds.append(Condition(f"not ({text})", lambda f: not all(c.test(f) for c in inner)))
+    return conds
+
+
+# the public name kept for callers that compile a whole ``when``
+compile_when = compile_clause
+
+
+@dataclass(frozen=True)
+class Match:
+    """A route that runs on the event; ``not_before`` is set when its time window is closed."""
+
+    route: Any
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -67,9 +152,9 @@ class CompiledRoute:
     route: Any
     conditions: tuple[Condition, ...]
 
-    def first_failure(self, event: FileEvent) -> Condition | None:
+    def first_failure(self, facts: Facts) -> Condition | None:
         for cond in self.conditions:
-            if not cond.test(event):
+            if not cond.test(facts):
                 return cond
         return None
 
@@ -77,23 +162,60 @@ class CompiledRoute:
 class Router:
     """Matches events against an ordered list of routes."""
 
-    def __init__(self, routes: Sequence[Any]) -> None:
-        self.routes = [CompiledRoute(r, tuple(compile_when(r.when))) for r in routes]
+    def __init__(self, routes: Sequence[Any], sniff: Callable[[str], str] = sniff_file) -> None:
+        self.routes = [CompiledRoute(r, tuple(compile_clause(r.when))) for r in routes]
+        self.sniff = sniff
 
-    def match(self, event: FileEvent) -> list[Any]:
-        """The routes that run on ``event``, in order."""
-        matched = []
+    def facts(self, event: FileEvent, now: datetime | None = None) -> Facts:
+        return Facts(event, now or datetime.now(UTC), self.sniff)
+
+    def matches(self, event: FileEvent, now: datetime | None = None) -> list[Match]:
+        """The routes that run on ``event``, in order, with their time-window start."""
+        facts = self.facts(event, now)
+        matched: list[Match] = []
         for compiled in self.routes:
-            if compiled.first_failure(event) is None:
-                matched.append(compiled.route)
-                if compiled.route.stop:
-                    break
+            if compiled.first_failure(facts) is not None:
+                continue
+            window = compiled.route.when.time
+            not_before = None
+            if window is not None and not in_window(window, facts.now):
+                if window.outside == "skip":
+                    continue
+                not_before = next_opening(window, facts.now)
+            matched.append(Match(compiled.route, not_before))
+            if compiled.route.stop:
+                break
         return matched
 
-    def explain(self, event: FileEvent) -> list[tuple[str, str | None]]:
-        """Per route: (name, None) if it matches, else (name, the first failed condition)."""
-        out: list[tuple[str, str | None]] = []
+    def match(self, event: FileEvent, now: datetime | None = None) -> list[Any]:
+        """Just the routes (see :meth:`matches`)."""
+        return [m.route for m in self.matches(event, now)]
+
+    def explain(self, event: FileEvent, now: datetime | None = None) -> list[tuple[str, str]]:
+        """Per route, in order: (name, verdict) — 'matches', 'matches, waits until …',
+        'no: <first failed condition>', or 'not evaluated: stopped by <route>'."""
+        facts = self.facts(event, now)
+        out: list[tuple[str, str]] = []
+        stopped_by: str | None = None
         for compiled in self.routes:
-            failed = compiled.first_failure(event)
-            out.append((compiled.route.name, None if failed is None else failed.describe))
+            name = compiled.route.name
+            if stopped_by is not None:
+                out.append((name, f"not evaluated: stopped by {stopped_by}"))
+                continue
+            failed = compiled.first_failure(facts)
+            if failed is not None:
+                out.append((name, f"no: {failed.describe}"))
+                continue
+            out.append((name, _window_verdict(compiled.route.when.time, facts.now)))
+            if compiled.route.stop and not out[-1][1].startswith("no"):
+                stopped_by = name
         return out
+
+
+def _window_verdict(window: Any, now: datetime) -> str:
+    if window is None or in_window(window, now):
+        return "matches"
+    if window.outside == "skip":
+        return f"no: time window {window.between} {window.tz} is closed (outside: skip)"
+    opens = next_opening(window, now).isoformat(timespec="minutes")
+    return f"matches, waits until {opens} (time window {window.between} {window.tz})"

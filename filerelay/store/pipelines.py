@@ -102,6 +102,7 @@ def _insert(
             "attempts": 0,
             "max_attempts": s.max_attempts,
             "idempotency_key": f"{event['dedup_key']}:{plan.route}:{s.name}",
+            "next_attempt_at": s.not_before,
         }
         for s in plan.steps
     ]

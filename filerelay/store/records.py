@@ -25,6 +25,7 @@ class StepPlan:
     name: str
     action: str
     max_attempts: int
+    not_before: datetime | None = None  # first claim not before this (a closed time window)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from typing import Any
 import structlog
 
 from filerelay.actions.base import ActionContext
-from filerelay.config.models import RetryPolicy, StepBase
+from filerelay.config.models import RetryPolicy, StepBase, slot_name, step_slots
 from filerelay.errors import PermanentError
-from filerelay.model import EventState, FileEvent
+from filerelay.model import EventState, FileEvent, StepStatus
+from filerelay.routing.match import Match
 from filerelay.store import ClaimedStep, RoutePlan, StepPlan
 from filerelay.tasks.retry import backoff_s, is_retryable
 from filerelay.tasks.runtime import Runtime
@@ -27,6 +28,7 @@ from filerelay.tasks.runtime import Runtime
 log = structlog.get_logger("filerelay.runner")
 
 LEASE_MARGIN_S = 60.0
+MAX_COUNTDOWN_S = 900.0  # far below any sane visibility timeout
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,16 @@ class Outcome:
     enqueue: list[StepMessage] = field(default_factory=list)
 
 
-def _step_of(runtime: Runtime, route_name: str, position: int) -> StepBase | None:
+def _step_of(runtime: Runtime, route_name: str, position: int, branch: int = 0) -> StepBase | None:
+    """The config of a step slot, or None if the route no longer has it."""
     try:
         route = runtime.config.model.route(route_name)
     except KeyError:
         return None
-    steps = route.steps
-    return steps[position] if 0 <= position < len(steps) else None
+    for pos, br, step, _path in step_slots(route.steps):
+        if (pos, br) == (position, branch):
+            return step
+    return None
 
 
 def _retry_policy(runtime: Runtime, step: StepBase | None) -> RetryPolicy:
@@ -84,29 +89,32 @@ def ingest(runtime: Runtime, event: FileEvent) -> Outcome:
         store.set_event_state(event.event_id, state, reason)
         bound.info("not_processed", state=state.value, reason=reason)
         return Outcome()
-    routes = runtime.router.match(event)
-    if not routes:
+    matches = runtime.router.matches(event)
+    if not matches:
         store.set_event_state(event.event_id, EventState.SKIPPED, "no route matched")
         bound.info("skipped", reason="no route matched")
         return Outcome()
-    plans = [_plan(runtime, route) for route in routes]
+    plans = [_plan(runtime, m) for m in matches]
     store.create_pipelines(event.event_id, plans, runtime.config.sha256)
-    bound.info("routed", routes=[r.name for r in routes])
+    waiting = {m.route.name: m.not_before.isoformat() for m in matches if m.not_before}
+    bound.info("routed", routes=[m.route.name for m in matches], waiting=waiting or None)
     return _current_steps(runtime, event)
 
 
-def _plan(runtime: Runtime, route: Any) -> RoutePlan:
-    steps = [
-        StepPlan(
-            position=i,
-            branch=0,
-            name=step.display_name(i),
-            action=step.action,
-            max_attempts=_retry_policy(runtime, step).max_attempts,
+def _plan(runtime: Runtime, match: Match) -> RoutePlan:
+    steps = []
+    for position, branch, step, path in step_slots(match.route.steps):
+        steps.append(
+            StepPlan(
+                position=position,
+                branch=branch,
+                name=slot_name(position, branch, step, parallel=len(path) > 1),
+                action=step.action,
+                max_attempts=_retry_policy(runtime, step).max_attempts,
+                not_before=match.not_before if position == 0 else None,
+            )
         )
-        for i, step in enumerate(route.steps)
-    ]
-    return RoutePlan(route=route.name, steps=steps)
+    return RoutePlan(route=match.route.name, steps=steps)
 
 
 def _current_steps(runtime: Runtime, event: FileEvent) -> Outcome:
@@ -115,10 +123,25 @@ def _current_steps(runtime: Runtime, event: FileEvent) -> Outcome:
     for pipeline in runtime.store.pipelines_of(event.event_id):
         if pipeline["status"] != "running":
             continue
-        step = _step_of(runtime, pipeline["route"], pipeline["current_position"])
         for step_id in runtime.store.advance(pipeline["id"]).next_steps:
-            out.enqueue.append(_message(runtime, step_id, event, step))
+            out.enqueue.append(_message_for(runtime, step_id, event))
     return out
+
+
+def _message_for(runtime: Runtime, step_id: int, event: FileEvent) -> StepMessage:
+    """The message of a pending step, delayed until its ``next_attempt_at``."""
+    row = runtime.store.step_row(step_id)
+    step = _step_of(runtime, row["route"], row["position"], row["branch"]) if row else None
+    delay = _delay_s(row["next_attempt_at"]) if row else 0.0
+    return _message(runtime, step_id, event, step, countdown=delay)
+
+
+def _delay_s(not_before: datetime | None) -> float:
+    """Seconds until ``not_before``, capped so no countdown nears the visibility timeout (a
+    longer wait is a chain of short countdowns: see :func:`run_step`)."""
+    if not_before is None:
+        return 0.0
+    return max(0.0, min((not_before - datetime.now(UTC)).total_seconds(), MAX_COUNTDOWN_S))
 
 
 def _message(
@@ -155,12 +178,13 @@ def new_owner() -> str:
 def run_step(runtime: Runtime, step_id: int, owner: str | None = None) -> Outcome:
     """Claim a step, run its action, record the outcome, return what to enqueue next."""
     owner = owner or new_owner()
-    first = _step_guess(runtime, step_id)
-    lease_s = _timeout_s(runtime, first) + LEASE_MARGIN_S
+    row = runtime.store.step_row(step_id)
+    step = _step_of(runtime, row["route"], row["position"], row["branch"]) if row else None
+    lease_s = _timeout_s(runtime, step) + LEASE_MARGIN_S
     claim = runtime.store.claim_step(step_id, owner, lease_s)
     if claim is None:
         log.debug("step_not_claimable", step_id=step_id)
-        return Outcome()
+        return _not_due(runtime, row)
     with structlog.contextvars.bound_contextvars(
         event_id=claim.event_id,
         source=claim.event.source,
@@ -171,15 +195,30 @@ def run_step(runtime: Runtime, step_id: int, owner: str | None = None) -> Outcom
         return _execute(runtime, claim, owner)
 
 
-def _step_guess(runtime: Runtime, step_id: int) -> StepBase | None:
-    row = runtime.store.step_row(step_id)
-    if row is None:
-        return None
-    return _step_of(runtime, row["route"], row["position"])
+def _not_due(runtime: Runtime, row: dict[str, Any] | None) -> Outcome:
+    """A step that arrived before its ``next_attempt_at`` (a time window, a clock skew, a
+    long wait split into short countdowns) is sent again for later; anything else that cannot
+    be claimed is a duplicate or late delivery, and is dropped."""
+    due = row.get("next_attempt_at") if row else None
+    if row is None or row["status"] != StepStatus.PENDING or due is None:
+        return Outcome()
+    if due <= datetime.now(UTC):
+        return Outcome()
+    event = runtime.store.get_event(row["event_id"]) or {}
+    step = _step_of(runtime, row["route"], row["position"], row["branch"])
+    msg = StepMessage(
+        step_id=row["id"],
+        event_id=row["event_id"],
+        source=event.get("source", ""),
+        relpath=event.get("relpath", ""),
+        timeout_s=_timeout_s(runtime, step),
+        countdown_s=_delay_s(due),
+    )
+    return Outcome([msg])
 
 
 def _execute(runtime: Runtime, claim: ClaimedStep, owner: str) -> Outcome:
-    step = _step_of(runtime, claim.route, claim.position)
+    step = _step_of(runtime, claim.route, claim.position, claim.branch)
     if step is None or step.action != claim.action:
         return _fail(runtime, claim, owner, "step no longer in the config (route changed)")
     ctx = ActionContext(
@@ -239,9 +278,4 @@ def _advance(runtime: Runtime, claim: ClaimedStep) -> Outcome:
     adv = runtime.store.advance(claim.pipeline_id)
     if adv.event_state:
         log.info("event_finished", state=adv.event_state)
-    out = Outcome()
-    for step_id in adv.next_steps:
-        row = runtime.store.step_row(step_id)
-        step = _step_of(runtime, claim.route, row["position"]) if row else None
-        out.enqueue.append(_message(runtime, step_id, claim.event, step))
-    return out
+    return Outcome([_message_for(runtime, step_id, claim.event) for step_id in adv.next_steps])
