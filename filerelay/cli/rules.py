@@ -7,9 +7,11 @@ from pathlib import Path
 import typer
 
 from filerelay.actions.registry import default_registry
-from filerelay.cli.common import load_checked, settings_for
+from filerelay.cli.common import Exit, load_checked, settings_for
+from filerelay.cli.explain import explain_path, render
 from filerelay.config import ActionCatalog
 from filerelay.config.reference import json_schema, markdown_reference
+from filerelay.routing import Router
 
 app = typer.Typer(help="Validate and inspect pipeline rules.", no_args_is_help=True)
 
@@ -34,6 +36,29 @@ def check(
         steps = " -> ".join(step.action for step in route.steps)
         stop = " (stop)" if route.stop else ""
         typer.echo(f"  route {route.name}: {steps}{stop}")
+
+
+@app.command("explain")
+def explain(
+    config: Path = typer.Argument(..., help="Pipeline YAML."),
+    paths: list[str] = typer.Argument(..., help="Files to explain."),
+) -> None:
+    """For each file: its source and MIME type, which routes match, and for each route that
+    does not, the first condition that failed. Runs nothing; exit 2 if a path is unusable.
+
+    Example: filerelay rules explain pipeline.yaml /data/camera/2024/clip.mp4
+    """
+    settings = settings_for(config)
+    model = load_checked(settings).model
+    router = Router(model.routes)  # type: ignore[attr-defined]
+    failed = False
+    for raw in paths:
+        result = explain_path(model, router, raw)
+        failed = failed or result.error is not None
+        for line in render(result):
+            typer.echo(line, err=result.error is not None)
+    if failed:
+        raise typer.Exit(int(Exit.USAGE))
 
 
 @app.command("schema")
