@@ -22,6 +22,7 @@ BUILTIN_ACTIONS: dict[str, str] = {
     "copy": "filerelay.actions.copy:CopyAction",
     "move": "filerelay.actions.move:MoveAction",
     "delete": "filerelay.actions.delete:DeleteAction",
+    "script": "filerelay.actions.script:ScriptAction",
 }
 ENTRY_POINT_GROUP = "filerelay.actions"
 
