@@ -65,21 +65,26 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
     return settings
 
 
+def check_config(settings: Settings, *, check_paths: bool = True) -> LoadedConfig:
+    """Load and validate the pipeline config named by the settings; raises ConfigError."""
+    if settings.config is None:
+        raise ConfigError("no pipeline config: pass --config FILE or set FILERELAY_CONFIG")
+    catalog = ActionCatalog.from_registry(default_registry())
+    loaded = load_config(settings.config, catalog, check_paths=check_paths)
+    model = loaded.model
+    steps = [slot[2] for r in model.routes for slot in step_slots(r.steps)]  # type: ignore[attr-defined]
+    timeouts = [s.timeout or model.defaults.timeout for s in steps]
+    backoffs = [(s.retry or model.defaults.retry).max_backoff for s in steps]
+    problems = check_delivery_limits(timeouts, backoffs, settings.visibility_timeout_s)
+    if problems:
+        raise ConfigError(f"{settings.config}: {problems[0]}")
+    return loaded
+
+
 def load_checked(settings: Settings, *, check_paths: bool = True) -> LoadedConfig:
     """Load and validate the pipeline config named by the settings, or exit 2."""
     with user_errors():
-        if settings.config is None:
-            raise ConfigError("no pipeline config: pass --config FILE or set FILERELAY_CONFIG")
-        catalog = ActionCatalog.from_registry(default_registry())
-        loaded = load_config(settings.config, catalog, check_paths=check_paths)
-        model = loaded.model
-        steps = [slot[2] for r in model.routes for slot in step_slots(r.steps)]  # type: ignore[attr-defined]
-        timeouts = [s.timeout or model.defaults.timeout for s in steps]
-        backoffs = [(s.retry or model.defaults.retry).max_backoff for s in steps]
-        problems = check_delivery_limits(timeouts, backoffs, settings.visibility_timeout_s)
-        if problems:
-            raise ConfigError(f"{settings.config}: {problems[0]}")
-    return loaded
+        return check_config(settings, check_paths=check_paths)
 
 
 def run_guarded(fn: Callable[[], T]) -> T:

@@ -12,8 +12,8 @@ from pathlib import Path
 import structlog
 import typer
 
-from filerelay.cli.common import CONFIG_OPTION, Exit, load_checked, settings_for
-from filerelay.cli.watch import build_watcher, install_stop_handlers, run_watcher
+from filerelay.cli.common import CONFIG_OPTION, Exit, load_checked, run_guarded, settings_for
+from filerelay.cli.watch import install_stop_handlers, supervise
 
 log = structlog.get_logger("filerelay.cli")
 
@@ -34,7 +34,7 @@ def run(
     install_stop_handlers(stop)
     threading.Thread(target=_watch_child, args=(worker, stop), daemon=True).start()
     try:
-        run_watcher(build_watcher(settings, loaded), stop)
+        run_guarded(lambda: supervise(settings, loaded, stop))
     finally:
         _stop_child(worker)
     if worker.returncode not in (0, -signal.SIGTERM, None) and not stop.is_set():

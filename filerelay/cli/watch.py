@@ -10,8 +10,15 @@ from types import FrameType
 
 import structlog
 
-from filerelay.cli.common import CONFIG_OPTION, load_checked, settings_for
+from filerelay.cli.common import (
+    CONFIG_OPTION,
+    check_config,
+    load_checked,
+    run_guarded,
+    settings_for,
+)
 from filerelay.config import LoadedConfig
+from filerelay.errors import ConfigError
 from filerelay.settings import Settings
 from filerelay.tasks import CeleryPublisher, make_celery
 from filerelay.watcher.service import Watcher
@@ -49,16 +56,97 @@ def run_watcher(watcher: Watcher, stop: threading.Event) -> None:
     watcher.run(stop)
 
 
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class ConfigWatch:
+    """Notices a changed config file (checked every second) or a SIGHUP, and reloads it:
+    a bad file is refused with its errors logged and the old config stays."""
+
+    def __init__(self, settings: Settings, loaded: LoadedConfig) -> None:
+        self.settings = settings
+        self.loaded = loaded
+        self.path = Path(str(settings.config))
+        self._seen = _signature(self.path)
+        self.hup = threading.Event()
+
+    def install_sighup(self) -> None:
+        signal.signal(signal.SIGHUP, lambda *_: self.hup.set())
+
+    def poll(self, wait_s: float) -> LoadedConfig | None:
+        """Wait up to ``wait_s``; a newly loaded valid config, or None."""
+        forced = self.hup.wait(wait_s)
+        self.hup.clear()
+        sig = _signature(self.path)
+        if not forced and (sig is None or sig == self._seen):
+            return None
+        self._seen = sig
+        try:
+            loaded = check_config(self.settings)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("config_reload_refused", problem=str(problem).lstrip(": "))
+            return None
+        if loaded.sha256 == self.loaded.sha256:
+            return None
+        self.loaded = loaded
+        log.info("config_reloaded", sha256=loaded.sha256[:12])
+        return loaded
+
+
+def supervise(settings: Settings, loaded: LoadedConfig, stop: threading.Event) -> None:
+    """Run the watcher until ``stop``; when a reload changes the sources, swap in a new
+    watcher (the old one flushes; its outbox and index carry over, so nothing is emitted
+    twice and files that were pending are found again by the new one's start-up walk)."""
+    config = ConfigWatch(settings, loaded)
+    config.install_sighup()
+    sources = loaded.model.sources
+    while not stop.is_set():
+        inner = threading.Event()
+        failure: list[BaseException] = []
+        thread = threading.Thread(
+            target=_run_capturing,
+            args=(build_watcher(settings, config.loaded), inner, failure),
+            name="watcher",
+        )
+        thread.start()
+        swap = False
+        while not stop.is_set() and thread.is_alive() and not swap:
+            new = config.poll(1.0)
+            if new is not None and new.model.sources != sources:
+                log.info("sources_changed", sources=[s.name for s in new.model.sources])
+                sources, swap = new.model.sources, True
+        inner.set()
+        thread.join()
+        if failure:
+            raise failure[0]
+        if not swap:
+            break
+    log.info("watcher_stopped")
+
+
+def _run_capturing(watcher: Watcher, stop: threading.Event, failure: list[BaseException]) -> None:
+    try:
+        run_watcher(watcher, stop)
+    except BaseException as exc:  # re-raised in the main thread by supervise()
+        failure.append(exc)
+
+
 def watch(config: Path | None = CONFIG_OPTION) -> None:
     """Watch the configured sources and publish one ingest task per stable file.
 
-    Example: FILERELAY_BROKER_URL=redis://127.0.0.1:6379/0 filerelay watch -c pipeline.yaml
+    The config is reloaded on SIGHUP and when the file changes (a bad file is refused and the
+    old config stays). Example:
+    FILERELAY_BROKER_URL=redis://127.0.0.1:6379/0 filerelay watch -c pipeline.yaml
     """
     settings = settings_for(config)
     loaded = load_checked(settings)
-    watcher = build_watcher(settings, loaded)
     stop = threading.Event()
     install_stop_handlers(stop)
     log.info("watcher_starting", sources=[s.name for s in loaded.model.sources])
-    run_watcher(watcher, stop)
-    log.info("watcher_stopped")
+    run_guarded(lambda: supervise(settings, loaded, stop))

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from filerelay.errors import StoreError
 from filerelay.model import FileEvent, JSONDict
-from filerelay.store import events, pipelines, steps
+from filerelay.store import configs, events, pipelines, steps
 from filerelay.store.db import as_utc, read_only, utcnow
 from filerelay.store.records import Advance, ClaimedStep, RecordedEvent, RoutePlan
 
@@ -201,6 +201,24 @@ class Store:
         """One step row with its pipeline's ``route`` and ``event_id``, or None."""
         with self._read() as conn:
             return steps.row_with_route(conn, step_id)
+
+    # --- routing configs ------------------------------------------------------------------
+
+    @_translated
+    def save_config(self, sha256: str, text: str, path: str | None = None) -> None:
+        """Keep a loaded config's text under its SHA-256 (idempotent, also when two processes
+        save the same version at once)."""
+        try:
+            with self._write() as conn:
+                configs.save(conn, sha256, text, path, utcnow())
+        except IntegrityError:
+            pass  # another process saved the same version first: same text
+
+    @_translated
+    def config_text(self, sha256: str) -> str | None:
+        """The text of the config with this SHA-256, if it was ever saved."""
+        with self._read() as conn:
+            return configs.text_of(conn, sha256)
 
     @_translated
     def count_by_state(self) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The store's tables (SQLAlchemy Core): file events, pipelines and their steps.
+"""The store's tables (SQLAlchemy Core): file events, pipelines, steps, routing configs.
 
 One row of ``file_events`` per detected file version; the partial unique index on
 ``dedup_key`` (over rows that are not ``duplicate``) is what keeps one *primary* row per file
@@ -116,4 +116,13 @@ steps = Table(
     Column("duration_ms", BigInteger, nullable=True),
     UniqueConstraint("pipeline_id", "position", "branch"),
     Index("ix_steps_status_lease_expires_at", "status", "lease_expires_at"),
+)
+
+routing_configs = Table(
+    "routing_configs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("path", String(4096), nullable=True),
+    Column("loaded_at", UTCDateTime, nullable=False),
 )

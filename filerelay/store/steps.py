@@ -185,9 +185,9 @@ def fail(conn: Connection, step_id: int, owner: str, error: str, now: datetime) 
 
 
 def row_with_route(conn: Connection, step_id: int) -> dict[str, Any] | None:
-    """The step row plus its pipeline's ``route`` and ``event_id``, or None."""
+    """The step row plus its pipeline's ``route``, ``event_id`` and ``config_hash``, or None."""
     query = (
-        select(steps, pipelines_t.c.route, pipelines_t.c.event_id)
+        select(steps, pipelines_t.c.route, pipelines_t.c.event_id, pipelines_t.c.config_hash)
         .join(pipelines_t, pipelines_t.c.id == steps.c.pipeline_id)
         .where(steps.c.id == step_id)
     )

@@ -6,6 +6,7 @@ publish retry, a visibility timeout above the longest step time limit plus backo
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import structlog
@@ -101,7 +102,33 @@ def make_celery(settings: Settings) -> Celery:
     def _close_runtime(**_: Any) -> None:
         holder.reset()
 
+    @signals.worker_process_init.connect(weak=False)
+    def _child_sighup(**_: Any) -> None:  # prefork children: reload at the next task
+        holder.install_sighup()
+
+    @signals.worker_ready.connect(weak=False)
+    def _main_sighup(**_: Any) -> None:
+        # Celery's own SIGHUP handler re-executes the worker, which would exit on a bad file;
+        # ours validates and logs at once, and the processes reload at their next task.
+        signal.signal(signal.SIGHUP, lambda *_: _on_sighup(holder))
+
     return app
+
+
+def _on_sighup(holder: RuntimeHolder) -> None:
+    holder.request_reload()
+    from filerelay.actions.registry import default_registry
+    from filerelay.config import ActionCatalog, load_config
+    from filerelay.errors import ConfigError
+
+    path = holder.settings.config
+    try:
+        loaded = load_config(str(path), ActionCatalog.from_registry(default_registry()))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("config_reload_refused", problem=str(problem).lstrip(": "))
+        return
+    log.info("config_reload_requested", sha256=loaded.sha256[:12])
 
 
 def enqueue(app: Celery, outcome: Outcome, queue: str) -> None:

@@ -17,13 +17,13 @@ from typing import Any
 import structlog
 
 from filerelay.actions.base import ActionContext
-from filerelay.config.models import RetryPolicy, StepBase, slot_name, step_slots
+from filerelay.config.models import StepBase, slot_name, step_slots
 from filerelay.errors import PermanentError
 from filerelay.model import EventState, FileEvent, StepStatus
 from filerelay.routing.match import Match
 from filerelay.store import ClaimedStep, RoutePlan, StepPlan
 from filerelay.tasks.retry import backoff_s, is_retryable
-from filerelay.tasks.runtime import Runtime
+from filerelay.tasks.runtime import Rules, Runtime
 
 log = structlog.get_logger("filerelay.runner")
 
@@ -50,28 +50,6 @@ class Outcome:
     enqueue: list[StepMessage] = field(default_factory=list)
 
 
-def _step_of(runtime: Runtime, route_name: str, position: int, branch: int = 0) -> StepBase | None:
-    """The config of a step slot, or None if the route no longer has it."""
-    try:
-        route = runtime.config.model.route(route_name)
-    except KeyError:
-        return None
-    for pos, br, step, _path in step_slots(route.steps):
-        if (pos, br) == (position, branch):
-            return step
-    return None
-
-
-def _retry_policy(runtime: Runtime, step: StepBase | None) -> RetryPolicy:
-    defaults = runtime.config.model.defaults
-    return step.retry if step is not None and step.retry is not None else defaults.retry
-
-
-def _timeout_s(runtime: Runtime, step: StepBase | None) -> float:
-    defaults = runtime.config.model.defaults
-    return step.timeout if step is not None and step.timeout is not None else defaults.timeout
-
-
 def ingest(runtime: Runtime, event: FileEvent) -> Outcome:
     """Record the event, re-stat the file, route it, create pipelines, start their first steps."""
     bound = log.bind(event_id=event.event_id, source=event.source, relpath=event.relpath)
@@ -89,19 +67,20 @@ def ingest(runtime: Runtime, event: FileEvent) -> Outcome:
         store.set_event_state(event.event_id, state, reason)
         bound.info("not_processed", state=state.value, reason=reason)
         return Outcome()
-    matches = runtime.router.matches(event)
+    rules = runtime.rules
+    matches = rules.router.matches(event)
     if not matches:
         store.set_event_state(event.event_id, EventState.SKIPPED, "no route matched")
         bound.info("skipped", reason="no route matched")
         return Outcome()
-    plans = [_plan(runtime, m) for m in matches]
-    store.create_pipelines(event.event_id, plans, runtime.config.sha256)
+    plans = [_plan(rules, m) for m in matches]
+    store.create_pipelines(event.event_id, plans, rules.sha256)
     waiting = {m.route.name: m.not_before.isoformat() for m in matches if m.not_before}
     bound.info("routed", routes=[m.route.name for m in matches], waiting=waiting or None)
     return _current_steps(runtime, event)
 
 
-def _plan(runtime: Runtime, match: Match) -> RoutePlan:
+def _plan(rules: Rules, match: Match) -> RoutePlan:
     steps = []
     for position, branch, step, path in step_slots(match.route.steps):
         steps.append(
@@ -110,7 +89,7 @@ def _plan(runtime: Runtime, match: Match) -> RoutePlan:
                 branch=branch,
                 name=slot_name(position, branch, step, parallel=len(path) > 1),
                 action=step.action,
-                max_attempts=_retry_policy(runtime, step).max_attempts,
+                max_attempts=rules.retry_policy(step).max_attempts,
                 not_before=match.not_before if position == 0 else None,
             )
         )
@@ -131,9 +110,17 @@ def _current_steps(runtime: Runtime, event: FileEvent) -> Outcome:
 def _message_for(runtime: Runtime, step_id: int, event: FileEvent) -> StepMessage:
     """The message of a pending step, delayed until its ``next_attempt_at``."""
     row = runtime.store.step_row(step_id)
-    step = _step_of(runtime, row["route"], row["position"], row["branch"]) if row else None
+    rules, step = _slot(runtime, row)
     delay = _delay_s(row["next_attempt_at"]) if row else 0.0
-    return _message(runtime, step_id, event, step, countdown=delay)
+    return _message(rules, step_id, event, step, countdown=delay)
+
+
+def _slot(runtime: Runtime, row: dict[str, Any] | None) -> tuple[Rules, StepBase | None]:
+    """The rules a step's pipeline started with, and the step's config in them."""
+    rules = runtime.rules_for(row["config_hash"]) if row else None
+    if row is None or rules is None:
+        return runtime.rules, None
+    return rules, rules.step(row["route"], row["position"], row["branch"])
 
 
 def _delay_s(not_before: datetime | None) -> float:
@@ -145,14 +132,14 @@ def _delay_s(not_before: datetime | None) -> float:
 
 
 def _message(
-    runtime: Runtime, step_id: int, event: FileEvent, step: StepBase | None, countdown: float = 0
+    rules: Rules, step_id: int, event: FileEvent, step: StepBase | None, countdown: float = 0
 ) -> StepMessage:
     return StepMessage(
         step_id=step_id,
         event_id=event.event_id,
         source=event.source,
         relpath=event.relpath,
-        timeout_s=_timeout_s(runtime, step),
+        timeout_s=rules.timeout_s(step),
         countdown_s=countdown,
     )
 
@@ -179,8 +166,8 @@ def run_step(runtime: Runtime, step_id: int, owner: str | None = None) -> Outcom
     """Claim a step, run its action, record the outcome, return what to enqueue next."""
     owner = owner or new_owner()
     row = runtime.store.step_row(step_id)
-    step = _step_of(runtime, row["route"], row["position"], row["branch"]) if row else None
-    lease_s = _timeout_s(runtime, step) + LEASE_MARGIN_S
+    rules, step = _slot(runtime, row)
+    lease_s = rules.timeout_s(step) + LEASE_MARGIN_S
     claim = runtime.store.claim_step(step_id, owner, lease_s)
     if claim is None:
         log.debug("step_not_claimable", step_id=step_id)
@@ -192,7 +179,7 @@ def run_step(runtime: Runtime, step_id: int, owner: str | None = None) -> Outcom
         step=claim.name,
         attempt=claim.attempt,
     ):
-        return _execute(runtime, claim, owner)
+        return _execute(runtime, rules, step, claim, owner)
 
 
 def _not_due(runtime: Runtime, row: dict[str, Any] | None) -> Outcome:
@@ -205,22 +192,23 @@ def _not_due(runtime: Runtime, row: dict[str, Any] | None) -> Outcome:
     if due <= datetime.now(UTC):
         return Outcome()
     event = runtime.store.get_event(row["event_id"]) or {}
-    step = _step_of(runtime, row["route"], row["position"], row["branch"])
+    rules, step = _slot(runtime, row)
     msg = StepMessage(
         step_id=row["id"],
         event_id=row["event_id"],
         source=event.get("source", ""),
         relpath=event.get("relpath", ""),
-        timeout_s=_timeout_s(runtime, step),
+        timeout_s=rules.timeout_s(step),
         countdown_s=_delay_s(due),
     )
     return Outcome([msg])
 
 
-def _execute(runtime: Runtime, claim: ClaimedStep, owner: str) -> Outcome:
-    step = _step_of(runtime, claim.route, claim.position, claim.branch)
+def _execute(
+    runtime: Runtime, rules: Rules, step: StepBase | None, claim: ClaimedStep, owner: str
+) -> Outcome:
     if step is None or step.action != claim.action:
-        return _fail(runtime, claim, owner, "step no longer in the config (route changed)")
+        return _fail(runtime, claim, owner, "the rules this pipeline started with are unknown")
     ctx = ActionContext(
         event=claim.event,
         route=claim.route,
@@ -228,17 +216,17 @@ def _execute(runtime: Runtime, claim: ClaimedStep, owner: str) -> Outcome:
         position=claim.position,
         attempt=claim.attempt,
         idempotency_key=claim.idempotency_key,
-        timeout_s=_timeout_s(runtime, step),
-        resources=runtime.resources,
+        timeout_s=rules.timeout_s(step),
+        resources=rules.resources,
         results=claim.results,
         log=log,
     )
-    action = runtime.registry.get(step.action)(step.action_config, runtime.resources)
+    action = runtime.registry.get(step.action)(step.action_config, rules.resources)
     started = time.monotonic()
     try:
         result = action.run(ctx)
     except Exception as exc:
-        return _on_error(runtime, claim, owner, step, exc)
+        return _on_error(runtime, rules, claim, owner, step, exc)
     finally:
         action.close()
     if not runtime.store.complete_step(claim.step_id, owner, result):
@@ -249,7 +237,7 @@ def _execute(runtime: Runtime, claim: ClaimedStep, owner: str) -> Outcome:
 
 
 def _on_error(
-    runtime: Runtime, claim: ClaimedStep, owner: str, step: StepBase, exc: Exception
+    runtime: Runtime, rules: Rules, claim: ClaimedStep, owner: str, step: StepBase, exc: Exception
 ) -> Outcome:
     error = f"{type(exc).__name__}: {exc}"
     if not is_retryable(exc):
@@ -258,13 +246,13 @@ def _on_error(
         log.error("step_unexpected_error", error=error, exc_info=exc)
     if claim.attempt >= claim.max_attempts:
         return _fail(runtime, claim, owner, f"{error} (gave up after {claim.attempt} attempts)")
-    delay = backoff_s(_retry_policy(runtime, step), claim.attempt)
+    delay = backoff_s(rules.retry_policy(step), claim.attempt)
     when = datetime.now(UTC) + timedelta(seconds=delay)
     if not runtime.store.retry_step(claim.step_id, owner, error, when):
         log.warning("step_lease_lost", reason="lease expired before the retry was recorded")
         return Outcome()
     log.warning("step_retry", error=error, retry_in_s=round(delay, 3))
-    return Outcome([_message(runtime, claim.step_id, claim.event, step, countdown=delay)])
+    return Outcome([_message(rules, claim.step_id, claim.event, step, countdown=delay)])
 
 
 def _fail(runtime: Runtime, claim: ClaimedStep, owner: str, error: str) -> Outcome:

@@ -1,22 +1,85 @@
-"""What a worker process holds: settings, the loaded config, the store, router and clients.
+"""What a worker process holds: settings, the rules (config versions), the store and clients.
 
-Built lazily, once per process (a prefork child builds its own after the fork), never at import.
+Built lazily, once per process (a prefork child builds its own after the fork), never at
+import. The config file is re-checked at most once a second (and at once after SIGHUP in this
+process): a valid new version becomes current; an invalid one is refused with its errors
+logged and the old rules stay. Every version is saved in the store by its SHA-256, so a
+pipeline always finishes with the rules it started with, on any worker.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
+from types import FrameType
+
+import structlog
 
 from filerelay.actions.base import Resources
 from filerelay.actions.registry import Registry, default_registry
-from filerelay.config import ActionCatalog, LoadedConfig, load_config
+from filerelay.config import ActionCatalog, LoadedConfig, load_config, parse_config_text
+from filerelay.config.models import RetryPolicy, StepBase, step_slots
 from filerelay.errors import ConfigError
 from filerelay.routing import Router
 from filerelay.settings import Settings
 from filerelay.store import Store, ensure_schema, make_engine
+
+log = structlog.get_logger("filerelay.runtime")
+
+RELOAD_CHECK_S = 1.0
+
+
+@dataclass
+class Rules:
+    """One version of the pipeline config, compiled: router and connections."""
+
+    loaded: LoadedConfig
+    router: Router
+    resources: Resources
+
+    @classmethod
+    def build(cls, loaded: LoadedConfig) -> Rules:
+        model = loaded.model
+        return cls(
+            loaded,
+            Router(model.routes),  # type: ignore[attr-defined]
+            Resources(connections=dict(model.connections)),
+        )
+
+    @property
+    def sha256(self) -> str:
+        return self.loaded.sha256
+
+    def step(self, route_name: str, position: int, branch: int = 0) -> StepBase | None:
+        """The config of a step slot, or None if the route has no such step."""
+        try:
+            route = self.loaded.model.route(route_name)
+        except KeyError:
+            return None
+        for pos, br, step, _path in step_slots(route.steps):
+            if (pos, br) == (position, branch):
+                return step
+        return None
+
+    def retry_policy(self, step: StepBase | None) -> RetryPolicy:
+        default = self.loaded.model.defaults.retry
+        return step.retry if step is not None and step.retry is not None else default
+
+    def timeout_s(self, step: StepBase | None) -> float:
+        default = self.loaded.model.defaults.timeout
+        return step.timeout if step is not None and step.timeout is not None else default
+
+
+def _signature(path: os.PathLike[str] | str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 @dataclass
@@ -24,15 +87,63 @@ class Runtime:
     """Per-process state of a worker."""
 
     settings: Settings
-    config: LoadedConfig
+    rules: Rules
     registry: Registry
     store: Store
-    router: Router
-    resources: Resources
     host: str = field(default_factory=socket.gethostname)
+    _versions: dict[str, Rules] = field(default_factory=dict)
+    _signature: tuple[int, int, int] | None = None
+    _refused: tuple[int, int, int] | None = None
+
+    @property
+    def catalog(self) -> ActionCatalog:
+        return ActionCatalog.from_registry(self.registry)
+
+    def rules_for(self, sha256: str | None) -> Rules | None:
+        """The rules a pipeline started with: the current ones, a cached version, or the
+        version's text from the store. None when that version is unknown or now invalid."""
+        if sha256 is None or sha256 == self.rules.sha256:
+            return self.rules
+        if sha256 not in self._versions:
+            text = self.store.config_text(sha256)
+            if text is None:
+                return None
+            try:
+                model = parse_config_text(
+                    text, f"rules@{sha256[:12]}", self.catalog, check_paths=False
+                )
+            except ConfigError as exc:
+                log.error("rules_version_invalid", sha256=sha256, problems=str(exc))
+                return None
+            loaded = LoadedConfig(model, self.rules.loaded.path, text, sha256)
+            self._versions[sha256] = Rules.build(loaded)
+        return self._versions[sha256]
+
+    def maybe_reload(self) -> bool:
+        """Load the config file again if it changed; True when new rules became current."""
+        path = self.rules.loaded.path
+        sig = _signature(path)
+        if sig is None or sig == self._signature or sig == self._refused:
+            return False
+        try:
+            loaded = load_config(path, self.catalog, check_paths=False)
+        except ConfigError as exc:
+            self._refused = sig
+            for problem in exc.problems:
+                log.error("config_reload_refused", problem=str(problem).lstrip(": "))
+            return False
+        self._signature = sig
+        if loaded.sha256 == self.rules.sha256:
+            return False
+        self.store.save_config(loaded.sha256, loaded.text, str(path))
+        self._versions[self.rules.sha256] = self.rules
+        self.rules = Rules.build(loaded)
+        log.info("config_reloaded", sha256=loaded.sha256[:12], path=str(path))
+        return True
 
     def close(self) -> None:
-        self.resources.clients.close()
+        for rules in {id(r): r for r in [self.rules, *self._versions.values()]}.values():
+            rules.resources.clients.close()
         self.store.engine.dispose()
 
 
@@ -44,31 +155,45 @@ def build_runtime(settings: Settings, registry: Registry | None = None) -> Runti
     loaded = load_config(settings.config, ActionCatalog.from_registry(registry), check_paths=False)
     engine = make_engine(settings.resolved_database_url())
     ensure_schema(engine, auto_upgrade=settings.db_auto_upgrade)
-    return Runtime(
-        settings=settings,
-        config=loaded,
-        registry=registry,
-        store=Store(engine),
-        router=Router(loaded.model.routes),  # type: ignore[attr-defined]
-        resources=Resources(connections=dict(loaded.model.connections)),
-    )
+    store = Store(engine)
+    store.save_config(loaded.sha256, loaded.text, str(loaded.path))
+    runtime = Runtime(settings=settings, rules=Rules.build(loaded), registry=registry, store=store)
+    runtime._signature = _signature(loaded.path)
+    return runtime
 
 
 class RuntimeHolder:
-    """One runtime per process, rebuilt after a fork."""
+    """One runtime per process, rebuilt after a fork; checks the config file for changes."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._pid = -1
         self._runtime: Runtime | None = None
+        self._checked = 0.0
+        self._hup = threading.Event()
 
     def get(self) -> Runtime:
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
                 self._runtime = build_runtime(self.settings)
                 self._pid = os.getpid()
+                self._checked = time.monotonic()
+            elif self._hup.is_set() or time.monotonic() - self._checked >= RELOAD_CHECK_S:
+                self._hup.clear()
+                self._checked = time.monotonic()
+                self._runtime.maybe_reload()
             return self._runtime
+
+    def request_reload(self, *_: object) -> None:
+        """Check the config at the next task (a SIGHUP handler)."""
+        self._hup.set()
+
+    def install_sighup(self) -> None:
+        def handler(_signum: int, _frame: FrameType | None) -> None:
+            self.request_reload()
+
+        signal.signal(signal.SIGHUP, handler)
 
     def reset(self) -> None:
         with self._lock:

@@ -1,0 +1,162 @@
+"""The runner without Celery: ingest, steps, parallel groups, time windows, rule versions.
+
+Real store (SQLite file), real actions on real files; messages are driven by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from filerelay.model import FileEvent, path_dedup_key
+from filerelay.settings import load_settings
+from filerelay.tasks.runner import Outcome, ingest, run_step
+from filerelay.tasks.runtime import build_runtime
+
+
+def make_event(root: Path, relpath: str, data: bytes = b"data") -> FileEvent:
+    path = root / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    st = path.stat()
+    return FileEvent(
+        source="in",
+        path=str(path),
+        relpath=relpath,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        inode=st.st_ino,
+        dedup_key=path_dedup_key("in", relpath, st.st_size, st.st_mtime_ns, st.st_ino),
+    )
+
+
+def drain(runtime, outcome: Outcome, limit: int = 50) -> list[int]:
+    """Run every enqueued step (ignoring countdowns) until nothing is left; the step ids run."""
+    ran: list[int] = []
+    queue = list(outcome.enqueue)
+    while queue and len(ran) < limit:
+        msg = queue.pop(0)
+        ran.append(msg.step_id)
+        queue += run_step(runtime, msg.step_id).enqueue
+    return ran
+
+
+@pytest.fixture
+def env(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    cfg = tmp_path / "rules.yaml"
+
+    def write(routes: str) -> None:
+        cfg.write_text(f'sources:\n  - {{name: in, path: "{inbox}"}}\nroutes:\n{routes}')
+        st = cfg.stat()  # make the change visible even within one mtime tick
+        os.utime(cfg, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+
+    def runtime():
+        settings = load_settings(
+            config=cfg, state_dir=tmp_path / "state", database_url=f"sqlite:///{tmp_path}/s.db"
+        )
+        return build_runtime(settings)
+
+    return inbox, tmp_path / "out", write, runtime
+
+
+def test_parallel_group_runs_all_children_then_the_next_step(env):
+    inbox, out, write, runtime = env
+    write(
+        "  - name: r\n    steps:\n"
+        f'      - parallel:\n          - copy: {{to: "{out}/a/{{relpath}}"}}\n'
+        f'          - copy: {{to: "{out}/b/{{relpath}}"}}\n            name: second\n'
+        f'      - move: {{to: "{out}/moved/{{relpath}}"}}\n'
+    )
+    rt = runtime()
+    ev = make_event(inbox, "x/f.txt")
+    first = ingest(rt, ev)
+    assert len(first.enqueue) == 2  # both children of the parallel group at once
+    drain(rt, first)
+    assert (out / "a/x/f.txt").read_bytes() == b"data"
+    assert (out / "b/x/f.txt").read_bytes() == b"data"
+    assert (out / "moved/x/f.txt").exists() and not (inbox / "x/f.txt").exists()
+    steps = rt.store.steps_of(rt.store.pipelines_of(ev.event_id)[0]["id"])
+    assert [(s["position"], s["branch"], s["name"], s["status"]) for s in steps] == [
+        (0, 0, "0.0-copy", "succeeded"),
+        (0, 1, "second", "succeeded"),
+        (1, 0, "1-move", "succeeded"),
+    ]
+    assert rt.store.get_event(ev.event_id)["state"] == "succeeded"
+
+
+def test_a_duplicate_step_message_does_nothing(env):
+    inbox, out, write, runtime = env
+    write(f'  - name: r\n    steps:\n      - copy: {{to: "{out}/{{relpath}}"}}\n')
+    rt = runtime()
+    ev = make_event(inbox, "f.txt")
+    msg = ingest(rt, ev).enqueue[0]
+    assert run_step(rt, msg.step_id).enqueue == []
+    (out / "f.txt").unlink()
+    assert run_step(rt, msg.step_id).enqueue == []  # redelivered: claims nothing
+    assert not (out / "f.txt").exists()
+    assert ingest(rt, ev).enqueue == []  # a redelivered ingest of a finished event
+
+
+def test_pipeline_finishes_with_the_rules_it_started_with(env):
+    inbox, out, write, runtime = env
+    write(
+        "  - name: r\n    steps:\n"
+        f'      - copy: {{to: "{out}/v1-first/{{relpath}}"}}\n'
+        f'      - copy: {{to: "{out}/v1-second/{{relpath}}"}}\n'
+    )
+    rt = runtime()
+    ev = make_event(inbox, "f.txt")
+    first = ingest(rt, ev)
+    after_first = run_step(rt, first.enqueue[0].step_id)
+    # when the rules change between the two steps of a running pipeline
+    write(f'  - name: r\n    steps:\n      - copy: {{to: "{out}/v2/{{relpath}}"}}\n')
+    assert rt.maybe_reload()
+    drain(rt, after_first)
+    # then the pipeline finished with v1, and a new file gets v2
+    assert (out / "v1-second/f.txt").exists() and not (out / "v2").exists()
+    drain(rt, ingest(rt, make_event(inbox, "g.txt")))
+    assert (out / "v2/g.txt").exists()
+
+
+def test_a_bad_config_is_refused_on_reload_and_the_old_rules_stay(env):
+    inbox, out, write, runtime = env
+    write(f'  - name: r\n    steps:\n      - copy: {{to: "{out}/{{relpath}}"}}\n')
+    rt = runtime()
+    old = rt.rules.sha256
+    write("  - name: r\n    steps:\n      - cpy: {}\n")
+    assert not rt.maybe_reload()
+    assert rt.rules.sha256 == old
+    drain(rt, ingest(rt, make_event(inbox, "f.txt")))
+    assert (out / "f.txt").exists()
+
+
+def test_a_closed_time_window_delays_the_first_step(env):
+    inbox, out, write, runtime = env
+    write(
+        "  - name: r\n    when: {time: {between: '00:00-00:01', tz: UTC}}\n    steps:\n"
+        f'      - copy: {{to: "{out}/{{relpath}}"}}\n'
+    )
+    rt = runtime()
+    ev = make_event(inbox, "f.txt")
+    msg = ingest(rt, ev).enqueue[0]
+    # outside the window (unless this runs in the first minute of a UTC day)
+    if msg.countdown_s == 0:
+        pytest.skip("ran inside the window")
+    assert msg.countdown_s > 0
+    again = run_step(rt, msg.step_id)  # an early delivery is sent again for later
+    assert again.enqueue and again.enqueue[0].countdown_s > 0
+    assert not (out / "f.txt").exists()
+
+
+def test_no_matching_route_records_skipped_with_the_reason(env):
+    inbox, out, write, runtime = env
+    write(f'  - name: r\n    when: {{ext: csv}}\n    steps:\n      - copy: {{to: "{out}/x"}}\n')
+    rt = runtime()
+    ev = make_event(inbox, "f.txt")
+    assert ingest(rt, ev).enqueue == []
+    row = rt.store.get_event(ev.event_id)
+    assert (row["state"], row["reason"]) == ("skipped", "no route matched")
