@@ -23,6 +23,7 @@ BUILTIN_ACTIONS: dict[str, str] = {
     "move": "filerelay.actions.move:MoveAction",
     "delete": "filerelay.actions.delete:DeleteAction",
     "script": "filerelay.actions.script:ScriptAction",
+    "notify": "filerelay.actions.notify:NotifyAction",
 }
 ENTRY_POINT_GROUP = "filerelay.actions"
 
