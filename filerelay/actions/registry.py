@@ -22,6 +22,7 @@ BUILTIN_ACTIONS: dict[str, str] = {
     "copy": "filerelay.actions.copy:CopyAction",
     "move": "filerelay.actions.move:MoveAction",
     "delete": "filerelay.actions.delete:DeleteAction",
+    "webhook": "filerelay.actions.webhook:WebhookAction",
     "script": "filerelay.actions.script:ScriptAction",
     "notify": "filerelay.actions.notify:NotifyAction",
 }

@@ -1,0 +1,258 @@
+"""HTTP for the ``webhook`` action: pooled sessions, one bounded exchange, errors translated.
+
+::
+
+    outcome                                              filerelay error
+    ──────────────────────────────────────────────────   ──────────────────────
+    2xx                                                  (success)
+    408, 429 (Retry-After quoted in the message), 5xx    RetryableError
+    connection refused/reset, connect or read timeout    RetryableError
+    3xx (redirects are followed only for GET)            PermanentError
+    other 4xx (status + a bounded, redacted excerpt)     PermanentError
+    TLS verification failure, invalid URL or header      PermanentError
+
+requests is imported inside functions. Sessions are pooled per worker process in
+``Resources.clients`` keyed by ``("http", verify)``; they keep no cookies, so one receiver's
+cookies never ride along to another. Error messages carry the URL without its user info or query
+(where secrets live) and never the headers; third-party exceptions are not chained to them,
+because urllib3's messages quote the full URL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from filerelay import __version__
+from filerelay.actions.base import Resources
+from filerelay.errors import ActionError, PermanentError, RetryableError
+
+USER_AGENT = f"filerelay/{__version__}"
+POOL_MAXSIZE = 32
+READ_CHUNK_BYTES = 8192
+MIN_REDACTED_CHARS = 6
+RETRYABLE_STATUSES = frozenset({408, 429})
+CROSS_ORIGIN_HEADERS = frozenset(
+    {"user-agent", "accept", "accept-encoding", "connection", "idempotency-key", "webhook-id"}
+)
+
+
+def http_session(resources: Resources, verify: bool | str) -> Any:
+    """The process-wide ``requests.Session`` for this TLS verification setting."""
+    return resources.clients.get(("http", verify), lambda: new_session(verify))
+
+
+def new_session(verify: bool | str) -> Any:
+    """A session with a connection pool, no automatic retries and no cookie jar."""
+    from http.cookiejar import DefaultCookiePolicy
+
+    from requests.adapters import HTTPAdapter
+
+    session = _session_class()()
+    session.verify = verify
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+@lru_cache(maxsize=1)
+def _session_class() -> Any:
+    import requests
+
+    class RedirectSafeSession(requests.Session):
+        """On a (GET) redirect to another origin, drop every header that may carry a secret:
+        requests itself strips only Authorization."""
+
+        def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+            super().rebuild_auth(prepared_request, response)
+            if self.should_strip_auth(response.request.url, prepared_request.url):
+                for name in list(prepared_request.headers):
+                    if name.lower() not in CROSS_ORIGIN_HEADERS:
+                        del prepared_request.headers[name]
+
+    return RedirectSafeSession
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request to make; ``body`` is bytes or a re-iterable stream with ``__len__``."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any
+    connect_timeout_s: float
+    read_timeout_s: float
+    max_response_bytes: int
+    verify: bool | str
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """What came back: status, a bounded excerpt of the body and its JSON if small."""
+
+    status: int
+    reason: str
+    excerpt: str
+    json: Any
+    retry_after: str | None
+    location: str | None
+    duration_ms: float
+
+
+class Redactor:
+    """Replaces known secret values (header values, signing secrets, URL credentials)."""
+
+    def __init__(self, values: Iterable[str]) -> None:
+        unique = {v for v in values if len(v) >= MIN_REDACTED_CHARS}
+        self._values = sorted(unique, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for value in self._values:
+            text = text.replace(value, "***")
+        return text
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of ``url`` that may be secret: the password and the query values."""
+    parts = urlsplit(url)
+    found = [value for _name, value in parse_qsl(parts.query, keep_blank_values=True)]
+    return [*found, *([parts.password] if parts.password else [])]
+
+
+def safe_url(url: str) -> str:
+    """``url`` without user info, query string and fragment: fit for results and errors."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def send(session: Any, req: HttpRequest, redact: Redactor) -> HttpAnswer:
+    """Make the request and read at most ``max_response_bytes`` of the answer."""
+    import requests
+
+    where = f"{req.method} {safe_url(req.url)}"
+    started = time.monotonic()
+    try:
+        resp = session.request(
+            req.method,
+            req.url,
+            headers=req.headers,
+            data=req.body,
+            timeout=(req.connect_timeout_s, req.read_timeout_s),
+            allow_redirects=req.method == "GET",
+            stream=True,
+            verify=req.verify,
+        )
+        try:
+            raw, truncated = _read_bounded(resp, req.max_response_bytes)
+        finally:
+            resp.close()
+    except requests.RequestException as exc:
+        # not chained: urllib3's messages quote the whole URL, query secrets included
+        raise translate_error(exc, where, req) from None
+    return _answer(resp, raw, truncated, redact, started)
+
+
+def _read_bounded(resp: Any, limit: int) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in resp.iter_content(chunk_size=READ_CHUNK_BYTES):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
+
+
+def _answer(resp: Any, raw: bytes, truncated: bool, redact: Redactor, started: float) -> HttpAnswer:
+    excerpt = redact(raw.decode("utf-8", "replace"))
+    parsed = None
+    if not truncated and raw and "json" in resp.headers.get("Content-Type", "").lower():
+        try:
+            parsed = json.loads(excerpt)
+        except ValueError:
+            parsed = None
+    return HttpAnswer(
+        status=int(resp.status_code),
+        reason=str(resp.reason or ""),
+        excerpt=excerpt,
+        json=parsed,
+        retry_after=_header(resp, "Retry-After"),
+        location=_header(resp, "Location"),
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+    )
+
+
+def _header(resp: Any, name: str) -> str | None:
+    value = resp.headers.get(name)
+    if value is None:
+        return None
+    return "".join(ch for ch in str(value) if " " <= ch <= "~")[:100]
+
+
+def check_status(answer: HttpAnswer, where: str, done_statuses: Sequence[int] = ()) -> None:
+    """Raise the error an unsuccessful status means (``done_statuses`` count as success)."""
+    status = answer.status
+    if 200 <= status < 300 or status in done_statuses:
+        return
+    detail = f"{where}: HTTP {status} {answer.reason}".rstrip()
+    if status in RETRYABLE_STATUSES or status >= 500:
+        if answer.retry_after:
+            detail += f" (Retry-After: {answer.retry_after})"
+        raise RetryableError(_with_excerpt(detail, answer.excerpt))
+    if 300 <= status < 400:
+        target = safe_url(answer.location) if answer.location else "nowhere"
+        raise PermanentError(f"{detail}: redirect to {target} not followed (fix the url)")
+    raise PermanentError(_with_excerpt(detail, answer.excerpt))
+
+
+def _with_excerpt(detail: str, excerpt: str) -> str:
+    text = " ".join(excerpt.split())
+    return f"{detail}: {text}" if text else detail
+
+
+def translate_error(exc: Exception, where: str, req: HttpRequest) -> ActionError:
+    """The filerelay error for a requests exception raised while doing ``where``."""
+    from requests import exceptions as rex
+
+    if isinstance(exc, ActionError):
+        return exc
+    reason = root_reason(exc)
+    if isinstance(exc, rex.SSLError):
+        return PermanentError(f"{where}: TLS failed: {reason}")
+    if isinstance(exc, rex.ConnectTimeout):
+        return RetryableError(f"{where}: no connection within {req.connect_timeout_s:g}s")
+    if isinstance(exc, rex.ReadTimeout):
+        return RetryableError(f"{where}: no response within {req.read_timeout_s:g}s")
+    if isinstance(exc, rex.ConnectionError | rex.ChunkedEncodingError):
+        return RetryableError(f"{where}: connection failed: {reason}")
+    if isinstance(exc, rex.TooManyRedirects):
+        return PermanentError(f"{where}: too many redirects")
+    return PermanentError(f"{where}: cannot send the request ({type(exc).__name__})")
+
+
+def root_reason(exc: BaseException) -> str:
+    """The innermost OS-level reason of a network error (``Connection refused``), else a class
+    name: never the exception's text, which may quote the URL."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, OSError) and item.strerror:
+            return str(item.strerror)
+        todo += [getattr(item, "reason", None), item.__cause__, item.__context__, *item.args]
+    return type(exc).__name__
