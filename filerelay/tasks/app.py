@@ -103,14 +103,16 @@ def make_celery(settings: Settings) -> Celery:
         holder.reset()
 
     @signals.worker_process_init.connect(weak=False)
-    def _child_sighup(**_: Any) -> None:  # prefork children: reload at the next task
+    def _child_reload(**_: Any) -> None:  # prefork children
         holder.install_sighup()
+        holder.start_watching()
 
     @signals.worker_ready.connect(weak=False)
     def _main_sighup(**_: Any) -> None:
         # Celery's own SIGHUP handler re-executes the worker, which would exit on a bad file;
         # ours validates and logs at once, and the processes reload at their next task.
         signal.signal(signal.SIGHUP, lambda *_: _on_sighup(holder))
+        holder.start_watching()  # threads/solo pools run tasks in this process
 
     return app
 

@@ -185,6 +185,26 @@ class RuntimeHolder:
                 self._runtime.maybe_reload()
             return self._runtime
 
+    def start_watching(self) -> None:
+        """Check the config file every second in a daemon thread of this process, so a
+        change is picked up (and logged) even while no task runs."""
+        if getattr(self, "_watch_pid", None) == os.getpid():
+            return
+        self._watch_pid = os.getpid()
+        threading.Thread(target=self._watch, name="config-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(RELOAD_CHECK_S)
+            with self._lock:
+                if self._runtime is None or self._pid != os.getpid():
+                    continue
+                self._checked = time.monotonic()
+                try:
+                    self._runtime.maybe_reload()
+                except Exception:  # a store hiccup must not kill the watch
+                    log.warning("config_check_failed", exc_info=True)
+
     def request_reload(self, *_: object) -> None:
         """Check the config at the next task (a SIGHUP handler)."""
         self._hup.set()
