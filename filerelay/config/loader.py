@@ -129,7 +129,7 @@ def _from_pydantic(doc: YamlDoc, err: Any, catalog: ActionCatalog) -> ConfigProb
 
 
 def _union_tags(catalog: ActionCatalog) -> frozenset[str]:
-    return frozenset(catalog.configs) | CONNECTION_TYPES
+    return frozenset(catalog.configs) | CONNECTION_TYPES | {"parallel"}
 
 
 def _unknown_action(value: Any, catalog: ActionCatalog) -> str:

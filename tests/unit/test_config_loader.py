@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from filerelay.actions.base import Action
 from filerelay.actions.registry import Registry
 from filerelay.config import ActionCatalog, parse_config_text
+from filerelay.config.types import TemplateStr
 from filerelay.errors import ConfigError
 
 
@@ -19,7 +20,7 @@ class UploadConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     connection: str
     bucket: str
-    key: str = "{relpath}"
+    key: TemplateStr = "{relpath}"
 
 
 class UploadAction(Action[UploadConfig]):
@@ -135,6 +136,37 @@ CASES = [
     (
         "sources:\n  - {name: a, path: TMP}\nroutes:\n  - name: r\n    steps: []\n",
         "rules.yaml:5: routes[0].steps: list should have at least 1 item",
+    ),
+    (
+        "sources:\n  - {name: a, path: TMP}\nroutes:\n  - name: r\n"
+        "    when: {time: {between: '25:00-06:00'}}\n    steps:\n      - webhook: {url: x}\n",
+        "rules.yaml:5: routes[0].when.time.between: bad time window '25:00-06:00'",
+    ),
+    (
+        "sources:\n  - {name: a, path: TMP}\nroutes:\n  - name: r\n"
+        "    when: {time: {between: '22:00-06:00', tz: Mars/Olympus}}\n    steps:\n"
+        "      - webhook: {url: x}\n",
+        "rules.yaml:5: routes[0].when.time.tz: unknown time zone 'Mars/Olympus'",
+    ),
+    (
+        "sources:\n  - {name: a, path: TMP}\nroutes:\n  - name: r\n    steps:\n"
+        "      - s3: {connection: c, bucket: b, key: '{event.__class__}'}\n",
+        "rules.yaml:6: routes[0].steps[0].s3.key: template '{event.__class__}': unknown field",
+    ),
+    (
+        "sources:\n  - {name: a, path: TMP}\nroutes:\n  - name: r\n"
+        "    when: {any: [{ext: csv}, {sise: 1}]}\n    steps:\n      - webhook: {url: x}\n",
+        "rules.yaml:5: routes[0].when.any[1].sise: unknown key 'sise'; did you mean 'size'?",
+    ),
+    (
+        "sources:\n  - {name: a, path: TMP}\nroutes:\n  - name: r\n"
+        "    when: {mime: 'image'}\n    steps:\n      - webhook: {url: x}\n",
+        "rules.yaml:5: routes[0].when.mime: bad MIME pattern 'image'",
+    ),
+    (
+        "sources:\n  - {name: a, path: TMP}\nroutes:\n  - name: r\n    steps:\n"
+        "      - parallel: [{webhook: {url: x}}]\n",
+        "rules.yaml:6: routes[0].steps[0].parallel: list should have at least 2 items",
     ),
     ("", "rules.yaml: the file is empty"),
     ("- a\n- b\n", "rules.yaml:1: the top level must be a mapping"),
