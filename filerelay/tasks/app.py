@@ -7,12 +7,15 @@ publish retry, a visibility timeout above the longest step time limit plus backo
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
 from celery import Celery, signals
 from celery.app.task import Task
 
+from filerelay.errors import ConfigError, StoreError
 from filerelay.model import FileEvent
 from filerelay.settings import Settings
 from filerelay.tasks.runner import Outcome, StepMessage, ingest, run_step
@@ -20,6 +23,7 @@ from filerelay.tasks.runtime import RuntimeHolder
 
 INGEST = "filerelay.ingest"
 STEP = "filerelay.step"
+UNAVAILABLE_MAX_BACKOFF_S = 30.0
 PUBLISH_RETRY_POLICY = {
     "max_retries": 3,
     "interval_start": 0.2,
@@ -87,7 +91,8 @@ def make_celery(settings: Settings) -> Celery:
     @app.task(name=INGEST, bind=True, ignore_result=True)
     def ingest_task(self: Task, event: dict[str, Any]) -> None:
         """Record, route and start the pipelines of one stable file."""
-        outcome = ingest(holder.get(), FileEvent.from_message(event))
+        with _retry_when_unavailable(self):
+            outcome = ingest(holder.get(), FileEvent.from_message(event))
         enqueue(app, outcome, settings.queue)
 
     @app.task(name=STEP, bind=True, ignore_result=True)
@@ -95,7 +100,8 @@ def make_celery(settings: Settings) -> Celery:
         self: Task, step_id: int, event_id: str = "", source: str = "", relpath: str = ""
     ) -> None:
         """Claim and run one step of a pipeline (event_id/source/relpath: labels for Flower)."""
-        outcome = run_step(holder.get(), step_id)
+        with _retry_when_unavailable(self):
+            outcome = run_step(holder.get(), step_id)
         enqueue(app, outcome, settings.queue)
 
     @signals.worker_process_shutdown.connect(weak=False)
@@ -117,11 +123,23 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+@contextmanager
+def _retry_when_unavailable(task: Task) -> Iterator[None]:
+    """The store unreachable (or the config unloadable) is not the file's fault: send the
+    message again later, with backoff, instead of failing and dropping it."""
+    try:
+        yield
+    except (StoreError, ConfigError) as exc:
+        retries = task.request.retries or 0
+        countdown = min(UNAVAILABLE_MAX_BACKOFF_S, 2.0 ** min(retries, 6))
+        log.warning("task_deferred", reason=str(exc).splitlines()[0], retry_in_s=countdown)
+        raise task.retry(exc=exc, countdown=countdown, max_retries=None) from None
+
+
 def _on_sighup(holder: RuntimeHolder) -> None:
     holder.request_reload()
     from filerelay.actions.registry import default_registry
     from filerelay.config import ActionCatalog, load_config
-    from filerelay.errors import ConfigError
 
     path = holder.settings.config
     try:
