@@ -25,6 +25,7 @@ BUILTIN_ACTIONS: dict[str, str] = {
     "webhook": "filerelay.actions.webhook:WebhookAction",
     "script": "filerelay.actions.script:ScriptAction",
     "notify": "filerelay.actions.notify:NotifyAction",
+    "archive": "filerelay.actions.archive:ArchiveAction",
 }
 ENTRY_POINT_GROUP = "filerelay.actions"
 
