@@ -336,7 +336,10 @@ def _read_ready(
 def _exited(pid: int) -> bool:
     """Whether the program has exited, without reaping it: while it is an unreaped zombie its
     pid, and so its process group id, cannot be reused, which keeps ``killpg`` safe."""
-    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True  # reaped by someone else (a SIGCHLD handler): it has exited
     return info is not None
 
 
