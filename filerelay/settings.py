@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int | None = Field(default=None, description="Worker processes/threads.")
     worker_pool: Literal["prefork", "threads", "solo"] = "prefork"
+    lease_margin_s: float = Field(
+        default=40.0,
+        ge=2.0,
+        description="A running step's lease is its timeout plus this; a worker that dies "
+        "holding it is replaced after at most that long (the reconciler re-drives the step).",
+    )
+    reconcile_interval_s: float = Field(default=15.0, gt=0, description="Reconciler period.")
+    reconcile_grace_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Age after which a due step or an unrouted event with no progress is "
+        "considered lost by the broker and sent again.",
+    )
     db_auto_upgrade: bool = Field(
         default=True, description="Create or upgrade the store schema when a process starts."
     )

@@ -7,6 +7,7 @@ import typer
 from filerelay import __version__
 from filerelay.cli import db, rules
 from filerelay.cli.common import Exit
+from filerelay.cli.reconcile import reconcile
 from filerelay.cli.run import run
 from filerelay.cli.watch import watch
 from filerelay.cli.worker import worker
@@ -24,6 +25,7 @@ app.add_typer(db.app, name="db")
 app.command("watch")(watch)
 app.command("worker")(worker)
 app.command("run")(run)
+app.command("reconcile")(reconcile)
 
 
 @app.command("version")

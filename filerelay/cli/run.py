@@ -1,4 +1,4 @@
-"""``filerelay run``: the watcher and a worker together, for one machine."""
+"""``filerelay run``: the watcher, the reconciler and a worker together, for one machine."""
 
 from __future__ import annotations
 
@@ -12,54 +12,72 @@ from pathlib import Path
 import structlog
 import typer
 
-from filerelay.cli.common import CONFIG_OPTION, Exit, load_checked, run_guarded, settings_for
+from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
+from filerelay.cli.reconcile import start_reconciler
 from filerelay.cli.watch import install_stop_handlers, supervise
 
 log = structlog.get_logger("filerelay.cli")
+
+MAX_RESPAWN_DELAY_S = 30.0
+
+
+class WorkerChild:
+    """The worker as a child process, started again (with backoff) whenever it dies."""
+
+    def __init__(self, config: Path, concurrency: int | None) -> None:
+        self.argv = [sys.executable, "-m", "filerelay", "worker", "--config", str(config.resolve())]
+        if concurrency:
+            self.argv += ["--concurrency", str(concurrency)]
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.argv, env=dict(os.environ))
+
+    def supervise(self, stop: threading.Event) -> None:
+        delay = 1.0
+        while not stop.is_set():
+            code = self.proc.wait()
+            if stop.is_set():
+                return
+            if code == 2:  # the worker refused the config: respawning cannot help
+                log.error("worker_refused_config", returncode=code)
+                stop.set()
+                return
+            log.error("worker_died", returncode=code, respawn_in_s=delay)
+            if stop.wait(delay):
+                return
+            self.proc = self._spawn()
+            delay = min(delay * 2, MAX_RESPAWN_DELAY_S)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def run(
     config: Path | None = CONFIG_OPTION,
     concurrency: int | None = typer.Option(None, "--concurrency", "-C", help="Worker processes."),
 ) -> None:
-    """Run the watcher here and a worker as a child process, on the same settings.
+    """Run the watcher and the reconciler here, and a worker as a child process (restarted
+    if it dies), on the same settings.
 
     With no FILERELAY_BROKER_URL the embedded broker (a folder under the state dir) and the
     SQLite store need no server. Example: filerelay run --config examples/quickstart.yaml
     """
     settings = settings_for(config)
     loaded = load_checked(settings)
-    worker = _spawn_worker(Path(str(settings.config)), concurrency)
+    worker = WorkerChild(Path(str(settings.config)), concurrency)
     stop = threading.Event()
     install_stop_handlers(stop)
-    threading.Thread(target=_watch_child, args=(worker, stop), daemon=True).start()
+    threading.Thread(target=worker.supervise, args=(stop,), daemon=True).start()
     try:
+        start_reconciler(settings, stop)
         run_guarded(lambda: supervise(settings, loaded, stop))
     finally:
-        _stop_child(worker)
-    if worker.returncode not in (0, -signal.SIGTERM, None) and not stop.is_set():
-        raise typer.Exit(int(Exit.FAILURES))
-
-
-def _spawn_worker(config: Path, concurrency: int | None) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "filerelay", "worker", "--config", str(config.resolve())]
-    if concurrency:
-        argv += ["--concurrency", str(concurrency)]
-    return subprocess.Popen(argv, env=dict(os.environ))
-
-
-def _watch_child(child: subprocess.Popen[bytes], stop: threading.Event) -> None:
-    code = child.wait()
-    if not stop.is_set():
-        log.error("worker_exited", returncode=code)
         stop.set()
-
-
-def _stop_child(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        worker.stop()

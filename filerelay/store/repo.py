@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -25,9 +25,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from filerelay.errors import StoreError
 from filerelay.model import FileEvent, JSONDict
-from filerelay.store import configs, events, pipelines, steps
+from filerelay.store import configs, events, pipelines, recovery, steps
 from filerelay.store.db import as_utc, read_only, utcnow
-from filerelay.store.records import Advance, ClaimedStep, RecordedEvent, RoutePlan
+from filerelay.store.records import Advance, ClaimedStep, RecordedEvent, RoutePlan, event_from_row
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -201,6 +201,39 @@ class Store:
         """One step row with its pipeline's ``route`` and ``event_id``, or None."""
         with self._read() as conn:
             return steps.row_with_route(conn, step_id)
+
+    # --- recovery (the reconciler) ---------------------------------------------------------
+
+    @_translated
+    def stranded_steps(self, grace_s: float, limit: int = 500) -> list[int]:
+        """Steps no message may carry any more (see :mod:`filerelay.store.recovery`)."""
+        now = utcnow()
+        cutoff = now - timedelta(seconds=grace_s)
+        with self._read() as conn:
+            ids = recovery.stranded_steps(conn, now, cutoff, limit)
+            return [i for i in ids if recovery.pipeline_created_before(conn, i, cutoff)]
+
+    @_translated
+    def poisoned_steps(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            return recovery.poisoned_steps(conn, utcnow(), limit)
+
+    @_translated
+    def fail_poisoned(self, step_id: int, error: str) -> bool:
+        with self._write() as conn:
+            return recovery.fail_poisoned(conn, step_id, error, utcnow())
+
+    @_translated
+    def load_event(self, event_id: str) -> FileEvent | None:
+        """The ``FileEvent`` an event row was recorded from, or None."""
+        with self._read() as conn:
+            row = events.get(conn, event_id)
+            return event_from_row(row) if row is not None else None
+
+    @_translated
+    def unrouted_events(self, grace_s: float, limit: int = 500) -> list[str]:
+        with self._read() as conn:
+            return recovery.unrouted_events(conn, utcnow() - timedelta(seconds=grace_s), limit)
 
     # --- routing configs ------------------------------------------------------------------
 

@@ -158,6 +158,9 @@ def enqueue(app: Celery, outcome: Outcome, queue: str) -> None:
 
 
 def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
+    """Publish a step message; the hard time limit stays inside the step's lease."""
+    settings: Settings = app.filerelay_runtime.settings  # type: ignore[attr-defined]
+    kill_after_s = min(30.0, settings.lease_margin_s / 2)
     app.send_task(
         STEP,
         args=[msg.step_id],
@@ -165,7 +168,7 @@ def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
         queue=queue,
         countdown=msg.countdown_s or None,
         soft_time_limit=msg.timeout_s,
-        time_limit=msg.timeout_s + 30,
+        time_limit=msg.timeout_s + kill_after_s,
         retry=True,
         retry_policy=PUBLISH_RETRY_POLICY,
     )

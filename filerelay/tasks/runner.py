@@ -27,7 +27,6 @@ from filerelay.tasks.runtime import Rules, Runtime
 
 log = structlog.get_logger("filerelay.runner")
 
-LEASE_MARGIN_S = 60.0
 MAX_COUNTDOWN_S = 900.0  # far below any sane visibility timeout
 
 
@@ -167,7 +166,7 @@ def run_step(runtime: Runtime, step_id: int, owner: str | None = None) -> Outcom
     owner = owner or new_owner()
     row = runtime.store.step_row(step_id)
     rules, step = _slot(runtime, row)
-    lease_s = rules.timeout_s(step) + LEASE_MARGIN_S
+    lease_s = rules.timeout_s(step) + runtime.settings.lease_margin_s
     claim = runtime.store.claim_step(step_id, owner, lease_s)
     if claim is None:
         log.debug("step_not_claimable", step_id=step_id)
@@ -191,17 +190,8 @@ def _not_due(runtime: Runtime, row: dict[str, Any] | None) -> Outcome:
         return Outcome()
     if due <= datetime.now(UTC):
         return Outcome()
-    event = runtime.store.get_event(row["event_id"]) or {}
-    rules, step = _slot(runtime, row)
-    msg = StepMessage(
-        step_id=row["id"],
-        event_id=row["event_id"],
-        source=event.get("source", ""),
-        relpath=event.get("relpath", ""),
-        timeout_s=rules.timeout_s(step),
-        countdown_s=_delay_s(due),
-    )
-    return Outcome([msg])
+    msg = redrive_message(runtime, row["id"])
+    return Outcome([msg] if msg is not None else [])
 
 
 def _execute(
@@ -267,3 +257,20 @@ def _advance(runtime: Runtime, claim: ClaimedStep) -> Outcome:
     if adv.event_state:
         log.info("event_finished", state=adv.event_state)
     return Outcome([_message_for(runtime, step_id, claim.event) for step_id in adv.next_steps])
+
+
+def redrive_message(runtime: Runtime, step_id: int) -> StepMessage | None:
+    """A fresh message for a stranded step (the reconciler's), or None if it is gone."""
+    row = runtime.store.step_row(step_id)
+    if row is None:
+        return None
+    event = runtime.store.get_event(row["event_id"]) or {}
+    rules, step = _slot(runtime, row)
+    return StepMessage(
+        step_id=step_id,
+        event_id=row["event_id"],
+        source=event.get("source", ""),
+        relpath=event.get("relpath", ""),
+        timeout_s=rules.timeout_s(step),
+        countdown_s=_delay_s(row["next_attempt_at"]),
+    )

@@ -1,0 +1,59 @@
+"""``filerelay reconcile``: the reconciler loop (one per deployment; extra ones stand by)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import structlog
+import typer
+
+from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
+from filerelay.cli.watch import install_stop_handlers
+from filerelay.settings import Settings
+from filerelay.tasks import make_celery
+from filerelay.tasks.reconciler import Reconciler
+from filerelay.tasks.runtime import build_runtime
+
+log = structlog.get_logger("filerelay.cli")
+
+
+def start_reconciler(settings: Settings, stop: threading.Event) -> threading.Thread:
+    """The reconciler in a daemon thread of this process (as ``filerelay run`` does)."""
+    runtime = run_guarded(lambda: build_runtime(settings))
+    reconciler = Reconciler(
+        runtime,
+        make_celery(settings),
+        settings.queue,
+        interval_s=settings.reconcile_interval_s,
+        grace_s=settings.reconcile_grace_s,
+    )
+    thread = threading.Thread(target=reconciler.run, args=(stop,), name="reconciler", daemon=True)
+    thread.start()
+    return thread
+
+
+def reconcile(
+    config: Path | None = CONFIG_OPTION,
+    once: bool = typer.Option(False, "--once", help="One pass, print what it did, exit."),
+) -> None:
+    """Re-drive work the broker lost, fail poison steps, re-ingest unrouted events.
+
+    Runs as a loop; several may run, one works (a lock in the store). Example:
+    FILERELAY_BROKER_URL=redis://127.0.0.1:6379/0 filerelay reconcile -c pipeline.yaml
+    """
+    settings = settings_for(config)
+    load_checked(settings, check_paths=False)
+    if once:
+        runtime = run_guarded(lambda: build_runtime(settings))
+        done = Reconciler(
+            runtime, make_celery(settings), settings.queue, grace_s=settings.reconcile_grace_s
+        ).run_once()
+        typer.echo(
+            f"redriven {done.redriven}, poisoned {done.poisoned}, reingested {done.reingested}"
+        )
+        return
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    log.info("reconciler_starting")
+    start_reconciler(settings, stop).join()

@@ -1,0 +1,115 @@
+"""Queries of the reconciler: work the broker lost, leases that expired, poison steps.
+
+Each query is bounded (``limit``) and reads only rows old enough (``cutoff``) that a live
+message would already have been taken; re-driving a step twice is harmless (claims dedupe).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, or_, select, update
+
+from filerelay.model import EventState, PipelineStatus, StepStatus
+from filerelay.store import pipelines
+from filerelay.store.schema import file_events, steps
+from filerelay.store.schema import pipelines as pipelines_t
+
+RUNNING = StepStatus.RUNNING.value
+PENDING = StepStatus.PENDING.value
+
+
+def _at_position() -> Any:
+    return exists().where(
+        pipelines_t.c.id == steps.c.pipeline_id,
+        pipelines_t.c.status == PipelineStatus.RUNNING.value,
+        pipelines_t.c.current_position == steps.c.position,
+    )
+
+
+def stranded_steps(conn: Connection, now: datetime, cutoff: datetime, limit: int) -> list[int]:
+    """Steps that should be running but no message may carry them any more: a running step
+    whose lease expired (its worker died) with attempts left, or a pending step at its
+    pipeline's position that became due before ``cutoff``."""
+    expired = and_(
+        steps.c.status == RUNNING,
+        steps.c.lease_expires_at < now,
+        steps.c.attempts < steps.c.max_attempts,
+    )
+    overdue = and_(
+        steps.c.status == PENDING,
+        or_(
+            and_(steps.c.next_attempt_at.is_(None), steps.c.started_at.is_(None)),
+            steps.c.next_attempt_at < cutoff,
+        ),
+    )
+    query = (
+        select(steps.c.id)
+        .where(or_(expired, overdue), _at_position())
+        .order_by(steps.c.id)
+        .limit(limit)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+def pipeline_created_before(conn: Connection, step_id: int, cutoff: datetime) -> bool:
+    query = (
+        select(pipelines_t.c.created_at)
+        .join(steps, steps.c.pipeline_id == pipelines_t.c.id)
+        .where(steps.c.id == step_id)
+    )
+    created = conn.execute(query).scalar()
+    return created is not None and created < cutoff
+
+
+def poisoned_steps(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Running steps whose lease expired with no attempts left: the worker died on every
+    attempt (a poison file); they will never be claimed again."""
+    query = (
+        select(steps.c.id, steps.c.name, steps.c.attempts, steps.c.pipeline_id)
+        .where(
+            steps.c.status == RUNNING,
+            steps.c.lease_expires_at < now,
+            steps.c.attempts >= steps.c.max_attempts,
+        )
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def fail_poisoned(conn: Connection, step_id: int, error: str, now: datetime) -> bool:
+    """Fail a poisoned step (only while it is still running with an expired lease)."""
+    row = conn.execute(
+        select(steps.c.pipeline_id, steps.c.name).where(steps.c.id == step_id)
+    ).first()
+    if row is None:
+        return False
+    pipeline = pipelines.lock(conn, row.pipeline_id)
+    done = conn.execute(
+        update(steps)
+        .where(steps.c.id == step_id, steps.c.status == RUNNING, steps.c.lease_expires_at < now)
+        .values(status=StepStatus.FAILED.value, last_error=error, finished_at=now, lease_owner=None)
+    )
+    if done.rowcount != 1:
+        return False
+    pipelines.fail(conn, row.pipeline_id, f"step {row.name}: {error}", now)
+    pipelines.finish_event(conn, pipeline["event_id"], now)
+    return True
+
+
+def unrouted_events(conn: Connection, cutoff: datetime, limit: int) -> list[str]:
+    """Events recorded ``queued`` before ``cutoff`` that never got a pipeline (the ingest
+    task died between recording and routing)."""
+    no_pipeline = ~exists().where(pipelines_t.c.event_id == file_events.c.id)
+    query = (
+        select(file_events.c.id)
+        .where(
+            file_events.c.state == EventState.QUEUED.value,
+            file_events.c.updated_at < cutoff,
+            no_pipeline,
+        )
+        .order_by(file_events.c.created_at)
+        .limit(limit)
+    )
+    return [str(i) for i in conn.execute(query).scalars()]

@@ -1,0 +1,91 @@
+"""The reconciler: one loop (a singleton by a store lock) that heals what the broker lost.
+
+Every ``interval_s`` it re-drives steps that no message may carry any more (a worker died
+holding the lease, a message vanished with a Redis restart or a SIGKILL on the embedded
+transport), fails poison steps that killed their worker on every attempt, and re-ingests
+events recorded but never routed. Recovery after a worker dies is bounded by the step's lease
+(its timeout plus a margin), not by the broker's visibility timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import structlog
+from celery import Celery
+
+from filerelay.store.locks import SingletonLock
+from filerelay.tasks.app import INGEST, enqueue
+from filerelay.tasks.runner import Outcome, redrive_message
+from filerelay.tasks.runtime import Runtime
+
+log = structlog.get_logger("filerelay.reconciler")
+
+LOCK_NAME = "filerelay-reconciler"
+
+
+@dataclass
+class Pass:
+    """What one reconcile pass did."""
+
+    redriven: int = 0
+    poisoned: int = 0
+    reingested: int = 0
+
+
+class Reconciler:
+    """Heals stranded work; run :meth:`run` in one process of the deployment (others wait)."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        app: Celery,
+        queue: str,
+        *,
+        interval_s: float = 15.0,
+        grace_s: float = 60.0,
+    ) -> None:
+        self.runtime = runtime
+        self.app = app
+        self.queue = queue
+        self.interval_s = interval_s
+        self.grace_s = grace_s
+        self.lock = SingletonLock(runtime.store.engine, LOCK_NAME)
+
+    def run_once(self) -> Pass:
+        store = self.runtime.store
+        done = Pass()
+        for row in store.poisoned_steps():
+            error = f"the worker died on each of {row['attempts']} attempts (poison cap)"
+            if store.fail_poisoned(row["id"], error):
+                log.error("step_poisoned", step_id=row["id"], step=row["name"], error=error)
+                done.poisoned += 1
+        outcome = Outcome()
+        for step_id in store.stranded_steps(self.grace_s):
+            msg = redrive_message(self.runtime, step_id)
+            if msg is not None:
+                outcome.enqueue.append(msg)
+        enqueue(self.app, outcome, self.queue)
+        done.redriven = len(outcome.enqueue)
+        for event_id in store.unrouted_events(self.grace_s):
+            event = store.load_event(event_id)
+            if event is not None:
+                self.app.send_task(INGEST, args=[event.to_message()], queue=self.queue)
+                done.reingested += 1
+        if done.redriven or done.poisoned or done.reingested:
+            log.warning("reconciled", **vars(done))
+        return done
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop``: take the singleton lock, then reconcile every interval."""
+        try:
+            while not stop.is_set():
+                if self.lock.acquire():
+                    try:
+                        self.run_once()
+                    except Exception:  # a store or broker outage: try again next interval
+                        log.warning("reconcile_failed", exc_info=True)
+                stop.wait(self.interval_s)
+        finally:
+            self.lock.release()

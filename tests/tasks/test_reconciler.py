@@ -1,0 +1,104 @@
+"""The reconciler against a real store and a real Redis broker: it re-sends what was lost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+
+from filerelay.settings import load_settings
+from filerelay.store.locks import SingletonLock
+from filerelay.tasks import make_celery
+from filerelay.tasks.reconciler import LOCK_NAME, Reconciler
+from filerelay.tasks.runner import ingest, run_step
+from filerelay.tasks.runtime import build_runtime
+from tests.conftest import wait_for
+from tests.tasks.test_runner import make_event
+
+QUEUE = "filerelay"
+
+
+@pytest.fixture
+def setup(tmp_path, redis_url):
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    cfg = tmp_path / "rules.yaml"
+    cfg.write_text(
+        f'sources:\n  - {{name: in, path: "{inbox}"}}\nroutes:\n  - name: r\n    steps:\n'
+        f'      - copy: {{to: "{out}/{{relpath}}"}}\n      - delete: {{}}\n'
+        "defaults: {timeout: 1s, retry: {max_attempts: 2}}\n"
+    )
+    settings = load_settings(
+        config=cfg,
+        state_dir=tmp_path / "state",
+        database_url=f"sqlite:///{tmp_path}/s.db",
+        broker_url=redis_url,
+        lease_margin_s=2.0,
+    )
+    runtime = build_runtime(settings)
+    app = make_celery(settings)
+    reconciler = Reconciler(runtime, app, QUEUE, grace_s=0.0)
+    client = redis.Redis.from_url(redis_url)
+    yield runtime, reconciler, client, inbox, out
+    runtime.close()
+    client.close()
+
+
+def queued(client) -> list[dict]:
+    """The messages waiting in the Redis queue (Celery's list), decoded."""
+    out = []
+    for raw in client.lrange(QUEUE, 0, -1):
+        msg = json.loads(raw)
+        out.append({"task": msg["headers"]["task"], "args": msg["headers"]["argsrepr"]})
+    return out
+
+
+def test_a_step_whose_worker_died_is_redriven_after_its_lease(setup):
+    runtime, reconciler, client, inbox, _out = setup
+    ev = make_event(inbox, "f.txt")
+    step_id = ingest(runtime, ev).enqueue[0].step_id
+    # given a worker that claimed the step and died holding a short lease
+    assert runtime.store.claim_step(step_id, "dead-worker", lease_s=0.2) is not None
+    client.delete(QUEUE)
+    # when the reconciler passes after the lease lapsed
+    wait_for(lambda: reconciler.run_once().redriven == 1, 10, what="re-drive after the lease")
+    # then the step is sent again, and a worker can finish it
+    assert [m["task"] for m in queued(client)] == ["filerelay.step"]
+    nxt = run_step(runtime, step_id)
+    assert (
+        runtime.store.steps_of(runtime.store.pipelines_of(ev.event_id)[0]["id"])[0]["status"]
+        == "succeeded"
+    )
+    assert nxt.enqueue  # the chain goes on
+
+
+def test_a_step_that_killed_its_worker_every_time_is_failed(setup):
+    runtime, reconciler, _client, inbox, _out = setup
+    ev = make_event(inbox, "f.txt")
+    step_id = ingest(runtime, ev).enqueue[0].step_id
+    for _ in range(2):  # max_attempts: 2, each attempt's worker dies
+        wait_for(lambda: runtime.store.claim_step(step_id, "dead", lease_s=0.05), 10)
+    wait_for(lambda: reconciler.run_once().poisoned == 1, 10, what="poison cap")
+    row = runtime.store.get_event(ev.event_id)
+    assert row["state"] == "failed" and "poison cap" in row["reason"]
+
+
+def test_an_event_recorded_but_never_routed_is_ingested_again(setup):
+    runtime, reconciler, client, inbox, _out = setup
+    ev = make_event(inbox, "f.txt")
+    runtime.store.record_event(ev)  # the ingest task died right after recording
+    client.delete(QUEUE)
+    assert reconciler.run_once().reingested == 1
+    assert [m["task"] for m in queued(client)] == ["filerelay.ingest"]
+    assert ingest(runtime, ev).enqueue  # the re-sent ingest routes it
+
+
+def test_only_one_reconciler_holds_the_lock(setup):
+    runtime, reconciler, *_ = setup
+    other = SingletonLock(runtime.store.engine, LOCK_NAME)
+    assert reconciler.lock.acquire()
+    assert not other.acquire()
+    reconciler.lock.release()
+    assert other.acquire()
+    other.release()
