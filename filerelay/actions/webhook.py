@@ -24,6 +24,7 @@ from filerelay.actions.cloudevent import (
     Message,
     MessageOptions,
     build_message,
+    clean_text,
     custom_message,
     wire_id,
 )
@@ -195,7 +196,7 @@ class WebhookAction(Action[WebhookConfig]):
 
     def run(self, ctx: ActionContext) -> JSONDict:
         cfg = self.config
-        url = _render(ctx, cfg.url, "url")
+        url = _render_url(ctx, cfg.url)
         payload: Payload = None
         if cfg.method not in BODYLESS_METHODS:
             payload = self._message(ctx)
@@ -267,7 +268,7 @@ class WebhookAction(Action[WebhookConfig]):
         comp = self.config.compensate
         if comp is None:
             return
-        url = _render(ctx, comp.url, "compensate url")
+        url = _render_url(ctx, comp.url)
         payload: Payload = None
         if comp.method not in BODYLESS_METHODS and comp.body is not None:
             payload = custom_message(ctx, comp.body, COMPENSATE_SUFFIX)
@@ -289,6 +290,13 @@ def _render(ctx: ActionContext, template: str, what: str) -> str:
         return ctx.render(template)
     except RoutingError as exc:
         raise PermanentError(f"{what}: {exc}") from exc
+
+
+def _render_url(ctx: ActionContext, template: str) -> str:
+    url = _render(ctx, template, "url")
+    if clean_text(url) != url:
+        raise PermanentError("rendered url holds bytes that are not UTF-8 (from a file name?)")
+    return url
 
 
 def _checked_headers(headers: dict[str, str]) -> dict[str, str]:

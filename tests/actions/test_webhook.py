@@ -536,3 +536,26 @@ def test_the_loader_reports_a_bad_secret_with_its_location_but_not_its_value(
     assert "rules.yaml:5" in str(err.value)
     assert "must be followed by base64" in str(err.value)
     assert "leak" not in str(err.value)
+
+
+def test_a_non_utf8_file_name_is_sent_escaped(
+    receiver: Receiver, tmp_path: Path, resources: Resources
+) -> None:
+    # given a file whose name is not valid UTF-8
+    root = tmp_path / "raw"
+    root.mkdir()
+    raw_name = b"r\xe9sum\xe9.txt"
+    with open(os.path.join(os.fsencode(root), raw_name), "wb") as fh:
+        fh.write(b"x")
+    ctx = make_context(make_event(root / os.fsdecode(raw_name), root), resources)
+    # when it is announced
+    result = webhook(resources, url=receiver.url(), secret=SECRET_A).run(ctx)
+    # then the event names it as escaped text and the ids stay header-safe
+    [got] = receiver.received
+    event = parse_cloudevent(got.headers, got.body)
+    assert event["subject"] == "r\\xe9sum\\xe9.txt"
+    assert result["webhook_id"] == got.headers["Webhook-Id"] == event["id"]
+    assert result["webhook_id"].startswith("sha256:")
+    # and a url made from the name is refused rather than mangled
+    with pytest.raises(PermanentError, match="not UTF-8"):
+        webhook(resources, url=receiver.url("/{name}")).run(ctx)
