@@ -23,6 +23,7 @@ BUILTIN_ACTIONS: dict[str, str] = {
     "move": "filerelay.actions.move:MoveAction",
     "delete": "filerelay.actions.delete:DeleteAction",
     "webhook": "filerelay.actions.webhook:WebhookAction",
+    "publish": "filerelay.actions.publish:PublishAction",
     "script": "filerelay.actions.script:ScriptAction",
     "notify": "filerelay.actions.notify:NotifyAction",
     "archive": "filerelay.actions.archive:ArchiveAction",
