@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, Field, WithJsonSchema
 
 from filerelay.actions.base import ActionContext
 from filerelay.errors import PermanentError, RoutingError
@@ -47,22 +47,23 @@ MAX_WIRE_ID_CHARS = 200
 MessageFormat = Literal["cloudevents", "raw"]
 
 
-class MessageOptions(BaseModel):
-    """The message options shared by ``webhook`` and ``publish``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    format: MessageFormat = Field(
+def format_field() -> Any:
+    """The ``format`` config field of ``webhook`` and ``publish`` (a new FieldInfo each call)."""
+    return Field(
         default="cloudevents",
         description="'cloudevents': a CloudEvents 1.0 event in structured JSON mode; "
         "'raw': only its data object (file metadata and earlier steps' results) as JSON.",
     )
-    event_type: str = Field(
-        default=DEFAULT_EVENT_TYPE,
+
+
+def event_type_field(default: str = DEFAULT_EVENT_TYPE, what: str = "") -> Any:
+    """An ``event_type`` config field: the CloudEvents ``type`` of a message."""
+    return Field(
+        default=default,
         pattern=EVENT_TYPE_PATTERN,
         max_length=200,
-        description="The CloudEvents 'type' attribute.",
-        examples=[DEFAULT_EVENT_TYPE, "com.example.scan.ready"],
+        description=f"The CloudEvents 'type' attribute{what}.",
+        examples=[default],
     )
 
 

@@ -24,12 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from filerelay.actions.base import Action, ActionContext, Resources
 from filerelay.actions.cloudevent import (
-    EVENT_TYPE_PATTERN,
     RETRACTED_EVENT_TYPE,
     Message,
-    MessageOptions,
+    MessageFormat,
     build_message,
     clean_text,
+    event_type_field,
+    format_field,
 )
 from filerelay.actions.mq_common import Outgoing, Publisher, Receipt
 from filerelay.config.models import (
@@ -57,17 +58,15 @@ class Retraction(BaseModel):
     routing_key: TemplateStr | None = Field(
         default=None, description="Routing key / topic / subject; default: the step's own."
     )
-    event_type: str = Field(
-        default=RETRACTED_EVENT_TYPE,
-        pattern=EVENT_TYPE_PATTERN,
-        max_length=200,
-        description="The CloudEvents 'type' of the retraction; its data.retracts names the "
-        "original message id.",
+    event_type: str = event_type_field(
+        RETRACTED_EVENT_TYPE, " of the retraction (its data.retracts names the original message)"
     )
 
 
-class PublishConfig(MessageOptions):
+class PublishConfig(BaseModel):
     """Publish the file's event to RabbitMQ, Redis, MQTT or NATS."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     connection: str = Field(description="Name of an amqp, redis, mqtt or nats connection.")
     exchange: str = Field(
@@ -86,6 +85,8 @@ class PublishConfig(MessageOptions):
         description="Routing key template (AMQP, Redis); the topic for MQTT, the subject for NATS.",
         examples=["files.{source}.new", "filerelay/{source}/{ext}"],
     )
+    format: MessageFormat = format_field()
+    event_type: str = event_type_field()
     durable: bool = Field(
         default=True,
         description="Persistent messages and a durable exchange (AMQP, Redis).",

@@ -15,17 +15,27 @@ import time
 from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from filerelay.actions.base import Action, ActionContext
 from filerelay.actions.cloudevent import (
     RETRACTED_EVENT_TYPE,
     JsonTemplate,
     Message,
-    MessageOptions,
+    MessageFormat,
     build_message,
     clean_text,
     custom_message,
+    event_type_field,
+    format_field,
     wire_id,
 )
 from filerelay.actions.webhook_http import (
@@ -74,26 +84,24 @@ UrlTemplate = Annotated[TemplateStr, AfterValidator(_http_url)]
 Payload = Message | MultipartBody | None
 
 
-class WebhookCompensation(MessageOptions):
+class WebhookCompensation(BaseModel):
     """The call ``compensate()`` makes when a later step fails for good."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: UrlTemplate = Field(description="URL template of the compensating call.")
     method: Method = Field(default="POST", description="HTTP method.")
+    format: MessageFormat = format_field()
     body: JsonTemplate | None = Field(
         default=None,
         description="Custom JSON body (string values are templates); default: the event "
         "message with type 'event_type' and data.retracts = the original webhook_id. "
         "GET and DELETE send no body.",
     )
-    event_type: str = Field(
-        default=RETRACTED_EVENT_TYPE,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$",
-        max_length=200,
-        description="The CloudEvents 'type' of the compensating message.",
-    )
+    event_type: str = event_type_field(RETRACTED_EVENT_TYPE, " of the compensating message")
 
 
-class WebhookConfig(MessageOptions):
+class WebhookConfig(BaseModel):
     """Call an HTTP endpoint with the file's event, signed per Standard Webhooks."""
 
     # a rejected secret must not be echoed by str(ValidationError)
@@ -115,6 +123,8 @@ class WebhookConfig(MessageOptions):
         description="Signing secret: 'whsec_<base64>' (Standard Webhooks) or a plain string; "
         "a list signs with each (secret rotation). Unset: no webhook-signature header.",
     )
+    format: MessageFormat = format_field()
+    event_type: str = event_type_field()
     body: JsonTemplate | None = Field(
         default=None,
         description="Custom JSON body instead of the event message; string values at any "

@@ -25,8 +25,22 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from filerelay.errors import StoreError
 from filerelay.model import FileEvent, JSONDict
-from filerelay.store import configs, events, pipelines, recovery, steps
+from filerelay.store import (
+    agents,
+    configs,
+    events,
+    history,
+    listing,
+    pipelines,
+    prune,
+    recovery,
+    sources,
+    steps,
+)
+from filerelay.store.agents import AgentInfo
 from filerelay.store.db import as_utc, read_only, utcnow
+from filerelay.store.listing import Cursor, EventFilter, Page
+from filerelay.store.prune import Pruned
 from filerelay.store.records import Advance, ClaimedStep, RecordedEvent, RoutePlan, event_from_row
 
 P = ParamSpec("P")
@@ -258,6 +272,122 @@ class Store:
         """Number of events per state."""
         with self._read() as conn:
             return events.count_by_state(conn)
+
+    # --- operator views (events list / show, status) --------------------------------------
+
+    @_translated
+    def list_page(self, flt: EventFilter, limit: int = 50, cursor: Cursor | None = None) -> Page:
+        """A page of matching events, newest first (keyset pagination on created_at, id)."""
+        with self._read() as conn:
+            return listing.page(conn, flt, limit, cursor)
+
+    @_translated
+    def routes_of(self, event_ids: list[str]) -> dict[str, list[str]]:
+        """Routes of each event's pipelines (all runs)."""
+        with self._read() as conn:
+            return listing.routes_of(conn, event_ids)
+
+    @_translated
+    def count_by_state_since(self, since: datetime) -> dict[str, int]:
+        """Events created since ``since``, per state."""
+        with self._read() as conn:
+            return listing.count_by_state_since(conn, as_utc(since))
+
+    @_translated
+    def oldest_pending(self) -> dict[str, Any] | None:
+        """The oldest queued or processing event, or None."""
+        with self._read() as conn:
+            return listing.oldest_pending(conn)
+
+    @_translated
+    def timeline(self, event_id: str) -> list[dict[str, Any]]:
+        """Every pipeline of the event (all runs), each with its ``steps``."""
+        with self._read() as conn:
+            return history.timeline(conn, event_id)
+
+    @_translated
+    def events_by_path(self, path: str) -> list[dict[str, Any]]:
+        """Every recorded version of the file at an absolute path, oldest first."""
+        with self._read() as conn:
+            return history.by_path(conn, path)
+
+    @_translated
+    def last_config_hash(self, event_id: str) -> str | None:
+        """SHA-256 of the rules the event's latest run used (None if it never ran)."""
+        with self._read() as conn:
+            return history.last_config_hash(conn, event_id)
+
+    # --- agents and sources ---------------------------------------------------------------
+
+    @_translated
+    def register_agent(self, info: AgentInfo, details: JSONDict | None = None) -> None:
+        """Register (or re-register) a watcher or worker process."""
+        with self._write() as conn:
+            agents.register(conn, info, utcnow(), details or {})
+
+    @_translated
+    def agent_heartbeat(self, agent_id: str, details: JSONDict | None = None) -> bool:
+        """Record a heartbeat; False if the agent is unknown (register it again)."""
+        with self._write() as conn:
+            return agents.heartbeat(conn, agent_id, utcnow(), details or {})
+
+    @_translated
+    def stop_agent(self, agent_id: str) -> bool:
+        """Mark the agent stopped cleanly."""
+        with self._write() as conn:
+            return agents.stop(conn, agent_id, utcnow())
+
+    @_translated
+    def agents(
+        self, seen_since: datetime, role: str | None = None, host: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Agents heard from since ``seen_since``, each with its ``state`` now."""
+        with self._read() as conn:
+            return agents.rows(conn, utcnow(), as_utc(seen_since), role, host)
+
+    @_translated
+    def register_source(self, name: str, root: str | None) -> None:
+        """Make a source known (its pause switch is kept)."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with self._write() as conn:
+                    sources.register(conn, name, root, utcnow())
+                return
+            except IntegrityError:  # two watchers registered it at once
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+
+    @_translated
+    def set_paused(self, name: str, paused: bool, by: str) -> bool:
+        """Pause or resume a source's auto-upload; False if it already was so."""
+        with self._write() as conn:
+            return sources.set_paused(conn, name, paused, by, utcnow())
+
+    @_translated
+    def paused_sources(self) -> set[str]:
+        """Names of the paused sources."""
+        with self._read() as conn:
+            return sources.paused_names(conn)
+
+    @_translated
+    def sources(self) -> list[dict[str, Any]]:
+        """Every known source with its switch."""
+        with self._read() as conn:
+            return sources.all_rows(conn)
+
+    # --- maintenance ----------------------------------------------------------------------
+
+    @_translated
+    def prune_count(self, before: datetime, states: list[str]) -> Pruned:
+        """What :meth:`prune_batch` calls until done would delete."""
+        with self._read() as conn:
+            return prune.count(conn, as_utc(before), states)
+
+    @_translated
+    def prune_batch(self, before: datetime, states: list[str], size: int = 500) -> Pruned:
+        """Delete one batch of old events in ``states`` with their pipelines and steps."""
+        with self._write() as conn:
+            return prune.batch(conn, as_utc(before), states, size)
 
 
 def _now(now: datetime | None) -> datetime:

@@ -1,4 +1,5 @@
-"""The store's tables (SQLAlchemy Core): file events, pipelines, steps, routing configs.
+"""The store's tables (SQLAlchemy Core): file events, pipelines, steps, routing configs,
+and the operator's tables: sources (the pause switch), agents (heartbeats), notifications.
 
 One row of ``file_events`` per detected file version; the partial unique index on
 ``dedup_key`` (over rows that are not ``duplicate``) is what keeps one *primary* row per file
@@ -15,7 +16,9 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -75,6 +78,7 @@ file_events = Table(
     Index("ix_file_events_state_created_at", "state", "created_at"),
     Index("ix_file_events_source_created_at", "source", "created_at"),
     Index("ix_file_events_relpath", "relpath"),
+    Index("ix_file_events_created_at_id", "created_at", "id"),
 )
 
 pipelines = Table(
@@ -91,6 +95,7 @@ pipelines = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
     UniqueConstraint("event_id", "route", "run"),
+    Index("ix_pipelines_route_event_id", "route", "event_id"),
 )
 
 steps = Table(
@@ -125,4 +130,49 @@ routing_configs = Table(
     Column("text", Text, nullable=False),
     Column("path", String(4096), nullable=True),
     Column("loaded_at", UTCDateTime, nullable=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("root", String(4096), nullable=True),
+    Column("paused", Boolean, nullable=False),
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("paused_by", String(255), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("target", String(1024), nullable=False),
+    Column("subject", String(1024), nullable=True),
+    Column("body_excerpt", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_notifications_created_at", "created_at"),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("sources", JSON, nullable=False),
+    Column("queues", JSON, nullable=False),
+    Column("heartbeat_s", Float, nullable=False),
+    Column("details", JSON, nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_heartbeat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime, nullable=True),
+    Index("ix_agents_last_heartbeat_at", "last_heartbeat_at"),
+    Index("ix_agents_role_host", "role", "host"),
 )

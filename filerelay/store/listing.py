@@ -1,0 +1,177 @@
+"""Queries behind ``filerelay events list`` and ``status``: filtered pages of events, newest
+first, with keyset pagination on ``(created_at, id)`` — never OFFSET, so page 1,000 costs what
+page 1 costs — and the counts ``status`` shows.
+
+A cursor is opaque to callers: the (created_at, id) of the last row of the previous page,
+base64url-encoded JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from filerelay.model import EventState
+from filerelay.store.db import as_utc
+from filerelay.store.schema import file_events as fe
+from filerelay.store.schema import pipelines
+
+PENDING_STATES = (EventState.QUEUED.value, EventState.PROCESSING.value)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What ``events list`` (and ``reprocess --state``) select; every field optional."""
+
+    state: str | None = None
+    source: str | None = None
+    route: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    path_glob: str | None = None
+    search: str | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position after the last row of a page."""
+
+    created_at: datetime
+    id: str
+
+    def encode(self) -> str:
+        raw = json.dumps([self.created_at.isoformat(), self.id]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Parse a cursor from a previous page; ValueError when it is not one."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            created, event_id = json.loads(raw)
+            return cls(as_utc(datetime.fromisoformat(created)), str(event_id))
+        except (binascii.Error, ValueError, TypeError) as exc:
+            raise ValueError(f"not a cursor from a previous page: {text!r}") from exc
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of event rows, newest first; ``next_cursor`` is None on the last page."""
+
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _glob_clause(conn: Connection, pattern: str) -> ColumnElement[bool]:
+    """``*`` any characters (also ``/``), ``?`` one. Without ``/`` the pattern matches the file
+    name at any depth; with one, the whole relpath or absolute path. Case-sensitive."""
+    if "/" not in pattern:
+        pattern = "*/" + pattern
+    while "**" in pattern:
+        pattern = pattern.replace("**", "*")
+    if conn.dialect.name == "sqlite":
+        glob = pattern.replace("[", "[[]")
+        return or_(fe.c.path.op("GLOB")(glob), fe.c.relpath.op("GLOB")(glob))
+    like = _like_escape(pattern).replace("*", "%").replace("?", "_")
+    return or_(fe.c.path.like(like, escape="\\"), fe.c.relpath.like(like, escape="\\"))
+
+
+def _search_clause(text: str) -> ColumnElement[bool]:
+    """Keyword search (case-insensitive substring) over path, route and error text."""
+    like = f"%{_like_escape(text)}%"
+    in_pipelines = exists().where(
+        pipelines.c.event_id == fe.c.id,
+        or_(pipelines.c.route.ilike(like, escape="\\"), pipelines.c.error.ilike(like, escape="\\")),
+    )
+    return or_(
+        fe.c.path.ilike(like, escape="\\"), fe.c.reason.ilike(like, escape="\\"), in_pipelines
+    )
+
+
+def where_clauses(conn: Connection, flt: EventFilter) -> list[ColumnElement[bool]]:
+    """The WHERE terms of a filter."""
+    terms: list[ColumnElement[bool]] = []
+    if flt.state:
+        terms.append(fe.c.state == flt.state)
+    if flt.source:
+        terms.append(fe.c.source == flt.source)
+    if flt.since:
+        terms.append(fe.c.created_at >= flt.since)
+    if flt.until:
+        terms.append(fe.c.created_at < flt.until)
+    if flt.route:
+        terms.append(
+            exists().where(pipelines.c.route == flt.route, pipelines.c.event_id == fe.c.id)
+        )
+    if flt.path_glob:
+        terms.append(_glob_clause(conn, flt.path_glob))
+    if flt.search:
+        terms.append(_search_clause(flt.search))
+    return terms
+
+
+def page(conn: Connection, flt: EventFilter, limit: int, cursor: Cursor | None) -> Page:
+    """Up to ``limit`` matching events after ``cursor``, newest first."""
+    terms = where_clauses(conn, flt)
+    if cursor is not None:
+        terms.append(
+            and_(
+                fe.c.created_at <= cursor.created_at,
+                or_(fe.c.created_at < cursor.created_at, fe.c.id < cursor.id),
+            )
+        )
+    query = (
+        select(fe).where(*terms).order_by(fe.c.created_at.desc(), fe.c.id.desc()).limit(limit + 1)
+    )
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows and more else None
+    next_cursor = Cursor(last["created_at"], last["id"]).encode() if last else None
+    return Page(rows, next_cursor)
+
+
+def routes_of(conn: Connection, event_ids: list[str]) -> dict[str, list[str]]:
+    """Routes of each event's pipelines (every run, each route once, in creation order)."""
+    if not event_ids:
+        return {}
+    query = (
+        select(pipelines.c.event_id, pipelines.c.route)
+        .where(pipelines.c.event_id.in_(event_ids))
+        .order_by(pipelines.c.id)
+    )
+    out: dict[str, list[str]] = {}
+    for event_id, route in conn.execute(query):
+        names = out.setdefault(event_id, [])
+        if route not in names:
+            names.append(route)
+    return out
+
+
+def count_by_state_since(conn: Connection, since: datetime) -> dict[str, int]:
+    """Number of events created since ``since``, per state."""
+    query = select(fe.c.state, func.count()).where(fe.c.created_at >= since).group_by(fe.c.state)
+    return {state: int(n) for state, n in conn.execute(query)}
+
+
+def oldest_pending(conn: Connection) -> dict[str, Any] | None:
+    """The oldest event still queued or processing, or None."""
+    query = (
+        select(fe.c.id, fe.c.state, fe.c.source, fe.c.relpath, fe.c.created_at)
+        .where(fe.c.state.in_(PENDING_STATES))
+        .order_by(fe.c.created_at, fe.c.id)
+        .limit(1)
+    )
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row is not None else None
