@@ -441,6 +441,28 @@ def test_session_is_pooled_per_process(
     assert len(receiver.received) == 2
 
 
+def test_the_pooled_session_keeps_no_cookies(
+    server: HTTPServer, file_ctx: Callable[..., Any]
+) -> None:
+    # given a receiver that sets a cookie and records the ones it gets
+    cookies: list[str | None] = []
+
+    def handler(request: Request) -> Response:
+        cookies.append(request.headers.get("Cookie"))
+        response = Response("ok")
+        response.set_cookie("session", "abc")
+        return response
+
+    server.expect_request("/c").respond_with_handler(handler)
+    ctx = file_ctx()
+    action = webhook(ctx.resources, url=server.url_for("/c"))
+    # when two steps call it through the shared session
+    action.run(ctx)
+    action.run(ctx)
+    # then no cookie was sent back
+    assert cookies == [None, None]
+
+
 def test_compensate_sends_a_retraction_signed_with_its_own_stable_id(
     receiver: Receiver, file_ctx: Callable[..., Any]
 ) -> None:
