@@ -197,6 +197,23 @@ def test_amqp_connection_is_pooled_and_safe_for_threads(
     assert publisher.connects == 1
 
 
+def test_amqp_connection_idle_past_half_its_heartbeat_is_replaced(
+    amqp_url: str, rabbit: Consumer, names: tuple[str, str], event: FileEvent, resources_for: Any
+) -> None:
+    # given a pooled connection last used longer ago than half its 60 s heartbeat
+    resources = resources_for(amqp_conn(amqp_url, heartbeat=60))
+    action = publish_action(resources, exchange=names[0])
+    action.run(ctx_for(event, resources, step="a"))
+    publisher = publisher_for(resources, "mq")
+    assert isinstance(publisher, KombuPublisher)
+    publisher._last_used -= 31
+    # when the next message is published
+    action.run(ctx_for(event, resources, step="b"))
+    # then it went through a fresh connection
+    assert publisher.connects == 2
+    assert {rabbit.next().properties["message_id"][-1] for _ in range(2)} == {"a", "b"}
+
+
 def test_amqp_exchange_of_another_type_is_permanent_and_the_next_publish_reconnects(
     amqp_url: str, rabbit: Consumer, names: tuple[str, str], event: FileEvent, resources_for: Any
 ) -> None:
