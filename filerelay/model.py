@@ -44,6 +44,16 @@ class PipelineStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    COMPENSATING = "compensating"  # a step failed for good; undo and on_failure steps run
+    COMPENSATION_FAILED = "compensation_failed"  # failed, and an undo or on_failure failed too
+
+
+class StepPhase(StrEnum):
+    """Why a step row exists."""
+
+    MAIN = "main"  # a step of the route
+    UNDO = "undo"  # compensates a completed main step (``undoes``)
+    ON_FAILURE = "on_failure"  # one of the route's on_failure steps
 
 
 class StepStatus(StrEnum):

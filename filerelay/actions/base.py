@@ -175,5 +175,10 @@ class Action(Generic[ConfigT]):
     def compensate(self, ctx: ActionContext, result: JSONDict) -> None:
         """Undo a completed run (default: nothing to undo)."""
 
+    def can_compensate(self) -> bool:
+        """Whether :meth:`compensate` does anything for this config (an undo step is planned
+        only then). Default: the class overrides ``compensate``."""
+        return type(self).compensate is not Action.compensate
+
     def close(self) -> None:
         """Release what this instance holds (pooled clients live in Resources)."""

@@ -413,6 +413,14 @@ def _build(actions: tuple[tuple[str, type[BaseModel]], ...]) -> type[PipelineCon
         "Route",
         __base__=RouteBase,
         steps=(list[step_type], Field(min_length=1, description="Steps, run in order.")),  # type: ignore[valid-type]
+        on_failure=(
+            list[action_step],
+            Field(
+                [],
+                description="Steps run, in order, when a step failed for good (after the "
+                "completed steps were compensated), e.g. a quarantine move and a notify.",
+            ),
+        ),
     )
     return create_model(  # type: ignore[no-any-return]
         "PipelineConfig",

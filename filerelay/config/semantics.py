@@ -34,6 +34,12 @@ def check_semantics(
                 problems.append(((*where, "name"), f"duplicate step name {step.name!r}"))
             seen.add(step.name or "")
             problems += _connection_ref(config, step, (*where, step.action), connection_types)
+        for i, step in enumerate(route.on_failure):
+            where = ("routes", r_index, "on_failure", i)
+            if step.name and step.name in seen:
+                problems.append(((*where, "name"), f"duplicate step name {step.name!r}"))
+            seen.add(step.name or "")
+            problems += _connection_ref(config, step, (*where, step.action), connection_types)
     return problems
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from filerelay.errors import StoreError
-from filerelay.model import EventState, PipelineStatus, StepStatus
+from filerelay.model import EventState, PipelineStatus, StepPhase, StepStatus
 from filerelay.store import events
-from filerelay.store.records import Advance, RoutePlan
+from filerelay.store.records import Advance, RoutePlan, StepPlan
 from filerelay.store.schema import pipelines, steps
 from filerelay.store.states import EVENT
 
@@ -136,34 +136,63 @@ def lock(conn: Connection, pipeline_id: int) -> RowMapping:
     return get(conn, pipeline_id, lock=True)
 
 
+ACTIVE = (PipelineStatus.RUNNING.value, PipelineStatus.COMPENSATING.value)
+_DONE_WHILE_RUNNING = frozenset({StepStatus.SUCCEEDED.value})
+# while compensating, a failed undo or on_failure step does not stop the ones after it
+_DONE_WHILE_COMPENSATING = frozenset(
+    {StepStatus.SUCCEEDED.value, StepStatus.FAILED.value, StepStatus.CANCELLED.value}
+)
+
+
 def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
-    """Move the pipeline past its current position once every step there succeeded."""
+    """Move the pipeline past its current position once every step there is done."""
     pipeline = lock(conn, pipeline_id)
-    if pipeline["status"] != PipelineStatus.RUNNING.value:
-        return Advance([], pipeline["status"], _finished(conn, pipeline["event_id"], now))
+    status = pipeline["status"]
+    if status not in ACTIVE:
+        return Advance([], status, _finished(conn, pipeline["event_id"], now))
     position = pipeline["current_position"]
     statuses = conn.execute(
         select(steps.c.status).where(
             steps.c.pipeline_id == pipeline_id, steps.c.position == position
         )
     ).scalars()
-    if all(s == StepStatus.SUCCEEDED.value for s in statuses):
+    done = (
+        _DONE_WHILE_RUNNING if status == PipelineStatus.RUNNING.value else _DONE_WHILE_COMPENSATING
+    )
+    if all(s in done for s in statuses):
         following = conn.execute(
             select(func.min(steps.c.position)).where(
                 steps.c.pipeline_id == pipeline_id, steps.c.position > position
             )
         ).scalar()
         if following is None:
-            _set_status(conn, pipeline_id, PipelineStatus.SUCCEEDED.value, now)
-            state = _finished(conn, pipeline["event_id"], now)
-            return Advance([], PipelineStatus.SUCCEEDED.value, state)
+            final = _final_status(conn, pipeline_id, status)
+            _set_status(conn, pipeline_id, final, now, from_status=status)
+            return Advance([], final, _finished(conn, pipeline["event_id"], now))
         conn.execute(
             update(pipelines)
             .where(pipelines.c.id == pipeline_id, pipelines.c.current_position == position)
             .values(current_position=following)
         )
         position = following
-    return Advance(_unclaimed(conn, pipeline_id, position), PipelineStatus.RUNNING.value)
+    return Advance(_unclaimed(conn, pipeline_id, position), status)
+
+
+def _final_status(conn: Connection, pipeline_id: int, status: str) -> str:
+    """succeeded for a running pipeline at its end; for a compensating one, failed — or
+    compensation_failed when an undo or on_failure step failed too."""
+    if status == PipelineStatus.RUNNING.value:
+        return PipelineStatus.SUCCEEDED.value
+    failed_recovery = conn.execute(
+        select(func.count()).where(
+            steps.c.pipeline_id == pipeline_id,
+            steps.c.phase != StepPhase.MAIN.value,
+            steps.c.status == StepStatus.FAILED.value,
+        )
+    ).scalar()
+    return (
+        PipelineStatus.COMPENSATION_FAILED.value if failed_recovery else PipelineStatus.FAILED.value
+    )
 
 
 def _finished(conn: Connection, event_id: str, now: datetime) -> str | None:
@@ -188,27 +217,80 @@ def _unclaimed(conn: Connection, pipeline_id: int, position: int) -> list[int]:
 
 
 def _set_status(
-    conn: Connection, pipeline_id: int, status: str, now: datetime, error: str | None = None
+    conn: Connection,
+    pipeline_id: int,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+    from_status: str = PipelineStatus.RUNNING.value,
 ) -> bool:
-    """Finish a running pipeline; False if it was no longer running."""
+    """Move a pipeline from ``from_status`` (finishing it unless it starts compensating);
+    False if it was no longer there. The error, once set, is kept."""
+    values: dict[str, Any] = {"status": status}
+    if error is not None:
+        values["error"] = error
+    if status != PipelineStatus.COMPENSATING.value:
+        values["finished_at"] = now
     result = conn.execute(
         update(pipelines)
-        .where(pipelines.c.id == pipeline_id, pipelines.c.status == PipelineStatus.RUNNING.value)
-        .values(status=status, error=error, finished_at=now)
+        .where(pipelines.c.id == pipeline_id, pipelines.c.status == from_status)
+        .values(**values)
     )
     return result.rowcount == 1
 
 
-def fail(conn: Connection, pipeline_id: int, error: str, now: datetime) -> bool:
-    """Mark a running pipeline failed and cancel its pending steps."""
-    if not _set_status(conn, pipeline_id, PipelineStatus.FAILED.value, now, error):
+def fail(
+    conn: Connection,
+    pipeline_id: int,
+    error: str,
+    now: datetime,
+    recovery: list[StepPlan] | None = None,
+) -> bool:
+    """A main step failed for good: cancel the pipeline's pending steps, then either fail it,
+    or — with ``recovery`` steps (undo, on_failure) — append them and start compensating."""
+    status = PipelineStatus.COMPENSATING.value if recovery else PipelineStatus.FAILED.value
+    if not _set_status(conn, pipeline_id, status, now, error):
         return False
     conn.execute(
         update(steps)
         .where(steps.c.pipeline_id == pipeline_id, steps.c.status == StepStatus.PENDING.value)
         .values(status=StepStatus.CANCELLED.value, finished_at=now)
     )
+    if recovery:
+        _append_recovery(conn, pipeline_id, recovery)
     return True
+
+
+def _append_recovery(conn: Connection, pipeline_id: int, plans: list[StepPlan]) -> None:
+    """Insert undo/on_failure steps, one position each, after the last step; point the
+    pipeline at the first of them."""
+    pipeline = get(conn, pipeline_id)
+    event = events.get(conn, pipeline["event_id"])
+    assert event is not None
+    last = conn.execute(
+        select(func.max(steps.c.position)).where(steps.c.pipeline_id == pipeline_id)
+    ).scalar()
+    first = int(last or 0) + 1
+    rows = [
+        {
+            "pipeline_id": pipeline_id,
+            "position": first + i,
+            "branch": 0,
+            "name": p.name,
+            "action": p.action,
+            "status": StepStatus.PENDING.value,
+            "attempts": 0,
+            "max_attempts": p.max_attempts,
+            "idempotency_key": f"{event['dedup_key']}:{pipeline['route']}:{p.name}",
+            "phase": p.phase,
+            "undoes": p.undoes,
+        }
+        for i, p in enumerate(plans)
+    ]
+    conn.execute(insert(steps), rows)
+    conn.execute(
+        update(pipelines).where(pipelines.c.id == pipeline_id).values(current_position=first)
+    )
 
 
 def finish_event(conn: Connection, event_id: str, now: datetime) -> str:
@@ -229,9 +311,13 @@ def finish_event(conn: Connection, event_id: str, now: datetime) -> str:
         .order_by(pipelines.c.id)
     )
     runs = conn.execute(query).all()
-    if any(status == PipelineStatus.RUNNING.value for status, _ in runs):
+    if any(status in ACTIVE for status, _ in runs):
         return str(event["state"])
-    errors = [error for status, error in runs if status == PipelineStatus.FAILED.value]
+    errors = [
+        error if status == PipelineStatus.FAILED.value else f"{error} (and compensation failed)"
+        for status, error in runs
+        if status in (PipelineStatus.FAILED.value, PipelineStatus.COMPENSATION_FAILED.value)
+    ]
     if errors:
         events.transition(conn, event_id, EventState.FAILED.value, now, errors[0])
         return EventState.FAILED.value

@@ -26,6 +26,8 @@ class StepPlan:
     action: str
     max_attempts: int
     not_before: datetime | None = None  # first claim not before this (a closed time window)
+    phase: str = "main"  # main | undo | on_failure
+    undoes: int | None = None  # for an undo: the step row whose effect it compensates
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class ClaimedStep:
     max_attempts: int
     idempotency_key: str
     results: dict[str, JSONDict] = field(default_factory=dict)
+    phase: str = "main"
+    undoes: int | None = None
 
 
 @dataclass(frozen=True)

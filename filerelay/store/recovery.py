@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, or_, select, update
+from sqlalchemy import Connection, and_, exists, or_, select
 
-from filerelay.model import EventState, PipelineStatus, StepStatus
+from filerelay.model import EventState, StepStatus
 from filerelay.store import pipelines
+from filerelay.store import steps as steps_q
+from filerelay.store.records import StepPlan
 from filerelay.store.schema import file_events, steps
 from filerelay.store.schema import pipelines as pipelines_t
 
@@ -23,7 +25,7 @@ PENDING = StepStatus.PENDING.value
 def _at_position() -> Any:
     return exists().where(
         pipelines_t.c.id == steps.c.pipeline_id,
-        pipelines_t.c.status == PipelineStatus.RUNNING.value,
+        pipelines_t.c.status.in_(pipelines.ACTIVE),
         pipelines_t.c.current_position == steps.c.position,
     )
 
@@ -78,24 +80,12 @@ def poisoned_steps(conn: Connection, now: datetime, limit: int) -> list[dict[str
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def fail_poisoned(conn: Connection, step_id: int, error: str, now: datetime) -> bool:
-    """Fail a poisoned step (only while it is still running with an expired lease)."""
-    row = conn.execute(
-        select(steps.c.pipeline_id, steps.c.name).where(steps.c.id == step_id)
-    ).first()
-    if row is None:
-        return False
-    pipeline = pipelines.lock(conn, row.pipeline_id)
-    done = conn.execute(
-        update(steps)
-        .where(steps.c.id == step_id, steps.c.status == RUNNING, steps.c.lease_expires_at < now)
-        .values(status=StepStatus.FAILED.value, last_error=error, finished_at=now, lease_owner=None)
-    )
-    if done.rowcount != 1:
-        return False
-    pipelines.fail(conn, row.pipeline_id, f"step {row.name}: {error}", now)
-    pipelines.finish_event(conn, pipeline["event_id"], now)
-    return True
+def fail_poisoned(
+    conn: Connection, step_id: int, error: str, now: datetime, recovery: list[StepPlan] | None
+) -> bool:
+    """Fail a poisoned step (only while it still runs with an expired lease), then settle its
+    pipeline as any failed step does (compensation when ``recovery`` is given)."""
+    return steps_q.fail(conn, step_id, None, error, now, recovery)
 
 
 def unrouted_events(conn: Connection, cutoff: datetime, limit: int) -> list[str]:

@@ -41,7 +41,14 @@ from filerelay.store.agents import AgentInfo
 from filerelay.store.db import as_utc, read_only, utcnow
 from filerelay.store.listing import Cursor, EventFilter, Page
 from filerelay.store.prune import Pruned
-from filerelay.store.records import Advance, ClaimedStep, RecordedEvent, RoutePlan, event_from_row
+from filerelay.store.records import (
+    Advance,
+    ClaimedStep,
+    RecordedEvent,
+    RoutePlan,
+    StepPlan,
+    event_from_row,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -171,11 +178,15 @@ class Store:
             return steps.retry(conn, step_id, owner, error, as_utc(next_attempt_at))
 
     @_translated
-    def fail_step(self, step_id: int, owner: str, error: str) -> bool:
-        """Fail the step for good: its pipeline fails, pending steps are cancelled, and the
-        event ends ``failed`` once no other pipeline of it is running."""
+    def fail_step(
+        self, step_id: int, owner: str, error: str, recovery_plan: list[StepPlan] | None = None
+    ) -> bool:
+        """Fail the step for good. A main step: pending steps are cancelled and the pipeline
+        fails, or — given ``recovery_plan`` (undo and on_failure steps) — starts compensating;
+        the event ends ``failed`` once no pipeline of it is active. An undo or on_failure step:
+        only the step is recorded (advance to go on)."""
         with self._write() as conn:
-            return steps.fail(conn, step_id, owner, error, utcnow())
+            return steps.fail(conn, step_id, owner, error, utcnow(), recovery_plan)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -233,9 +244,12 @@ class Store:
             return recovery.poisoned_steps(conn, utcnow(), limit)
 
     @_translated
-    def fail_poisoned(self, step_id: int, error: str) -> bool:
+    def fail_poisoned(
+        self, step_id: int, error: str, recovery_plan: list[StepPlan] | None = None
+    ) -> bool:
+        """Fail a step whose worker died on every attempt (see :meth:`fail_step`)."""
         with self._write() as conn:
-            return recovery.fail_poisoned(conn, step_id, error, utcnow())
+            return recovery.fail_poisoned(conn, step_id, error, utcnow(), recovery_plan)
 
     @_translated
     def load_event(self, event_id: str) -> FileEvent | None:

@@ -119,6 +119,11 @@ steps = Table(
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("duration_ms", BigInteger, nullable=True),
+    # 'main' steps of the route; after a step failed for good: 'undo' (compensates the step
+    # row ``undoes``) and 'on_failure' steps, run in position order while the pipeline is
+    # 'compensating'
+    Column("phase", String(16), nullable=False, server_default=text("'main'")),
+    Column("undoes", Integer, ForeignKey("steps.id"), nullable=True),
     UniqueConstraint("pipeline_id", "position", "branch"),
     Index("ix_steps_status_lease_expires_at", "status", "lease_expires_at"),
 )

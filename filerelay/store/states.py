@@ -14,7 +14,8 @@ Event (one file version)::
 ``detected`` lives only in the watcher (a stable file not yet handed to the broker); the
 store's rows start as ``queued``, or as ``duplicate`` when the file version is already known.
 
-Pipeline (one route run): ``running ─► succeeded | failed``.
+Pipeline (one route run): ``running ─► succeeded | failed | compensating``;
+``compensating ─► failed | compensation_failed`` (once its undo and on_failure steps ran).
 
 Step: ``pending ─► running ─► succeeded | failed``; ``running ─► pending`` (retry later),
 ``running ─► running`` (re-claimed after its lease expired), ``pending | running ─►
@@ -99,7 +100,13 @@ EVENT = _machine(
 PIPELINE = _machine(
     "pipeline",
     initial={P.RUNNING},
-    table={P.RUNNING: {P.SUCCEEDED, P.FAILED}, P.SUCCEEDED: set(), P.FAILED: set()},
+    table={
+        P.RUNNING: {P.SUCCEEDED, P.FAILED, P.COMPENSATING},
+        P.COMPENSATING: {P.FAILED, P.COMPENSATION_FAILED},
+        P.SUCCEEDED: set(),
+        P.FAILED: set(),
+        P.COMPENSATION_FAILED: set(),
+    },
 )
 
 STEP = _machine(

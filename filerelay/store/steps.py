@@ -15,9 +15,9 @@ from sqlalchemy import Connection, and_, exists, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from filerelay.errors import StoreError
-from filerelay.model import JSONDict, PipelineStatus, StepStatus
+from filerelay.model import JSONDict, StepPhase, StepStatus
 from filerelay.store import events, pipelines
-from filerelay.store.records import ClaimedStep, event_from_row
+from filerelay.store.records import ClaimedStep, StepPlan, event_from_row
 from filerelay.store.schema import pipelines as pipelines_t
 from filerelay.store.schema import steps
 
@@ -34,7 +34,7 @@ def _claimable(now: datetime) -> Any:
     lease_expired = and_(steps.c.status == RUNNING, steps.c.lease_expires_at < now)
     pipeline_running = exists().where(
         pipelines_t.c.id == steps.c.pipeline_id,
-        pipelines_t.c.status == PipelineStatus.RUNNING.value,
+        pipelines_t.c.status.in_(pipelines.ACTIVE),
         pipelines_t.c.current_position == steps.c.position,
     )
     return and_(
@@ -84,6 +84,8 @@ def _claimed(conn: Connection, step_id: int) -> ClaimedStep:
         max_attempts=step["max_attempts"],
         idempotency_key=step["idempotency_key"],
         results=_earlier_results(conn, step["pipeline_id"], step["position"]),
+        phase=step["phase"],
+        undoes=step["undoes"],
     )
 
 
@@ -151,8 +153,8 @@ def retry(
             f"step {step['name']} used {step['attempts']} of {step['max_attempts']} attempts: "
             "fail it instead of retrying"
         )
-    running = pipeline["status"] == PipelineStatus.RUNNING.value
-    status = PENDING if running else StepStatus.CANCELLED.value
+    active = pipeline["status"] in pipelines.ACTIVE
+    status = PENDING if active else StepStatus.CANCELLED.value
     done = conn.execute(
         update(steps)
         .where(_held_by(step_id, owner))
@@ -167,20 +169,38 @@ def retry(
     return done.rowcount == 1
 
 
-def fail(conn: Connection, step_id: int, owner: str, error: str, now: datetime) -> bool:
-    """Record the step failed for good, fail its pipeline and, if it was the last, the event."""
+def fail(
+    conn: Connection,
+    step_id: int,
+    owner: str | None,
+    error: str,
+    now: datetime,
+    recovery: list[StepPlan] | None = None,
+) -> bool:
+    """Record the step failed for good — under ``owner``'s lease, or (``owner`` None, the
+    reconciler's poison cap) while running with an expired lease — then settle its pipeline.
+
+    A failed main step fails the pipeline, or starts its compensation when ``recovery`` steps
+    are given; the event ends once no pipeline of it is active. A failed undo or on_failure
+    step only records itself: the caller advances to the next one.
+    """
     step = _get(conn, step_id)
     pipeline = pipelines.lock(conn, step["pipeline_id"])
     values = _finished_values(conn, step_id, now)
+    held = (
+        _held_by(step_id, owner)
+        if owner is not None
+        else and_(steps.c.id == step_id, steps.c.status == RUNNING, steps.c.lease_expires_at < now)
+    )
     done = conn.execute(
-        update(steps)
-        .where(_held_by(step_id, owner))
-        .values(status=StepStatus.FAILED.value, last_error=error, **values)
+        update(steps).where(held).values(status=StepStatus.FAILED.value, last_error=error, **values)
     )
     if done.rowcount != 1:
         return False
-    pipelines.fail(conn, step["pipeline_id"], f"step {step['name']}: {error}", now)
-    pipelines.finish_event(conn, pipeline["event_id"], now)
+    if step["phase"] == StepPhase.MAIN.value:
+        reason = f"step {step['name']}: {error}"
+        pipelines.fail(conn, step["pipeline_id"], reason, now, recovery)
+        pipelines.finish_event(conn, pipeline["event_id"], now)
     return True
 
 

@@ -17,7 +17,7 @@ from celery import Celery
 
 from filerelay.store.locks import SingletonLock
 from filerelay.tasks.app import INGEST, enqueue
-from filerelay.tasks.runner import Outcome, redrive_message
+from filerelay.tasks.runner import Outcome, fail_poisoned, redrive_message
 from filerelay.tasks.runtime import Runtime
 
 log = structlog.get_logger("filerelay.reconciler")
@@ -56,18 +56,26 @@ class Reconciler:
     def run_once(self) -> Pass:
         store = self.runtime.store
         done = Pass()
+        outcome = Outcome()
         for row in store.poisoned_steps():
             error = f"the worker died on each of {row['attempts']} attempts (poison cap)"
-            if store.fail_poisoned(row["id"], error):
-                log.error("step_poisoned", step_id=row["id"], step=row["name"], error=error)
-                done.poisoned += 1
-        outcome = Outcome()
+            before = len(outcome.enqueue)
+            outcome.enqueue += fail_poisoned(self.runtime, row, error).enqueue
+            log.error(
+                "step_poisoned",
+                step_id=row["id"],
+                step=row["name"],
+                error=error,
+                compensation_steps=len(outcome.enqueue) - before,
+            )
+            done.poisoned += 1
         for step_id in store.stranded_steps(self.grace_s):
             msg = redrive_message(self.runtime, step_id)
             if msg is not None:
                 outcome.enqueue.append(msg)
+        redriven = len(outcome.enqueue)
         enqueue(self.app, outcome, self.queue)
-        done.redriven = len(outcome.enqueue)
+        done.redriven = redriven
         for event_id in store.unrouted_events(self.grace_s):
             event = store.load_event(event_id)
             if event is not None:

@@ -19,9 +19,10 @@ import structlog
 from filerelay.actions.base import ActionContext
 from filerelay.config.models import StepBase, slot_name, step_slots
 from filerelay.errors import PermanentError
-from filerelay.model import EventState, FileEvent, StepStatus
+from filerelay.model import EventState, FileEvent, JSONDict, StepPhase, StepStatus
 from filerelay.routing.match import Match
 from filerelay.store import ClaimedStep, RoutePlan, StepPlan
+from filerelay.tasks.compensation import recovery_plan, recovery_step, undone_result
 from filerelay.tasks.retry import backoff_s, is_retryable
 from filerelay.tasks.runtime import Rules, Runtime
 
@@ -119,6 +120,8 @@ def _slot(runtime: Runtime, row: dict[str, Any] | None) -> tuple[Rules, StepBase
     rules = runtime.rules_for(row["config_hash"]) if row else None
     if row is None or rules is None:
         return runtime.rules, None
+    if row["phase"] != StepPhase.MAIN:
+        return rules, recovery_step(runtime, rules, row)
     return rules, rules.step(row["route"], row["position"], row["branch"])
 
 
@@ -198,7 +201,8 @@ def _execute(
     runtime: Runtime, rules: Rules, step: StepBase | None, claim: ClaimedStep, owner: str
 ) -> Outcome:
     if step is None or step.action != claim.action:
-        return _fail(runtime, claim, owner, "the rules this pipeline started with are unknown")
+        error = "the rules this pipeline started with are unknown"
+        return _fail(runtime, rules, claim, owner, error)
     ctx = ActionContext(
         event=claim.event,
         route=claim.route,
@@ -214,7 +218,7 @@ def _execute(
     action = runtime.registry.get(step.action)(step.action_config, rules.resources)
     started = time.monotonic()
     try:
-        result = action.run(ctx)
+        result = _perform(runtime, action, ctx, claim)
     except Exception as exc:
         return _on_error(runtime, rules, claim, owner, step, exc)
     finally:
@@ -226,16 +230,27 @@ def _execute(
     return _advance(runtime, claim)
 
 
+def _perform(runtime: Runtime, action: Any, ctx: ActionContext, claim: ClaimedStep) -> JSONDict:
+    """Run the action — or, for an undo step, compensate the step it undoes."""
+    if claim.phase != StepPhase.UNDO:
+        return action.run(ctx)  # type: ignore[no-any-return]
+    name, result = undone_result(runtime, claim)
+    action.compensate(ctx, result)
+    log.warning("step_compensated", undone=name)
+    return {"undone": name}
+
+
 def _on_error(
     runtime: Runtime, rules: Rules, claim: ClaimedStep, owner: str, step: StepBase, exc: Exception
 ) -> Outcome:
     error = f"{type(exc).__name__}: {exc}"
     if not is_retryable(exc):
-        return _fail(runtime, claim, owner, error)
+        return _fail(runtime, rules, claim, owner, error)
     if not isinstance(exc, PermanentError) and not hasattr(exc, "retryable"):
         log.error("step_unexpected_error", error=error, exc_info=exc)
     if claim.attempt >= claim.max_attempts:
-        return _fail(runtime, claim, owner, f"{error} (gave up after {claim.attempt} attempts)")
+        gave_up = f"{error} (gave up after {claim.attempt} attempts)"
+        return _fail(runtime, rules, claim, owner, gave_up)
     delay = backoff_s(rules.retry_policy(step), claim.attempt)
     when = datetime.now(UTC) + timedelta(seconds=delay)
     if not runtime.store.retry_step(claim.step_id, owner, error, when):
@@ -245,11 +260,33 @@ def _on_error(
     return Outcome([_message(rules, claim.step_id, claim.event, step, countdown=delay)])
 
 
-def _fail(runtime: Runtime, claim: ClaimedStep, owner: str, error: str) -> Outcome:
-    if runtime.store.fail_step(claim.step_id, owner, error):
-        log.error("step_failed", error=error)
-        runtime.store.advance(claim.pipeline_id)
-    return Outcome()
+def _fail(runtime: Runtime, rules: Rules, claim: ClaimedStep, owner: str, error: str) -> Outcome:
+    """Fail the step for good; a main step's failure starts the pipeline's compensation."""
+    plan = None
+    if claim.phase == StepPhase.MAIN:
+        plan = recovery_plan(runtime, rules, claim.pipeline_id, claim.route)
+    if not runtime.store.fail_step(claim.step_id, owner, error, plan):
+        return Outcome()
+    log.error("step_failed", error=error, compensation_steps=len(plan or []))
+    return _advance(runtime, claim)
+
+
+def fail_poisoned(runtime: Runtime, row: dict[str, Any], error: str) -> Outcome:
+    """The reconciler's poison cap: fail a step whose worker died on every attempt."""
+    full = runtime.store.step_row(row["id"])
+    if full is None:
+        return Outcome()
+    plan = None
+    rules = runtime.rules_for(full["config_hash"]) or runtime.rules
+    if full["phase"] == StepPhase.MAIN:
+        plan = recovery_plan(runtime, rules, full["pipeline_id"], full["route"])
+    if not runtime.store.fail_poisoned(row["id"], error, plan):
+        return Outcome()
+    event = runtime.store.load_event(full["event_id"])
+    adv = runtime.store.advance(full["pipeline_id"])
+    if event is None:
+        return Outcome()
+    return Outcome([_message_for(runtime, step_id, event) for step_id in adv.next_steps])
 
 
 def _advance(runtime: Runtime, claim: ClaimedStep) -> Outcome:

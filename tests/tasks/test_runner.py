@@ -9,7 +9,11 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
+from filerelay.actions.base import Action
+from filerelay.actions.registry import BUILTIN_ACTIONS, Registry
+from filerelay.errors import PermanentError
 from filerelay.model import FileEvent, path_dedup_key
 from filerelay.settings import load_settings
 from filerelay.tasks.runner import Outcome, ingest, run_step
@@ -160,3 +164,81 @@ def test_no_matching_route_records_skipped_with_the_reason(env):
     assert ingest(rt, ev).enqueue == []
     row = rt.store.get_event(ev.event_id)
     assert (row["state"], row["reason"]) == ("skipped", "no route matched")
+
+
+def test_a_failed_step_undoes_completed_steps_then_runs_on_failure(env):
+    inbox, out, write, runtime = env
+    write(
+        "  - name: r\n    steps:\n"
+        f'      - copy: {{to: "{out}/copy/{{relpath}}"}}\n        name: backup\n'
+        f'      - move: {{to: "{out}/taken/{{relpath}}"}}\n'
+        "    on_failure:\n"
+        f'      - move: {{to: "{out}/quarantine/{{relpath}}"}}\n'
+    )
+    rt = runtime()
+    (out / "taken").mkdir(parents=True)
+    (out / "taken/f.txt").write_text("someone else's file")  # the move will conflict
+    ev = make_event(inbox, "f.txt")
+    drain(rt, ingest(rt, ev))
+    # the copy was undone, the file went to quarantine, the pipeline and the event failed
+    assert not (out / "copy/f.txt").exists()
+    assert (out / "quarantine/f.txt").read_bytes() == b"data"
+    assert (out / "taken/f.txt").read_text() == "someone else's file"
+    pipeline = rt.store.pipelines_of(ev.event_id)[0]
+    assert pipeline["status"] == "failed" and pipeline["error"].startswith("step 1-move:")
+    steps = rt.store.steps_of(pipeline["id"])
+    assert [(s["name"], s["phase"], s["status"]) for s in steps] == [
+        ("backup", "main", "succeeded"),
+        ("1-move", "main", "failed"),
+        ("undo-backup", "undo", "succeeded"),
+        ("on_failure.0-move", "on_failure", "succeeded"),
+    ]
+    event = rt.store.get_event(ev.event_id)
+    assert event["state"] == "failed" and "destination exists" in event["reason"]
+
+
+class StampConfig(BaseModel):
+    """Write a stamp file; its undo always fails."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: str
+
+
+class StampAction(Action[StampConfig]):
+    name = "stamp"
+    Config = StampConfig
+
+    def run(self, ctx):  # type: ignore[no-untyped-def]
+        Path(self.config.to).write_text(ctx.event.relpath)
+        return {"path": self.config.to}
+
+    def compensate(self, ctx, result):  # type: ignore[no-untyped-def]
+        raise PermanentError("stamps cannot be taken back")
+
+
+def test_a_failed_undo_ends_compensation_failed_and_on_failure_still_runs(env, tmp_path):
+    inbox, out, write, _runtime = env
+    write(
+        "  - name: r\n    steps:\n"
+        f'      - stamp: {{to: "{tmp_path}/stamp"}}\n'
+        f'      - copy: {{to: "{out}/taken/{{relpath}}"}}\n'
+        "    on_failure:\n"
+        f'      - copy: {{to: "{out}/quarantine/{{relpath}}"}}\n'
+        "defaults: {retry: {max_attempts: 1}}\n"
+    )
+    registry = Registry({**BUILTIN_ACTIONS, "stamp": StampAction})
+    settings = load_settings(
+        config=tmp_path / "rules.yaml",
+        state_dir=tmp_path / "state",
+        database_url=f"sqlite:///{tmp_path}/s.db",
+    )
+    rt = build_runtime(settings, registry)
+    (out / "taken").mkdir(parents=True)
+    (out / "taken/f.txt").write_text("conflict")
+    ev = make_event(inbox, "f.txt")
+    drain(rt, ingest(rt, ev))
+    pipeline = rt.store.pipelines_of(ev.event_id)[0]
+    assert (out / "quarantine/f.txt").exists()  # on_failure ran after the failed undo
+    assert pipeline["status"] == "compensation_failed"
+    event = rt.store.get_event(ev.event_id)
+    assert event["state"] == "failed" and "compensation failed" in event["reason"]
