@@ -129,7 +129,21 @@ def _from_pydantic(doc: YamlDoc, err: Any, catalog: ActionCatalog) -> ConfigProb
 
 
 def _union_tags(catalog: ActionCatalog) -> frozenset[str]:
-    return frozenset(catalog.configs) | CONNECTION_TYPES | {"parallel"}
+    nested = {tag for model in catalog.configs.values() for tag in _variant_tags(model)}
+    return frozenset(catalog.configs) | CONNECTION_TYPES | {"parallel"} | nested
+
+
+def _variant_tags(model: Any) -> set[str]:
+    """Tags of a RootModel union config (``notify``'s channels), which pydantic puts in locs."""
+    root = getattr(model, "model_fields", {}).get("root")
+    tags: set[str] = set()
+    for arg in getattr(getattr(root, "annotation", None), "__args__", ()):
+        fields = getattr(arg, "model_fields", None)
+        if fields:
+            tags.update(
+                str(t) for t in getattr(next(iter(fields.values())).annotation, "__args__", ())
+            )
+    return tags
 
 
 def _unknown_action(value: Any, catalog: ActionCatalog) -> str:

@@ -80,6 +80,20 @@ def settings_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _root_variants(model: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:
+    """For a RootModel over a discriminated union (``notify``): (tag, model) per variant."""
+    root = model.model_fields.get("root")
+    if root is None or len(model.model_fields) != 1:
+        return []
+    out = []
+    for arg in getattr(root.annotation, "__args__", ()):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            disc = next(iter(arg.model_fields.values()))
+            tag = getattr(disc.annotation, "__args__", ("?",))[0]
+            out.append((f"{next(iter(arg.model_fields))}: {tag}", arg))
+    return out
+
+
 def _type_of(connection: type[BaseModel]) -> str:
     return str(connection.model_fields["type"].annotation.__args__[0])  # type: ignore[union-attr]
 
@@ -100,7 +114,11 @@ def markdown_reference(catalog: ActionCatalog) -> str:
         model_table("`retry` (in `defaults` or a step)", RetryPolicy),
     ]
     for name, config in sorted(catalog.configs.items()):
-        parts.append(model_table(f"action `{name}`", config))
+        variants = _root_variants(config)
+        if not variants:
+            parts.append(model_table(f"action `{name}`", config))
+        for tag, variant in variants:
+            parts.append(model_table(f"action `{name}` ({tag})", variant))
     return "\n".join(parts)
 
 
