@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,8 +61,24 @@ class Settings(BaseSettings):
         description="Age after which a due step or an unrouted event with no progress is "
         "considered lost by the broker and sent again.",
     )
+    orphan_upload_age_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="A multipart upload left by a step that ended failed is aborted by the "
+        "reconciler after this long.",
+    )
     db_auto_upgrade: bool = Field(
         default=True, description="Create or upgrade the store schema when a process starts."
+    )
+    heartbeat_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Agent heartbeat period of watchers and workers; silent for 3 periods "
+        "is offline.",
+    )
+    flower_basic_auth: SecretStr | None = Field(
+        default=None,
+        description="user:password required by `filerelay flower` (comma-separate several).",
     )
 
     def resolved_database_url(self) -> str:

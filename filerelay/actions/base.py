@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import structlog
 from pydantic import BaseModel
 
-from filerelay.errors import FileVanishedError, PermanentError
+from filerelay.errors import FileVanishedError, PermanentError, RetryableError
 from filerelay.model import FileEvent, JSONDict
 from filerelay.templates import Template, file_values
 
@@ -82,7 +82,18 @@ class ActionContext:
     resources: Resources
     results: Mapping[str, JSONDict] = field(default_factory=dict)
     log: Any = field(default_factory=structlog.get_logger)
+    checkpoint: JSONDict | None = None  # what an earlier attempt saved with save_checkpoint
+    checkpointer: Callable[[JSONDict], bool] | None = field(default=None, repr=False)
     _sha256: str | None = field(default=None, repr=False)
+
+    def save_checkpoint(self, data: JSONDict) -> None:
+        """Persist progress (JSON) so a later attempt can resume; also renews the lease.
+
+        Raises RetryableError when this attempt lost its lease (another worker owns the step
+        now): the action must stop.
+        """
+        if self.checkpointer is not None and not self.checkpointer(data):
+            raise RetryableError("this attempt lost its lease; stopping")
 
     @property
     def path(self) -> str:

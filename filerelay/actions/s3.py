@@ -112,6 +112,8 @@ class S3Action(Action[S3Config]):
     Config = S3Config
     connection_type: ClassVar[str | None] = "s3"
 
+    _resumed_parts = 0
+
     def run(self, ctx: ActionContext) -> JSONDict:
         ctx.check_unchanged()
         cfg = self.config
@@ -240,16 +242,53 @@ class S3Action(Action[S3Config]):
         except OSError as exc:
             raise source_error(exc, ctx.path) from exc
         try:
-            upload = mp.start(client, self.config.bucket, key, digests, args)
-            ctx.log.debug("s3_multipart_started", object=upload.where, parts=upload.part_count)
+            upload = self._resume(ctx, client, key, digests)
+            if upload is None:
+                upload = mp.start(client, self.config.bucket, key, digests, args)
+                ctx.log.debug("s3_multipart_started", object=upload.where, parts=upload.part_count)
+            self._resumed_parts = len(upload.parts)
+            save = lambda: ctx.save_checkpoint({"multipart": upload.to_json()})  # noqa: E731
+            save()  # the upload id is on record before the first part goes
             try:
-                mp.upload_parts(client, upload, fd, digests, self.config.concurrency)
+                mp.upload_parts(client, upload, fd, digests, self.config.concurrency, save)
                 return mp.complete(client, upload)
-            except BaseException:
+            except PermanentError:
                 mp.abort(client, upload, ctx.log)
                 raise
+            # anything else (retryable, a time limit, a dying worker): the parts stay, and the
+            # next attempt resumes from the checkpoint
         finally:
             os.close(fd)
+
+    def _resume(
+        self, ctx: ActionContext, client: Any, key: str, digests: mp.Digests
+    ) -> mp.MultipartUpload | None:
+        """The upload an earlier attempt saved, with the parts the server really holds (and
+        whose ETags match this file's parts); None to start afresh."""
+        saved = (ctx.checkpoint or {}).get("multipart")
+        if not saved:
+            return None
+        upload = mp.MultipartUpload.from_json(saved)
+        same = (upload.bucket, upload.key, upload.size, upload.part_size) == (
+            self.config.bucket,
+            key,
+            digests.size,
+            digests.part_size,
+        )
+        if not same:
+            mp.abort(client, upload, ctx.log)
+            return None
+        held = mp.listed_parts(client, upload)
+        if held is None:
+            return None
+        upload.parts = {
+            n: etag
+            for n, etag in held.items()
+            if 1 <= n <= len(digests.part_md5s)
+            and etag.strip('"') == digests.part_md5s[n - 1].hex()
+        }
+        ctx.log.info("s3_multipart_resumed", object=upload.where, parts_done=len(upload.parts))
+        return upload
 
     def _verify(
         self, client: Any, key: str, answer: JSONDict, digests: mp.Digests, multipart: bool
@@ -287,6 +326,7 @@ class S3Action(Action[S3Config]):
             "parts": _part_count(etag),
             "url": object_url(client, conn, self.config.bucket, key),
             "content_type": content_type,
+            "resumed_parts": self._resumed_parts,  # parts an earlier attempt had uploaded
         }
 
     # --- undo -----------------------------------------------------------------------

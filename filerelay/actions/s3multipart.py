@@ -16,6 +16,7 @@ import base64
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,17 +164,26 @@ def start(client: Any, bucket: str, key: str, digests: Digests, args: JSONDict) 
 
 
 def upload_parts(
-    client: Any, upload: MultipartUpload, fd: int, digests: Digests, concurrency: int
+    client: Any,
+    upload: MultipartUpload,
+    fd: int,
+    digests: Digests,
+    concurrency: int,
+    on_part: Callable[[], None] | None = None,
 ) -> None:
-    """Upload every missing part, ``concurrency`` at a time; the first error stops the rest."""
+    """Upload every missing part, ``concurrency`` at a time; the first error stops the rest.
+    ``on_part`` runs after each part is recorded (to checkpoint the upload)."""
     missing = upload.missing_parts()
     if not missing:
         return
+
+    def one(number: int) -> None:
+        _upload_part(client, upload, fd, number, digests.part_md5s[number - 1])
+        if on_part is not None:
+            on_part()
+
     with ThreadPoolExecutor(min(concurrency, len(missing)), "s3-part") as pool:
-        futures: list[Future[None]] = [
-            pool.submit(_upload_part, client, upload, fd, n, digests.part_md5s[n - 1])
-            for n in missing
-        ]
+        futures: list[Future[None]] = [pool.submit(one, n) for n in missing]
         _done, not_done = wait(futures, return_when=FIRST_EXCEPTION)
         for future in not_done:
             future.cancel()
@@ -217,6 +227,30 @@ def complete(client: Any, upload: MultipartUpload) -> JSONDict:
     except Exception as exc:
         raise translate_error(exc, f"complete multipart upload of {upload.where}") from exc
     return answer
+
+
+def listed_parts(client: Any, upload: MultipartUpload) -> dict[int, str] | None:
+    """The parts the server holds for the upload (number -> ETag); None if it is gone."""
+    parts: dict[int, str] = {}
+    marker = 0
+    try:
+        while True:
+            answer = client.list_parts(
+                Bucket=upload.bucket,
+                Key=upload.key,
+                UploadId=upload.upload_id,
+                PartNumberMarker=marker,
+            )
+            for part in answer.get("Parts", []):
+                parts[int(part["PartNumber"])] = str(part["ETag"])
+            if not answer.get("IsTruncated"):
+                return parts
+            marker = int(answer["NextPartNumberMarker"])
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code in {"NoSuchUpload", "404"}:
+            return None
+        raise translate_error(exc, f"list parts of {upload.where}") from exc
 
 
 def abort(client: Any, upload: MultipartUpload, log: Any) -> None:

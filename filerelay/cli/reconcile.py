@@ -27,6 +27,7 @@ def start_reconciler(settings: Settings, stop: threading.Event) -> threading.Thr
         settings.queue,
         interval_s=settings.reconcile_interval_s,
         grace_s=settings.reconcile_grace_s,
+        orphan_upload_age_s=settings.orphan_upload_age_s,
     )
     thread = threading.Thread(target=reconciler.run, args=(stop,), name="reconciler", daemon=True)
     thread.start()

@@ -71,6 +71,7 @@ class ClaimedStep:
     results: dict[str, JSONDict] = field(default_factory=dict)
     phase: str = "main"
     undoes: int | None = None
+    checkpoint: JSONDict | None = None
 
 
 @dataclass(frozen=True)

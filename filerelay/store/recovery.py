@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, or_, select
+from sqlalchemy import Connection, and_, exists, null, or_, select, update
 
 from filerelay.model import EventState, StepStatus
 from filerelay.store import pipelines
@@ -86,6 +86,25 @@ def fail_poisoned(
     """Fail a poisoned step (only while it still runs with an expired lease), then settle its
     pipeline as any failed step does (compensation when ``recovery`` is given)."""
     return steps_q.fail(conn, step_id, None, error, now, recovery)
+
+
+def abandoned_checkpoints(conn: Connection, cutoff: datetime, limit: int) -> list[dict[str, Any]]:
+    """Steps that ended (failed or cancelled) before ``cutoff`` still holding a checkpoint —
+    e.g. the id of a multipart upload no attempt will finish."""
+    query = (
+        select(steps.c.id, steps.c.checkpoint)
+        .where(
+            steps.c.status.in_([StepStatus.FAILED.value, StepStatus.CANCELLED.value]),
+            steps.c.checkpoint.is_not(None),
+            steps.c.finished_at < cutoff,
+        )
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def clear_checkpoint(conn: Connection, step_id: int) -> None:
+    conn.execute(update(steps).where(steps.c.id == step_id).values(checkpoint=null()))
 
 
 def unrouted_events(conn: Connection, cutoff: datetime, limit: int) -> list[str]:

@@ -172,6 +172,12 @@ class Store:
             return steps.complete(conn, step_id, owner, result, utcnow())
 
     @_translated
+    def save_checkpoint(self, step_id: int, owner: str, data: JSONDict, lease_s: float) -> bool:
+        """Save a running step's progress and extend its lease; False if the lease is lost."""
+        with self._write() as conn:
+            return steps.save_checkpoint(conn, step_id, owner, data, lease_s, utcnow())
+
+    @_translated
     def retry_step(self, step_id: int, owner: str, error: str, next_attempt_at: datetime) -> bool:
         """Release the lease and let the step be claimed again from ``next_attempt_at``."""
         with self._write() as conn:
@@ -250,6 +256,17 @@ class Store:
         """Fail a step whose worker died on every attempt (see :meth:`fail_step`)."""
         with self._write() as conn:
             return recovery.fail_poisoned(conn, step_id, error, utcnow(), recovery_plan)
+
+    @_translated
+    def abandoned_checkpoints(self, age_s: float, limit: int = 100) -> list[dict[str, Any]]:
+        """Ended steps still holding a checkpoint older than ``age_s`` (orphaned uploads)."""
+        with self._read() as conn:
+            return recovery.abandoned_checkpoints(conn, utcnow() - timedelta(seconds=age_s), limit)
+
+    @_translated
+    def clear_checkpoint(self, step_id: int) -> None:
+        with self._write() as conn:
+            recovery.clear_checkpoint(conn, step_id)
 
     @_translated
     def load_event(self, event_id: str) -> FileEvent | None:

@@ -124,6 +124,9 @@ steps = Table(
     # 'compensating'
     Column("phase", String(16), nullable=False, server_default=text("'main'")),
     Column("undoes", Integer, ForeignKey("steps.id"), nullable=True),
+    # progress a running action saved (e.g. a multipart upload's id and parts), so the next
+    # attempt resumes instead of starting over
+    Column("checkpoint", JSON, nullable=True),
     UniqueConstraint("pipeline_id", "position", "branch"),
     Index("ix_steps_status_lease_expires_at", "status", "lease_expires_at"),
 )

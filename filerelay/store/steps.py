@@ -86,6 +86,7 @@ def _claimed(conn: Connection, step_id: int) -> ClaimedStep:
         results=_earlier_results(conn, step["pipeline_id"], step["position"]),
         phase=step["phase"],
         undoes=step["undoes"],
+        checkpoint=step["checkpoint"],
     )
 
 
@@ -125,6 +126,18 @@ def _finished_values(conn: Connection, step_id: int, now: datetime) -> dict[str,
         "lease_owner": None,
         "lease_expires_at": None,
     }
+
+
+def save_checkpoint(
+    conn: Connection, step_id: int, owner: str, data: JSONDict, lease_s: float, now: datetime
+) -> bool:
+    """Keep an action's progress and extend its lease, if ``owner`` still holds it."""
+    done = conn.execute(
+        update(steps)
+        .where(_held_by(step_id, owner))
+        .values(checkpoint=data, lease_expires_at=now + timedelta(seconds=lease_s))
+    )
+    return done.rowcount == 1
 
 
 def complete(conn: Connection, step_id: int, owner: str, result: JSONDict, now: datetime) -> bool:

@@ -15,6 +15,7 @@ import structlog
 from celery import Celery, signals
 from celery.app.task import Task
 
+from filerelay.agents import start_worker_agent, stop_worker_agent
 from filerelay.errors import ConfigError, StoreError
 from filerelay.model import FileEvent
 from filerelay.settings import Settings
@@ -89,10 +90,11 @@ def make_celery(settings: Settings) -> Celery:
     app.filerelay_runtime = holder  # type: ignore[attr-defined]
 
     @app.task(name=INGEST, bind=True, ignore_result=True)
-    def ingest_task(self: Task, event: dict[str, Any]) -> None:
-        """Record, route and start the pipelines of one stable file."""
+    def ingest_task(self: Task, event: dict[str, Any], rules: str | None = None) -> None:
+        """Record, route and start the pipelines of one stable file (``rules``: the SHA-256 of
+        the config version to route with, for a reprocess with the same rules)."""
         with _retry_when_unavailable(self):
-            outcome = ingest(holder.get(), FileEvent.from_message(event))
+            outcome = ingest(holder.get(), FileEvent.from_message(event), rules)
         enqueue(app, outcome, settings.queue)
 
     @app.task(name=STEP, bind=True, ignore_result=True)
@@ -119,6 +121,11 @@ def make_celery(settings: Settings) -> Celery:
         # ours validates and logs at once, and the processes reload at their next task.
         signal.signal(signal.SIGHUP, lambda *_: _on_sighup(holder))
         holder.start_watching()  # threads/solo pools run tasks in this process
+        start_worker_agent(app, settings)
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _agent_stopped(**_: Any) -> None:
+        stop_worker_agent(app)
 
     return app
 
@@ -184,11 +191,21 @@ class CeleryPublisher:
     def __call__(self, events: list[FileEvent]) -> None:
         with self.app.producer_or_acquire() as producer:
             for event in events:
-                self.app.send_task(
-                    INGEST,
-                    args=[event.to_message()],
-                    queue=self.queue,
-                    producer=producer,
-                    retry=True,
-                    retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_max": 0.5},
-                )
+                send_ingest(self.app, event, self.queue, producer=producer)
+
+
+def send_ingest(
+    app: Celery, event: FileEvent, queue: str, *, producer: Any = None, rules: str | None = None
+) -> None:
+    """Publish one ``filerelay.ingest`` task. Flower and the logs show the event id, source
+    and path only (``argsrepr``), never the whole message."""
+    app.send_task(
+        INGEST,
+        args=[event.to_message()],
+        kwargs={"rules": rules} if rules else {},
+        queue=queue,
+        producer=producer,
+        retry=True,
+        retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_max": 0.5},
+        argsrepr=f"event_id={event.event_id} source={event.source} path={event.path}",
+    )

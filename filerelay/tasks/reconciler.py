@@ -17,7 +17,7 @@ from celery import Celery
 
 from filerelay.store.locks import SingletonLock
 from filerelay.tasks.app import INGEST, enqueue
-from filerelay.tasks.runner import Outcome, fail_poisoned, redrive_message
+from filerelay.tasks.runner import Outcome, abort_upload, fail_poisoned, redrive_message
 from filerelay.tasks.runtime import Runtime
 
 log = structlog.get_logger("filerelay.reconciler")
@@ -32,6 +32,7 @@ class Pass:
     redriven: int = 0
     poisoned: int = 0
     reingested: int = 0
+    aborted_uploads: int = 0
 
 
 class Reconciler:
@@ -45,12 +46,14 @@ class Reconciler:
         *,
         interval_s: float = 15.0,
         grace_s: float = 60.0,
+        orphan_upload_age_s: float = 3600.0,
     ) -> None:
         self.runtime = runtime
         self.app = app
         self.queue = queue
         self.interval_s = interval_s
         self.grace_s = grace_s
+        self.orphan_upload_age_s = orphan_upload_age_s
         self.lock = SingletonLock(runtime.store.engine, LOCK_NAME)
 
     def run_once(self) -> Pass:
@@ -81,9 +84,21 @@ class Reconciler:
             if event is not None:
                 self.app.send_task(INGEST, args=[event.to_message()], queue=self.queue)
                 done.reingested += 1
-        if done.redriven or done.poisoned or done.reingested:
+        done.aborted_uploads = self._abort_orphaned_uploads()
+        if done.redriven or done.poisoned or done.reingested or done.aborted_uploads:
             log.warning("reconciled", **vars(done))
         return done
+
+    def _abort_orphaned_uploads(self) -> int:
+        """Abort multipart uploads that ended steps left behind (their parts cost storage)."""
+        store, aborted = self.runtime.store, 0
+        for row in store.abandoned_checkpoints(self.orphan_upload_age_s):
+            saved = (row["checkpoint"] or {}).get("multipart")
+            full = store.step_row(row["id"])
+            if saved and full is not None and abort_upload(self.runtime, full, saved):
+                aborted += 1
+            store.clear_checkpoint(row["id"])
+        return aborted
 
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop``: take the singleton lock, then reconcile every interval."""

@@ -50,8 +50,12 @@ class Outcome:
     enqueue: list[StepMessage] = field(default_factory=list)
 
 
-def ingest(runtime: Runtime, event: FileEvent) -> Outcome:
-    """Record the event, re-stat the file, route it, create pipelines, start their first steps."""
+def ingest(runtime: Runtime, event: FileEvent, rules_sha256: str | None = None) -> Outcome:
+    """Record the event, re-stat the file, route it, create pipelines, start their first steps.
+
+    ``rules_sha256`` routes with that saved config version instead of the current rules
+    (``filerelay reprocess --same-rules``); an unknown version fails the event.
+    """
     bound = log.bind(event_id=event.event_id, source=event.source, relpath=event.relpath)
     store = runtime.store
     recorded = store.record_event(event)
@@ -67,7 +71,11 @@ def ingest(runtime: Runtime, event: FileEvent) -> Outcome:
         store.set_event_state(event.event_id, state, reason)
         bound.info("not_processed", state=state.value, reason=reason)
         return Outcome()
-    rules = runtime.rules
+    rules = runtime.rules_for(rules_sha256)
+    if rules is None:
+        store.set_event_state(event.event_id, EventState.FAILED, f"unknown rules {rules_sha256}")
+        bound.error("rules_unknown", rules=rules_sha256)
+        return Outcome()
     matches = rules.router.matches(event)
     if not matches:
         store.set_event_state(event.event_id, EventState.SKIPPED, "no route matched")
@@ -214,6 +222,10 @@ def _execute(
         resources=rules.resources,
         results=claim.results,
         log=log,
+        checkpoint=claim.checkpoint,
+        checkpointer=lambda data: runtime.store.save_checkpoint(
+            claim.step_id, owner, data, rules.timeout_s(step) + runtime.settings.lease_margin_s
+        ),
     )
     action = runtime.registry.get(step.action)(step.action_config, rules.resources)
     started = time.monotonic()
@@ -294,6 +306,28 @@ def _advance(runtime: Runtime, claim: ClaimedStep) -> Outcome:
     if adv.event_state:
         log.info("event_finished", state=adv.event_state)
     return Outcome([_message_for(runtime, step_id, claim.event) for step_id in adv.next_steps])
+
+
+def abort_upload(runtime: Runtime, row: dict[str, Any], saved: JSONDict) -> bool:
+    """Abort the multipart upload an ended ``s3`` step left (the reconciler's cleanup)."""
+    from filerelay.actions import s3multipart
+    from filerelay.actions.s3client import s3_client
+
+    rules, step = _slot(runtime, row)
+    connection = getattr(step.action_config, "connection", None) if step else None
+    if connection is None:
+        return False
+    try:
+        client = s3_client(rules.resources, connection)
+        upload = s3multipart.MultipartUpload.from_json(saved)
+        client.abort_multipart_upload(
+            Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id
+        )
+    except Exception as exc:  # gone already, or S3 down: the next pass does not retry it
+        log.warning("orphan_upload_abort_failed", step_id=row["id"], error=str(exc))
+        return False
+    log.info("orphan_upload_aborted", step_id=row["id"], object=upload.where)
+    return True
 
 
 def redrive_message(runtime: Runtime, step_id: int) -> StepMessage | None:

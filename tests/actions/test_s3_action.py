@@ -73,6 +73,7 @@ def test_small_file_is_put_with_bytes_key_metadata_and_type(
         "parts": 1,
         "url": f"{resources.connections[S3_CONNECTION].endpoint_url}/{bucket}/in/sub/a.txt",  # type: ignore[attr-defined]
         "content_type": "text/plain",
+        "resumed_parts": 0,
     }
     assert ctx.sha256() == result["sha256"]
 
@@ -194,8 +195,10 @@ def test_server_error_is_retryable(httpserver: Any, src: Path, skip_existing: bo
         action.run(make_context(make_event(path, src), resources))
 
 
-def test_failed_multipart_upload_is_aborted(httpserver: Any, src: Path) -> None:
-    # given a server that starts a multipart upload but fails every part
+def test_multipart_upload_failing_retryably_is_kept_for_the_next_attempt(
+    httpserver: Any, src: Path
+) -> None:
+    # given a server that starts a multipart upload but fails every part with a 503
     initiated = (
         '<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult>'
         "<Bucket>bkt</Bucket><Key>big.bin</Key><UploadId>up-1</UploadId>"
@@ -209,11 +212,14 @@ def test_failed_multipart_upload_is_aborted(httpserver: Any, src: Path) -> None:
     action = s3_action(
         resources, "bkt", multipart_threshold="1MiB", part_size="5MiB", skip_existing=False
     )
-    # when the upload runs, then it fails retryably and the upload is aborted
+    saved: list[dict[str, Any]] = []
+    ctx = make_context(make_event(path, src), resources)
+    ctx.checkpointer = lambda data: saved.append(data) or True
+    # when the upload runs, then it fails retryably, and the upload is not aborted but kept
     with pytest.raises(RetryableError, match="upload part"):
-        action.run(make_context(make_event(path, src), resources))
-    aborts = [r for r, _ in httpserver.log if r.method == "DELETE"]
-    assert [r.args.get("uploadId") for r in aborts] == ["up-1"]
+        action.run(ctx)
+    assert not [r for r, _ in httpserver.log if r.method == "DELETE"]
+    assert saved and saved[-1]["multipart"]["upload_id"] == "up-1"
 
 
 def test_etag_mismatch_after_upload_is_retryable(httpserver: Any, src: Path) -> None:

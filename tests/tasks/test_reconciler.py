@@ -102,3 +102,55 @@ def test_only_one_reconciler_holds_the_lock(setup):
     reconciler.lock.release()
     assert other.acquire()
     other.release()
+
+
+def test_an_upload_left_by_a_failed_step_is_aborted(tmp_path, redis_url, moto_endpoint, bucket):
+    import boto3
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    cfg = tmp_path / "rules.yaml"
+    cfg.write_text(
+        "connections:\n  s3: {type: s3, endpoint_url: "
+        f'"{moto_endpoint}", access_key_id: testing, secret_access_key: testing, '
+        "path_style: true}\n"
+        f'sources:\n  - {{name: in, path: "{inbox}"}}\n'
+        f"routes:\n  - name: r\n    steps:\n      - s3: {{connection: s3, bucket: {bucket}}}\n"
+    )
+    settings = load_settings(
+        config=cfg,
+        state_dir=tmp_path / "state",
+        database_url=f"sqlite:///{tmp_path}/s.db",
+        broker_url=redis_url,
+    )
+    runtime = build_runtime(settings)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    ev = make_event(inbox, "big.bin")
+    step_id = ingest(runtime, ev).enqueue[0].step_id
+    # given a step that started a multipart upload, saved it, and then failed for good
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="big.bin")["UploadId"]
+    saved = {
+        "bucket": bucket,
+        "key": "big.bin",
+        "upload_id": upload_id,
+        "size": 1,
+        "part_size": 5 * 2**20,
+        "parts": {},
+    }
+    assert runtime.store.claim_step(step_id, "w", lease_s=30) is not None
+    assert runtime.store.save_checkpoint(step_id, "w", {"multipart": saved}, 30)
+    assert runtime.store.fail_step(step_id, "w", "PermanentError: boom")
+    # when the reconciler passes (orphan age 0)
+    reconciler = Reconciler(runtime, make_celery(settings), QUEUE, orphan_upload_age_s=0.0)
+    done = wait_for(lambda: reconciler.run_once().aborted_uploads == 1 or None, 10)
+    # then the upload is gone and the checkpoint cleared (the next pass does nothing)
+    assert done
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert reconciler.run_once().aborted_uploads == 0
+    runtime.close()

@@ -1,4 +1,5 @@
-"""steps.phase and steps.undoes: compensation and on_failure steps as ordinary step rows.
+"""steps.phase, steps.undoes: compensation and on_failure steps as ordinary step rows;
+steps.checkpoint: progress an action saved, so its next attempt resumes.
 
 Revision ID: 0004
 Revises: 0003
@@ -26,11 +27,13 @@ def upgrade() -> None:
             sa.Column("phase", sa.String(16), nullable=False, server_default=sa.text("'main'"))
         )
         batch.add_column(sa.Column("undoes", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("checkpoint", sa.JSON(), nullable=True))
         batch.create_foreign_key(op.f("fk_steps_undoes_steps"), "steps", ["undoes"], ["id"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("steps") as batch:
         batch.drop_constraint(op.f("fk_steps_undoes_steps"), type_="foreignkey")
+        batch.drop_column("checkpoint")
         batch.drop_column("undoes")
         batch.drop_column("phase")
