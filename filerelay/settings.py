@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         description="Age after which a due step or an unrouted event with no progress is "
         "considered lost by the broker and sent again.",
     )
+    max_backlog: int | None = Field(
+        default=None,
+        ge=1,
+        description="Back pressure: while the broker queue holds this many messages, the "
+        "watcher keeps new events in its outbox (unset: no limit).",
+    )
     orphan_upload_age_s: float = Field(
         default=3600.0,
         ge=0,

@@ -16,7 +16,7 @@ from celery import Celery, signals
 from celery.app.task import Task
 
 from filerelay.agents import start_worker_agent, stop_worker_agent
-from filerelay.errors import ConfigError, StoreError
+from filerelay.errors import ConfigError, FilerelayError, StoreError
 from filerelay.model import FileEvent
 from filerelay.settings import Settings
 from filerelay.tasks.runner import Outcome, StepMessage, ingest, run_step
@@ -181,14 +181,38 @@ def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
     )
 
 
-class CeleryPublisher:
-    """The watcher's publish callable: one ``filerelay.ingest`` task per event."""
+class BacklogFull(FilerelayError):
+    """The broker queue holds ``max_backlog`` messages: events wait in the watcher's outbox."""
 
-    def __init__(self, app: Celery, queue: str) -> None:
+
+class CeleryPublisher:
+    """The watcher's publish callable: one ``filerelay.ingest`` task per event.
+
+    With ``max_backlog``, a batch is held back (raising :class:`BacklogFull`, so the publisher
+    keeps it in the outbox and tries again later) while the queue already holds that many
+    messages — back pressure instead of flooding the broker. The queue may exceed the bound by
+    at most one publish batch.
+    """
+
+    def __init__(self, app: Celery, queue: str, max_backlog: int | None = None) -> None:
         self.app = app
         self.queue = queue
+        self.max_backlog = max_backlog
+
+    def queue_depth(self) -> int:
+        """Messages waiting in the queue (a passive declare: Redis, AMQP, embedded)."""
+        with self.app.connection_for_write() as conn:
+            try:
+                declared = conn.default_channel.queue_declare(queue=self.queue, passive=True)
+            except conn.channel_errors:  # not declared yet (no worker started): empty
+                return 0
+            return int(declared.message_count)
 
     def __call__(self, events: list[FileEvent]) -> None:
+        if self.max_backlog is not None:
+            depth = self.queue_depth()
+            if depth >= self.max_backlog:
+                raise BacklogFull(f"queue {self.queue} holds {depth} messages (max_backlog)")
         with self.app.producer_or_acquire() as producer:
             for event in events:
                 send_ingest(self.app, event, self.queue, producer=producer)

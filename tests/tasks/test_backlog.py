@@ -1,0 +1,42 @@
+"""Back pressure: above max_backlog queued messages the watcher's publish holds events back."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from filerelay.model import FileEvent
+from filerelay.settings import load_settings
+from filerelay.tasks import make_celery
+from filerelay.tasks.app import BacklogFull, CeleryPublisher
+
+
+def events(n: int, start: int = 0) -> list[FileEvent]:
+    return [
+        FileEvent(
+            source="s",
+            path=f"/x/{i}",
+            relpath=str(i),
+            size=1,
+            mtime_ns=1,
+            inode=i,
+            dedup_key=f"k{i}",
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def test_publish_is_held_back_while_the_queue_is_full(tmp_path, redis_url):
+    app = make_celery(load_settings(broker_url=redis_url, state_dir=tmp_path))
+    publish = CeleryPublisher(app, "filerelay", max_backlog=5)
+    client = redis.Redis.from_url(redis_url)
+    publish(events(3))
+    publish(events(3, 3))  # 3 queued < 5: the whole batch goes (overshoot <= one batch)
+    assert publish.queue_depth() == 6 == client.llen("filerelay")
+    with pytest.raises(BacklogFull, match="holds 6 messages"):
+        publish(events(1, 6))
+    assert client.llen("filerelay") == 6
+    client.delete("filerelay")  # the workers drained it
+    publish(events(1, 6))
+    assert client.llen("filerelay") == 1
+    client.close()
