@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         description="Age after which a due step or an unrouted event with no progress is "
         "considered lost by the broker and sent again.",
     )
+    soft_shutdown_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM a worker lets running steps finish for this long before it "
+        "stops and returns its unacknowledged messages to the queue.",
+    )
     max_backlog: int | None = Field(
         default=None,
         ge=1,

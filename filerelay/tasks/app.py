@@ -74,6 +74,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "task_track_started": True,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # SIGTERM: running steps get this long to finish; then the worker stops and, on
+        # Redis/AMQP, hands its unacknowledged messages back to the queue at once (their
+        # steps are claimed again once their lease expires; nothing waits for the
+        # visibility timeout)
+        "worker_soft_shutdown_timeout": settings.soft_shutdown_s,
+        "worker_enable_soft_shutdown_on_idle": True,
         "broker_channel_error_retry": True,
     }
     if settings.embedded_broker:
