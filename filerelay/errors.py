@@ -8,7 +8,8 @@
      ├── ActionError          a step's effect failed
      │    ├── RetryableError  connection, timeout, 5xx, 429, throttling: try again later
      │    └── PermanentError  4xx, validation, vanished file: retrying cannot help
-     └── StoreError           the metadata store refused or is unreachable
+     ├── StoreError           the metadata store refused or is unreachable
+     └── UsageError           bad operator input: unknown state, bad duration, no such event
 
 Third-party exceptions (botocore, requests, kombu, OSError) are translated into these at the
 edge of the component that called the library (``raise ... from exc``).
@@ -74,3 +75,7 @@ class FileVanishedError(PermanentError):
 
 class StoreError(FilerelayError):
     """The metadata store refused an operation or cannot be reached."""
+
+
+class UsageError(FilerelayError):
+    """An operator command got input it cannot use (the CLI exits 2 with this one line)."""

@@ -5,10 +5,16 @@ from __future__ import annotations
 import typer
 
 from filerelay import __version__
-from filerelay.cli import db, rules
+from filerelay.cli import db, events, rules
 from filerelay.cli.common import Exit
+from filerelay.cli.flower import flower
+from filerelay.cli.health import health
+from filerelay.cli.pause import pause, resume
 from filerelay.cli.reconcile import reconcile
+from filerelay.cli.reprocess import reprocess_cmd
 from filerelay.cli.run import run
+from filerelay.cli.status import status
+from filerelay.cli.submit import submit_cmd
 from filerelay.cli.watch import watch
 from filerelay.cli.worker import worker
 
@@ -26,6 +32,14 @@ app.command("watch")(watch)
 app.command("worker")(worker)
 app.command("run")(run)
 app.command("reconcile")(reconcile)
+app.add_typer(events.app, name="events")
+app.command("reprocess")(reprocess_cmd)
+app.command("submit")(submit_cmd)
+app.command("status")(status)
+app.command("pause")(pause)
+app.command("resume")(resume)
+app.command("health")(health)
+app.command("flower")(flower)
 
 
 @app.command("version")

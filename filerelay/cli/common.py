@@ -14,7 +14,7 @@ import typer
 from filerelay.actions.registry import default_registry
 from filerelay.config import ActionCatalog, LoadedConfig, load_config
 from filerelay.config.models import step_slots
-from filerelay.errors import ConfigError, StoreError
+from filerelay.errors import ConfigError, StoreError, UsageError
 from filerelay.logs import configure_logging
 from filerelay.settings import Settings, load_settings
 from filerelay.tasks.retry import check_delivery_limits
@@ -52,6 +52,8 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(int(Exit.USAGE)) from None
     except StoreError as exc:
         fail(f"store: {exc}", Exit.CANNOT_CONNECT)
+    except UsageError as exc:
+        fail(str(exc), Exit.USAGE)
 
 
 def settings_for(config: Path | None, **overrides: Any) -> Settings:

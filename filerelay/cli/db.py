@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 from filerelay.cli.common import run_guarded, settings_for
+from filerelay.cli.views import progress_bar
+from filerelay.ops import open_store
+from filerelay.ops.control import prune
+from filerelay.ops.inputs import FINISHED_STATES, parse_age, parse_state
 from filerelay.store import make_engine
 from filerelay.store.migrate import current_revision, head_revision, upgrade
 
@@ -29,3 +33,27 @@ def db_current() -> None:
     settings = settings_for(None)
     engine = make_engine(settings.resolved_database_url())
     typer.echo(f"store {run_guarded(lambda: current_revision(engine))}, code {head_revision()}")
+
+
+@app.command("prune")
+def db_prune(
+    older_than: str = typer.Option(..., "--older-than", help="Age, e.g. 30d, 12h, 2w."),
+    state: str | None = typer.Option(None, "--state", help="Only this finished state."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count, delete nothing."),
+) -> None:
+    """Delete finished events older than an age, with their pipelines and steps, in batches.
+
+    Examples: filerelay db prune --older-than 30d --state succeeded --dry-run
+    """
+    settings = settings_for(None)
+    age = run_guarded(lambda: parse_age(older_than, "--older-than"))
+    picked = run_guarded(lambda: parse_state(state, FINISHED_STATES))
+    chosen = [picked] if picked else FINISHED_STATES
+    store = run_guarded(lambda: open_store(settings))
+    counted = run_guarded(lambda: prune(store, age, chosen, dry_run=True))
+    if not dry_run:
+        with progress_bar(counted.pruned.events, "pruning") as advance:
+            counted = run_guarded(lambda: prune(store, age, chosen, False, advance))
+    p = counted.pruned
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(f"{verb} {p.events} event(s), {p.pipelines} pipeline(s), {p.steps} step(s)")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import structlog
 
+from filerelay.agents import WatcherAgent
 from filerelay.cli.common import (
     CONFIG_OPTION,
     check_config,
@@ -37,10 +39,14 @@ def install_stop_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def build_watcher(settings: Settings, loaded: LoadedConfig) -> Watcher:
+def build_watcher(
+    settings: Settings, loaded: LoadedConfig, held: Callable[[], frozenset[str]] | None = None
+) -> Watcher:
     app = make_celery(settings)
-    publish = CeleryPublisher(app, settings.queue)
-    return Watcher(loaded.model.sources, settings.state_dir, publish, host=socket.gethostname())
+    publish = CeleryPublisher(app, settings.queue, settings.max_backlog)
+    return Watcher(
+        loaded.model.sources, settings.state_dir, publish, host=socket.gethostname(), held=held
+    )
 
 
 def run_watcher(watcher: Watcher, stop: threading.Event) -> None:
@@ -106,12 +112,24 @@ def supervise(settings: Settings, loaded: LoadedConfig, stop: threading.Event) -
     config = ConfigWatch(settings, loaded)
     config.install_sighup()
     sources = loaded.model.sources
+    agent = WatcherAgent(settings, sources).start()  # heartbeat and pause switch, off the hot path
+    try:
+        _supervise(settings, config, agent, stop)
+    finally:
+        agent.stop()
+    log.info("watcher_stopped")
+
+
+def _supervise(
+    settings: Settings, config: ConfigWatch, agent: WatcherAgent, stop: threading.Event
+) -> None:
+    sources = config.loaded.model.sources
     while not stop.is_set():
         inner = threading.Event()
         failure: list[BaseException] = []
         thread = threading.Thread(
             target=_run_capturing,
-            args=(build_watcher(settings, config.loaded), inner, failure),
+            args=(build_watcher(settings, config.loaded, agent.holds.paused), inner, failure),
             name="watcher",
         )
         thread.start()
@@ -121,13 +139,13 @@ def supervise(settings: Settings, loaded: LoadedConfig, stop: threading.Event) -
             if new is not None and new.model.sources != sources:
                 log.info("sources_changed", sources=[s.name for s in new.model.sources])
                 sources, swap = new.model.sources, True
+                agent.set_sources(sources)
         inner.set()
         thread.join()
         if failure:
             raise failure[0]
         if not swap:
             break
-    log.info("watcher_stopped")
 
 
 def _run_capturing(watcher: Watcher, stop: threading.Event, failure: list[BaseException]) -> None:

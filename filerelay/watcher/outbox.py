@@ -149,11 +149,16 @@ class Outbox:
                 self._seen[e.source][e.relpath] = (e.size, e.mtime_ns, e.inode)
         return len(taken)
 
-    def peek(self, limit: int) -> list[tuple[int, FileEvent]]:
-        """The oldest ``limit`` rows, in id order. Undecodable rows are logged and removed."""
+    def peek(self, limit: int, skip: frozenset[str] = frozenset()) -> list[tuple[int, FileEvent]]:
+        """The oldest ``limit`` rows, in id order, leaving out those of the ``skip`` sources
+        (held: paused). Undecodable rows are logged and removed."""
+        held = sorted(skip)
+        where = ""
+        if held:
+            where = f"WHERE json_extract(event, '$.source') NOT IN ({','.join('?' * len(held))}) "
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, event FROM outbox ORDER BY id LIMIT ?", (limit,)
+                f"SELECT id, event FROM outbox {where}ORDER BY id LIMIT ?", (*held, limit)
             ).fetchall()
         out: list[tuple[int, FileEvent]] = []
         poison: list[int] = []

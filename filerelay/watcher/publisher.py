@@ -37,6 +37,7 @@ class Publisher(threading.Thread):
         max_backoff_s: float = 5.0,
         flush_timeout_s: float = 3.0,
         idle_wait_s: float = 0.5,
+        held: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         super().__init__(name="filerelay-publisher", daemon=True)
         self.outbox = outbox
@@ -46,6 +47,7 @@ class Publisher(threading.Thread):
         self.max_backoff_s = max_backoff_s
         self.flush_timeout_s = flush_timeout_s
         self.idle_wait_s = idle_wait_s
+        self.held = held or frozenset  # sources paused by the operator: their rows wait
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self.failures = 0  # consecutive failed attempts
@@ -89,7 +91,7 @@ class Publisher(threading.Thread):
 
     def _publish_once(self) -> bool | None:
         """Publish one batch: True delivered, False failed, None nothing to publish."""
-        rows = self.outbox.peek(self.batch_size)
+        rows = self.outbox.peek(self.batch_size, self.held())
         if not rows:
             return None
         ids = [row_id for row_id, _event in rows]

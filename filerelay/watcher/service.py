@@ -54,6 +54,7 @@ class Watcher:
         outbox_max_rows: int = 1_000_000,
         publish_batch: int = 500,
         flush_timeout_s: float = 3.0,
+        held: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
@@ -68,6 +69,7 @@ class Watcher:
         self._outbox_max_rows = outbox_max_rows
         self._publish_batch = publish_batch
         self._flush_timeout_s = flush_timeout_s
+        self._held = held
         self._events: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
         self.sources = {
             s.name: SourceWatch(s, self._events, clock=clock, writer_check=writer_check)
@@ -86,6 +88,7 @@ class Watcher:
             self._publish,
             batch_size=self._publish_batch,
             flush_timeout_s=self._flush_timeout_s,
+            held=self._held,
         )
         self.publisher.start()
         try:

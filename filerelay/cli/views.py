@@ -1,0 +1,124 @@
+"""Rendering for the operator commands: rich tables for people, ``--json`` for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from filerelay.ops.events import EventList
+
+PROGRESS_FROM = 100  # selections at least this large get a progress bar
+
+
+def console() -> Console:
+    """stdout; wide enough not to fold ids when it is not a terminal."""
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, default=_jsonable, indent=2, sort_keys=False))
+
+
+def when(value: datetime | None) -> str:
+    """A UTC timestamp to the second."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def ago(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    seconds = (datetime.now(UTC) - value).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def events_page(page: EventList, as_json: bool) -> None:
+    if as_json:
+        print_json({"events": page.rows, "next_cursor": page.next_cursor})
+        return
+    table = Table("created (UTC)", "id", "state", "source", "relpath", "routes", "reason")
+    for r in page.rows:
+        reason = (r["reason"] or "")[:160]
+        table.add_row(
+            when(r["created_at"]),
+            r["id"],
+            r["state"],
+            r["source"],
+            r["relpath"],
+            ",".join(r["routes"]),
+            reason,
+        )
+    out = console()
+    out.print(table)
+    if page.next_cursor:
+        out.print(f"more: --cursor {page.next_cursor}", soft_wrap=True)
+
+
+def history(events: list[dict[str, Any]], as_json: bool) -> None:
+    """The events of one id or path, each with its timeline of runs and steps."""
+    if as_json:
+        print_json({"events": events})
+        return
+    out = console()
+    for ev in events:
+        out.print(
+            f"{ev['id']} {ev['state']}  {ev['source']}:{ev['relpath']}  "
+            f"size {ev['size']}  created {when(ev['created_at'])}  signal {ev['stable_signal']}",
+            soft_wrap=True,
+            markup=False,
+        )
+        if ev["reason"]:
+            out.print(f"  reason: {ev['reason']}", soft_wrap=True, markup=False)
+        for p in ev["pipelines"]:
+            out.print(
+                f"  run {p['run']} route {p['route']}: {p['status']}  {when(p['created_at'])}"
+                f" -> {when(p['finished_at'])}  rules {p['config_hash'][:12]}",
+                soft_wrap=True,
+                markup=False,
+            )
+            for s in p["steps"]:
+                out.print("    " + _step_line(s), soft_wrap=True, markup=False)
+
+
+def _step_line(s: dict[str, Any]) -> str:
+    duration = f"{s['duration_ms']}ms" if s["duration_ms"] is not None else "-"
+    line = (
+        f"{s['name']} ({s['action']}): {s['status']}, attempts {s['attempts']}/"
+        f"{s['max_attempts']}, {duration}"
+    )
+    if s["result"]:
+        line += f", result {json.dumps(s['result'], default=_jsonable)[:200]}"
+    if s["last_error"]:
+        line += f", error {s['last_error'][:300]}"
+    return line
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Any]:
+    """A callback advancing a rich progress bar on stderr (a no-op for small totals)."""
+    if total < PROGRESS_FROM:
+        yield lambda n: None
+        return
+    with Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True)
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

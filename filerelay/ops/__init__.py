@@ -1,0 +1,35 @@
+"""Operator tooling behind the CLI: listing and showing events, reprocess, submit, status,
+health, prune, the pause switch and Flower. The CLI modules only parse options and render;
+everything they do is a function here, tested without typer.
+
+- :mod:`~filerelay.ops.inputs` — parsing operator input (states, times, event ids)
+- :mod:`~filerelay.ops.paths` — which source a path belongs to
+- :mod:`~filerelay.ops.events` — events list / show
+- :mod:`~filerelay.ops.requeue` — reprocess and submit
+- :mod:`~filerelay.ops.status` — status; :mod:`~filerelay.ops.health` — health probes
+- :mod:`~filerelay.ops.control` — pause / resume, prune, Flower
+"""
+
+from __future__ import annotations
+
+import logging
+
+from filerelay.settings import Settings
+from filerelay.store import Store, ensure_schema, make_engine
+
+
+def open_store(settings: Settings) -> Store:
+    """The store of these settings, its schema checked (and upgraded if allowed).
+
+    Raises :class:`~filerelay.errors.StoreError` when it is unreachable or behind (the
+    message says to run ``filerelay db upgrade``).
+    """
+    # alembic says at INFO level that it looked at the schema: noise on an operator's screen
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        ensure_schema(engine, auto_upgrade=settings.db_auto_upgrade)
+    except Exception:
+        engine.dispose()
+        raise
+    return Store(engine)
