@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         description="Back pressure: while the broker queue holds this many messages, the "
         "watcher keeps new events in its outbox (unset: no limit).",
     )
+    audit_interval_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often the reconciler walks the sources for files the store never "
+        "recorded (a message lost after the watcher handed it over).",
+    )
     orphan_upload_age_s: float = Field(
         default=3600.0,
         ge=0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
@@ -10,25 +11,40 @@ import typer
 
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.cli.watch import install_stop_handlers
+from filerelay.model import FileEvent
 from filerelay.settings import Settings
 from filerelay.tasks import make_celery
 from filerelay.tasks.reconciler import Reconciler
 from filerelay.tasks.runtime import build_runtime
+from filerelay.watcher.audit import unrecorded_files
 
 log = structlog.get_logger("filerelay.cli")
 
 
-def start_reconciler(settings: Settings, stop: threading.Event) -> threading.Thread:
-    """The reconciler in a daemon thread of this process (as ``filerelay run`` does)."""
+def build_reconciler(settings: Settings) -> Reconciler:
+    """A reconciler on these settings, auditing the sources on this host's disk."""
     runtime = run_guarded(lambda: build_runtime(settings))
-    reconciler = Reconciler(
+
+    def audit() -> Iterator[FileEvent]:
+        sources = runtime.rules.loaded.model.sources
+        min_age_s = max(s.silence for s in sources) + settings.reconcile_grace_s
+        return unrecorded_files(sources, runtime.store, min_age_s)
+
+    return Reconciler(
         runtime,
         make_celery(settings),
         settings.queue,
         interval_s=settings.reconcile_interval_s,
         grace_s=settings.reconcile_grace_s,
         orphan_upload_age_s=settings.orphan_upload_age_s,
+        audit=audit,
+        audit_interval_s=settings.audit_interval_s,
     )
+
+
+def start_reconciler(settings: Settings, stop: threading.Event) -> threading.Thread:
+    """The reconciler in a daemon thread of this process (as ``filerelay run`` does)."""
+    reconciler = build_reconciler(settings)
     thread = threading.Thread(target=reconciler.run, args=(stop,), name="reconciler", daemon=True)
     thread.start()
     return thread
@@ -46,13 +62,8 @@ def reconcile(
     settings = settings_for(config)
     load_checked(settings, check_paths=False)
     if once:
-        runtime = run_guarded(lambda: build_runtime(settings))
-        done = Reconciler(
-            runtime, make_celery(settings), settings.queue, grace_s=settings.reconcile_grace_s
-        ).run_once()
-        typer.echo(
-            f"redriven {done.redriven}, poisoned {done.poisoned}, reingested {done.reingested}"
-        )
+        done = build_reconciler(settings).run_once()
+        typer.echo(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in vars(done).items()))
         return
     stop = threading.Event()
     install_stop_handlers(stop)

@@ -107,6 +107,12 @@ def clear_checkpoint(conn: Connection, step_id: int) -> None:
     conn.execute(update(steps).where(steps.c.id == step_id).values(checkpoint=null()))
 
 
+def known_dedup_keys(conn: Connection, keys: list[str]) -> set[str]:
+    """Which of ``keys`` have an event row (of any state)."""
+    query = select(file_events.c.dedup_key).where(file_events.c.dedup_key.in_(keys)).distinct()
+    return {str(k) for k in conn.execute(query).scalars()}
+
+
 def unrouted_events(conn: Connection, cutoff: datetime, limit: int) -> list[str]:
     """Events recorded ``queued`` before ``cutoff`` that never got a pipeline (the ingest
     task died between recording and routing)."""

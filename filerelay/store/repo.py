@@ -264,6 +264,12 @@ class Store:
             return recovery.abandoned_checkpoints(conn, utcnow() - timedelta(seconds=age_s), limit)
 
     @_translated
+    def known_dedup_keys(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the store has recorded (the reconciler's disk audit)."""
+        with self._read() as conn:
+            return recovery.known_dedup_keys(conn, keys)
+
+    @_translated
     def clear_checkpoint(self, step_id: int) -> None:
         with self._write() as conn:
             recovery.clear_checkpoint(conn, step_id)

@@ -10,13 +10,16 @@ events recorded but never routed. Recovery after a worker dies is bounded by the
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import structlog
 from celery import Celery
 
+from filerelay.model import FileEvent
 from filerelay.store.locks import SingletonLock
-from filerelay.tasks.app import INGEST, enqueue
+from filerelay.tasks.app import enqueue, send_ingest
 from filerelay.tasks.runner import Outcome, abort_upload, fail_poisoned, redrive_message
 from filerelay.tasks.runtime import Runtime
 
@@ -33,6 +36,7 @@ class Pass:
     poisoned: int = 0
     reingested: int = 0
     aborted_uploads: int = 0
+    unrecorded: int = 0
 
 
 class Reconciler:
@@ -47,6 +51,8 @@ class Reconciler:
         interval_s: float = 15.0,
         grace_s: float = 60.0,
         orphan_upload_age_s: float = 3600.0,
+        audit: Callable[[], Iterable[FileEvent]] | None = None,
+        audit_interval_s: float = 300.0,
     ) -> None:
         self.runtime = runtime
         self.app = app
@@ -54,6 +60,9 @@ class Reconciler:
         self.interval_s = interval_s
         self.grace_s = grace_s
         self.orphan_upload_age_s = orphan_upload_age_s
+        self.audit = audit
+        self.audit_interval_s = audit_interval_s
+        self._audited_at = 0.0
         self.lock = SingletonLock(runtime.store.engine, LOCK_NAME)
 
     def run_once(self) -> Pass:
@@ -82,10 +91,11 @@ class Reconciler:
         for event_id in store.unrouted_events(self.grace_s):
             event = store.load_event(event_id)
             if event is not None:
-                self.app.send_task(INGEST, args=[event.to_message()], queue=self.queue)
+                send_ingest(self.app, event, self.queue)
                 done.reingested += 1
         done.aborted_uploads = self._abort_orphaned_uploads()
-        if done.redriven or done.poisoned or done.reingested or done.aborted_uploads:
+        done.unrecorded = self._audit_disk()
+        if any(vars(done).values()):
             log.warning("reconciled", **vars(done))
         return done
 
@@ -99,6 +109,18 @@ class Reconciler:
                 aborted += 1
             store.clear_checkpoint(row["id"])
         return aborted
+
+    def _audit_disk(self) -> int:
+        """Every ``audit_interval_s``: ingest files on disk the store never recorded (their
+        message was lost after the watcher handed it over)."""
+        if self.audit is None or time.monotonic() - self._audited_at < self.audit_interval_s:
+            return 0
+        self._audited_at = time.monotonic()
+        sent = 0
+        for event in self.audit():
+            send_ingest(self.app, event, self.queue)
+            sent += 1
+        return sent
 
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop``: take the singleton lock, then reconcile every interval."""

@@ -154,3 +154,22 @@ def test_an_upload_left_by_a_failed_step_is_aborted(tmp_path, redis_url, moto_en
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert reconciler.run_once().aborted_uploads == 0
     runtime.close()
+
+
+def test_files_on_disk_the_store_never_recorded_are_ingested(setup):
+    from filerelay.watcher.audit import unrecorded_files
+
+    runtime, reconciler, client, inbox, _out = setup
+    recorded = make_event(inbox, "known.txt")
+    runtime.store.record_event(recorded)
+    for name in ("lost-1.txt", "sub/lost-2.txt", "x.tmp"):  # x.tmp: filtered, never emitted
+        make_event(inbox, name)
+    sources = runtime.rules.loaded.model.sources
+    reconciler.audit = lambda: unrecorded_files(sources, runtime.store, min_age_s=0.0)
+    reconciler.audit_interval_s = 0.0
+    client.delete(QUEUE)
+    done = reconciler.run_once()
+    assert done.unrecorded == 2
+    assert done.reingested == 1  # known.txt: recorded but never routed (grace 0)
+    paths = [m["args"] for m in queued(client) if m["task"] == "filerelay.ingest"]
+    assert sum("lost-" in p for p in paths) == 2 and not any("x.tmp" in p for p in paths)
