@@ -102,7 +102,7 @@ def test_failed_event_runs_again_with_the_same_or_the_current_rules(relay: Any) 
 
 
 def test_force_runs_a_succeeded_event_again_as_a_new_event(relay: Any) -> None:
-    inbox, out, write, rt = relay
+    inbox, out, _write, rt = relay
     event = make_event(inbox, "b.txt")
     drain(rt, ingest(rt, event))
     assert rt.store.get_event(event.event_id)["state"] == "succeeded"
