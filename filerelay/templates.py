@@ -20,6 +20,7 @@ from filerelay.errors import RoutingError
 SIMPLE_FIELDS = {
     "source": "source name",
     "relpath": "path relative to the source root",
+    "path": "absolute path of the file (for script argv; rejected in keys, which are relative)",
     "name": "file name",
     "stem": "file name without its last extension",
     "ext": "last extension without the dot ('' if none)",
@@ -123,6 +124,7 @@ def file_values(
     source: str,
     relpath: str,
     size: int,
+    path: str = "",
     mtime_ns: int,
     detected_at: float,
     event_id: str = "",
@@ -139,6 +141,7 @@ def file_values(
     return {
         "source": source,
         "relpath": relpath,
+        "path": path,
         "name": pure.name,
         "stem": pure.stem,
         "ext": pure.suffix[1:],

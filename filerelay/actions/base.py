@@ -130,6 +130,7 @@ class ActionContext:
         return file_values(
             source=ev.source,
             relpath=ev.relpath,
+            path=ev.path,
             size=ev.size,
             mtime_ns=ev.mtime_ns,
             detected_at=ev.detected_at,

@@ -3,7 +3,8 @@
 On one filesystem the file is renamed (``os.link`` + unlink when it must not clobber, so the
 inode and its mtime are kept); across filesystems it is copied atomically, fsynced, and the
 source is unlinked. Idempotent: a retry that finds the source gone and the file at the
-destination (same size) succeeds with ``moved: false``; one that finds both (a crash between
+destination (same size) succeeds with ``moved: true`` (the earlier attempt moved it, and a
+compensation must move it back); one that finds both (a crash between
 copy and unlink) finishes by removing the source.
 """
 
@@ -68,7 +69,9 @@ class MoveAction(Action[MoveConfig]):
             found = self._already_moved(ctx, dest)
             if found is None:
                 raise FileVanishedError(f"file vanished: {src}")
-            return _result(found, src, moved=False)
+            # an earlier attempt of this step moved it: report it moved, so a compensation
+            # moves it back
+            return _result(found, src, moved=True)
         ctx.check_unchanged()
         for _ in range(PLACEMENT_ATTEMPTS):
             placement = place(dest, self.config.on_conflict, lambda p: self._same(ctx, p))

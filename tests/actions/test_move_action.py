@@ -46,9 +46,11 @@ def test_retry_after_the_move_is_already_done(src: Path, dst: Path) -> None:
     assert again == {
         "path": str(dst / "sub" / "a.txt"),
         "from": str(path),
-        "moved": False,
+        "moved": True,  # this step moved it (on the earlier attempt): compensation moves it back
         "skipped": False,
     }
+    action.compensate(make_context(event, attempt=3), again)
+    assert path.exists() and not (dst / "sub" / "a.txt").exists()
 
 
 def test_retry_after_a_crash_between_link_and_unlink_finishes(src: Path, dst: Path) -> None:
@@ -101,7 +103,7 @@ def test_conflict_rename_and_its_retry(src: Path, dst: Path) -> None:
     result = action.run(make_context(event))
     assert result["path"] == str(dst / "sub" / "a (1).txt")
     again = action.run(make_context(event, attempt=2))
-    assert again["path"] == result["path"] and again["moved"] is False
+    assert again["path"] == result["path"] and again["moved"] is True
 
 
 def test_destination_escaping_its_root_is_permanent(src: Path, dst: Path) -> None:
