@@ -30,39 +30,42 @@ def _at_position() -> Any:
     )
 
 
-def stranded_steps(conn: Connection, now: datetime, cutoff: datetime, limit: int) -> list[int]:
-    """Steps that should be running but no message may carry them any more: a running step
-    whose lease expired (its worker died) with attempts left, or a pending step at its
-    pipeline's position that became due before ``cutoff``."""
-    expired = and_(
-        steps.c.status == RUNNING,
-        steps.c.lease_expires_at < now,
-        steps.c.attempts < steps.c.max_attempts,
-    )
-    overdue = and_(
-        steps.c.status == PENDING,
-        or_(
-            and_(steps.c.next_attempt_at.is_(None), steps.c.started_at.is_(None)),
-            steps.c.next_attempt_at < cutoff,
-        ),
-    )
+def expired_leases(conn: Connection, now: datetime, limit: int) -> list[int]:
+    """Running steps whose lease expired with attempts left: their worker died."""
     query = (
         select(steps.c.id)
-        .where(or_(expired, overdue), _at_position())
+        .where(
+            steps.c.status == RUNNING,
+            steps.c.lease_expires_at < now,
+            steps.c.attempts < steps.c.max_attempts,
+            _at_position(),
+        )
         .order_by(steps.c.id)
         .limit(limit)
     )
     return [int(i) for i in conn.execute(query).scalars()]
 
 
-def pipeline_created_before(conn: Connection, step_id: int, cutoff: datetime) -> bool:
-    query = (
-        select(pipelines_t.c.created_at)
-        .join(steps, steps.c.pipeline_id == pipelines_t.c.id)
-        .where(steps.c.id == step_id)
+def overdue_steps(conn: Connection, cutoff: datetime, limit: int) -> list[int]:
+    """Pending steps at their pipeline's position, due before ``cutoff`` (never started, in a
+    pipeline created before it; or waiting for a retry due before it) — their message may be
+    lost."""
+    never_started = and_(
+        steps.c.next_attempt_at.is_(None),
+        steps.c.started_at.is_(None),
+        exists().where(pipelines_t.c.id == steps.c.pipeline_id, pipelines_t.c.created_at < cutoff),
     )
-    created = conn.execute(query).scalar()
-    return created is not None and created < cutoff
+    query = (
+        select(steps.c.id)
+        .where(
+            steps.c.status == PENDING,
+            or_(never_started, steps.c.next_attempt_at < cutoff),
+            _at_position(),
+        )
+        .order_by(steps.c.id)
+        .limit(limit)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
 
 
 def poisoned_steps(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:

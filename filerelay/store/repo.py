@@ -236,13 +236,18 @@ class Store:
     # --- recovery (the reconciler) ---------------------------------------------------------
 
     @_translated
-    def stranded_steps(self, grace_s: float, limit: int = 500) -> list[int]:
-        """Steps no message may carry any more (see :mod:`filerelay.store.recovery`)."""
+    def stranded_steps(
+        self, grace_s: float, limit: int = 500, include_overdue: bool = True
+    ) -> list[int]:
+        """Steps no message may carry any more: expired leases, and (``include_overdue``)
+        pending steps due for longer than ``grace_s`` (see :mod:`filerelay.store.recovery`)."""
         now = utcnow()
-        cutoff = now - timedelta(seconds=grace_s)
         with self._read() as conn:
-            ids = recovery.stranded_steps(conn, now, cutoff, limit)
-            return [i for i in ids if recovery.pipeline_created_before(conn, i, cutoff)]
+            ids = recovery.expired_leases(conn, now, limit)
+            if include_overdue:
+                cutoff = now - timedelta(seconds=grace_s)
+                ids += recovery.overdue_steps(conn, cutoff, limit)
+            return ids
 
     @_translated
     def poisoned_steps(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -187,6 +187,16 @@ def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
     )
 
 
+def queue_depth(app: Celery, queue: str) -> int:
+    """Messages waiting in ``queue`` (a passive declare: Redis, AMQP, embedded)."""
+    with app.connection_for_write() as conn:
+        try:
+            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+        except conn.channel_errors:  # not declared yet (no worker started): empty
+            return 0
+        return int(declared.message_count)
+
+
 class BacklogFull(FilerelayError):
     """The broker queue holds ``max_backlog`` messages: events wait in the watcher's outbox."""
 
@@ -206,13 +216,7 @@ class CeleryPublisher:
         self.max_backlog = max_backlog
 
     def queue_depth(self) -> int:
-        """Messages waiting in the queue (a passive declare: Redis, AMQP, embedded)."""
-        with self.app.connection_for_write() as conn:
-            try:
-                declared = conn.default_channel.queue_declare(queue=self.queue, passive=True)
-            except conn.channel_errors:  # not declared yet (no worker started): empty
-                return 0
-            return int(declared.message_count)
+        return queue_depth(self.app, self.queue)
 
     def __call__(self, events: list[FileEvent]) -> None:
         if self.max_backlog is not None:

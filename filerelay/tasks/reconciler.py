@@ -19,7 +19,7 @@ from celery import Celery
 
 from filerelay.model import FileEvent
 from filerelay.store.locks import SingletonLock
-from filerelay.tasks.app import enqueue, send_ingest
+from filerelay.tasks.app import enqueue, queue_depth, send_ingest
 from filerelay.tasks.runner import Outcome, abort_upload, fail_poisoned, redrive_message
 from filerelay.tasks.runtime import Runtime
 
@@ -81,7 +81,10 @@ class Reconciler:
                 compensation_steps=len(outcome.enqueue) - before,
             )
             done.poisoned += 1
-        for step_id in store.stranded_steps(self.grace_s):
+        # while messages are queued, a due step's message is most likely among them: re-send
+        # only steps whose worker died, so a backlog is never multiplied
+        idle = queue_depth(self.app, self.queue) == 0
+        for step_id in store.stranded_steps(self.grace_s, include_overdue=idle):
             msg = redrive_message(self.runtime, step_id)
             if msg is not None:
                 outcome.enqueue.append(msg)
@@ -94,7 +97,7 @@ class Reconciler:
                 send_ingest(self.app, event, self.queue)
                 done.reingested += 1
         done.aborted_uploads = self._abort_orphaned_uploads()
-        done.unrecorded = self._audit_disk()
+        done.unrecorded = self._audit_disk() if idle else 0
         if any(vars(done).values()):
             log.warning("reconciled", **vars(done))
         return done
