@@ -1,0 +1,28 @@
+"""One module per scenario, each with ``NAME`` and ``run(ctx) -> Result``, in running order."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from bench.scenarios import (
+    large_file,
+    latency,
+    pipeline_ceiling,
+    routing,
+    small_files,
+    store_query,
+    watch_scale,
+)
+
+SCENARIOS: dict[str, ModuleType] = {
+    m.NAME: m
+    for m in (
+        small_files,
+        large_file,
+        latency,
+        pipeline_ceiling,
+        watch_scale,
+        routing,
+        store_query,
+    )
+}

@@ -1,0 +1,105 @@
+"""watch_scale: a tree of 100,000 files in 1,000 directories (--quick 20,000 in 200) that the
+watcher has never seen. Per round a fresh ``filerelay watch`` (own state dir and Redis db, no
+worker) starts on it: start-up to ``watcher_ready``, the reconcile walk's own time (its
+``watcher.rescan`` log line), and the watcher's peak RSS (VmHWM) once every file has been
+published to Redis.
+
+Baseline: a plain ``os.scandir`` walk of the same tree, stat'ing every file (warm cache).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import redis
+
+from bench import pipelines
+from bench.context import Context
+from bench.files import make_tree
+from bench.harness import Relay, log_events, vm_hwm_mb, wait_for
+from bench.report import Result, Stats
+
+NAME = "watch_scale"
+FILES_PER_DIR = 100
+RSS_TARGET_MB = 150
+
+
+def run(ctx: Context) -> Result:
+    files = 20_000 if ctx.quick else 100_000
+    rounds = 3
+    tree = ctx.tempdir("scale") / "tree"
+    make_tree(tree, files, files // FILES_PER_DIR)
+    walks = [_scandir_walk(str(tree), files) for _ in range(rounds)]
+    rounds_out = [_watcher(ctx, tree, files, publish=i == 0) for i in range(rounds)]
+    reconcile = [r["reconcile_s"] for r in rounds_out]
+    ready = [r["ready_s"] for r in rounds_out]
+    rss_mb, publish_rate = rounds_out[0]["rss_mb"], rounds_out[0]["published_per_s"]
+    return Result(
+        NAME,
+        "s reconcile walk",
+        Stats.of(reconcile),
+        Stats.of(walks),
+        "os.scandir walk",
+        target=3.0,
+        better="lower",
+        notes=f"{files:,} files; first start on the tree (every file new: walked, held "
+        f"{pipelines.SILENCE_S:g} s, written to the outbox and published); RSS target "
+        f"{RSS_TARGET_MB} MB is for 100,000 files; RSS (VmHWM) and the publish rate from round 1, "
+        "which waits until every file is in Redis",
+        extra={
+            "files": files,
+            "ready_s": Stats.of(ready).median,
+            "rss_mb": rss_mb,
+            "rss_target_mb": RSS_TARGET_MB,
+            "rss_met": rss_mb <= RSS_TARGET_MB,
+            "published_per_s": publish_rate,
+        },
+    )
+
+
+def _scandir_walk(root: str, expected: int) -> float:
+    started = time.monotonic()
+    count = 0
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    entry.stat(follow_symlinks=False)
+                    count += 1
+    elapsed = time.monotonic() - started
+    if count != expected:
+        raise RuntimeError(f"walk found {count} of {expected} files")
+    return elapsed
+
+
+def _watcher(ctx: Context, tree: Path, files: int, publish: bool) -> dict[str, float]:
+    """One watcher start; with ``publish`` also wait until every file is in Redis."""
+    root = ctx.tempdir("scale-relay")
+    url = ctx.redis_url()
+    relay = Relay(root, pipelines.copy_config(tree, root / "out"), url)
+    queue = redis.Redis.from_url(url)
+    try:
+        with relay:
+            watcher = relay.start_watcher()
+            ready_at = watcher.wait_log('"watcher_ready"', 300)
+            rss_mb, published_per_s = vm_hwm_mb(watcher.pid), 0.0
+            if publish:
+                wait_for(lambda: queue.llen("filerelay") >= files, 900, "every file published", 0.1)
+                published_per_s = files / (time.monotonic() - ready_at)
+                rss_mb = vm_hwm_mb(watcher.pid)
+            rescans = log_events(watcher.log(), "watcher.rescan")
+    finally:
+        queue.close()
+    if not rescans or rescans[0]["files"] != files:
+        raise RuntimeError(f"reconcile walk did not see {files} files: {rescans}")
+    return {
+        "ready_s": ready_at - watcher.started_at,
+        "reconcile_s": float(rescans[0]["duration_s"]),
+        "rss_mb": rss_mb,
+        "published_per_s": published_per_s,
+    }
