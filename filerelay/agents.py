@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,10 +25,15 @@ from filerelay.model import JSONDict
 from filerelay.settings import Settings
 from filerelay.store import Store, ensure_schema, make_engine
 from filerelay.store.agents import AgentInfo
+from filerelay.watcher.holds import CACHE_NAME, HoldPoller, Holds, held_counts
 
 log = structlog.get_logger("filerelay.agents")
 
 DetailsFn = Callable[[], JSONDict]
+
+#: How long a starting watcher holds every source while the pause switch is unknown (the
+#: store unreachable and no cached switch): then it publishes rather than stalls.
+START_GRACE_S = 10.0
 
 
 def agent_info(
@@ -163,11 +169,11 @@ class WatcherAgent:
     poller of the pause switch whose :attr:`holds` the publisher consults."""
 
     def __init__(self, settings: Settings, sources: list[Any]) -> None:
-        from filerelay.watcher.holds import HoldPoller, Holds
-
         self.settings = settings
         self.store = LazyStore(settings)
-        self.holds = Holds()
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.holds = Holds(cache=settings.state_dir / CACHE_NAME)
+        self._grace_until = time.monotonic() + START_GRACE_S
         self._roots = {s.name: str(s.path) for s in sources}
         self._sources_registered = False
         info = agent_info("watcher", settings.heartbeat_s, sources=list(self._roots))
@@ -187,6 +193,14 @@ class WatcherAgent:
         self.heartbeat.info = replace(self.heartbeat.info, sources=list(self._roots))
         self.heartbeat._registered = False  # re-register: the row's sources change
 
+    def held(self) -> frozenset[str]:
+        """Sources the publisher must skip. Until the pause switch is known (from the store or
+        the cache of a previous run) every source is held, for at most ``START_GRACE_S``: a
+        watcher starting must not publish files of a source an operator paused."""
+        if self.holds.known or time.monotonic() > self._grace_until:
+            return self.holds.paused()
+        return frozenset(self._roots)
+
     def _paused(self) -> set[str]:
         store = self.store.get()
         if not self._sources_registered:
@@ -196,8 +210,6 @@ class WatcherAgent:
         return store.paused_sources()
 
     def _details(self) -> JSONDict:
-        from filerelay.watcher.holds import held_counts
-
         paused = self.holds.paused() & frozenset(self._roots)
         held = held_counts(self.settings.state_dir, paused)
         return {"paused": sorted(paused), "held": {name: held.get(name, 0) for name in paused}}

@@ -129,7 +129,7 @@ def _supervise(
         failure: list[BaseException] = []
         thread = threading.Thread(
             target=_run_capturing,
-            args=(build_watcher(settings, config.loaded, agent.holds.paused), inner, failure),
+            args=(build_watcher(settings, config.loaded, agent.held), inner, failure),
             name="watcher",
         )
         thread.start()

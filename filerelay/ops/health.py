@@ -8,6 +8,7 @@ host heartbeated recently.
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,7 @@ def check_store(settings: Settings) -> tuple[Check, Any]:
     """The store check and, when it passed, an open :class:`Store`."""
     from filerelay.store import Store, make_engine
 
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     engine = make_engine(settings.resolved_database_url(), **_short_connect(settings))
     try:
         current = current_revision(engine)

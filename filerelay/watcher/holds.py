@@ -4,11 +4,14 @@
 :class:`HoldPoller` thread reads the paused set every ~2 s — never on the hot path — into a
 :class:`Holds` object; the publisher asks it which sources to skip, so files of a paused
 source are still detected and written to the outbox but not published, and resume releases
-them in outbox order. While the store cannot be reached the last known set stays in force.
+them in outbox order. While the store cannot be reached the last known set stays in force,
+also across a restart (it is cached in the state dir).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -21,25 +24,43 @@ from filerelay.watcher.outbox import DB_NAME
 log = structlog.get_logger("filerelay.watcher")
 
 POLL_S = 2.0
+CACHE_NAME = "paused.json"
 
 
 class Holds:
-    """The set of held sources, shared between the poller and the publisher thread."""
+    """The set of held sources, shared between the poller and the publisher thread.
 
-    def __init__(self, on_release: Callable[[], None] | None = None) -> None:
+    The last known set is kept in ``cache`` (a small JSON file in the watcher's state dir),
+    so a watcher restarting while the store is down still holds what was paused. ``known``
+    turns true once the set came from the store or the cache.
+    """
+
+    def __init__(
+        self, cache: Path | None = None, on_release: Callable[[], None] | None = None
+    ) -> None:
         self._paused: frozenset[str] = frozenset()
         self._on_release = on_release
+        self.cache = cache
+        self.known = False
+        if cache is not None and cache.exists():
+            try:
+                self._paused = frozenset(json.loads(cache.read_text()))
+                self.known = True
+            except (OSError, ValueError) as exc:
+                log.warning("watcher.pause_cache_unreadable", path=str(cache), error=str(exc))
 
     def paused(self) -> frozenset[str]:
         """The sources whose events stay in the outbox."""
         return self._paused
 
     def update(self, names: Iterable[str]) -> bool:
-        """Set the paused sources; True if that changed anything (logged)."""
+        """Set the paused sources (from the store); True if that changed anything (logged)."""
         new = frozenset(names)
         old, self._paused = self._paused, new
+        self.known = True
         if new == old:
             return False
+        self._save(new)
         if new - old:
             log.info("watcher.sources_held", sources=sorted(new - old))
         if old - new:
@@ -47,6 +68,16 @@ class Holds:
             if self._on_release is not None:
                 self._on_release()
         return True
+
+    def _save(self, names: frozenset[str]) -> None:
+        if self.cache is None:
+            return
+        tmp = self.cache.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(sorted(names)))
+            os.replace(tmp, self.cache)
+        except OSError as exc:
+            log.warning("watcher.pause_cache_unwritable", path=str(self.cache), error=str(exc))
 
 
 class HoldPoller(threading.Thread):

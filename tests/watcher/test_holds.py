@@ -56,3 +56,16 @@ def test_poller_keeps_the_last_known_set_while_the_store_is_down() -> None:
     assert holds.paused() == {"cam"}
     poller.poll_once()
     assert holds.paused() == frozenset()
+
+
+def test_the_last_known_switch_survives_a_restart_in_the_state_dir(tmp_path: Path) -> None:
+    # given a watcher that learned 'cam' is paused
+    first = Holds(cache=tmp_path / "paused.json")
+    assert not first.known
+    first.update({"cam"})
+    # when a new watcher starts and the store cannot be reached
+    second = Holds(cache=tmp_path / "paused.json")
+    # then it holds 'cam' from its cache until the store says otherwise
+    assert second.known and second.paused() == {"cam"}
+    second.update(set())
+    assert Holds(cache=tmp_path / "paused.json").paused() == frozenset()
