@@ -28,16 +28,6 @@ from pydantic import (
 )
 
 from filerelay.config.connections import (
-from filerelay.config.types import DurationS, GlobList, SizeCondition
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-STEP_COMMON_KEYS = frozenset({"name", "timeout", "retry"})
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
     CONNECTION_MODELS,
     CONNECTION_TYPES,
     AmqpConnection,
@@ -48,6 +38,15 @@ class Strict(BaseModel):
     S3Connection,
     SmtpConnection,
 )
+from filerelay.config.types import DurationS, GlobList, SizeCondition
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+STEP_COMMON_KEYS = frozenset({"name", "timeout", "retry"})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
 
 __all__ = [
     "CONNECTION_MODELS",
