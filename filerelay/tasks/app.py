@@ -95,7 +95,9 @@ def make_celery(settings: Settings) -> Celery:
     holder = RuntimeHolder(settings)
     app.filerelay_runtime = holder  # type: ignore[attr-defined]
 
-    @app.task(name=INGEST, bind=True, ignore_result=True)
+    # max_retries=None here: retry(max_retries=None) falls back to the task's limit, which
+    # is 3 by default; a 4th deferral would fail the task and drop its message
+    @app.task(name=INGEST, bind=True, ignore_result=True, max_retries=None)
     def ingest_task(self: Task, event: dict[str, Any], rules: str | None = None) -> None:
         """Record, route and start the pipelines of one stable file (``rules``: the SHA-256 of
         the config version to route with, for a reprocess with the same rules)."""
@@ -103,7 +105,7 @@ def make_celery(settings: Settings) -> Celery:
             outcome = ingest(holder.get(), FileEvent.from_message(event), rules)
         enqueue(app, outcome, settings.queue)
 
-    @app.task(name=STEP, bind=True, ignore_result=True)
+    @app.task(name=STEP, bind=True, ignore_result=True, max_retries=None)
     def step_task(
         self: Task, step_id: int, event_id: str = "", source: str = "", relpath: str = ""
     ) -> None:

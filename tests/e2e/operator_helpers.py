@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 from tests.conftest import stop_process
@@ -45,3 +46,9 @@ def extra_proc(relay: Relay, name: str, *args: str, env: dict[str, str] | None =
     proc = Proc(name, argv, {**relay.env, **(env or {})}, relay.root, relay.root / f"{name}.log")
     relay.procs.append(proc)
     return proc.start()
+
+
+def private_queue() -> dict[str, str]:
+    """Settings giving a relay its own Celery queue, so other test sessions sharing the Redis
+    database never take its tasks."""
+    return {"FILERELAY_QUEUE": f"t-{uuid.uuid4().hex[:12]}"}

@@ -10,7 +10,7 @@ import requests
 
 from tests.conftest import free_port, port_open, wait_for
 from tests.e2e.harness import Relay
-from tests.e2e.operator_helpers import cli, extra_proc
+from tests.e2e.operator_helpers import cli, extra_proc, private_queue
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,12 @@ AUTH = ("ops", "s3cret")
 def relay(tmp_path, redis_url) -> Iterator[Relay]:
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
-    relay = Relay(tmp_path, CONFIG.format(inbox=inbox, out=out), broker_url=redis_url)
+    relay = Relay(
+        tmp_path,
+        CONFIG.format(inbox=inbox, out=out),
+        broker_url=redis_url,
+        extra_env=private_queue(),
+    )
     relay.inbox, relay.out = inbox, out  # type: ignore[attr-defined]
     try:
         yield relay

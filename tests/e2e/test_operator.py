@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import wait_for
 from tests.e2e.harness import Relay
-from tests.e2e.operator_helpers import cli, cli_json, extra_proc
+from tests.e2e.operator_helpers import cli, cli_json, extra_proc, private_queue
 from tests.e2e.test_core_pipeline import CONFIG, objects
 
 pytestmark = pytest.mark.slow
@@ -26,7 +27,12 @@ def relay(tmp_path, redis_url, moto_endpoint, bucket) -> Iterator[Relay]:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     broken = CONFIG.format(endpoint=moto_endpoint, inbox=inbox, bucket="no-such-bucket-here")
-    relay = Relay(tmp_path, broken, broker_url=redis_url, extra_env={"FILERELAY_HEARTBEAT_S": "1"})
+    relay = Relay(
+        tmp_path,
+        broken,
+        broker_url=redis_url,
+        extra_env={"FILERELAY_HEARTBEAT_S": "1", **private_queue()},
+    )
     relay.inbox = inbox  # type: ignore[attr-defined]
     relay.bucket = bucket  # type: ignore[attr-defined]
     relay.fixed = CONFIG.format(endpoint=moto_endpoint, inbox=inbox, bucket=bucket)  # type: ignore[attr-defined]
@@ -90,7 +96,11 @@ def test_failed_files_are_listed_reprocessed_after_a_fix_and_keep_both_runs(rela
 
 def test_status_reports_the_live_worker_and_an_agent_killed_with_sigkill(relay):
     # given a worker, and a second one that is killed with SIGKILL once registered
-    relay.start_worker(concurrency=1)
+    live_name = f"live-{os.getpid()}@%h"
+    live = extra_proc(
+        relay, "worker", "worker", "-c", str(relay.config), "-C", "1", "-n", live_name
+    )
+    live.wait_log("agent.started", 60)
     doomed = extra_proc(
         relay, "worker2", "worker", "-c", str(relay.config), "-C", "1", "-n", "w2@%h"
     )
@@ -108,10 +118,12 @@ def test_status_reports_the_live_worker_and_an_agent_killed_with_sigkill(relay):
     status = cli_json(relay, "status")
     states = sorted(a["state"] for a in status["agents"] if a["role"] == "worker")
     assert states == ["offline", "online"]
-    assert len(status["workers"]) == 1 and status["workers"][0].startswith("celery@")
-    assert status["queues"] == {"filerelay": 0}
+    assert [w for w in status["workers"] if w.startswith("live-")] == [
+        live_name.replace("%h", socket.gethostname())
+    ]
+    assert status["queues"] == {relay.env["FILERELAY_QUEUE"]: 0}
     human = cli(relay, "status").stdout
-    assert "workers online: 1" in human and "offline" in human
+    assert "workers online: " in human and "offline" in human
     # and the health probe finds the worker's heartbeat, and the bucket that does not exist
     health = cli(relay, "health", "--role", "worker", "-c", str(relay.config))
     assert health.returncode == 1, health.stdout
