@@ -1,0 +1,169 @@
+"""Chaos on workers: a worker killed mid-step, one step message delivered twice at once, a
+worker child killed in the middle of a multipart upload. Real processes throughout."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from filerelay.model import FileEvent, path_dedup_key
+from filerelay.settings import load_settings
+from filerelay.tasks import make_celery
+from filerelay.tasks.app import STEP
+from filerelay.tasks.runner import StepMessage, ingest
+from filerelay.tasks.runtime import build_runtime
+from tests.chaos.helpers import (
+    assert_bucket,
+    assert_once_each,
+    kill,
+    pipeline,
+    start_reconciler,
+    start_watcher,
+    start_worker,
+    steps_of_file,
+    wait_states,
+    write_files,
+)
+from tests.conftest import wait_for
+from tests.e2e.harness import Relay
+
+pytestmark = [pytest.mark.slow, pytest.mark.chaos]
+
+SLOW_THEN_UPLOAD = """\
+routes:
+  - name: slow
+    steps:
+      - script: {{argv: ["sleep", "3"], pass_file_as_arg: false}}
+        name: think
+        timeout: 6s
+      - s3: {{connection: s3, bucket: "{bucket}", key: "{{relpath}}"}}
+defaults: {{timeout: 6s, retry: {{max_attempts: 3, backoff: 200ms}}}}
+"""
+
+
+def running_script(relay, relpaths: list[str]) -> str | None:
+    """The file whose ``think`` step is running right now, if any."""
+    for rel in relpaths:
+        if any(
+            s["name"] == "think" and s["status"] == "running" for s in steps_of_file(relay, rel)
+        ):
+            return rel
+    return None
+
+
+def test_worker_sigkilled_mid_step_is_replaced_within_the_lease(
+    deploy, tmp_path, redis_url, moto_endpoint, s3_client, bucket
+):
+    # given a reconciler, one worker process, and files whose first step takes 3 s
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    text = pipeline(inbox, SLOW_THEN_UPLOAD.format(bucket=bucket), endpoint=moto_endpoint)
+    relay = deploy(text, redis_url)
+    start_reconciler(relay)
+    first = start_worker(relay, "worker-a", 1)
+    start_watcher(relay)
+    files = {f"f{i}.bin": os.urandom(2000 + i) for i in range(4)}
+    write_files(inbox, files)
+    # when the worker is SIGKILLed while it runs a step, with three more files queued
+    victim = wait_for(lambda: running_script(relay, list(files)), 30, 0.1, what="a running step")
+    kill(first)
+    killed_at = time.monotonic()
+    start_worker(relay, "worker-b", 2)
+    # then every file is done once; the killed step was taken over after its lease lapsed
+    lease_s = 6 + 3  # step timeout + FILERELAY_LEASE_MARGIN_S
+    wait_for(
+        lambda: relay.store.events_by_relpath("drop", victim)[0]["state"] == "succeeded",
+        lease_s + 30,
+        0.1,
+        what=f"{victim} succeeded after the kill",
+    )
+    recovery_s = time.monotonic() - killed_at
+    print(f"recovery after worker SIGKILL: {recovery_s:.1f}s (lease {lease_s}s)")
+    wait_states(relay, {"succeeded": 4}, 60)
+    # re-driven at most one reconcile interval after the lease, then 3 s of script + upload
+    assert recovery_s <= lease_s + 1 + 3 + 6
+    think = next(s for s in steps_of_file(relay, victim) if s["name"] == "think")
+    assert think["attempts"] == 2
+    assert_bucket(s3_client, bucket, files)
+    assert_once_each(relay, list(files))
+
+
+WEBHOOK_ONLY = """\
+routes:
+  - name: notify
+    steps:
+      - webhook: {{url: "{url}/hook"}}
+defaults: {{timeout: 10s}}
+"""
+
+
+def ingest_without_enqueueing(relay: Relay, path: Path, broker_url: str) -> StepMessage:
+    """Record and route one file in this process, as a worker's ingest does, but keep its
+    first step message instead of publishing it."""
+    settings = load_settings(
+        config=relay.config,
+        state_dir=relay.state,
+        database_url=relay.db_url,
+        broker_url=broker_url,
+    )
+    runtime = build_runtime(settings)
+    try:
+        st = path.stat()
+        relpath = path.name
+        event = FileEvent(
+            source="drop",
+            path=str(path),
+            relpath=relpath,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            inode=st.st_ino,
+            dedup_key=path_dedup_key("drop", relpath, st.st_size, st.st_mtime_ns, st.st_ino),
+        )
+        [message] = ingest(runtime, event).enqueue
+        return message
+    finally:
+        runtime.close()
+
+
+def test_one_step_message_delivered_twice_at_once_has_one_effect(
+    deploy, tmp_path, redis_url, receiver_factory
+):
+    # given two workers and a routed file whose webhook step message was not sent yet
+    receiver = receiver_factory(delay_s=1.0)  # the first delivery still holds the lease
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    relay = deploy(pipeline(inbox, WEBHOOK_ONLY.format(url=receiver.url)), redis_url)
+    start_worker(relay, "worker-a", 1)
+    start_worker(relay, "worker-b", 1)
+    (inbox / "twice.txt").write_bytes(b"deliver me twice")
+    msg = ingest_without_enqueueing(relay, inbox / "twice.txt", redis_url)
+    # when the same filerelay.step message is published twice at once
+    app = make_celery(load_settings(broker_url=redis_url))
+    for _ in range(2):
+        app.send_task(
+            STEP, args=[msg.step_id], kwargs={"event_id": msg.event_id}, queue="filerelay"
+        )
+    wait_states(relay, {"succeeded": 1}, 30)
+    for worker in ("worker-a", "worker-b"):  # each worker took one of the two
+        assert "filerelay.step[" in (relay.root / f"{worker}.log").read_text(), worker
+    # and once more after the step is done (a late redelivery)
+    app.send_task(STEP, args=[msg.step_id], kwargs={"event_id": msg.event_id}, queue="filerelay")
+    wait_for(lambda: queue_empty(redis_url), 20, 0.1, what="the late delivery consumed")
+    # then the receiver saw one request, and the step ran once
+    assert len(receiver.hits) == 1, receiver.statuses()
+    [step] = steps_of_file(relay, "twice.txt")
+    assert (step["status"], step["attempts"]) == ("succeeded", 1)
+    assert relay.store.count_by_state() == {"succeeded": 1}
+
+
+def queue_empty(redis_url: str) -> bool:
+    """Nothing waiting in, nor reserved from, the filerelay queue."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return client.llen("filerelay") == 0 and client.hlen("unacked") == 0
+    finally:
+        client.close()
