@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -33,9 +34,18 @@ def check(
             f"  source {src.name}: {src.path} (observer {src.observer}, silence {src.silence:g}s)"
         )
     for route in model.routes:  # type: ignore[attr-defined]
-        steps = " -> ".join(step.action for step in route.steps)
+        steps = " -> ".join(_describe(step) for step in route.steps)
         stop = " (stop)" if route.stop else ""
         typer.echo(f"  route {route.name}: {steps}{stop}")
+        if route.on_failure:
+            fallback = " -> ".join(_describe(step) for step in route.on_failure)
+            typer.echo(f"    on failure: {fallback}")
+
+
+def _describe(step: Any) -> str:
+    if step.action == "parallel":
+        return "parallel(" + ", ".join(_describe(c) for c in step.children) + ")"
+    return f"{step.action}[{step.name}]" if step.name else step.action
 
 
 @app.command("explain")
