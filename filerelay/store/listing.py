@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, or_, select
+from sqlalchemy import Connection, and_, exists, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from filerelay.model import EventState
-from filerelay.store.db import as_utc
+from filerelay.store.db import UTCDateTime, as_utc
 from filerelay.store.schema import file_events as fe
 from filerelay.store.schema import pipelines
 
@@ -87,16 +87,24 @@ def _glob_clause(conn: Connection, pattern: str) -> ColumnElement[bool]:
     return or_(fe.c.path.like(like, escape="\\"), fe.c.relpath.like(like, escape="\\"))
 
 
-def _search_clause(text: str) -> ColumnElement[bool]:
-    """Keyword search (case-insensitive substring) over path, route and error text."""
+def _search_clause(conn: Connection, text: str) -> ColumnElement[bool]:
+    """Keyword search (case-insensitive substring) over path, route and error text.
+
+    The pipelines' side is one subquery (``id IN (…)``), not a correlated EXISTS per event
+    row. SQLite's LIKE already ignores ASCII case, so it is used as is there: ILIKE would wrap
+    both sides in lower() and cost a function call per row.
+    """
     like = f"%{_like_escape(text)}%"
-    in_pipelines = exists().where(
-        pipelines.c.event_id == fe.c.id,
-        or_(pipelines.c.route.ilike(like, escape="\\"), pipelines.c.error.ilike(like, escape="\\")),
+
+    def match(column: Any) -> ColumnElement[bool]:
+        if conn.dialect.name == "sqlite":
+            return column.like(like, escape="\\")
+        return column.ilike(like, escape="\\")
+
+    in_pipelines = select(pipelines.c.event_id).where(
+        or_(match(pipelines.c.route), match(pipelines.c.error))
     )
-    return or_(
-        fe.c.path.ilike(like, escape="\\"), fe.c.reason.ilike(like, escape="\\"), in_pipelines
-    )
+    return or_(match(fe.c.path), match(fe.c.reason), fe.c.id.in_(in_pipelines))
 
 
 def where_clauses(conn: Connection, flt: EventFilter) -> list[ColumnElement[bool]]:
@@ -117,23 +125,37 @@ def where_clauses(conn: Connection, flt: EventFilter) -> list[ColumnElement[bool
     if flt.path_glob:
         terms.append(_glob_clause(conn, flt.path_glob))
     if flt.search:
-        terms.append(_search_clause(flt.search))
+        terms.append(_search_clause(conn, flt.search))
     return terms
+
+
+def _created(conn: Connection, flt: EventFilter) -> Any:
+    """The created_at column to order and page by.
+
+    With a substring filter (search, path glob) no index can narrow the rows, and on SQLite
+    walking the (created_at, id) index then visits the rows in random order — measured 10x
+    slower on 100,000 events than a scan and a sort of the matches. ``+created_at`` (SQLite's
+    way of saying "no index for this term") makes it scan. A time bound keeps the index: it
+    narrows the walk, and a common match ends it early.
+    """
+    substring = flt.search or flt.path_glob
+    if conn.dialect.name == "sqlite" and substring and not (flt.since or flt.until):
+        return literal_column("+file_events.created_at", UTCDateTime)
+    return fe.c.created_at
 
 
 def page(conn: Connection, flt: EventFilter, limit: int, cursor: Cursor | None) -> Page:
     """Up to ``limit`` matching events after ``cursor``, newest first."""
     terms = where_clauses(conn, flt)
+    created = _created(conn, flt)
     if cursor is not None:
         terms.append(
             and_(
-                fe.c.created_at <= cursor.created_at,
-                or_(fe.c.created_at < cursor.created_at, fe.c.id < cursor.id),
+                created <= cursor.created_at,
+                or_(created < cursor.created_at, fe.c.id < cursor.id),
             )
         )
-    query = (
-        select(fe).where(*terms).order_by(fe.c.created_at.desc(), fe.c.id.desc()).limit(limit + 1)
-    )
+    query = select(fe).where(*terms).order_by(created.desc(), fe.c.id.desc()).limit(limit + 1)
     rows = [dict(r) for r in conn.execute(query).mappings()]
     more = len(rows) > limit
     rows = rows[:limit]
