@@ -47,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             except Missing as exc:
                 print(f"missing: {exc}", file=sys.stderr)
                 return 3
-            except Exception:
+            except Exception as exc:
                 failed += 1
                 traceback.print_exc()
+                results.append(Result.failed(name, f"{type(exc).__name__}: {exc}"[:300]))
             print(f"[bench] {name} took {time.monotonic() - t0:.1f} s", file=sys.stderr)
     finally:
         ctx.close()

@@ -50,6 +50,11 @@ class Result:
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def failed(cls, scenario: str, why: str) -> Result:
+        """The line of a scenario that could not be measured this time."""
+        return cls(scenario, "", None, None, "", float("nan"), notes=f"failed: {why}")
+
     @property
     def ratio(self) -> float | None:
         if self.value is None or self.baseline is None or self.baseline.median == 0:
@@ -71,7 +76,7 @@ class Result:
             "baseline": _round(base.median) if base else None,
             "baseline_name": self.baseline_name,
             "ratio": _round(self.ratio),
-            "target": self.target,
+            "target": self.target if self.target == self.target else None,  # NaN: failed
             "target_on": self.target_on,
             "better": self.better,
             "met": self.met,
@@ -130,7 +135,11 @@ def markdown(results: list[Result]) -> str:
         value = f"{_fmt(v.median)} {r.unit} ({_fmt(v.min)}..{_fmt(v.max)})" if v else "null"
         base = f"{r.baseline_name}: {_fmt(b.median)}" if b else r.baseline_name or "—"
         sign = "≥" if r.better == "higher" else "≤"
-        target = f"ratio {sign} {r.target:g}" if r.target_on == "ratio" else f"{sign} {r.target:g}"
+        target = f"ratio {sign} {r.target:g}"
+        if r.target_on == "value":
+            target = f"{sign} {r.target:g} {r.unit.split()[0]}"
+        if r.target != r.target:  # NaN: a failed scenario
+            target = "—"
         met = {True: "yes", False: "**no**", None: "—"}[r.met]
         ratio = _fmt(r.ratio)
         lines.append(

@@ -23,7 +23,7 @@ NAME = "pipeline_ceiling"
 
 
 def run(ctx: Context) -> Result:
-    burst = Burst(500 if ctx.quick else 2000)
+    burst = Burst(300 if ctx.quick else 2000)
     rounds = 3
     relay_rates, celery_rates = [], []
     for _ in range(rounds):

@@ -72,7 +72,7 @@ def build_router(patterns: list[str]):  # type: ignore[no-untyped-def]
 
 
 def run(ctx: Context) -> Result:
-    rounds = 5
+    rounds = 3 if ctx.quick else 5
     patterns = globs()
     router = build_router(patterns)
     evs = events()

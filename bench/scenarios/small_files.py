@@ -21,7 +21,7 @@ BOTO3_THREADS = 8
 
 
 def run(ctx: Context) -> Result:
-    burst = Burst(500 if ctx.quick else 2000)
+    burst = Burst(300 if ctx.quick else 2000)
     rounds = 3
     source = ctx.tempdir("small-src")
     burst.write(source, burst.payloads(seed=10**6))
