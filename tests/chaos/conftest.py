@@ -65,6 +65,13 @@ def own_redis(tmp_path: Path) -> Iterator[Callable[[bool], RedisServer]]:
 
 
 @pytest.fixture
+def broker_url(own_redis: Callable[[bool], RedisServer]) -> str:
+    """A Redis of this test alone: the machine's shared one may be flushed by another pytest
+    session (``redis_url`` picks database numbers per process)."""
+    return own_redis(False).url()
+
+
+@pytest.fixture
 def receiver_factory() -> Iterator[Callable[..., Receiver]]:
     made: list[Receiver] = []
 

@@ -51,7 +51,7 @@ def failed_once(relay, relpath: str) -> bool:
 
 
 def test_s3_down_for_15s_steps_retry_with_backoff_and_succeed(
-    deploy, tmp_path, redis_url, moto_endpoint, s3_client, bucket
+    deploy, tmp_path, broker_url, moto_endpoint, s3_client, bucket
 ):
     # given workers that reach the S3 server through a proxy
     proxy = TcpProxy(int(urlsplit(moto_endpoint).port or 0))
@@ -60,7 +60,7 @@ def test_s3_down_for_15s_steps_retry_with_backoff_and_succeed(
         inbox.mkdir()
         routes = UPLOAD.format(bucket=bucket, attempts=20)
         relay = deploy(
-            pipeline(inbox, routes, endpoint=f"http://127.0.0.1:{proxy.port}"), redis_url
+            pipeline(inbox, routes, endpoint=f"http://127.0.0.1:{proxy.port}"), broker_url
         )
         start_reconciler(relay)
         start_worker(relay, "worker", 2)
@@ -101,14 +101,14 @@ defaults: {{timeout: 5s, retry: {{max_attempts: 5, backoff: 200ms}}}}
 
 
 def test_missing_bucket_fails_at_once_and_quarantines_the_file(
-    deploy, tmp_path, redis_url, moto_endpoint, s3_client
+    deploy, tmp_path, broker_url, moto_endpoint, s3_client
 ):
     # given a route uploading to a bucket that does not exist, quarantining on failure
     inbox, quarantine = tmp_path / "inbox", tmp_path / "quarantine"
     inbox.mkdir()
     missing = f"missing-{uuid.uuid4().hex[:12]}"
     routes = MISSING_BUCKET.format(missing=missing, quarantine=quarantine)
-    relay = deploy(pipeline(inbox, routes, endpoint=moto_endpoint), redis_url)
+    relay = deploy(pipeline(inbox, routes, endpoint=moto_endpoint), broker_url)
     start_worker(relay, "worker", 1)
     start_watcher(relay)
     # when a file arrives
@@ -141,13 +141,13 @@ defaults: {{timeout: 5s, retry: {{max_attempts: 6, backoff: 200ms, max_backoff: 
 
 
 def test_webhook_500_three_times_then_200_is_one_success_in_four_attempts(
-    deploy, tmp_path, redis_url, receiver_factory
+    deploy, tmp_path, broker_url, receiver_factory
 ):
     # given a receiver answering 500 three times, then 200
     receiver = receiver_factory(lambda _key, n: 500 if n < 3 else 200)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    relay = deploy(pipeline(inbox, FLAKY_HOOK.format(url=receiver.url)), redis_url)
+    relay = deploy(pipeline(inbox, FLAKY_HOOK.format(url=receiver.url)), broker_url)
     start_worker(relay, "worker", 1)
     start_watcher(relay)
     # when a file arrives
@@ -179,7 +179,7 @@ defaults: {{timeout: 5s, retry: {{max_attempts: 3, backoff: 200ms}}}}
 
 
 def test_step_failing_for_good_after_an_upload_deletes_the_object(
-    deploy, tmp_path, redis_url, moto_endpoint, s3_client, bucket, receiver_factory
+    deploy, tmp_path, broker_url, moto_endpoint, s3_client, bucket, receiver_factory
 ):
     # given uploads followed by a webhook answering 404, or a move onto a different file
     receiver = receiver_factory(lambda _key, _n: 404)
@@ -188,7 +188,7 @@ def test_step_failing_for_good_after_an_upload_deletes_the_object(
     (done / "move/b.txt").write_bytes(b"someone else's b")
     inbox.mkdir()
     routes = COMPENSATED.format(bucket=bucket, url=receiver.url, done=done)
-    relay = deploy(pipeline(inbox, routes, endpoint=moto_endpoint), redis_url)
+    relay = deploy(pipeline(inbox, routes, endpoint=moto_endpoint), broker_url)
     start_worker(relay, "worker", 2)
     start_watcher(relay)
     # when one file of each kind arrives
@@ -211,7 +211,7 @@ def test_step_failing_for_good_after_an_upload_deletes_the_object(
 
 
 def test_store_unreachable_for_10s_loses_nothing(
-    pg_url, deploy, tmp_path, redis_url, moto_endpoint, s3_client, bucket
+    pg_url, deploy, tmp_path, broker_url, moto_endpoint, s3_client, bucket
 ):  # pg_url first: its database is dropped after the processes stop
     # given every process reaching a test-owned PostgreSQL store through a proxy
     url = urlsplit(pg_url.replace("postgresql+psycopg2", "postgresql"))
@@ -222,7 +222,7 @@ def test_store_unreachable_for_10s_loses_nothing(
         inbox.mkdir()
         routes = UPLOAD.format(bucket=bucket, attempts=5)
         text = pipeline(inbox, routes, endpoint=moto_endpoint)
-        relay = deploy(text, redis_url, FILERELAY_DATABASE_URL=proxied)
+        relay = deploy(text, broker_url, FILERELAY_DATABASE_URL=proxied)
         relay.db_url = pg_url  # the test reads the store directly
         start_reconciler(relay)
         start_worker(relay, "worker", 2)

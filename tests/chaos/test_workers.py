@@ -4,6 +4,7 @@ worker child killed in the middle of a multipart upload. Real processes througho
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -56,13 +57,13 @@ def running_script(relay, relpaths: list[str]) -> str | None:
 
 
 def test_worker_sigkilled_mid_step_is_replaced_within_the_lease(
-    deploy, tmp_path, redis_url, moto_endpoint, s3_client, bucket
+    deploy, tmp_path, broker_url, moto_endpoint, s3_client, bucket
 ):
     # given a reconciler, one worker process, and files whose first step takes 3 s
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     text = pipeline(inbox, SLOW_THEN_UPLOAD.format(bucket=bucket), endpoint=moto_endpoint)
-    relay = deploy(text, redis_url)
+    relay = deploy(text, broker_url)
     start_reconciler(relay)
     first = start_worker(relay, "worker-a", 1)
     start_watcher(relay)
@@ -130,19 +131,19 @@ def ingest_without_enqueueing(relay: Relay, path: Path, broker_url: str) -> Step
 
 
 def test_one_step_message_delivered_twice_at_once_has_one_effect(
-    deploy, tmp_path, redis_url, receiver_factory
+    deploy, tmp_path, broker_url, receiver_factory
 ):
     # given two workers and a routed file whose webhook step message was not sent yet
     receiver = receiver_factory(delay_s=1.0)  # the first delivery still holds the lease
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    relay = deploy(pipeline(inbox, WEBHOOK_ONLY.format(url=receiver.url)), redis_url)
+    relay = deploy(pipeline(inbox, WEBHOOK_ONLY.format(url=receiver.url)), broker_url)
     start_worker(relay, "worker-a", 1)
     start_worker(relay, "worker-b", 1)
     (inbox / "twice.txt").write_bytes(b"deliver me twice")
-    msg = ingest_without_enqueueing(relay, inbox / "twice.txt", redis_url)
+    msg = ingest_without_enqueueing(relay, inbox / "twice.txt", broker_url)
     # when the same filerelay.step message is published twice at once
-    app = make_celery(load_settings(broker_url=redis_url))
+    app = make_celery(load_settings(broker_url=broker_url))
     for _ in range(2):
         app.send_task(
             STEP, args=[msg.step_id], kwargs={"event_id": msg.event_id}, queue="filerelay"
@@ -152,7 +153,7 @@ def test_one_step_message_delivered_twice_at_once_has_one_effect(
         assert "filerelay.step[" in (relay.root / f"{worker}.log").read_text(), worker
     # and once more after the step is done (a late redelivery)
     app.send_task(STEP, args=[msg.step_id], kwargs={"event_id": msg.event_id}, queue="filerelay")
-    wait_for(lambda: queue_empty(redis_url), 20, 0.1, what="the late delivery consumed")
+    wait_for(lambda: queue_empty(broker_url), 20, 0.1, what="the late delivery consumed")
     # then the receiver saw one request, and the step ran once
     assert len(receiver.hits) == 1, receiver.statuses()
     [step] = steps_of_file(relay, "twice.txt")
@@ -160,10 +161,68 @@ def test_one_step_message_delivered_twice_at_once_has_one_effect(
     assert relay.store.count_by_state() == {"succeeded": 1}
 
 
-def queue_empty(redis_url: str) -> bool:
+def queue_empty(broker_url: str) -> bool:
     """Nothing waiting in, nor reserved from, the filerelay queue."""
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(broker_url)
     try:
         return client.llen("filerelay") == 0 and client.hlen("unacked") == 0
     finally:
         client.close()
+
+
+MULTIPART = """\
+routes:
+  - name: big
+    steps:
+      - s3: {{connection: s3, bucket: "{bucket}", key: "{{relpath}}",
+              multipart_threshold: 16MiB, part_size: 8MiB, concurrency: 1}}
+        name: upload
+        timeout: 8s
+"""
+
+
+def parts_saved(relay, relpath: str) -> tuple[int, int] | None:
+    """``(pid running the upload, parts its checkpoint holds)`` while the upload runs."""
+    for step in steps_of_file(relay, relpath):
+        saved = (step.get("checkpoint") or {}).get("multipart")
+        if step["status"] == "running" and saved:
+            return int(step["lease_owner"].split(":")[1]), len(saved["parts"])
+    return None
+
+
+def test_worker_child_sigkilled_mid_multipart_upload_resumes_it(
+    deploy, tmp_path, broker_url, moto_endpoint, s3_client, bucket
+):
+    # given a worker uploading a 64 MiB file in eight 8 MiB parts, one at a time
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    text = pipeline(inbox, MULTIPART.format(bucket=bucket), endpoint=moto_endpoint)
+    relay = deploy(text, broker_url)
+    start_reconciler(relay)
+    start_worker(relay, "worker", 1)
+    start_watcher(relay)
+    data = os.urandom(64 * 2**20)
+    (inbox / "big.bin").write_bytes(data)
+    # when the worker child running the upload is SIGKILLed after two parts or more
+    pid, done = wait_for(
+        lambda: (p := parts_saved(relay, "big.bin")) and p[1] >= 2 and p,
+        120,
+        0.02,
+        what="an upload with two parts done",
+    )  # type: ignore[misc]
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    # then a later attempt resumes from the saved parts and completes the object, once
+    wait_states(relay, {"succeeded": 1}, 90)
+    took = time.monotonic() - killed_at
+    [step] = steps_of_file(relay, "big.bin")
+    result = step["result"]
+    print(
+        f"worker child SIGKILL mid-multipart ({done} of 8 parts checkpointed): completed "
+        f"{took:.1f}s later on attempt {step['attempts']}, resumed {result['resumed_parts']} "
+        f"parts, sent {result['parts'] - result['resumed_parts']}"
+    )
+    assert step["attempts"] == 2
+    assert result["parts"] == 8 and 2 <= result["resumed_parts"] < 8
+    assert_bucket(s3_client, bucket, {"big.bin": data})
+    assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
