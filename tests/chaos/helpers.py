@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,17 +56,27 @@ def pipeline(inbox: Path, routes: str, *, endpoint: str | None = None, extra: st
 # --- filerelay processes -----------------------------------------------------------------
 
 
-def spawn(relay: Relay, name: str, *args: str, env: dict[str, str] | None = None) -> Proc:
-    """Start ``filerelay <args> --config <relay config>`` as ``name`` (log: ``<name>.log``)."""
-    argv = [sys.executable, "-m", "filerelay", *args, "--config", str(relay.config)]
+def spawn(
+    relay: Relay,
+    name: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
+) -> Proc:
+    """Start ``[prefix] filerelay <args> --config <relay config>`` as ``name`` (log:
+    ``<name>.log``); ``prefix`` is e.g. a ``setpriv`` command line."""
+    argv = [*prefix, sys.executable, "-m", "filerelay", *args, "--config", str(relay.config)]
     proc = Proc(name, argv, {**relay.env, **(env or {})}, relay.root, relay.root / f"{name}.log")
     relay.procs.append(proc)
     return proc.start()
 
 
-def start_worker(relay: Relay, name: str = "worker", concurrency: int = 1, *args: str) -> Proc:
+def start_worker(
+    relay: Relay, name: str = "worker", concurrency: int = 1, prefix: Sequence[str] = ()
+) -> Proc:
     """A ``filerelay worker`` with its own node name and log, once it is ready."""
-    proc = spawn(relay, name, "worker", "-C", str(concurrency), "-n", f"{name}@%h", *args)
+    argv = ["worker", "-C", str(concurrency), "-n", f"{name}@%h"]
+    proc = spawn(relay, name, *argv, prefix=prefix)
     proc.wait_log("ready", 90)
     return proc
 
