@@ -104,12 +104,17 @@ class Proc:
         wait_for(seen, timeout_s, f"{needle!r} in the {self.name} log", interval_s=0.02)
         return time.monotonic()
 
+    def terminate(self) -> None:
+        """SIGTERM the process group (without waiting)."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+
     def stop(self, timeout_s: float = 20.0) -> None:
         """SIGTERM the process group, SIGKILL it if it is still there after ``timeout_s``."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
+        self.terminate()
         try:
             self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -189,6 +194,9 @@ class Relay:
         return self.start("watcher", "watch")
 
     def stop(self) -> None:
+        """SIGTERM every process at once, then wait for each (SIGKILL after a timeout)."""
+        for proc in self.procs:
+            proc.terminate()
         for proc in reversed(self.procs):
             proc.stop()
 
