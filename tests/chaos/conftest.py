@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,9 @@ def deploy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[
     try:
         yield make
     finally:
+        procs = [proc for relay in made for proc in relay.procs]
+        with ThreadPoolExecutor(max(1, len(procs))) as pool:  # each stop may take seconds
+            list(pool.map(lambda proc: proc.stop(), procs))
         for relay in made:
             relay.stop()
             if getattr(request.node, "chaos_failed", False):

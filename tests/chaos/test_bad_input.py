@@ -19,7 +19,7 @@ from tests.chaos.helpers import (
     wait_states,
     write_files,
 )
-from tests.conftest import ON_CI
+from tests.conftest import ON_CI, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
@@ -159,7 +159,8 @@ def test_non_utf8_name_is_recorded_and_copied(deploy, tmp_path, broker_url):
     with open(os.path.join(os.fsencode(inbox), name), "wb") as fh:
         fh.write(b"bytes of a latin-1 name")
     (inbox / "barrier.txt").write_bytes(b"after it")
-    wait_states(relay, {"succeeded": 2}, 30)
+    wait_for(lambda: relay.store.events_by_relpath("drop", "barrier.txt"), 30, 0.1)
+    wait_states(relay, {"succeeded": 2}, 5)  # its ingest was queued before the barrier's
     assert Path(os.fsdecode(os.path.join(os.fsencode(out), name))).read_bytes() == (
         b"bytes of a latin-1 name"
     )

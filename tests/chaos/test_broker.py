@@ -9,6 +9,7 @@ import sqlite3
 import time
 
 import pytest
+from sqlalchemy import text
 
 from tests.chaos.helpers import (
     assert_bucket,
@@ -18,7 +19,6 @@ from tests.chaos.helpers import (
     start_reconciler,
     start_watcher,
     start_worker,
-    wait_states,
     write_files,
 )
 from tests.conftest import wait_for
@@ -31,7 +31,7 @@ routes:
     steps:
       - s3: {{connection: s3, bucket: "{bucket}", key: "{{relpath}}"}}
       - webhook: {{url: "{url}/hook"}}
-defaults: {{timeout: 5s, retry: {{max_attempts: 8, backoff: 500ms, max_backoff: 2s}}}}
+defaults: {{timeout: 5s, retry: {{max_attempts: 8, backoff: 3s, max_backoff: 4s}}}}
 """
 UPLOAD = """\
 routes:
@@ -58,6 +58,13 @@ def watcher_sent(relay) -> int:
     with sqlite3.connect(relay.state / "watcher.sqlite", timeout=5) as db:
         seen = int(db.execute("SELECT COUNT(*) FROM seen").fetchone()[0])
     return seen - outbox_depth(relay)
+
+
+def retries_pending(relay) -> int:
+    """Steps waiting for their next attempt after a failed one."""
+    query = "SELECT COUNT(*) FROM steps WHERE status = 'pending' AND attempts > 0"
+    with relay.store.engine.connect() as conn:
+        return int(conn.execute(text(query)).scalar_one())
 
 
 @pytest.mark.parametrize(
@@ -90,19 +97,21 @@ def test_redis_sigkilled_under_load_and_restarted(
     wait_for(lambda: any(500 in v for v in receiver.statuses().values()), 30, 0.05)
     write_files(inbox, last)
     wait_for(lambda: watcher_sent(relay) == 200, 30, 0.02, what="all 200 events published")
-    at_kill = relay.store.count_by_state()
     server.kill()
+    at_kill, retrying = relay.store.count_by_state(), retries_pending(relay)
     server.start()
     restarted = time.monotonic()
     # then every file ends succeeded, once, with one effect per idempotency key
-    wait_states(relay, {"succeeded": 200}, 120)
+    wait_for(lambda: settled(relay, 200), 120, 0.2, what="200 succeeded, nothing in progress")
     took = time.monotonic() - restarted
     kind = "with AOF" if appendonly else "empty"
     audited = (relay.root / "reconciler.log").read_text().count("audit_unrecorded_file")
     print(
-        f"redis SIGKILL, restarted {kind}: events recorded at the kill {at_kill}, "
-        f"ingested again by the disk audit {audited}; all done {took:.1f}s after the restart"
+        f"redis SIGKILL, restarted {kind}: at the kill events {at_kill}, {retrying} retries "
+        f"pending; ingested again by the disk audit {audited}; all done {took:.1f}s after the "
+        f"restart; events {relay.store.count_by_state()}"
     )
+    assert retrying > 0
     assert_bucket(s3_client, bucket, files)
     assert_once_each(relay, list(files))
     successes = receiver.successes()

@@ -242,7 +242,11 @@ def test_store_unreachable_for_10s_loses_nothing(
         wait_for(lambda: settled(relay, 40), 90, 0.2, what="40 succeeded, nothing in progress")
         took = time.monotonic() - back_at
         states = relay.store.count_by_state()
-        print(f"store unreachable 10s: all 40 done {took:.1f}s after it came back; {states}")
+        deferred = (relay.root / "worker.log").read_text().count("task_deferred")
+        print(
+            f"store unreachable 10s: all 40 done {took:.1f}s after it came back; {deferred} "
+            f"tasks deferred meanwhile; events {states}"
+        )
         files = {**first, **during}
         assert_bucket(s3_client, bucket, files)
         assert_once_each(relay, list(files))
