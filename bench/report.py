@@ -63,7 +63,10 @@ class Result:
 
     @property
     def met(self) -> bool | None:
-        checked = self.ratio if self.target_on == "ratio" else self.value and self.value.median
+        if self.target_on == "ratio":
+            checked = self.ratio
+        else:
+            checked = self.value.median if self.value is not None else None
         if checked is None:
             return None
         return checked >= self.target if self.better == "higher" else checked <= self.target

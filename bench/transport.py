@@ -3,7 +3,10 @@
 Drops N files into a watched dir served by `filerelay run` (watcher + one worker) with a local
 `copy` route and times first write -> last copy. Prints files/s per transport and the ratio.
 
-    python -m bench.transport [--files 500] [--rounds 3] [--redis redis://127.0.0.1:6379/14]
+    python -m bench.transport [--files 500] [--rounds 3] [--redis redis://HOST:PORT]
+
+Without ``--redis`` a private redis-server on a free loopback port is started (and stopped by
+pid), as ``python -m bench`` does; its database 14 is flushed before each round.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.servers import redis_server
 
 CONFIG = """\
 sources:
@@ -80,12 +85,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--redis", help="redis://HOST:PORT (default: a private redis-server)")
     args = parser.parse_args()
     rates: dict[str, list[float]] = {"embedded": [], "redis": []}
-    for _ in range(args.rounds):
-        rates["embedded"].append(args.files / one_round(args.files, None))
-        rates["redis"].append(args.files / one_round(args.files, args.redis))
+    with (
+        tempfile.TemporaryDirectory(prefix="fr-bench-redis-") as tmp,
+        redis_server(Path(tmp), args.redis) as base,
+    ):
+        for _ in range(args.rounds):
+            rates["embedded"].append(args.files / one_round(args.files, None))
+            rates["redis"].append(args.files / one_round(args.files, f"{base}/14"))
     for name, values in rates.items():
         print(
             f"{name:9s} median {statistics.median(values):7.1f} files/s "
