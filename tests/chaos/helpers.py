@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -366,6 +367,19 @@ def steps_of_file(relay: Relay, relpath: str, source: str = "drop") -> list[dict
         for pipe in relay.store.pipelines_of(event["id"]):
             rows += relay.store.steps_of(pipe["id"])
     return rows
+
+
+def outbox_depth(relay: Relay) -> int:
+    """Events the watcher holds because the broker did not take them yet."""
+    with sqlite3.connect(relay.state / "watcher.sqlite", timeout=5) as db:
+        return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+
+def watcher_sent(relay: Relay) -> int:
+    """Files the watcher emitted whose event the broker has accepted."""
+    with sqlite3.connect(relay.state / "watcher.sqlite", timeout=5) as db:
+        seen = int(db.execute("SELECT COUNT(*) FROM seen").fetchone()[0])
+    return seen - outbox_depth(relay)
 
 
 def write_files(folder: Path, files: dict[str, bytes]) -> None:

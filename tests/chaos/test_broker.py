@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import time
 
 import pytest
@@ -14,11 +13,13 @@ from sqlalchemy import text
 from tests.chaos.helpers import (
     assert_bucket,
     assert_once_each,
+    outbox_depth,
     pipeline,
     settled,
     start_reconciler,
     start_watcher,
     start_worker,
+    watcher_sent,
     write_files,
 )
 from tests.conftest import wait_for
@@ -45,19 +46,6 @@ defaults: {{timeout: 5s}}
 def flaky_once(key: str, n: int) -> int:
     """One key in three gets a 500 on its first request: retries are pending at the kill."""
     return 500 if n == 0 and int(hashlib.sha256(key.encode()).hexdigest(), 16) % 3 == 0 else 200
-
-
-def outbox_depth(relay) -> int:
-    """Events the watcher holds because the broker did not take them yet."""
-    with sqlite3.connect(relay.state / "watcher.sqlite", timeout=5) as db:
-        return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-
-
-def watcher_sent(relay) -> int:
-    """Files the watcher emitted whose event the broker has accepted."""
-    with sqlite3.connect(relay.state / "watcher.sqlite", timeout=5) as db:
-        seen = int(db.execute("SELECT COUNT(*) FROM seen").fetchone()[0])
-    return seen - outbox_depth(relay)
 
 
 def retries_pending(relay) -> int:
