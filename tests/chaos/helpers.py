@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from tests.conftest import free_port, port_open, stop_process, wait_for
 from tests.e2e.harness import Proc, Relay
 from tests.e2e.test_core_pipeline import objects
@@ -33,7 +35,6 @@ CHAOS_ENV = {
     "FILERELAY_RECONCILE_GRACE_S": "3",
     "FILERELAY_AUDIT_INTERVAL_S": "2",  # disk audit: files the broker lost before any ingest
 }
-TERMINAL = frozenset({"succeeded", "failed", "duplicate", "vanished", "skipped"})
 
 S3_CONNECTION = """\
 connections:
@@ -46,12 +47,12 @@ connections:
 """
 
 
-def pipeline(inbox: Path, routes: str, *, endpoint: str | None = None, extra: str = "") -> str:
+def pipeline(inbox: Path, routes: str, *, endpoint: str | None = None) -> str:
     """A config: the S3 connection (when ``endpoint``), one source ``drop`` with a 300 ms
-    silence, then ``routes`` (YAML text starting with ``routes:``) and ``extra`` sections."""
+    silence, then ``routes`` (YAML text from ``routes:`` on, with any ``defaults:``)."""
     head = S3_CONNECTION.format(endpoint=endpoint) if endpoint else ""
     source = f'sources:\n  - {{name: drop, path: "{inbox}", silence: 300ms}}\n'
-    return head + source + routes + extra
+    return head + source + routes
 
 
 # --- filerelay processes -----------------------------------------------------------------
@@ -138,8 +139,6 @@ class RedisServer:
         return self
 
     def _answers(self) -> bool:
-        import redis
-
         if not port_open("127.0.0.1", self.port):
             return False
         client = redis.Redis(port=self.port, socket_timeout=1)
@@ -165,7 +164,7 @@ class RedisServer:
 
 class TcpProxy:
     """Forwards ``127.0.0.1:<port>`` to a target. :meth:`cut` refuses new connections and
-    resets the open ones (the dependency is down); :meth:`restore` listens again on the same
+    closes the open ones (the dependency is down); :meth:`restore` listens again on the same
     port. The target itself keeps running, with its state."""
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
@@ -315,10 +314,6 @@ class Receiver:
 
 
 # --- checks ---------------------------------------------------------------------------------
-
-
-def terminal_count(relay: Relay) -> int:
-    return sum(n for state, n in relay.store.count_by_state().items() if state in TERMINAL)
 
 
 def wait_states(relay: Relay, expected: dict[str, int], timeout_s: float) -> float:
