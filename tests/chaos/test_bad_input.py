@@ -170,12 +170,6 @@ def test_non_utf8_name_is_recorded_and_copied(deploy, tmp_path, broker_url):
     assert event["state"] == "succeeded"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a non-UTF-8 name makes every disk-audit pass fail: Store.known_dedup_keys raises "
-    "UnicodeEncodeError for its dedup key (filerelay/watcher/audit.py:70, _missing), the "
-    "reconciler logs reconcile_failed, and files whose ingest the broker lost stay unrecorded",
-)
 def test_a_non_utf8_name_does_not_stop_the_disk_audit(deploy, tmp_path, own_redis):
     # given ingest messages for six files, one with a non-UTF-8 name, waiting in Redis
     server = own_redis(False)
