@@ -61,10 +61,12 @@ class GlobSet:
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self.patterns = tuple(patterns)
-        self._compiled = [compile_glob(p) for p in self.patterns]
+        # one alternation: a single regex call per path, whatever the number of globs
+        bodies = [compile_glob(p).pattern for p in self.patterns]
+        self.regex = re.compile("|".join(f"(?:{b})" for b in bodies) or r"(?!)", re.DOTALL)
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
     def matches(self, relpath: str) -> bool:
-        return any(rx.match(relpath) for rx in self._compiled)
+        return self.regex.match(relpath) is not None

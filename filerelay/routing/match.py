@@ -64,8 +64,11 @@ def _path_conditions(clause: Any) -> list[Condition]:
         conds.append(Condition(f"source in {sorted(sources)}", lambda f: f.event.source in sources))
     if clause.glob is not None:
         globs = GlobSet(clause.glob)
+        rx = globs.regex
         conds.append(
-            Condition(f"glob {list(globs.patterns)}", lambda f: globs.matches(f.event.relpath))
+            Condition(
+                f"glob {list(globs.patterns)}", lambda f: rx.match(f.event.relpath) is not None
+            )
         )
     if clause.regex is not None:
         rx = re.compile(clause.regex)
@@ -174,7 +177,13 @@ class Router:
         facts = self.facts(event, now)
         matched: list[Match] = []
         for compiled in self.routes:
-            if compiled.first_failure(facts) is not None:
+            # the hot loop of routing (events x routes): first_failure inlined
+            failed = False
+            for cond in compiled.conditions:
+                if not cond.test(facts):
+                    failed = True
+                    break
+            if failed:
                 continue
             window = compiled.route.when.time
             not_before = None
