@@ -167,8 +167,15 @@ class TcpProxy:
     closes the open ones (the dependency is down); :meth:`restore` listens again on the same
     port. The target itself keeps running, with its state."""
 
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        target_port: int,
+        target_host: str = "127.0.0.1",
+        tap: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.target = (target_host, target_port)
+        self.tap = tap  # sees what clients send; True cuts at once, before it is forwarded
+        self.tapped = threading.Event()  # set when the tap cut
         self.port = free_port()
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -216,13 +223,19 @@ class TcpProxy:
             client.settimeout(None)
             with self._lock:
                 self._conns.update((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, tap in ((client, upstream, self.tap), (upstream, client, None)):
+                threading.Thread(target=self._pump, args=(a, b, tap), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(
+        self, src: socket.socket, dst: socket.socket, tap: Callable[[bytes], bool] | None
+    ) -> None:
         """Copy one direction; when either side ends, close both (no half-open pairs)."""
         try:
             while data := src.recv(65536):
+                if tap is not None and tap(data):
+                    self.cut()
+                    self.tapped.set()
+                    return
                 dst.sendall(data)
         except OSError:
             pass
