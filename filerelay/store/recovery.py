@@ -46,6 +46,27 @@ def expired_leases(conn: Connection, now: datetime, limit: int) -> list[int]:
     return [int(i) for i in conn.execute(query).scalars()]
 
 
+def stalled_pipelines(conn: Connection, cutoff: datetime, limit: int) -> list[int]:
+    """Active pipelines created before ``cutoff`` with no step left to run at their position
+    (every step there ended): the advance after the last one did not happen."""
+    open_step = exists().where(
+        steps.c.pipeline_id == pipelines_t.c.id,
+        steps.c.position == pipelines_t.c.current_position,
+        steps.c.status.in_([PENDING, RUNNING]),
+    )
+    query = (
+        select(pipelines_t.c.id)
+        .where(
+            pipelines_t.c.status.in_(pipelines.ACTIVE),
+            pipelines_t.c.created_at < cutoff,
+            ~open_step,
+        )
+        .order_by(pipelines_t.c.id)
+        .limit(limit)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
 def overdue_steps(conn: Connection, cutoff: datetime, limit: int) -> list[int]:
     """Pending steps at their pipeline's position, due before ``cutoff`` (never started, in a
     pipeline created before it; or waiting for a retry due before it) — their message may be

@@ -250,6 +250,14 @@ class Store:
             return ids
 
     @_translated
+    def stalled_pipelines(self, grace_s: float, limit: int = 200) -> list[dict[str, Any]]:
+        """Active pipelines whose position has no step left to run (a lost advance)."""
+        cutoff = utcnow() - timedelta(seconds=grace_s)
+        with self._read() as conn:
+            ids = recovery.stalled_pipelines(conn, cutoff, limit)
+            return [dict(pipelines.get(conn, i)) for i in ids]
+
+    @_translated
     def poisoned_steps(self, limit: int = 100) -> list[dict[str, Any]]:
         with self._read() as conn:
             return recovery.poisoned_steps(conn, utcnow(), limit)

@@ -20,7 +20,13 @@ from celery import Celery
 from filerelay.model import FileEvent
 from filerelay.store.locks import SingletonLock
 from filerelay.tasks.app import enqueue, queue_depth, send_ingest
-from filerelay.tasks.runner import Outcome, abort_upload, fail_poisoned, redrive_message
+from filerelay.tasks.runner import (
+    Outcome,
+    abort_upload,
+    advance_stalled,
+    fail_poisoned,
+    redrive_message,
+)
 from filerelay.tasks.runtime import Runtime
 
 log = structlog.get_logger("filerelay.reconciler")
@@ -88,6 +94,10 @@ class Reconciler:
             msg = redrive_message(self.runtime, step_id)
             if msg is not None:
                 outcome.enqueue.append(msg)
+        for pipeline in store.stalled_pipelines(self.grace_s):
+            outcome.enqueue += advance_stalled(
+                self.runtime, pipeline["id"], pipeline["event_id"]
+            ).enqueue
         redriven = len(outcome.enqueue)
         enqueue(self.app, outcome, self.queue)
         done.redriven = redriven

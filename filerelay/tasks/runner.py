@@ -196,6 +196,10 @@ def _not_due(runtime: Runtime, row: dict[str, Any] | None) -> Outcome:
     """A step that arrived before its ``next_attempt_at`` (a time window, a clock skew, a
     long wait split into short countdowns) is sent again for later; anything else that cannot
     be claimed is a duplicate or late delivery, and is dropped."""
+    if row is not None and row["status"] == StepStatus.SUCCEEDED:
+        # a redelivery of a step that finished: its pipeline may not have advanced (the
+        # store went away between the two); advancing again is idempotent
+        return _advance_pipeline(runtime, row["pipeline_id"], row["event_id"])
     due = row.get("next_attempt_at") if row else None
     if row is None or row["status"] != StepStatus.PENDING or due is None:
         return Outcome()
@@ -296,6 +300,21 @@ def fail_poisoned(runtime: Runtime, row: dict[str, Any], error: str) -> Outcome:
         return Outcome()
     event = runtime.store.load_event(full["event_id"])
     adv = runtime.store.advance(full["pipeline_id"])
+    if event is None:
+        return Outcome()
+    return Outcome([_message_for(runtime, step_id, event) for step_id in adv.next_steps])
+
+
+def advance_stalled(runtime: Runtime, pipeline_id: int, event_id: str) -> Outcome:
+    """Advance a pipeline whose last step finished without the advance (the reconciler's)."""
+    return _advance_pipeline(runtime, pipeline_id, event_id)
+
+
+def _advance_pipeline(runtime: Runtime, pipeline_id: int, event_id: str) -> Outcome:
+    adv = runtime.store.advance(pipeline_id)
+    if not adv.next_steps:
+        return Outcome()
+    event = runtime.store.load_event(event_id)
     if event is None:
         return Outcome()
     return Outcome([_message_for(runtime, step_id, event) for step_id in adv.next_steps])

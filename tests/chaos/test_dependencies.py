@@ -287,14 +287,6 @@ def test_store_unreachable_for_10s_loses_nothing(
         proxy.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a store outage between a step's completing commit and its pipeline's advance "
-    "strands the pipeline: the deferred task's rerun finds the step succeeded and drops the "
-    "message (runner.run_step -> _not_due), and the reconciler only re-drives running or "
-    "pending steps (store/recovery.py stranded_steps), never a running pipeline whose current "
-    "step is done",
-)
 def test_store_cut_between_a_step_commit_and_its_advance_loses_nothing(
     pg_url, deploy, tmp_path, broker_url, moto_endpoint, s3_client, bucket
 ):
