@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import stop_process
-from tests.e2e.harness import clean_env
+from tests.e2e.harness import clean_env, run_filerelay
 
 GOOD_SOURCE = "sources:\n  - {name: a, path: SRC}\n"
 COPY_ROUTE = "routes:\n  - name: r\n    steps:\n      - copy: {to: 'OUT/{relpath}'}\n"
@@ -38,23 +36,9 @@ BAD = {
 
 
 def run_cli(*args: str, cwd: Path, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in its own process group; on a hang, the whole group is stopped."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "filerelay", *args],
-        cwd=cwd,
-        env=clean_env(FILERELAY_STATE_DIR=str(cwd / "state")),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        stop_process(proc)  # type: ignore[arg-type]
-        raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """The CLI with a clean environment, in its own process group."""
+    env = clean_env(FILERELAY_STATE_DIR=str(cwd / "state"))
+    return run_filerelay(args, cwd, env, timeout_s)
 
 
 def write_config(tmp_path: Path, text: str) -> Path:

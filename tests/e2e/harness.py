@@ -12,6 +12,28 @@ from filerelay.store import Store, make_engine
 from tests.conftest import S3_TEST_ENV, stop_process, wait_for
 
 
+def run_filerelay(
+    args: tuple[str, ...], cwd: Path, env: dict[str, str], timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python -m filerelay ARGS`` in its own process group; on a hang the group is stopped."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "filerelay", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        stop_process(proc)  # type: ignore[arg-type]
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a test process: no FILERELAY_* from the developer's shell."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FILERELAY_")}

@@ -8,28 +8,12 @@ import sys
 import uuid
 from typing import Any
 
-from tests.conftest import stop_process
-from tests.e2e.harness import Proc, Relay
+from tests.e2e.harness import Proc, Relay, run_filerelay
 
 
 def cli(relay: Relay, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
     """``filerelay ARGS`` with the relay's environment, in its own process group."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "filerelay", *args],
-        cwd=relay.root,
-        env=relay.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        stop_process(proc)  # type: ignore[arg-type]
-        raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return run_filerelay(args, relay.root, relay.env, timeout_s)
 
 
 def cli_json(relay: Relay, *args: str) -> Any:
