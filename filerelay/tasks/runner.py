@@ -298,11 +298,7 @@ def fail_poisoned(runtime: Runtime, row: dict[str, Any], error: str) -> Outcome:
         plan = recovery_plan(runtime, rules, full["pipeline_id"], full["route"])
     if not runtime.store.fail_poisoned(row["id"], error, plan):
         return Outcome()
-    event = runtime.store.load_event(full["event_id"])
-    adv = runtime.store.advance(full["pipeline_id"])
-    if event is None:
-        return Outcome()
-    return Outcome([_message_for(runtime, step_id, event) for step_id in adv.next_steps])
+    return _advance_pipeline(runtime, full["pipeline_id"], full["event_id"])
 
 
 def advance_stalled(runtime: Runtime, pipeline_id: int, event_id: str) -> Outcome:
