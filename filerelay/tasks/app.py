@@ -7,7 +7,7 @@ publish retry, a visibility timeout above the longest step time limit plus backo
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ from filerelay.agents import start_worker_agent, stop_worker_agent
 from filerelay.errors import ConfigError, FilerelayError, StoreError
 from filerelay.model import FileEvent
 from filerelay.settings import Settings
+from filerelay.tasks.hooks import StepHooks
 from filerelay.tasks.runner import Outcome, StepMessage, ingest, run_step
 from filerelay.tasks.runtime import RuntimeHolder
 
@@ -88,11 +89,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return conf
 
 
-def make_celery(settings: Settings) -> Celery:
-    """Build a configured Celery app with filerelay's tasks registered."""
+def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
+    """Build a configured Celery app with filerelay's tasks registered; ``hooks`` observe the
+    runner's outcomes in every worker process (metrics)."""
     app = Celery("filerelay", set_as_current=False)
     app.conf.update(celery_config(settings))
-    holder = RuntimeHolder(settings)
+    holder = RuntimeHolder(settings, hooks)
     app.filerelay_runtime = holder  # type: ignore[attr-defined]
 
     # max_retries=None here: retry(max_retries=None) falls back to the task's limit, which

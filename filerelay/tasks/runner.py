@@ -233,6 +233,7 @@ def _execute(
     )
     action = runtime.registry.get(step.action)(step.action_config, rules.resources)
     started = time.monotonic()
+    runtime.hooks.step_started(claim)
     try:
         result = _perform(runtime, action, ctx, claim)
     except Exception as exc:
@@ -241,8 +242,10 @@ def _execute(
         action.close()
     if not runtime.store.complete_step(claim.step_id, owner, result):
         log.warning("step_lease_lost", reason="completed elsewhere or lease expired")
+        runtime.hooks.step_finished(claim, "lease_lost")
         return Outcome()
     log.info("step_succeeded", duration_ms=round((time.monotonic() - started) * 1000, 1))
+    runtime.hooks.step_finished(claim, "succeeded", result)
     return _advance(runtime, claim)
 
 
@@ -271,8 +274,10 @@ def _on_error(
     when = datetime.now(UTC) + timedelta(seconds=delay)
     if not runtime.store.retry_step(claim.step_id, owner, error, when):
         log.warning("step_lease_lost", reason="lease expired before the retry was recorded")
+        runtime.hooks.step_finished(claim, "lease_lost")
         return Outcome()
     log.warning("step_retry", error=error, retry_in_s=round(delay, 3))
+    runtime.hooks.step_finished(claim, "retry")
     return Outcome([_message(rules, claim.step_id, claim.event, step, countdown=delay)])
 
 
@@ -284,6 +289,7 @@ def _fail(runtime: Runtime, rules: Rules, claim: ClaimedStep, owner: str, error:
     if not runtime.store.fail_step(claim.step_id, owner, error, plan):
         return Outcome()
     log.error("step_failed", error=error, compensation_steps=len(plan or []))
+    runtime.hooks.step_finished(claim, "failed")
     return _advance(runtime, claim)
 
 
@@ -320,6 +326,7 @@ def _advance(runtime: Runtime, claim: ClaimedStep) -> Outcome:
     adv = runtime.store.advance(claim.pipeline_id)
     if adv.event_state:
         log.info("event_finished", state=adv.event_state)
+        runtime.hooks.event_finished(claim.event, adv.event_state)
     return Outcome([_message_for(runtime, step_id, claim.event) for step_id in adv.next_steps])
 
 

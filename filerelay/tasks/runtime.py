@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -27,6 +28,7 @@ from filerelay.errors import ConfigError
 from filerelay.routing import Router
 from filerelay.settings import Settings
 from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.tasks.hooks import StepHookList, StepHooks
 
 log = structlog.get_logger("filerelay.runtime")
 
@@ -90,6 +92,7 @@ class Runtime:
     rules: Rules
     registry: Registry
     store: Store
+    hooks: StepHookList = field(default_factory=StepHookList)
     host: str = field(default_factory=socket.gethostname)
     _versions: dict[str, Rules] = field(default_factory=dict)
     _signature: tuple[int, int, int] | None = None
@@ -147,8 +150,11 @@ class Runtime:
         self.store.engine.dispose()
 
 
-def build_runtime(settings: Settings, registry: Registry | None = None) -> Runtime:
-    """Load and validate the config, open the store (upgrading it if allowed)."""
+def build_runtime(
+    settings: Settings, registry: Registry | None = None, hooks: Sequence[StepHooks] = ()
+) -> Runtime:
+    """Load and validate the config, open the store (upgrading it if allowed); ``hooks``
+    observe the runner's outcomes (metrics)."""
     if settings.config is None:
         raise ConfigError("no pipeline config: pass --config or set FILERELAY_CONFIG")
     registry = registry or default_registry()
@@ -157,7 +163,13 @@ def build_runtime(settings: Settings, registry: Registry | None = None) -> Runti
     ensure_schema(engine, auto_upgrade=settings.db_auto_upgrade)
     store = Store(engine)
     store.save_config(loaded.sha256, loaded.text, str(loaded.path))
-    runtime = Runtime(settings=settings, rules=Rules.build(loaded), registry=registry, store=store)
+    runtime = Runtime(
+        settings=settings,
+        rules=Rules.build(loaded),
+        registry=registry,
+        store=store,
+        hooks=StepHookList(hooks),
+    )
     runtime._signature = _signature(loaded.path)
     return runtime
 
@@ -165,8 +177,9 @@ def build_runtime(settings: Settings, registry: Registry | None = None) -> Runti
 class RuntimeHolder:
     """One runtime per process, rebuilt after a fork; checks the config file for changes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, hooks: Sequence[StepHooks] = ()) -> None:
         self.settings = settings
+        self.hooks = list(hooks)
         self._lock = threading.Lock()
         self._pid = -1
         self._runtime: Runtime | None = None
@@ -176,7 +189,7 @@ class RuntimeHolder:
     def get(self) -> Runtime:
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
-                self._runtime = build_runtime(self.settings)
+                self._runtime = build_runtime(self.settings, hooks=self.hooks)
                 self._pid = os.getpid()
                 self._checked = time.monotonic()
             elif self._hup.is_set() or time.monotonic() - self._checked >= RELOAD_CHECK_S:

@@ -1,0 +1,63 @@
+"""Hooks of the pipeline runner: cross-cutting observers (metrics) of step and event outcomes.
+
+The runner calls a :class:`StepHookList` where an outcome is decided; each hook's methods are
+no-ops by default. A hook that raises is logged loudly and skipped: it never breaks a step.
+Imports no Celery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from filerelay.model import FileEvent, JSONDict
+from filerelay.store import ClaimedStep
+
+log = structlog.get_logger("filerelay.hooks")
+
+SUCCEEDED = "succeeded"
+RETRY = "retry"
+FAILED = "failed"
+LEASE_LOST = "lease_lost"
+"""The ``outcome`` of :meth:`StepHooks.step_finished`."""
+
+
+class StepHooks:
+    """One observer of the runner; override what you need."""
+
+    def step_started(self, claim: ClaimedStep) -> None:
+        """The claimed step's action is about to run (or, for an undo step, compensate)."""
+
+    def step_finished(self, claim: ClaimedStep, outcome: str, result: JSONDict | None) -> None:
+        """The step's attempt ended: ``outcome`` is one of succeeded, retry, failed,
+        lease_lost; ``result`` is the action's result when it succeeded."""
+
+    def event_finished(self, event: FileEvent, state: str) -> None:
+        """Every pipeline of the event ended; ``state`` is the event's final state."""
+
+
+class StepHookList(StepHooks):
+    """The ordered hooks of a runtime; each call reaches every hook, failures are logged."""
+
+    def __init__(self, hooks: Sequence[StepHooks] = ()) -> None:
+        self.hooks = list(hooks)
+
+    def step_started(self, claim: ClaimedStep) -> None:
+        self._each("step_started", claim)
+
+    def step_finished(
+        self, claim: ClaimedStep, outcome: str, result: JSONDict | None = None
+    ) -> None:
+        self._each("step_finished", claim, outcome, result)
+
+    def event_finished(self, event: FileEvent, state: str) -> None:
+        self._each("event_finished", event, state)
+
+    def _each(self, name: str, *args: Any) -> None:
+        for hook in self.hooks:
+            try:
+                getattr(hook, name)(*args)
+            except Exception:
+                log.error("hook_failed", hook=type(hook).__name__, call=name, exc_info=True)
