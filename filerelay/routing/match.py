@@ -17,6 +17,7 @@ from typing import Any
 
 from filerelay.globs import GlobSet
 from filerelay.model import FileEvent
+from filerelay.routing.index import CandidateIndex, Needs, event_key
 from filerelay.routing.sniff import mime_matches, sniff_file
 from filerelay.routing.window import in_window, next_opening
 
@@ -152,8 +153,24 @@ class Match:
 
 @dataclass(frozen=True)
 class CompiledRoute:
+    """A route with its conditions (for ``rules explain``) and the fast form of them used by
+    :meth:`Router.matches`: the conditions the candidate index does not settle (a
+    ``source`` condition it does), as one ``rx`` when only a glob is left, else one ``test``.
+    """
+
     route: Any
     conditions: tuple[Condition, ...]
+    rx: re.Pattern[str] | None = None
+    test: Predicate | None = None
+
+    @classmethod
+    def of(cls, route: Any) -> CompiledRoute:
+        when = route.when
+        conditions = tuple(compile_clause(when))
+        rest = conditions[1:] if when.source is not None else conditions  # source comes first
+        if when.glob is not None and len(rest) == 1:  # the glob is all there is to test
+            return cls(route, conditions, rx=GlobSet(when.glob).regex)
+        return cls(route, conditions, test=_all_of(tuple(c.test for c in rest)))
 
     def first_failure(self, facts: Facts) -> Condition | None:
         for cond in self.conditions:
@@ -162,12 +179,30 @@ class CompiledRoute:
         return None
 
 
+def _all_of(tests: tuple[Predicate, ...]) -> Predicate | None:
+    """One predicate for all ``tests`` (None: nothing to test)."""
+    if not tests:
+        return None
+    if len(tests) == 1:
+        return tests[0]
+
+    def test(facts: Facts) -> bool:
+        return all(t(facts) for t in tests)
+
+    return test
+
+
 class Router:
-    """Matches events against an ordered list of routes."""
+    """Matches events against an ordered list of routes.
+
+    Only the routes the candidate index allows for an event are evaluated (see
+    :mod:`filerelay.routing.index`); the rest cannot match it.
+    """
 
     def __init__(self, routes: Sequence[Any], sniff: Callable[[str], str] = sniff_file) -> None:
-        self.routes = [CompiledRoute(r, tuple(compile_clause(r.when))) for r in routes]
+        self.routes = [CompiledRoute.of(r) for r in routes]
         self.sniff = sniff
+        self._index = CandidateIndex([(c, Needs.of(c.route.when)) for c in self.routes])
 
     def facts(self, event: FileEvent, now: datetime | None = None) -> Facts:
         return Facts(event, now or datetime.now(UTC), self.sniff)
@@ -175,24 +210,25 @@ class Router:
     def matches(self, event: FileEvent, now: datetime | None = None) -> list[Match]:
         """The routes that run on ``event``, in order, with their time-window start."""
         facts = self.facts(event, now)
+        relpath = event.relpath
         matched: list[Match] = []
-        for compiled in self.routes:
-            # the hot loop of routing (events x routes): first_failure inlined
-            failed = False
-            for cond in compiled.conditions:
-                if not cond.test(facts):
-                    failed = True
-                    break
-            if failed:
+        # the hot loop of routing (events x candidate routes)
+        for compiled in self._index.candidates(event_key(event.source, relpath)):
+            rx = compiled.rx
+            if rx is not None:
+                if rx.match(relpath) is None:
+                    continue
+            elif compiled.test is not None and not compiled.test(facts):
                 continue
-            window = compiled.route.when.time
+            route = compiled.route
+            window = route.when.time
             not_before = None
             if window is not None and not in_window(window, facts.now):
                 if window.outside == "skip":
                     continue
                 not_before = next_opening(window, facts.now)
-            matched.append(Match(compiled.route, not_before))
-            if compiled.route.stop:
+            matched.append(Match(route, not_before))
+            if route.stop:
                 break
         return matched
 
