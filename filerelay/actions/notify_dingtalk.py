@@ -14,16 +14,19 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from filerelay.actions.base import ActionContext
 from filerelay.actions.notify_common import check_http_url, origin, render_text
-from filerelay.actions.notify_http import check_status, post_json
+from filerelay.actions.notify_http import check_status, post, session
 from filerelay.config.types import TemplateStr
 from filerelay.errors import PermanentError, RetryableError
 from filerelay.model import JSONDict
+
+if TYPE_CHECKING:
+    import requests
 
 RETRYABLE_ERRCODES = {130101: "send too fast", -1: "system busy"}
 
@@ -69,27 +72,40 @@ def sign(secret: str, timestamp_ms: int) -> str:
 def payload(cfg: DingTalkChannel, ctx: ActionContext) -> dict[str, Any]:
     """The robot message for this file."""
     text = render_text(ctx, cfg.message)
-    at = {"atMobiles": list(cfg.at_mobiles), "isAtAll": cfg.at_all}
     if cfg.msgtype == "markdown":
+        at = {"atMobiles": list(cfg.at_mobiles), "isAtAll": cfg.at_all}
         body = {"title": render_text(ctx, cfg.title), "text": text}
         return {"msgtype": "markdown", "markdown": body, "at": at}
-    return {"msgtype": "text", "text": {"content": text}, "at": at}
+    return text_body(text, cfg.at_mobiles, cfg.at_all)
 
 
 def send(cfg: DingTalkChannel, ctx: ActionContext) -> JSONDict:
     """Post the message; raise on an HTTP error or a non-zero errcode."""
-    url = cfg.webhook_url.get_secret_value()
+    secret = cfg.secret.get_secret_value() if cfg.secret is not None else None
+    body = payload(cfg, ctx)
+    status = deliver(session(ctx), ctx.timeout_s, cfg.webhook_url.get_secret_value(), secret, body)
+    return {"channel": "dingtalk", "status": status, "message_id": None}
+
+
+def deliver(
+    http: requests.Session, timeout_s: float, url: str, secret: str | None, body: dict[str, Any]
+) -> int:
+    """Post a robot message (signed when ``secret``); the HTTP status, or raise on an HTTP
+    error or a non-zero errcode. Used by the action and by alert channels."""
     params = None
-    if cfg.secret is not None:
+    if secret is not None:
         timestamp_ms = int(time.time() * 1000)
-        params = {
-            "timestamp": str(timestamp_ms),
-            "sign": sign(cfg.secret.get_secret_value(), timestamp_ms),
-        }
-    response = post_json(ctx, "dingtalk", url, payload(cfg, ctx), params=params)
+        params = {"timestamp": str(timestamp_ms), "sign": sign(secret, timestamp_ms)}
+    response = post(http, timeout_s, "dingtalk", url, payload=body, params=params)
     check_status(response, "dingtalk", url)
     _check_errcode(response.text, url)
-    return {"channel": "dingtalk", "status": response.status_code, "message_id": None}
+    return response.status_code
+
+
+def text_body(text: str, at_mobiles: list[str], at_all: bool) -> dict[str, Any]:
+    """A plain-text robot message."""
+    at = {"atMobiles": list(at_mobiles), "isAtAll": at_all}
+    return {"msgtype": "text", "text": {"content": text}, "at": at}
 
 
 def _check_errcode(body: str, url: str) -> None:

@@ -119,16 +119,24 @@ def send(cfg: EmailChannel, ctx: ActionContext, conn: SmtpConnection) -> JSONDic
     """Build and send the message; raise translated errors."""
     msg = build_message(cfg, ctx, conn)
     recipients = [parseaddr(a)[1] for a in (*cfg.to, *cfg.cc)]
-    try:
-        refused = _deliver(conn, msg, recipients, min(conn.timeout, ctx.timeout_s))
-    except (smtplib.SMTPException, OSError) as exc:
-        raise smtp_error(exc, conn) from exc
+    refused = deliver(conn, msg, recipients, min(conn.timeout, ctx.timeout_s))
     return {
         "channel": "email",
         "status": SENT,
         "message_id": msg["Message-ID"],
         "refused": sorted(refused),
     }
+
+
+def deliver(
+    conn: SmtpConnection, msg: EmailMessage, recipients: list[str], timeout_s: float
+) -> dict[str, tuple[int, bytes]]:
+    """Send ``msg`` in one SMTP session; the refused recipients, or raise translated errors.
+    Used by the action and by alert channels."""
+    try:
+        return _deliver(conn, msg, recipients, timeout_s)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise smtp_error(exc, conn) from exc
 
 
 def _deliver(

@@ -23,7 +23,8 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 BODY_SNIPPET_CHARS = 200
 
 
-def _new_session() -> requests.Session:
+def new_session() -> requests.Session:
+    """A session (connection pool) for the notify channels."""
     import requests
 
     session = requests.Session()
@@ -33,7 +34,7 @@ def _new_session() -> requests.Session:
 
 def session(ctx: ActionContext) -> requests.Session:
     """The process-wide session (connection pool) of the notify channels."""
-    return ctx.resources.clients.get(SESSION_KEY, _new_session)  # type: ignore[no-any-return]
+    return ctx.resources.clients.get(SESSION_KEY, new_session)  # type: ignore[no-any-return]
 
 
 def post_json(
@@ -46,13 +47,32 @@ def post_json(
     headers: dict[str, str] | None = None,
 ) -> requests.Response:
     """POST ``payload`` as JSON; connection failures and timeouts are retryable."""
+    return post(
+        session(ctx), ctx.timeout_s, what, url, payload=payload, params=params, headers=headers
+    )
+
+
+def post(
+    http: requests.Session,
+    timeout_s: float,
+    what: str,
+    url: str,
+    *,
+    payload: dict[str, Any] | None = None,
+    data: bytes | None = None,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> requests.Response:
+    """POST ``payload`` as JSON (or ``data`` as is) on ``http`` — also outside a step (alert
+    channels); connection failures and timeouts are retryable."""
     import requests
 
-    timeout = (min(CONNECT_TIMEOUT_S, ctx.timeout_s), ctx.timeout_s)
+    timeout = (min(CONNECT_TIMEOUT_S, timeout_s), timeout_s)
     try:
-        return session(ctx).post(
+        return http.post(
             url,
             json=payload,
+            data=data,
             params=params,
             headers=headers,
             timeout=timeout,

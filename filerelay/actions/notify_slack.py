@@ -8,15 +8,18 @@ POSTs ``{"text": ...}``; Slack answers 200 with the body ``ok``, compatible serv
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from filerelay.actions.base import ActionContext
 from filerelay.actions.notify_common import check_http_url, render_text
-from filerelay.actions.notify_http import check_status, post_json
+from filerelay.actions.notify_http import check_status, post, session
 from filerelay.config.types import TemplateStr
 from filerelay.model import JSONDict
+
+if TYPE_CHECKING:
+    import requests
 
 
 class SlackChannel(BaseModel):
@@ -63,6 +66,12 @@ def payload(cfg: SlackChannel, ctx: ActionContext) -> dict[str, Any]:
 def send(cfg: SlackChannel, ctx: ActionContext) -> JSONDict:
     """Post the message; any 2xx is success."""
     url = cfg.webhook_url.get_secret_value()
-    response = post_json(ctx, "slack", url, payload(cfg, ctx))
+    status = deliver(session(ctx), ctx.timeout_s, url, payload(cfg, ctx))
+    return {"channel": "slack", "status": status, "message_id": None}
+
+
+def deliver(http: requests.Session, timeout_s: float, url: str, body: dict[str, Any]) -> int:
+    """Post a webhook body; the HTTP status, or raise. Used by the action and alert channels."""
+    response = post(http, timeout_s, "slack", url, payload=body)
     check_status(response, "slack", url)
-    return {"channel": "slack", "status": response.status_code, "message_id": None}
+    return response.status_code

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from filerelay.config.alerts import CHANNEL_TYPES, RULE_KINDS
 from filerelay.config.envsubst import substitute
 from filerelay.config.models import (
     CONNECTION_TYPES,
@@ -114,6 +115,9 @@ def _from_pydantic(doc: YamlDoc, err: Any, catalog: ActionCatalog) -> ConfigProb
     kind, msg = err["type"], err["msg"]
     if kind == "unknown_action":
         msg = _unknown_action(err.get("input"), catalog)
+    elif kind == "union_tag_invalid":
+        msg = _unknown_tag(err.get("ctx", {}))
+        where = (*where, str(err.get("ctx", {}).get("discriminator", "")).strip("'"))
     elif kind == "missing":
         msg = "field required"
     elif kind == "extra_forbidden":
@@ -130,7 +134,18 @@ def _from_pydantic(doc: YamlDoc, err: Any, catalog: ActionCatalog) -> ConfigProb
 
 def _union_tags(catalog: ActionCatalog) -> frozenset[str]:
     nested = {tag for model in catalog.configs.values() for tag in _variant_tags(model)}
-    return frozenset(catalog.configs) | CONNECTION_TYPES | {"parallel"} | nested
+    alerting = RULE_KINDS | CHANNEL_TYPES
+    return frozenset(catalog.configs) | CONNECTION_TYPES | {"parallel"} | nested | alerting
+
+
+def _unknown_tag(ctx: dict[str, Any]) -> str:
+    """``unknown kind 'failure_rat'; did you mean 'failure_rate'?`` for a union's tag."""
+    key = str(ctx.get("discriminator", "")).strip("'")
+    tag = str(ctx.get("tag", ""))
+    expected = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")]
+    return (
+        f"unknown {key} {tag!r}" + _did_you_mean(tag, expected) + f" (known: {', '.join(expected)})"
+    )
 
 
 def _variant_tags(model: Any) -> set[str]:

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from filerelay.config.alerts import AlertsConfig
 from filerelay.config.connections import (
     CONNECTION_MODELS,
     CONNECTION_TYPES,
@@ -273,6 +274,7 @@ class PipelineConfigBase(Strict):
     connections: dict[str, Connection] = Field({}, description="Named endpoints.")
     sources: list[Source] = Field(min_length=1, description="Watched directories.")
     defaults: Defaults = Field(Defaults(), description="Step defaults.")
+    alerts: AlertsConfig | None = Field(None, description="Alert channels and rules.")
 
     def source(self, name: str) -> Source:
         for src in self.sources:

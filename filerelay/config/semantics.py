@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -40,6 +41,7 @@ def check_semantics(
                 problems.append(((*where, "name"), f"duplicate step name {step.name!r}"))
             seen.add(step.name or "")
             problems += _connection_ref(config, step, (*where, step.action), connection_types)
+    problems += _alerts(config)
     return problems
 
 
@@ -96,3 +98,39 @@ def _connection_ref(
         kinds = " or ".join(allowed)
         return [((*where, "connection"), f"connection {name!r} is {conn.type}, not {kinds}")]
     return []
+
+
+def _alerts(config: PipelineConfigBase) -> list[Problem]:
+    """Rule names unique; the channels, sources and smtp connections named exist."""
+    alerts = config.alerts
+    if alerts is None:
+        return []
+    problems = _duplicates([r.name for r in alerts.rules], ("alerts", "rules"), "rule")
+    known = sorted(alerts.channels)
+    sources = {s.name for s in config.sources}
+    for i, rule in enumerate(alerts.rules):
+        for key in ("channels", "escalate_to"):
+            for j, name in enumerate(getattr(rule, key)):
+                if name not in alerts.channels:
+                    message = f"unknown channel {name!r}" + _did_you_mean(name, known)
+                    problems.append((("alerts", "rules", i, key, j), message))
+        for j, name in enumerate(getattr(rule, "sources", [])):
+            if name not in sources:
+                problems.append((("alerts", "rules", i, "sources", j), f"unknown source {name!r}"))
+    for name, channel in alerts.channels.items():
+        conn_name = getattr(channel, "connection", None)
+        if conn_name is None:
+            continue
+        conn = config.connections.get(conn_name)
+        if conn is None or conn.type != "smtp":
+            what = "unknown connection" if conn is None else f"{conn.type} connection"
+            problems.append(
+                (("alerts", "channels", name, "connection"), f"{what} {conn_name!r}: need smtp")
+            )
+    return problems
+
+
+def _did_you_mean(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    known = ", ".join(candidates)
+    return (f"; did you mean {close[0]!r}?" if close else "") + f" (known: {known})"

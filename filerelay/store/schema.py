@@ -1,5 +1,6 @@
 """The store's tables (SQLAlchemy Core): file events, pipelines, steps, routing configs,
-and the operator's tables: sources (the pause switch), agents (heartbeats), notifications.
+and the operator's tables: sources (the pause switch), agents (heartbeats), notifications,
+alert_states (the alert evaluator's memory).
 
 One row of ``file_events`` per detected file version; the partial unique index on
 ``dedup_key`` (over rows that are not ``duplicate``) is what keeps one *primary* row per file
@@ -183,4 +184,24 @@ agents = Table(
     Column("stopped_at", UTCDateTime, nullable=True),
     Index("ix_agents_last_heartbeat_at", "last_heartbeat_at"),
     Index("ix_agents_role_host", "role", "host"),
+)
+
+# One row per alert instance that is pending, firing, or resolved but not yet told to every
+# channel that heard it fire. ``deliveries``: channel name -> ISO time of its last successful
+# send for this instance (the suppression and retry state; it survives an evaluator restart).
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("rule", String(255), primary_key=True),
+    Column("instance", String(512), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("summary", Text, nullable=True),
+    Column("pending_since", UTCDateTime, nullable=False),
+    Column("firing_since", UTCDateTime, nullable=True),
+    Column("escalated_at", UTCDateTime, nullable=True),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("deliveries", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

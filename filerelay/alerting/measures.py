@@ -1,0 +1,185 @@
+"""What each rule kind measures: the instances of a rule that hold at ``now``.
+
+An :class:`Instance` is one thing in trouble — a route failing, an agent gone, a silent
+source — keyed so that the same trouble keeps the same key from one evaluation to the next.
+Every function reads the store (and, for ``backlog``, the broker's queue depth) and is
+repeatable at any chosen ``now``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from filerelay.config.alerts import (
+    AgentOfflineRule,
+    BacklogRule,
+    CompensationFailuresRule,
+    FailureRateRule,
+    LatencySloRule,
+    SilentSourceRule,
+)
+from filerelay.store.alert_repo import AlertStore, window_start
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One firing condition of a rule: its key, labels, measured value and a line for people."""
+
+    key: str
+    summary: str
+    value: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Inputs:
+    """Where the measures come from."""
+
+    store: AlertStore
+    sources: list[str]
+    queue_depth: Callable[[], int] | None = None
+
+
+def duration(seconds: float) -> str:
+    """``90`` → ``1m30s``: a short human duration for messages."""
+    seconds = round(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    if seconds or not parts:
+        parts.append(f"{seconds}s")
+    return "".join(parts[:2])
+
+
+def _key(by: str, value: str) -> tuple[str, dict[str, str]]:
+    return ("all", {}) if by == "all" else (f"{by}={value}", {by: value})
+
+
+def failure_rate(rule: FailureRateRule, inputs: Inputs, now: datetime) -> list[Instance]:
+    counts = inputs.store.failure_counts(window_start(now, rule.window), rule.over, rule.by)
+    out = []
+    for group, (failed, total) in sorted(counts.items()):
+        rate = failed / total if total else 0.0
+        if total < rule.min_events or rate < rule.threshold:
+            continue
+        key, labels = _key(rule.by, group)
+        summary = (
+            f"{key}: {failed} of {total} {rule.over} failed ({rate:.0%}) in the last "
+            f"{duration(rule.window)} (threshold {rule.threshold:.0%})"
+        )
+        out.append(Instance(key, summary, rate, labels))
+    return out
+
+
+def backlog(rule: BacklogRule, inputs: Inputs, now: datetime) -> list[Instance]:
+    out = []
+    if rule.max_queue_depth is not None and inputs.queue_depth is not None:
+        depth = inputs.queue_depth()
+        if depth > rule.max_queue_depth:
+            summary = f"queue: {depth} messages waiting (limit {rule.max_queue_depth})"
+            out.append(Instance("queue", summary, float(depth)))
+    if rule.max_pending_age is not None:
+        oldest = inputs.store.oldest_pending()
+        age = (now - oldest["created_at"]).total_seconds() if oldest else 0.0
+        if oldest is not None and age > rule.max_pending_age:
+            summary = (
+                f"oldest pending: {oldest['source']}/{oldest['relpath']} {oldest['state']} for "
+                f"{duration(age)} (limit {duration(rule.max_pending_age)})"
+            )
+            out.append(Instance("oldest_pending", summary, age, {"event_id": oldest["id"]}))
+    return out
+
+
+def agent_offline(rule: AgentOfflineRule, inputs: Inputs, now: datetime) -> list[Instance]:
+    out = []
+    for row in inputs.store.agents(now, window_start(now, rule.forget_after), rule.role):
+        silent = (now - row["last_heartbeat_at"]).total_seconds()
+        if row["stopped_at"] is not None or silent <= rule.after:
+            continue
+        labels = {"agent": row["id"], "role": row["role"], "host": row["host"]}
+        summary = (
+            f"{row['role']} {row['id']} (pid {row['pid']} on {row['host']}): no heartbeat "
+            f"for {duration(silent)}"
+        )
+        out.append(Instance(f"agent={row['id']}", summary, silent, labels))
+    return out
+
+
+def silent_source(rule: SilentSourceRule, inputs: Inputs, now: datetime) -> list[Instance]:
+    last, registered = inputs.store.last_file_at()
+    out = []
+    for name in rule.sources or inputs.sources:
+        since = last.get(name) or registered.get(name)
+        if since is None:  # never watched: nothing to be silent about yet
+            continue
+        silent = (now - since).total_seconds()
+        if silent <= rule.after:
+            continue
+        what = "no file" if name in last else "no file ever"
+        summary = f"source={name}: {what} for {duration(silent)} (limit {duration(rule.after)})"
+        out.append(Instance(f"source={name}", summary, silent, {"source": name}))
+    return out
+
+
+def compensation_failures(
+    rule: CompensationFailuresRule, inputs: Inputs, now: datetime
+) -> list[Instance]:
+    counts = inputs.store.compensation_failures(window_start(now, rule.window))
+    return [
+        Instance(
+            f"route={route}",
+            f"route={route}: {n} pipeline(s) ended compensation_failed in the last "
+            f"{duration(rule.window)} (their effects may not have been undone)",
+            float(n),
+            {"route": route},
+        )
+        for route, n in sorted(counts.items())
+        if n >= rule.threshold
+    ]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of ``values`` (not empty)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def latency_slo(rule: LatencySloRule, inputs: Inputs, now: datetime) -> list[Instance]:
+    out = []
+    for group, values in sorted(
+        inputs.store.latencies(window_start(now, rule.window), rule.by).items()
+    ):
+        if len(values) < rule.min_events:
+            continue
+        value = percentile(values, rule.percentile)
+        if value <= rule.max_latency:
+            continue
+        key, labels = _key(rule.by, group)
+        summary = (
+            f"{key}: p{rule.percentile:g} latency {duration(value)} over {len(values)} files in "
+            f"the last {duration(rule.window)} (limit {duration(rule.max_latency)})"
+        )
+        out.append(Instance(key, summary, value, labels))
+    return out
+
+
+MEASURES: dict[str, Callable[[Any, Inputs, datetime], list[Instance]]] = {
+    "failure_rate": failure_rate,
+    "backlog": backlog,
+    "agent_offline": agent_offline,
+    "silent_source": silent_source,
+    "compensation_failures": compensation_failures,
+    "latency_slo": latency_slo,
+}
+
+
+def measure(rule: Any, inputs: Inputs, now: datetime) -> list[Instance]:
+    """The instances of ``rule`` that hold at ``now``."""
+    return MEASURES[rule.kind](rule, inputs, now)

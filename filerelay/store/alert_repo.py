@@ -1,0 +1,162 @@
+"""``AlertStore``: what the alert evaluator reads and writes — measures, instance states and
+the record of every send (``notifications``). Short transactions, errors translated, like
+:class:`~filerelay.store.repo.Store` (whose engine it shares).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from filerelay.store import agents as agent_rows
+from filerelay.store import alert_measures, listing
+from filerelay.store.db import read_only
+from filerelay.store.repo import _translated
+from filerelay.store.schema import alert_states, notifications
+
+EXCERPT_CHARS = 2000
+
+
+class AlertStore:
+    """Alert measures and state on one metadata database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._reader = read_only(engine)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._reader.begin() as conn:
+            yield conn
+
+    # --- measures ---------------------------------------------------------------------------
+
+    @_translated
+    def failure_counts(self, since: datetime, over: str, by: str) -> dict[str, tuple[int, int]]:
+        """``{group: (failed, finished)}`` since ``since``."""
+        with self._read() as conn:
+            return alert_measures.failure_counts(conn, since, over, by)
+
+    @_translated
+    def latencies(self, since: datetime, by: str) -> dict[str, list[float]]:
+        """End-to-end latencies (s) of succeeded work since ``since``, per group."""
+        with self._read() as conn:
+            return alert_measures.latencies(conn, since, by)
+
+    @_translated
+    def last_file_at(self) -> tuple[dict[str, datetime], dict[str, datetime]]:
+        """Per source: the newest event's time, and when a watcher last registered it."""
+        with self._read() as conn:
+            return alert_measures.last_file_at(conn), alert_measures.registered_sources(conn)
+
+    @_translated
+    def compensation_failures(self, since: datetime) -> dict[str, int]:
+        """Per route: pipelines ended ``compensation_failed`` since ``since``."""
+        with self._read() as conn:
+            return alert_measures.compensation_failures(conn, since)
+
+    @_translated
+    def oldest_pending(self) -> dict[str, Any] | None:
+        """The oldest queued or processing event, or None."""
+        with self._read() as conn:
+            return listing.oldest_pending(conn)
+
+    @_translated
+    def agents(self, now: datetime, seen_since: datetime, role: str | None) -> list[dict[str, Any]]:
+        """Agents heard from since ``seen_since`` (each with its ``state`` at ``now``)."""
+        with self._read() as conn:
+            return agent_rows.rows(conn, now, seen_since, role=role)
+
+    # --- instance states --------------------------------------------------------------------
+
+    @_translated
+    def states(self, rule: str | None = None) -> list[dict[str, Any]]:
+        """Stored instances (of ``rule``), by rule and instance."""
+        query = select(alert_states).order_by(alert_states.c.rule, alert_states.c.instance)
+        if rule is not None:
+            query = query.where(alert_states.c.rule == rule)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    @_translated
+    def save_state(self, row: dict[str, Any]) -> None:
+        """Insert or replace one instance's row (keyed by rule and instance)."""
+        key = (alert_states.c.rule == row["rule"]) & (alert_states.c.instance == row["instance"])
+        with self._write() as conn:
+            found = conn.execute(select(alert_states.c.rule).where(key)).first()
+            if found is None:
+                conn.execute(insert(alert_states).values(**row))
+            else:
+                values = {k: v for k, v in row.items() if k not in ("rule", "instance")}
+                conn.execute(update(alert_states).where(key).values(**values))
+
+    @_translated
+    def drop_state(self, rule: str, instance: str) -> None:
+        """Forget one instance."""
+        with self._write() as conn:
+            conn.execute(
+                delete(alert_states).where(
+                    (alert_states.c.rule == rule) & (alert_states.c.instance == instance)
+                )
+            )
+
+    @_translated
+    def drop_rules_except(self, rules: set[str]) -> int:
+        """Forget the instances of rules no longer configured."""
+        with self._write() as conn:
+            query = delete(alert_states)
+            if rules:
+                query = query.where(alert_states.c.rule.not_in(sorted(rules)))
+            return int(conn.execute(query).rowcount or 0)
+
+    # --- notifications ----------------------------------------------------------------------
+
+    @_translated
+    def record_notification(
+        self,
+        now: datetime,
+        *,
+        kind: str,
+        channel: str,
+        target: str,
+        subject: str,
+        body: str,
+        error: str | None,
+    ) -> None:
+        """Record one send, ``ok`` or ``failed`` with its error."""
+        with self._write() as conn:
+            conn.execute(
+                insert(notifications).values(
+                    created_at=now,
+                    kind=kind[:64],
+                    channel=channel[:64],
+                    target=target[:1024],
+                    subject=subject[:1024],
+                    body_excerpt=body[:EXCERPT_CHARS],
+                    status="ok" if error is None else "failed",
+                    error=error,
+                )
+            )
+
+    @_translated
+    def notifications(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Sends recorded (since ``since``), oldest first."""
+        query = select(notifications).order_by(notifications.c.id)
+        if since is not None:
+            query = query.where(notifications.c.created_at >= since)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def window_start(now: datetime, seconds: float) -> datetime:
+    """The start of a look-back window of ``seconds`` ending at ``now``."""
+    return now - timedelta(seconds=seconds)

@@ -1,0 +1,37 @@
+"""Fixtures of the alerting tests: a store, events in chosen states, a config with alerts,
+real receivers (pytest-httpserver, the notify tests' aiosmtpd server)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.store.alert_repo import AlertStore
+
+# the SMTP server of the notify tests, reused
+from tests.actions.test_notify_email import SmtpServer, smtp_server  # noqa: F401
+
+
+@pytest.fixture
+def stores(db_url: str) -> Iterator[tuple[Store, AlertStore]]:
+    """The store (SQLite and PostgreSQL) and the evaluator's view of it."""
+    engine = make_engine(db_url)
+    ensure_schema(engine, auto_upgrade=True)
+    try:
+        yield Store(engine), AlertStore(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def sqlite_stores(tmp_path: Path) -> Iterator[tuple[Store, AlertStore]]:
+    """The store on SQLite only (tests about behaviour, not SQL)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    ensure_schema(engine, auto_upgrade=True)
+    try:
+        yield Store(engine), AlertStore(engine)
+    finally:
+        engine.dispose()
