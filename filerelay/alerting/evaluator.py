@@ -81,8 +81,9 @@ class Evaluator:
                 del rows[key]
             elif row["status"] == FIRING:
                 row.update(status=RESOLVED, resolved_at=now, updated_at=now)
+        ordered = [rows[key] for key in sorted(rows)]
         for channel in dict.fromkeys([*rule.channels, *rule.escalate_to]):
-            self._notify(rule, channel, list(rows.values()), now, report)
+            self._notify(rule, channel, ordered, now, report)
         for row in rows.values():
             if row["status"] == RESOLVED and not row["deliveries"]:
                 self.store.drop_state(rule.name, row["instance"])

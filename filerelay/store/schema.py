@@ -90,7 +90,8 @@ pipelines = Table(
     Column("route", String(255), nullable=False),
     Column("run", Integer, nullable=False, server_default=text("1")),
     Column("config_hash", String(64), nullable=False),
-    Column("status", String(16), nullable=False),
+    # 32: 'compensation_failed' (19 characters) did not fit the 16 of 0001 on PostgreSQL
+    Column("status", String(32), nullable=False),
     Column("current_position", Integer, nullable=True),
     Column("error", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),

@@ -1,4 +1,5 @@
-"""alert_states: the alert evaluator's memory (pending, firing, resolving instances).
+"""alert_states: the alert evaluator's memory (pending, firing, resolving instances);
+pipelines.status widened to 32 characters.
 
 Revision ID: 0005
 Revises: 0004
@@ -8,6 +9,10 @@ One row per alert instance (rule + instance key) while it is pending, firing, or
 but not yet told to every channel that heard it fire; ``deliveries`` holds each channel's
 last successful send, so suppression survives an evaluator restart. Sends themselves are
 recorded in ``notifications`` (0003).
+
+``pipelines.status`` was VARCHAR(16), too short for ``compensation_failed`` (19): PostgreSQL
+refused the update, so a pipeline whose compensation failed could not be recorded there
+(SQLite ignores the length). The alerting rule ``compensation_failures`` found it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ def _ts(name: str, nullable: bool) -> sa.Column:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("pipelines") as batch:
+        batch.alter_column(
+            "status", existing_type=sa.String(16), type_=sa.String(32), existing_nullable=False
+        )
     op.create_table(
         "alert_states",
         sa.Column("rule", sa.String(255), nullable=False),
@@ -46,3 +55,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("alert_states")
+    with op.batch_alter_table("pipelines") as batch:
+        batch.alter_column(
+            "status", existing_type=sa.String(32), type_=sa.String(16), existing_nullable=False
+        )
