@@ -221,12 +221,12 @@ RULE_MODELS = (
 )
 
 
-def _tag(model: type[BaseModel], key: str) -> str:
+def tag_of(model: type[BaseModel], key: str) -> str:
     return str(model.model_fields[key].annotation.__args__[0])  # type: ignore[union-attr]
 
 
-RULE_KINDS = frozenset(_tag(m, "kind") for m in RULE_MODELS)
-CHANNEL_TYPES = frozenset(_tag(m, "type") for m in CHANNEL_MODELS)
+RULE_KINDS = frozenset(tag_of(m, "kind") for m in RULE_MODELS)
+CHANNEL_TYPES = frozenset(tag_of(m, "type") for m in CHANNEL_MODELS)
 
 
 class AlertsConfig(Strict):

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from filerelay.config.alerts import CHANNEL_MODELS, RULE_MODELS, AlertsConfig, RuleBase, tag_of
 from filerelay.config.loader import ActionCatalog
 from filerelay.config.models import (
     CONNECTION_MODELS,
@@ -63,7 +64,7 @@ def model_table(title: str, model: type[BaseModel], skip: frozenset[str] = froze
         if name in skip:
             continue
         desc = (info.description or "").replace("|", "\\|")
-        lines.append(f"| `{name}` | {_default(info)} | {desc} |")
+        lines.append(f"| `{info.alias or name}` | {_default(info)} | {desc} |")
     return "\n".join(lines) + "\n"
 
 
@@ -94,6 +95,9 @@ def _root_variants(model: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:
     return out
 
 
+RULE_BASE_KEYS = frozenset(RuleBase.model_fields)
+
+
 def _type_of(connection: type[BaseModel]) -> str:
     return str(connection.model_fields["type"].annotation.__args__[0])  # type: ignore[union-attr]
 
@@ -112,6 +116,16 @@ def markdown_reference(catalog: ActionCatalog) -> str:
         model_table("step keys (beside the action key)", StepBase),
         model_table("`defaults`", Defaults),
         model_table("`retry` (in `defaults` or a step)", RetryPolicy),
+        model_table("`alerts`", AlertsConfig),
+        *(
+            model_table(f"`alerts.channels.<name>` (type `{tag_of(c, 'type')}`)", c)
+            for c in CHANNEL_MODELS
+        ),
+        model_table("alert rule keys (every kind)", RuleBase),
+        *(
+            model_table(f"alert rule `kind: {tag_of(r, 'kind')}`", r, RULE_BASE_KEYS)
+            for r in RULE_MODELS
+        ),
     ]
     for name, config in sorted(catalog.configs.items()):
         variants = _root_variants(config)
