@@ -98,6 +98,16 @@ class Settings(BaseSettings):
         default=None,
         description="user:password required by `filerelay flower` (comma-separate several).",
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Serve Prometheus metrics at http://METRICS_HOST:PORT/metrics from `watch`, "
+        "`worker` and `run` (the --metrics-port option). Unset: no metrics server.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the metrics server binds (0.0.0.0: all)."
+    )
 
     def resolved_database_url(self) -> str:
         """The store URL, defaulting to SQLite in the state dir."""

@@ -15,7 +15,10 @@ import typer
 from filerelay.alerting.service import start_alerts
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.cli.reconcile import start_reconciler
-from filerelay.cli.watch import install_stop_handlers, supervise
+from filerelay.cli.watch import METRICS_PORT_OPTION, install_stop_handlers, supervise
+from filerelay.metrics import multiproc
+from filerelay.metrics.setup import WatcherMetricsSetup, start_watcher_metrics
+from filerelay.settings import Settings
 
 log = structlog.get_logger("filerelay.cli")
 
@@ -25,10 +28,14 @@ MAX_RESPAWN_DELAY_S = 30.0
 class WorkerChild:
     """The worker as a child process, started again (with backoff) whenever it dies."""
 
-    def __init__(self, config: Path, concurrency: int | None) -> None:
+    def __init__(
+        self, config: Path, concurrency: int | None, metrics_dir: Path | None = None
+    ) -> None:
         self.argv = [sys.executable, "-m", "filerelay", "worker", "--config", str(config.resolve())]
         if concurrency:
             self.argv += ["--concurrency", str(concurrency)]
+        if metrics_dir is not None:  # its metrics go to files this process serves
+            self.argv += ["--metrics-dir", str(metrics_dir)]
         self.proc = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -63,6 +70,7 @@ class WorkerChild:
 def run(
     config: Path | None = CONFIG_OPTION,
     concurrency: int | None = typer.Option(None, "--concurrency", "-C", help="Worker processes."),
+    metrics_port: int | None = METRICS_PORT_OPTION,
 ) -> None:
     """Run the watcher, the reconciler and the alert evaluator (when the config has alert
     rules) here, and a worker as a child process (restarted if it dies), on the same settings.
@@ -70,16 +78,33 @@ def run(
     With no FILERELAY_BROKER_URL the embedded broker (a folder under the state dir) and the
     SQLite store need no server. Example: filerelay run --config examples/quickstart.yaml
     """
-    settings = settings_for(config)
+    settings = settings_for(config, metrics_port=metrics_port)
     loaded = load_checked(settings)
-    worker = WorkerChild(Path(str(settings.config)), concurrency)
+    metrics, metrics_dir = _start_metrics(settings)
+    worker = WorkerChild(Path(str(settings.config)), concurrency, metrics_dir)
     stop = threading.Event()
     install_stop_handlers(stop)
     threading.Thread(target=worker.supervise, args=(stop,), daemon=True).start()
     try:
         start_reconciler(settings, stop)
         run_guarded(lambda: start_alerts(settings, loaded, stop))
-        run_guarded(lambda: supervise(settings, loaded, stop))
+        run_guarded(lambda: supervise(settings, loaded, stop, metrics.hooks))
     finally:
         stop.set()
         worker.stop()
+        metrics.stop()
+        if metrics_dir is not None:
+            multiproc.remove(metrics_dir)
+
+
+def _start_metrics(settings: Settings) -> tuple[WatcherMetricsSetup, Path | None]:
+    """One metrics endpoint for the whole ``run``: the watcher's metrics here, and the worker
+    child's, which it writes to a fresh multiprocess directory this process reads."""
+    metrics_dir = multiproc.fresh_dir() if settings.metrics_port is not None else None
+    try:
+        metrics = run_guarded(lambda: start_watcher_metrics(settings, worker_dir=metrics_dir))
+    except BaseException:
+        if metrics_dir is not None:
+            multiproc.remove(metrics_dir)
+        raise
+    return metrics, metrics_dir

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 
 import structlog
+import typer
 
 from filerelay.agents import WatcherAgent
 from filerelay.cli.common import (
@@ -21,11 +22,21 @@ from filerelay.cli.common import (
 )
 from filerelay.config import LoadedConfig
 from filerelay.errors import ConfigError
+from filerelay.metrics.setup import start_watcher_metrics
 from filerelay.settings import Settings
 from filerelay.tasks import CeleryPublisher, make_celery
+from filerelay.tasks.app import inline_step_s
+from filerelay.watcher.hooks import WatcherHookList
 from filerelay.watcher.service import Watcher
 
 log = structlog.get_logger("filerelay.cli")
+
+METRICS_PORT_OPTION = typer.Option(
+    None,
+    "--metrics-port",
+    help="Serve Prometheus metrics on this port (default: $FILERELAY_METRICS_PORT; unset: off).",
+    show_default=False,
+)
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
@@ -40,12 +51,22 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
 
 def build_watcher(
-    settings: Settings, loaded: LoadedConfig, held: Callable[[], frozenset[str]] | None = None
+    settings: Settings,
+    loaded: LoadedConfig,
+    held: Callable[[], frozenset[str]] | None = None,
+    hooks: WatcherHookList | None = None,
 ) -> Watcher:
     app = make_celery(settings)
-    publish = CeleryPublisher(app, settings.queue, settings.max_backlog)
+    publish = CeleryPublisher(
+        app, settings.queue, settings.max_backlog, inline_step_s(loaded.model)
+    )
     return Watcher(
-        loaded.model.sources, settings.state_dir, publish, host=socket.gethostname(), held=held
+        loaded.model.sources,
+        settings.state_dir,
+        publish,
+        host=socket.gethostname(),
+        held=held,
+        hooks=hooks,
     )
 
 
@@ -105,7 +126,12 @@ class ConfigWatch:
         return loaded
 
 
-def supervise(settings: Settings, loaded: LoadedConfig, stop: threading.Event) -> None:
+def supervise(
+    settings: Settings,
+    loaded: LoadedConfig,
+    stop: threading.Event,
+    hooks: WatcherHookList | None = None,
+) -> None:
     """Run the watcher until ``stop``; when a reload changes the sources, swap in a new
     watcher (the old one flushes; its outbox and index carry over, so nothing is emitted
     twice and files that were pending are found again by the new one's start-up walk)."""
@@ -114,14 +140,18 @@ def supervise(settings: Settings, loaded: LoadedConfig, stop: threading.Event) -
     sources = loaded.model.sources
     agent = WatcherAgent(settings, sources).start()  # heartbeat and pause switch, off the hot path
     try:
-        _supervise(settings, config, agent, stop)
+        _supervise(settings, config, agent, stop, hooks)
     finally:
         agent.stop()
     log.info("watcher_stopped")
 
 
 def _supervise(
-    settings: Settings, config: ConfigWatch, agent: WatcherAgent, stop: threading.Event
+    settings: Settings,
+    config: ConfigWatch,
+    agent: WatcherAgent,
+    stop: threading.Event,
+    hooks: WatcherHookList | None,
 ) -> None:
     sources = config.loaded.model.sources
     while not stop.is_set():
@@ -129,7 +159,7 @@ def _supervise(
         failure: list[BaseException] = []
         thread = threading.Thread(
             target=_run_capturing,
-            args=(build_watcher(settings, config.loaded, agent.held), inner, failure),
+            args=(build_watcher(settings, config.loaded, agent.held, hooks), inner, failure),
             name="watcher",
         )
         thread.start()
@@ -155,16 +185,23 @@ def _run_capturing(watcher: Watcher, stop: threading.Event, failure: list[BaseEx
         failure.append(exc)
 
 
-def watch(config: Path | None = CONFIG_OPTION) -> None:
+def watch(
+    config: Path | None = CONFIG_OPTION, metrics_port: int | None = METRICS_PORT_OPTION
+) -> None:
     """Watch the configured sources and publish one ingest task per stable file.
 
     The config is reloaded on SIGHUP and when the file changes (a bad file is refused and the
     old config stays). Example:
     FILERELAY_BROKER_URL=redis://127.0.0.1:6379/0 filerelay watch -c pipeline.yaml
+    --metrics-port 9310
     """
-    settings = settings_for(config)
+    settings = settings_for(config, metrics_port=metrics_port)
     loaded = load_checked(settings)
     stop = threading.Event()
     install_stop_handlers(stop)
+    metrics = run_guarded(lambda: start_watcher_metrics(settings))
     log.info("watcher_starting", sources=[s.name for s in loaded.model.sources])
-    run_guarded(lambda: supervise(settings, loaded, stop))
+    try:
+        run_guarded(lambda: supervise(settings, loaded, stop, metrics.hooks))
+    finally:
+        metrics.stop()

@@ -10,7 +10,9 @@ import typer
 from celery import signals
 
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
+from filerelay.cli.watch import METRICS_PORT_OPTION
 from filerelay.logs import configure_logging
+from filerelay.metrics.setup import start_worker_metrics, worker_metrics_setup
 from filerelay.settings import Settings
 from filerelay.store import ensure_schema, make_engine
 from filerelay.tasks import make_celery
@@ -21,14 +23,20 @@ def worker(
     concurrency: int | None = typer.Option(None, "--concurrency", "-C", help="Processes/threads."),
     pool: str | None = typer.Option(None, "--pool", "-P", help="prefork | threads | solo"),
     hostname: str | None = typer.Option(None, "--hostname", "-n", help="Worker node name."),
+    metrics_port: int | None = METRICS_PORT_OPTION,
+    metrics_dir: Path | None = typer.Option(
+        None, "--metrics-dir", hidden=True, help="Write metrics there, serve none (`run`)."
+    ),
 ) -> None:
     """Run a worker; scale out by starting more (on any host sharing the broker and store).
 
     Example: FILERELAY_BROKER_URL=redis://127.0.0.1:6379/0 filerelay worker -c pipeline.yaml -C 8
     """
-    settings = settings_for(config)
+    settings = settings_for(config, metrics_port=metrics_port)
     load_checked(settings)
-    start_worker(settings, concurrency=concurrency, pool=pool, hostname=hostname)
+    start_worker(
+        settings, concurrency=concurrency, pool=pool, hostname=hostname, metrics_dir=metrics_dir
+    )
 
 
 def start_worker(
@@ -37,8 +45,12 @@ def start_worker(
     concurrency: int | None = None,
     pool: str | None = None,
     hostname: str | None = None,
+    metrics_dir: Path | None = None,
 ) -> None:
-    """Prepare the store and run a Celery worker in this process until it stops."""
+    """Prepare the store and run a Celery worker in this process until it stops.
+
+    Metrics (a metrics port, or ``metrics_dir`` from ``filerelay run``) are set up before the
+    app and its pool exist: a prefork pool's children must fork in multiprocess mode."""
     # worker children load the same config (prefork forks; `celery -A` reads the env)
     os.environ["FILERELAY_CONFIG"] = str(Path(str(settings.config)).resolve())
     engine = make_engine(settings.resolved_database_url())
@@ -49,11 +61,15 @@ def start_worker(
     def _logging(**_: Any) -> None:  # keep Celery from installing its own handlers
         configure_logging(settings.log_format, settings.log_level)
 
-    app = make_celery(settings)
+    pool = pool or settings.worker_pool
+    metrics = worker_metrics_setup(settings, pool, metrics_dir)
+    app = make_celery(settings, [metrics.hook] if metrics else [])
+    if metrics is not None:
+        run_guarded(lambda: start_worker_metrics(metrics, app, settings))
     argv = [
         "worker",
         f"--loglevel={settings.log_level}",
-        f"--pool={pool or settings.worker_pool}",
+        f"--pool={pool}",
         f"--queues={settings.queue}",
         "--without-mingle",
         "--without-gossip",

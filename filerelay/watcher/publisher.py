@@ -17,6 +17,7 @@ from collections.abc import Callable
 import structlog
 
 from filerelay.model import FileEvent
+from filerelay.watcher.hooks import WatcherHooks
 from filerelay.watcher.outbox import Outbox
 
 log = structlog.get_logger()
@@ -38,6 +39,7 @@ class Publisher(threading.Thread):
         flush_timeout_s: float = 3.0,
         idle_wait_s: float = 0.5,
         held: Callable[[], frozenset[str]] | None = None,
+        hooks: WatcherHooks | None = None,
     ) -> None:
         super().__init__(name="filerelay-publisher", daemon=True)
         self.outbox = outbox
@@ -48,6 +50,7 @@ class Publisher(threading.Thread):
         self.flush_timeout_s = flush_timeout_s
         self.idle_wait_s = idle_wait_s
         self.held = held or frozenset  # sources paused by the operator: their rows wait
+        self.hooks = hooks if hooks is not None else WatcherHooks()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self.failures = 0  # consecutive failed attempts
@@ -100,6 +103,7 @@ class Publisher(threading.Thread):
         except Exception as exc:
             self.failures += 1
             self.outbox.note_failure(ids, repr(exc))
+            self.hooks.publish_refused([event for _row_id, event in rows])
             log.warning(
                 "publisher.publish_failed",
                 events=len(ids),

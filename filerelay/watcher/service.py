@@ -23,6 +23,7 @@ import structlog
 from filerelay.errors import ConfigError
 from filerelay.model import FileEvent
 from filerelay.watcher.events import FileChanged, build_event
+from filerelay.watcher.hooks import WatcherHookList
 from filerelay.watcher.observers import ObserverFactory, RawEvent, default_observer_factory
 from filerelay.watcher.outbox import Outbox
 from filerelay.watcher.publisher import Publisher, PublishFn
@@ -55,6 +56,7 @@ class Watcher:
         publish_batch: int = 500,
         flush_timeout_s: float = 3.0,
         held: Callable[[], frozenset[str]] | None = None,
+        hooks: WatcherHookList | None = None,
     ) -> None:
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
@@ -70,9 +72,12 @@ class Watcher:
         self._publish_batch = publish_batch
         self._flush_timeout_s = flush_timeout_s
         self._held = held
+        self.hooks = hooks if hooks is not None else WatcherHookList()
         self._events: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
         self.sources = {
-            s.name: SourceWatch(s, self._events, clock=clock, writer_check=writer_check)
+            s.name: SourceWatch(
+                s, self._events, clock=clock, writer_check=writer_check, hooks=self.hooks
+            )
             for s in sources
         }
         self.outbox: Outbox | None = None
@@ -89,8 +94,10 @@ class Watcher:
             batch_size=self._publish_batch,
             flush_timeout_s=self._flush_timeout_s,
             held=self._held,
+            hooks=self.hooks,
         )
         self.publisher.start()
+        self.hooks.watcher_started(self)
         try:
             self._start_sources()
             self.ready.set()
@@ -134,6 +141,7 @@ class Watcher:
             sw.run_scans(self.outbox, self._clock)
             stable = sw.detector.poll(limit=MAX_STABLE_PER_TICK)
             if stable:
+                self.hooks.files_stable(sw.name, len(stable))
                 self._emit(sw, stable)
                 busy = busy or len(stable) >= MAX_STABLE_PER_TICK
         return busy
@@ -171,7 +179,9 @@ class Watcher:
             log.error(
                 "watcher.outbox_write_failed", source=sw.name, files=len(batch), error=str(exc)
             )
+            self.hooks.observer_error(sw.name, "outbox_write_failed")
             taken = 0
+        self.hooks.events_emitted(sw.name, [event for _sf, event in batch[:taken]])
         for sf, event in batch[:taken]:
             log.info(
                 "watcher.file_stable",

@@ -20,6 +20,7 @@ from watchdog.observers.api import BaseObserver
 
 from filerelay.errors import ConfigError
 from filerelay.watcher.filters import PathFilter
+from filerelay.watcher.hooks import WatcherHooks
 from filerelay.watcher.mounts import ObserverKind, choose_observer
 from filerelay.watcher.observers import (
     ObserverFactory,
@@ -48,8 +49,10 @@ class SourceWatch:
         *,
         clock: Callable[[], float],
         writer_check: WriterCheck | None = None,
+        hooks: WatcherHooks | None = None,
     ) -> None:
         self.source = source
+        self.watcher_hooks = hooks if hooks is not None else WatcherHooks()
         self.name: str = source.name
         self.root = os.path.abspath(os.fspath(source.path))
         self.filter = PathFilter(source)
@@ -101,6 +104,7 @@ class SourceWatch:
         if self.kind != "native":
             return
         log_inotify_limit(OSError(errno.ENOSPC, "inotify watch limit reached"), self.name)
+        self.watcher_hooks.observer_error(self.name, "watch_limit")
         self.stop()
         self.observer, self.kind = start_observer(
             self.source, self.root, self.handler, kind="polling", hooks=self.hooks, factory=factory
@@ -131,6 +135,7 @@ class SourceWatch:
             self.dirs_to_scan.add(dest)
         elif kind == "overflow":
             log.warning("watcher.queue_overflow", source=self.name, effect="rescanning now")
+            self.watcher_hooks.observer_error(self.name, "queue_overflow")
             self.rescan_requested = True
 
     def _touch(self, path: str, closed: bool = False) -> None:
@@ -162,7 +167,9 @@ class SourceWatch:
                 touch(prefix + rel, scan=True, st=st)
         return walk
 
-    def full_rescan(self, outbox: Outbox, now: Callable[[], float]) -> None:
+    def full_rescan(
+        self, outbox: Outbox, now: Callable[[], float], reason: str = "startup"
+    ) -> None:
         """Reload the seen index, walk everything, prune seen rows of files gone."""
         started = time.monotonic()
         walk_started_at = now()
@@ -181,14 +188,18 @@ class SourceWatch:
             seen_pruned=pruned,
             duration_s=round(time.monotonic() - started, 3),
         )
+        self.watcher_hooks.rescanned(self.name, reason)
+        if walk.skipped_dirs:
+            self.watcher_hooks.observer_error(self.name, "dir_unreadable", walk.skipped_dirs)
 
     def run_scans(self, outbox: Outbox, now: Callable[[], float]) -> None:
         """Walk new directories, and the whole tree when due or requested."""
         if self.rescan_requested or time.monotonic() >= self.rescan_at:
+            reason = "requested" if self.rescan_requested else "periodic"
             self.rescan_requested = False
             self.dirs_to_scan.clear()
             self.rescan_at = time.monotonic() + float(self.source.rescan_interval)
-            self.full_rescan(outbox, now)
+            self.full_rescan(outbox, now, reason)
             return
         while self.dirs_to_scan:
             directory = self.dirs_to_scan.pop()

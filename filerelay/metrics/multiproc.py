@@ -1,0 +1,90 @@
+"""prometheus_client's multiprocess mode, for a prefork worker.
+
+Each pool child writes its metric values to files in ``PROMETHEUS_MULTIPROC_DIR``; the parent
+serves a registry whose :class:`MultiProcessCollector` sums them at scrape time. The parent
+creates a fresh private directory per worker start *before* the children fork, and removes
+it when the worker stops; a child that exits hands back its live-gauge files
+(``mark_process_dead``, on Celery's ``worker_process_shutdown``), and the files of a child that
+was killed are reaped at the next scrape.
+
+Order matters: prometheus_client chooses its value class once, when
+``prometheus_client.values`` is first imported (``ValueClass = get_value_class()`` reads the
+environment variable then). A library imported earlier may already have imported it, so
+:func:`enable` sets the variable and then chooses the class again; it must run before any
+filerelay metric is built.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db$")
+
+
+def fresh_dir() -> Path:
+    """A new, empty, private (0700) directory for one worker's metric files."""
+    return Path(tempfile.mkdtemp(prefix="filerelay-metrics-"))
+
+
+def enable(path: Path) -> None:
+    """Put this process (and the children it forks) in multiprocess mode, writing to ``path``."""
+    from prometheus_client import values
+
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ[ENV] = str(path)
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        values.ValueClass = values.get_value_class()
+
+
+def mark_dead(pid: int, path: Path) -> None:
+    """A pool child exited: drop its live-gauge files (counters and histograms stay summed)."""
+    multiprocess.mark_process_dead(pid, str(path))
+
+
+def remove(path: Path) -> None:
+    """Delete the directory (the worker stopped)."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class ReapingCollector(Collector):
+    """A :class:`MultiProcessCollector` that first drops the live-gauge files of processes
+    that are gone without saying so (SIGKILL, OOM), so their gauges do not linger."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._inner = multiprocess.MultiProcessCollector(None, path=str(path))
+
+    def collect(self) -> Iterable[Metric]:
+        for name in glob.glob(os.path.join(self.path, "gauge_live*.db")):
+            match = _LIVE_FILE.search(name)
+            if match and not _alive(int(match.group(1))):
+                mark_dead(int(match.group(1)), self.path)
+        return self._inner.collect()  # type: ignore[no-any-return]
+
+
+def served_registry(path: Path) -> CollectorRegistry:
+    """The registry the parent serves: every process's files in ``path``, summed."""
+    registry = CollectorRegistry()
+    registry.register(ReapingCollector(path))
+    return registry
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
