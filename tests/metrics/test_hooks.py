@@ -8,6 +8,7 @@ import time
 
 import pytest
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from filerelay.metrics.collectors import QueueDepthCollector
 from filerelay.metrics.registry import watcher_metrics, worker_metrics
@@ -141,22 +142,16 @@ class Broken(StepHooks, WatcherHooks):
         raise RuntimeError("boom")
 
 
-def test_a_failing_hook_is_logged_and_the_next_still_runs(worker, capsys) -> None:
+def test_a_failing_hook_is_logged_and_the_next_still_runs(worker) -> None:
     registry, hook = worker
-    StepHookList([Broken(), hook]).step_finished(claim(), "failed")
-    assert (
-        value(
-            registry,
-            "filerelay_step_runs_total",
-            action="s3",
-            route="up",
-            phase="main",
-            outcome="failed",
-        )
-        == 1
-    )
-    WatcherHookList([Broken()]).events_emitted("drop", [event()])  # does not raise
-    assert "hook_failed" in capsys.readouterr().out
+    with capture_logs() as logs:
+        StepHookList([Broken(), hook]).step_finished(claim(), "failed")
+        WatcherHookList([Broken()]).events_emitted("drop", [event()])  # does not raise
+    runs = "filerelay_step_runs_total"
+    labels = {"action": "s3", "route": "up", "phase": "main", "outcome": "failed"}
+    assert value(registry, runs, **labels) == 1
+    failures = [(e["call"], e["log_level"]) for e in logs if e["event"] == "hook_failed"]
+    assert failures == [("step_finished", "error"), ("events_emitted", "error")]
 
 
 def test_queue_depth_is_cached_and_a_slow_or_down_broker_does_not_hold_the_scrape() -> None:
