@@ -1,9 +1,10 @@
 """Gauges read at scrape time: the broker queue depth, cached and bounded in time.
 
 A scrape must stay cheap and must not fail when the broker is down: the depth is fetched at
-most every ``ttl_s`` on a background thread, a scrape waits for a fetch at most
-``timeout_s`` (then shows the last known values), and ``filerelay_broker_up`` says whether
-the last fetch reached the broker (no depth samples while it did not).
+most every ``ttl_s`` on a background thread; a scrape waits for that fetch at most
+``timeout_s`` (then shows the last known values), and not at all while the broker is known to
+be down; ``filerelay_broker_up`` says whether the last fetch reached the broker (no depth
+samples while it did not).
 """
 
 from __future__ import annotations
@@ -50,13 +51,16 @@ class QueueDepthCollector(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         with self._lock:
             stale = time.monotonic() - self._fetched_at >= self.ttl_s
+            fetch = None
             if stale and (self._fetch is None or not self._fetch.is_alive()):
-                self._fetch = threading.Thread(
+                fetch = self._fetch = threading.Thread(
                     target=self._refresh, name="queue-depth", daemon=True
                 )
-                self._fetch.start()
-            fetch = self._fetch
-        if stale and fetch is not None:
+                fetch.start()
+            # wait for a fresh value only while the broker answered last time: when it is
+            # down, a scrape shows the outage at once instead of waiting on each connect
+            wait = fetch is not None and (self._up or self._fetched_at == float("-inf"))
+        if wait and fetch is not None:
             fetch.join(self.timeout_s)
         with self._lock:
             return self._families(dict(self._depths), self._up)

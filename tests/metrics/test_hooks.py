@@ -181,3 +181,10 @@ def test_queue_depth_is_cached_and_a_slow_or_down_broker_does_not_hold_the_scrap
     time.sleep(0.1)
     assert registry.get_sample_value("filerelay_queue_depth", {"queue": "q"}) is None
     assert value(registry, "filerelay_broker_up") == 0
+    # while it is down, a scrape does not wait for the next (hanging) read at all
+    release.clear()
+    time.sleep(0.25)
+    started = time.monotonic()
+    assert value(registry, "filerelay_broker_up") == 0
+    assert time.monotonic() - started < 0.05
+    release.set()

@@ -5,6 +5,7 @@ clear error."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +88,27 @@ def test_watcher_counts_every_file_it_emits(relay: Relay) -> None:
         return total(scrape(port), "filerelay_queue_depth", queue="filerelay") == n
 
     wait_for(queued, 30, 0.5, what="the queue depth")
+
+
+def test_broker_down_events_spool_and_the_scrape_still_answers(relay: Relay) -> None:
+    # given a watcher whose broker is not there
+    relay.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    port, n = free_port(), 3
+    start(relay, "watcher", "watch", "--metrics-port", str(port), ready="watcher_ready")
+    drop(relay, [f"s{i}.ok" for i in range(n)])
+
+    # then the events wait in the outbox, counted as spooled, and every scrape answers
+    def spooled() -> bool:
+        return total(scrape(port), "filerelay_watcher_events_spooled_total", source="drop") == n
+
+    wait_for(spooled, 60, 0.2, what=f"{n} events spooled")
+    for _ in range(3):
+        started = time.monotonic()
+        samples = scrape(port)
+        assert time.monotonic() - started < 3.0
+    assert total(samples, "filerelay_watcher_outbox_depth") == n
+    assert total(samples, "filerelay_broker_up") == 0
+    assert not [s for s in samples if s[0] == "filerelay_queue_depth"]
 
 
 def test_prefork_worker_sums_its_children(relay: Relay) -> None:
