@@ -14,8 +14,10 @@ import typer
 from filerelay.actions.registry import default_registry
 from filerelay.config import ActionCatalog, LoadedConfig, load_config
 from filerelay.config.models import step_slots
+from filerelay.config.secrets import config_secrets
 from filerelay.errors import ConfigError, StoreError, UsageError
-from filerelay.logs import configure_logging
+from filerelay.logs import configure_logging, register_secrets
+from filerelay.redaction import secrets_in
 from filerelay.settings import Settings, load_settings
 from filerelay.tasks.retry import check_delivery_limits
 
@@ -64,6 +66,7 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
         except Exception as exc:  # pydantic ValidationError on a bad FILERELAY_* value
             raise ConfigError(f"bad FILERELAY_* setting: {exc}") from None
     configure_logging(settings.log_format, settings.log_level)
+    register_secrets(secrets_in(settings))
     return settings
 
 
@@ -73,6 +76,7 @@ def check_config(settings: Settings, *, check_paths: bool = True) -> LoadedConfi
         raise ConfigError("no pipeline config: pass --config FILE or set FILERELAY_CONFIG")
     catalog = ActionCatalog.from_registry(default_registry())
     loaded = load_config(settings.config, catalog, check_paths=check_paths)
+    register_secrets(config_secrets(loaded))
     model = loaded.model
     steps = [slot[2] for r in model.routes for slot in step_slots(r.steps)]  # type: ignore[attr-defined]
     timeouts = [s.timeout or model.defaults.timeout for s in steps]

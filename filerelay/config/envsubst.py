@@ -32,6 +32,11 @@ def substitute(
     return walk(data, path), problems
 
 
+def references(text: str) -> set[str]:
+    """The names of the ``${NAME}`` references in ``text``."""
+    return set(_VAR.findall(text))
+
+
 def _value(
     name: str, env: Mapping[str, str], where: Path_, problems: list[tuple[Path_, str]]
 ) -> str:

@@ -21,11 +21,13 @@ def __getattr__(name: str) -> Any:
         if _app is None:
             from celery import signals
 
-            from filerelay.logs import configure_logging
+            from filerelay.logs import configure_logging, register_secrets
+            from filerelay.redaction import secrets_in
             from filerelay.settings import load_settings
 
             settings = load_settings()
             configure_logging(settings.log_format, settings.log_level)
+            register_secrets(secrets_in(settings))
 
             @signals.setup_logging.connect(weak=False)
             def _logging(**_: Any) -> None:  # FILERELAY_LOG_* rule, not celery's --loglevel

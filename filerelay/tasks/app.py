@@ -17,6 +17,7 @@ from celery.app.task import Task
 
 from filerelay.agents import start_worker_agent, stop_worker_agent
 from filerelay.errors import ConfigError, FilerelayError, StoreError
+from filerelay.logs import stdout_to_log
 from filerelay.model import FileEvent
 from filerelay.settings import Settings
 from filerelay.tasks.hooks import StepHooks
@@ -137,7 +138,47 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
     def _agent_stopped(**_: Any) -> None:
         stop_worker_agent(app)
 
+    @signals.celeryd_after_setup.connect(weak=False)
+    def _json_only(instance: Any, **_: Any) -> None:  # before Celery prints its banner
+        if settings.log_format == "json":
+            instance.quiet = True
+            stdout_to_log()
+
+    @signals.worker_shutting_down.connect(weak=False)
+    def _shutting_down(sig: str = "", how: str = "", **_: Any) -> None:
+        log.info("worker_shutting_down", signal=sig, how=how.lower())
+
+    signals.task_prerun.connect(_bind_task_context, weak=False)  # the same function once
+    signals.task_postrun.connect(_clear_task_context, weak=False)
     return app
+
+
+def _bind_task_context(
+    task_id: str = "", task: Task | None = None, args: Any = (), kwargs: Any = None, **_: Any
+) -> None:
+    """Every line a task logs carries its event (nothing left over from the previous task
+    this process or thread ran)."""
+    structlog.contextvars.clear_contextvars()
+    labels = task_labels(getattr(task, "name", ""), args or (), kwargs or {})
+    structlog.contextvars.bind_contextvars(task_id=task_id, **labels)
+
+
+def _clear_task_context(**_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
+
+
+def task_labels(name: str, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``event_id`` and ``source`` (and a step's ``step_id``) from a task's arguments."""
+    labels: dict[str, Any] = {}
+    if name == INGEST and args and isinstance(args[0], dict):
+        labels = {"event_id": args[0].get("event_id"), "source": args[0].get("source")}
+    elif name == STEP:
+        labels = {
+            "event_id": kwargs.get("event_id"),
+            "source": kwargs.get("source"),
+            "step_id": args[0] if args else None,
+        }
+    return {key: value for key, value in labels.items() if value not in (None, "")}
 
 
 @contextmanager

@@ -24,7 +24,9 @@ from filerelay.actions.base import Resources
 from filerelay.actions.registry import Registry, default_registry
 from filerelay.config import ActionCatalog, LoadedConfig, load_config, parse_config_text
 from filerelay.config.models import RetryPolicy, StepBase, step_slots
+from filerelay.config.secrets import config_secrets
 from filerelay.errors import ConfigError
+from filerelay.logs import register_secrets
 from filerelay.routing import Router
 from filerelay.settings import Settings
 from filerelay.store import Store, ensure_schema, make_engine
@@ -45,6 +47,7 @@ class Rules:
 
     @classmethod
     def build(cls, loaded: LoadedConfig) -> Rules:
+        register_secrets(config_secrets(loaded))  # this process's logs never show them
         model = loaded.model
         return cls(
             loaded,
