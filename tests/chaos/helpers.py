@@ -123,14 +123,18 @@ class RedisServer:
     appendonly: bool
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    password: str | None = None  # requirepass
 
     def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
 
     def start(self) -> RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         argv += ["--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.folder)]
+        if self.password:
+            argv += ["--requirepass", self.password]
         with (self.folder / "redis.log").open("ab") as log:
             self.proc = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -141,7 +145,7 @@ class RedisServer:
     def _answers(self) -> bool:
         if not port_open("127.0.0.1", self.port):
             return False
-        client = redis.Redis(port=self.port, socket_timeout=1)
+        client = redis.Redis(port=self.port, password=self.password, socket_timeout=1)
         try:
             return bool(client.ping())
         finally:
