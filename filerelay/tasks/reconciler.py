@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from celery import Celery
@@ -78,14 +79,14 @@ class Reconciler:
         for row in store.poisoned_steps():
             error = f"the worker died on each of {row['attempts']} attempts (poison cap)"
             before = len(outcome.enqueue)
-            outcome.enqueue += fail_poisoned(self.runtime, row, error).enqueue
-            log.error(
-                "step_poisoned",
-                step_id=row["id"],
-                step=row["name"],
-                error=error,
-                compensation_steps=len(outcome.enqueue) - before,
-            )
+            with structlog.contextvars.bound_contextvars(**_step_context(store, row)):
+                outcome.enqueue += fail_poisoned(self.runtime, row, error).enqueue
+                log.error(
+                    "step_poisoned",
+                    step_id=row["id"],
+                    error=error,
+                    compensation_steps=len(outcome.enqueue) - before,
+                )
             done.poisoned += 1
         # while messages are queued, a due step's message is most likely among them: re-send
         # only steps whose worker died, so a backlog is never multiplied
@@ -147,3 +148,16 @@ class Reconciler:
                 stop.wait(self.interval_s)
         finally:
             self.lock.release()
+
+
+def _step_context(store: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """The log context of a step the reconciler acts on, as a worker's lines have it."""
+    full = store.step_row(row["id"]) or {}
+    event = store.get_event(full["event_id"]) if full.get("event_id") else None
+    return {
+        "event_id": full.get("event_id"),
+        "source": (event or {}).get("source"),
+        "route": full.get("route"),
+        "step": row["name"],
+        "attempt": row["attempts"],
+    }

@@ -6,6 +6,8 @@ import json
 
 import pytest
 import redis
+import structlog
+from structlog.testing import capture_logs
 
 from filerelay.settings import load_settings
 from filerelay.store.locks import SingletonLock
@@ -79,9 +81,14 @@ def test_a_step_that_killed_its_worker_every_time_is_failed(setup):
     step_id = ingest(runtime, ev).enqueue[0].step_id
     for _ in range(2):  # max_attempts: 2, each attempt's worker dies
         wait_for(lambda: runtime.store.claim_step(step_id, "dead", lease_s=0.05), 10)
-    wait_for(lambda: reconciler.run_once().poisoned == 1, 10, what="poison cap")
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        wait_for(lambda: reconciler.run_once().poisoned == 1, 10, what="poison cap")
     row = runtime.store.get_event(ev.event_id)
     assert row["state"] == "failed" and "poison cap" in row["reason"]
+    # and its log line has the step's context, as a worker's lines do
+    (line,) = [entry for entry in logs if entry["event"] == "step_poisoned"]
+    context = {key: line.get(key) for key in ("event_id", "source", "route", "attempt")}
+    assert context == {"event_id": ev.event_id, "source": ev.source, "route": "r", "attempt": 2}
 
 
 def test_an_event_recorded_but_never_routed_is_ingested_again(setup):
