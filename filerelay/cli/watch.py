@@ -57,6 +57,9 @@ def build_watcher(
     hooks: WatcherHookList | None = None,
 ) -> Watcher:
     app = make_celery(settings)
+    # nothing consumes the task-sent events of ingest messages (Flower lists a task from the
+    # worker's events): not sending them halves the watcher's broker traffic
+    app.conf.task_send_sent_event = False
     publish = CeleryPublisher(
         app, settings.queue, settings.max_backlog, inline_step_s(loaded.model)
     )

@@ -12,16 +12,30 @@ carries the work").
 
 from filerelay.store.db import make_engine
 from filerelay.store.migrate import ensure_schema
-from filerelay.store.records import Advance, ClaimedStep, RecordedEvent, RoutePlan, StepPlan
+from filerelay.store.records import (
+    Admission,
+    Advance,
+    ClaimedStep,
+    InlineClaim,
+    RecordedEvent,
+    RoutePlan,
+    StepPlan,
+    StepRef,
+    Verdict,
+)
 from filerelay.store.repo import Store
 
 __all__ = [
+    "Admission",
     "Advance",
     "ClaimedStep",
+    "InlineClaim",
     "RecordedEvent",
     "RoutePlan",
     "StepPlan",
+    "StepRef",
     "Store",
+    "Verdict",
     "ensure_schema",
     "make_engine",
 ]

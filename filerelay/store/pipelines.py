@@ -6,16 +6,17 @@ before the event row. Functions run inside the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from filerelay.errors import StoreError
 from filerelay.model import EventState, PipelineStatus, StepPhase, StepStatus
 from filerelay.store import events
-from filerelay.store.records import Advance, RoutePlan, StepPlan
+from filerelay.store.records import Advance, RoutePlan, StepPlan, StepRef
 from filerelay.store.schema import pipelines, steps
 from filerelay.store.states import EVENT
 
@@ -39,7 +40,7 @@ def create(
             return existing
         EVENT.check(event["state"], EventState.PROCESSING.value)
     run = (last_run or 0) + 1
-    ids = [_insert(conn, event, plan, run, config_hash, now) for plan in plans]
+    ids = [insert_run(conn, event, plan, run, config_hash, now) for plan in plans]
     events.transition(conn, event_id, EventState.PROCESSING.value, now)
     return ids
 
@@ -72,10 +73,16 @@ def _run_ids(conn: Connection, event_id: str, run: int | None, routes: list[str]
     return [by_route[r] for r in routes if r in by_route]
 
 
-def _insert(
-    conn: Connection, event: RowMapping, plan: RoutePlan, run: int, config_hash: str, now: datetime
+def insert_run(
+    conn: Connection,
+    event: Mapping[str, Any] | RowMapping,
+    plan: RoutePlan,
+    run: int,
+    config_hash: str,
+    now: datetime,
 ) -> int:
-    """Insert one pipeline and its steps; returns the pipeline id."""
+    """Insert one pipeline and its steps (``event``: its ``id`` and ``dedup_key``); returns
+    the pipeline id."""
     result = conn.execute(
         insert(pipelines).values(
             event_id=event["id"],
@@ -120,12 +127,13 @@ def steps_at(conn: Connection, pipeline_id: int, position: int) -> list[int]:
     return [int(i) for i in conn.execute(query).scalars()]
 
 
+_GET = select(pipelines).where(pipelines.c.id == bindparam("pid"))
+_GET_LOCKED = _GET.with_for_update()
+
+
 def get(conn: Connection, pipeline_id: int, lock: bool = False) -> RowMapping:
     """The pipeline row, locked for update when ``lock``; raises if there is none."""
-    query = select(pipelines).where(pipelines.c.id == pipeline_id)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).mappings().first()
+    row = conn.execute(_GET_LOCKED if lock else _GET, {"pid": pipeline_id}).mappings().first()
     if row is None:
         raise StoreError(f"no pipeline {pipeline_id}")
     return row
@@ -144,6 +152,27 @@ _DONE_WHILE_COMPENSATING = frozenset(
 )
 
 
+#: The pipeline's steps from a position on: what advancing needs, in one statement.
+_AHEAD = (
+    select(
+        steps.c.id,
+        steps.c.position,
+        steps.c.branch,
+        steps.c.status,
+        steps.c.attempts,
+        steps.c.phase,
+        steps.c.next_attempt_at,
+    )
+    .where(steps.c.pipeline_id == bindparam("pid"), steps.c.position >= bindparam("pos"))
+    .order_by(steps.c.position, steps.c.branch)
+)
+_MOVE_TO = (
+    update(pipelines)
+    .where(pipelines.c.id == bindparam("pid"), pipelines.c.current_position == bindparam("pos"))
+    .values(current_position=bindparam("following"))
+)
+
+
 def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
     """Move the pipeline past its current position once every step there is done."""
     pipeline = lock(conn, pipeline_id)
@@ -151,31 +180,34 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
     if status not in ACTIVE:
         return Advance([], status, _finished(conn, pipeline["event_id"], now))
     position = pipeline["current_position"]
-    statuses = conn.execute(
-        select(steps.c.status).where(
-            steps.c.pipeline_id == pipeline_id, steps.c.position == position
-        )
-    ).scalars()
+    ahead = conn.execute(_AHEAD, {"pid": pipeline_id, "pos": position}).all()
+    here = [r for r in ahead if r.position == position]
     done = (
         _DONE_WHILE_RUNNING if status == PipelineStatus.RUNNING.value else _DONE_WHILE_COMPENSATING
     )
-    if all(s in done for s in statuses):
-        following = conn.execute(
-            select(func.min(steps.c.position)).where(
-                steps.c.pipeline_id == pipeline_id, steps.c.position > position
-            )
-        ).scalar()
-        if following is None:
+    if all(r.status in done for r in here):
+        later = [r for r in ahead if r.position > position]
+        if not later:
             final = _final_status(conn, pipeline_id, status)
             _set_status(conn, pipeline_id, final, now, from_status=status)
             return Advance([], final, _finished(conn, pipeline["event_id"], now))
-        conn.execute(
-            update(pipelines)
-            .where(pipelines.c.id == pipeline_id, pipelines.c.current_position == position)
-            .values(current_position=following)
+        following = later[0].position
+        conn.execute(_MOVE_TO, {"pid": pipeline_id, "pos": position, "following": following})
+        here = [r for r in later if r.position == following]
+    refs = [
+        StepRef(
+            step_id=int(r.id),
+            pipeline_id=pipeline_id,
+            route=pipeline["route"],
+            position=r.position,
+            branch=r.branch,
+            phase=r.phase,
+            next_attempt_at=r.next_attempt_at,
         )
-        position = following
-    return Advance(_unclaimed(conn, pipeline_id, position), status)
+        for r in here
+        if r.status == StepStatus.PENDING.value and r.attempts == 0
+    ]
+    return Advance([ref.step_id for ref in refs], status, refs=refs)
 
 
 def _final_status(conn: Connection, pipeline_id: int, status: str) -> str:
@@ -199,21 +231,6 @@ def _finished(conn: Connection, event_id: str, now: datetime) -> str | None:
     """The event's state if it is no longer processing (after trying to finish it)."""
     state = finish_event(conn, event_id, now)
     return None if state == EventState.PROCESSING.value else state
-
-
-def _unclaimed(conn: Connection, pipeline_id: int, position: int) -> list[int]:
-    """Pending steps at ``position`` no worker has claimed yet."""
-    query = (
-        select(steps.c.id)
-        .where(
-            steps.c.pipeline_id == pipeline_id,
-            steps.c.position == position,
-            steps.c.status == StepStatus.PENDING.value,
-            steps.c.attempts == 0,
-        )
-        .order_by(steps.c.branch)
-    )
-    return [int(i) for i in conn.execute(query).scalars()]
 
 
 def _set_status(
@@ -293,6 +310,13 @@ def _append_recovery(conn: Connection, pipeline_id: int, plans: list[StepPlan]) 
     )
 
 
+_RUNS_OF = (
+    select(pipelines.c.run, pipelines.c.status, pipelines.c.error)
+    .where(pipelines.c.event_id == bindparam("eid"))
+    .order_by(pipelines.c.id)
+)
+
+
 def finish_event(conn: Connection, event_id: str, now: datetime) -> str:
     """End a ``processing`` event once every pipeline of its latest run is terminal.
 
@@ -305,12 +329,9 @@ def finish_event(conn: Connection, event_id: str, now: datetime) -> str:
         raise StoreError(f"no event {event_id}")
     if event["state"] != EventState.PROCESSING.value:
         return str(event["state"])
-    query = (
-        select(pipelines.c.status, pipelines.c.error)
-        .where(pipelines.c.event_id == event_id, pipelines.c.run == _last_run(conn, event_id))
-        .order_by(pipelines.c.id)
-    )
-    runs = conn.execute(query).all()
+    every = conn.execute(_RUNS_OF, {"eid": event_id}).all()
+    latest = max((r.run for r in every), default=None)
+    runs = [(r.status, r.error) for r in every if r.run == latest]
     if any(status in ACTIVE for status, _ in runs):
         return str(event["state"])
     errors = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +73,58 @@ class ClaimedStep:
     phase: str = "main"
     undoes: int | None = None
     checkpoint: JSONDict | None = None
+    started_at: datetime | None = None  # of the first attempt (the step's duration counts from it)
+    config_hash: str | None = None  # the rules version its pipeline runs with
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """A pending step to hand to a worker: enough to find its config and delay without a read."""
+
+    step_id: int
+    pipeline_id: int
+    route: str
+    position: int
+    branch: int
+    phase: str = "main"
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the runner decided about a detected file before it is recorded.
+
+    ``plans`` (with ``config_hash``): the routes to run. Without plans, ``state`` (skipped,
+    vanished, failed) and ``reason`` say why nothing runs.
+    """
+
+    plans: list[RoutePlan] = field(default_factory=list)
+    config_hash: str = ""
+    state: str = ""
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class InlineClaim:
+    """Claim one first step of a new pipeline in the admitting transaction (the ingest task
+    then runs it at once instead of sending a message for it)."""
+
+    route: str
+    position: int
+    branch: int
+    owner: str
+    lease_s: float
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Outcome of :meth:`Store.admit`: the event as recorded, the first steps of the pipelines
+    created for it (``first_steps``: to send), and the step claimed inline, if any."""
+
+    recorded: RecordedEvent
+    first_steps: list[StepRef] = field(default_factory=list)
+    claimed: ClaimedStep | None = None
+    created: bool = False  # pipelines were created by this call
 
 
 @dataclass(frozen=True)
@@ -87,6 +140,7 @@ class Advance:
     next_steps: list[int]
     pipeline_status: str
     event_state: str | None = None
+    refs: list[StepRef] = field(default_factory=list, compare=False)  # next_steps, described
 
 
 def event_values(event: FileEvent) -> dict[str, Any]:
@@ -110,7 +164,7 @@ def event_values(event: FileEvent) -> dict[str, Any]:
     }
 
 
-def event_from_row(row: RowMapping) -> FileEvent:
+def event_from_row(row: Mapping[str, Any] | RowMapping) -> FileEvent:
     """Rebuild the ``FileEvent`` a ``file_events`` row was recorded from."""
     return FileEvent(
         event_id=row["id"],

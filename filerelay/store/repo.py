@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from filerelay.errors import StoreError
 from filerelay.model import FileEvent, JSONDict
 from filerelay.store import (
+    admission,
     agents,
     configs,
     events,
@@ -42,11 +43,14 @@ from filerelay.store.db import as_utc, read_only, utcnow
 from filerelay.store.listing import Cursor, EventFilter, Page
 from filerelay.store.prune import Pruned
 from filerelay.store.records import (
+    Admission,
     Advance,
     ClaimedStep,
+    InlineClaim,
     RecordedEvent,
     RoutePlan,
     StepPlan,
+    Verdict,
     event_from_row,
 )
 
@@ -121,6 +125,26 @@ class Store:
         with self._write() as conn:
             return events.transition(conn, event_id, str(state), utcnow(), reason)
 
+    @_translated
+    def admit(
+        self, event: FileEvent, verdict: Verdict, inline: InlineClaim | None = None
+    ) -> Admission:
+        """Record the event and act on ``verdict`` in one transaction: the ingest's hot path.
+
+        New and routed: the event is ``processing``, its pipelines exist, and the answer
+        lists their first steps — less the one claimed for ``inline``, if it could be.
+        Otherwise the same answers as :meth:`record_event` followed by
+        :meth:`set_event_state` or :meth:`create_pipelines`.
+        """
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with self._write() as conn:
+                    return admission.admit(conn, event, verdict, utcnow(), inline)
+            except IntegrityError:
+                if attempt == RECORD_ATTEMPTS - 1:  # a concurrent insert won: look again
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     # --- pipelines ------------------------------------------------------------------------
 
     @_translated
@@ -170,6 +194,27 @@ class Store:
         """Record success, only while ``owner`` holds the lease (else False: a stale worker)."""
         with self._write() as conn:
             return steps.complete(conn, step_id, owner, result, utcnow())
+
+    @_translated
+    def succeed_step(self, claim: ClaimedStep, owner: str, result: JSONDict) -> Advance | None:
+        """:meth:`complete_step` and :meth:`advance` in one transaction; None if ``owner`` no
+        longer holds the lease (nothing changed)."""
+        with self._write() as conn:
+            now = utcnow()
+            if not steps.complete(conn, claim.step_id, owner, result, now, claim.started_at):
+                return None
+            return pipelines.advance(conn, claim.pipeline_id, now)
+
+    @_translated
+    def fail_and_advance(
+        self, claim: ClaimedStep, owner: str, error: str, recovery_plan: list[StepPlan] | None
+    ) -> Advance | None:
+        """:meth:`fail_step` and :meth:`advance` in one transaction; None if the lease is lost."""
+        with self._write() as conn:
+            now = utcnow()
+            if not steps.fail(conn, claim.step_id, owner, error, now, recovery_plan):
+                return None
+            return pipelines.advance(conn, claim.pipeline_id, now)
 
     @_translated
     def save_checkpoint(self, step_id: int, owner: str, data: JSONDict, lease_s: float) -> bool:

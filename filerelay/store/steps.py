@@ -11,21 +11,25 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from filerelay.errors import StoreError
 from filerelay.model import JSONDict, StepPhase, StepStatus
-from filerelay.store import events, pipelines
+from filerelay.store import pipelines
+from filerelay.store.db import UTCDateTime
 from filerelay.store.records import ClaimedStep, StepPlan, event_from_row
+from filerelay.store.schema import file_events, steps
 from filerelay.store.schema import pipelines as pipelines_t
-from filerelay.store.schema import steps
 
 RUNNING = StepStatus.RUNNING.value
 PENDING = StepStatus.PENDING.value
 
 
-def _claimable(now: datetime) -> Any:
+_NOW = bindparam("now", type_=UTCDateTime())
+
+
+def _claimable(now: Any) -> Any:
     """The WHERE clause of a claim: runnable now, attempts left, pipeline at its position."""
     pending_due = and_(
         steps.c.status == PENDING,
@@ -42,40 +46,60 @@ def _claimable(now: datetime) -> Any:
     )
 
 
+# Built once: constructing a statement costs more than running it on SQLite.
+_CLAIM = (
+    update(steps)
+    .where(steps.c.id == bindparam("sid"), _claimable(_NOW))
+    .values(
+        status=RUNNING,
+        attempts=steps.c.attempts + 1,
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("until", type_=UTCDateTime()),
+        started_at=func.coalesce(steps.c.started_at, _NOW),
+    )
+)
+_EVENT_COLUMNS = [c.label(f"ev_{c.name}") for c in file_events.c]
+_CLAIMED = (
+    select(steps, pipelines_t.c.route, pipelines_t.c.config_hash, *_EVENT_COLUMNS)
+    .join(pipelines_t, pipelines_t.c.id == steps.c.pipeline_id)
+    .join(file_events, file_events.c.id == pipelines_t.c.event_id)
+    .where(steps.c.id == bindparam("sid"))
+)
+_EARLIER_RESULTS = (
+    select(steps.c.name, steps.c.result)
+    .where(
+        steps.c.pipeline_id == bindparam("pid"),
+        steps.c.position < bindparam("pos"),
+        steps.c.status == StepStatus.SUCCEEDED.value,
+    )
+    .order_by(steps.c.position, steps.c.branch)
+)
+
+
 def claim(
     conn: Connection, step_id: int, owner: str, lease_s: float, now: datetime
 ) -> ClaimedStep | None:
     """Take the step's lease for ``lease_s`` seconds if it may run now; None otherwise."""
-    result = conn.execute(
-        update(steps)
-        .where(steps.c.id == step_id, _claimable(now))
-        .values(
-            status=RUNNING,
-            attempts=steps.c.attempts + 1,
-            lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_s),
-            started_at=func.coalesce(steps.c.started_at, now),
-        )
-    )
+    until = now + timedelta(seconds=lease_s)
+    result = conn.execute(_CLAIM, {"sid": step_id, "now": now, "owner": owner, "until": until})
     if result.rowcount != 1:
         return None
     return _claimed(conn, step_id)
 
 
 def _claimed(conn: Connection, step_id: int) -> ClaimedStep:
-    """Everything a worker needs to run the step it just claimed."""
-    step = _get(conn, step_id)
-    # A plain read: locking the pipeline after the step would invert the lock order.
-    pipeline = pipelines.get(conn, step["pipeline_id"])
-    event = events.get(conn, pipeline["event_id"])
-    if event is None:  # pragma: no cover - a foreign key guarantees it
-        raise StoreError(f"no event {pipeline['event_id']}")
+    """Everything a worker needs to run the step it just claimed (one joined read: a plain
+    read of the pipeline, since locking it after the step would invert the lock order)."""
+    step = conn.execute(_CLAIMED, {"sid": step_id}).mappings().first()
+    if step is None:
+        raise StoreError(f"no step {step_id}")
+    event = {c.name: step[f"ev_{c.name}"] for c in file_events.c}
     return ClaimedStep(
         step_id=step["id"],
         pipeline_id=step["pipeline_id"],
         event_id=event["id"],
         event=event_from_row(event),
-        route=pipeline["route"],
+        route=step["route"],
         position=step["position"],
         branch=step["branch"],
         name=step["name"],
@@ -87,6 +111,8 @@ def _claimed(conn: Connection, step_id: int) -> ClaimedStep:
         phase=step["phase"],
         undoes=step["undoes"],
         checkpoint=step["checkpoint"],
+        started_at=step["started_at"],
+        config_hash=step["config_hash"],
     )
 
 
@@ -99,16 +125,10 @@ def _get(conn: Connection, step_id: int) -> RowMapping:
 
 def _earlier_results(conn: Connection, pipeline_id: int, position: int) -> dict[str, JSONDict]:
     """Results of the pipeline's succeeded steps before ``position``, by step name."""
-    query = (
-        select(steps.c.name, steps.c.result)
-        .where(
-            steps.c.pipeline_id == pipeline_id,
-            steps.c.position < position,
-            steps.c.status == StepStatus.SUCCEEDED.value,
-        )
-        .order_by(steps.c.position, steps.c.branch)
-    )
-    return {name: result or {} for name, result in conn.execute(query)}
+    if position <= 0:  # nothing runs before the first position
+        return {}
+    rows = conn.execute(_EARLIER_RESULTS, {"pid": pipeline_id, "pos": position})
+    return {name: result or {} for name, result in rows}
 
 
 def _held_by(step_id: int, owner: str) -> Any:
@@ -116,9 +136,12 @@ def _held_by(step_id: int, owner: str) -> Any:
     return and_(steps.c.id == step_id, steps.c.status == RUNNING, steps.c.lease_owner == owner)
 
 
-def _finished_values(conn: Connection, step_id: int, now: datetime) -> dict[str, Any]:
+def _finished_values(
+    conn: Connection, step_id: int, now: datetime, started: datetime | None = None
+) -> dict[str, Any]:
     """Columns set when a step ends: finish time, duration since first start, no lease."""
-    started = conn.execute(select(steps.c.started_at).where(steps.c.id == step_id)).scalar()
+    if started is None:
+        started = conn.execute(select(steps.c.started_at).where(steps.c.id == step_id)).scalar()
     duration_ms = int((now - started).total_seconds() * 1000) if started else None
     return {
         "finished_at": now,
@@ -140,15 +163,43 @@ def save_checkpoint(
     return done.rowcount == 1
 
 
-def complete(conn: Connection, step_id: int, owner: str, result: JSONDict, now: datetime) -> bool:
-    """Record the step succeeded, if ``owner`` still holds its lease."""
-    values = _finished_values(conn, step_id, now)
-    done = conn.execute(
-        update(steps)
-        .where(_held_by(step_id, owner))
-        .values(status=StepStatus.SUCCEEDED.value, result=result, **values)
+def complete(
+    conn: Connection,
+    step_id: int,
+    owner: str,
+    result: JSONDict,
+    now: datetime,
+    started: datetime | None = None,
+) -> bool:
+    """Record the step succeeded, if ``owner`` still holds its lease (``started``: its first
+    start, when the caller knows it)."""
+    values = _finished_values(conn, step_id, now, started)
+    params = {
+        "sid": step_id,
+        "owner": owner,
+        "res": result,
+        "fin": now,
+        "dur": values["duration_ms"],
+    }
+    return conn.execute(_COMPLETE, params).rowcount == 1
+
+
+_COMPLETE = (
+    update(steps)
+    .where(
+        steps.c.id == bindparam("sid"),
+        steps.c.status == RUNNING,
+        steps.c.lease_owner == bindparam("owner"),
     )
-    return done.rowcount == 1
+    .values(
+        status=StepStatus.SUCCEEDED.value,
+        result=bindparam("res"),
+        finished_at=bindparam("fin", type_=UTCDateTime()),
+        duration_ms=bindparam("dur"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
 
 
 def retry(

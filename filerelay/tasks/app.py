@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import structlog
 from celery import Celery, signals
 from celery.app.task import Task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from filerelay.agents import start_worker_agent, stop_worker_agent
 from filerelay.errors import ConfigError, FilerelayError, StoreError
@@ -105,7 +106,9 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
         """Record, route and start the pipelines of one stable file (``rules``: the SHA-256 of
         the config version to route with, for a reprocess with the same rules)."""
         with _retry_when_unavailable(self):
-            outcome = ingest(holder.get(), FileEvent.from_message(event), rules)
+            runtime = holder.get()
+            budget_s = _soft_limit_s(self)  # set by the watcher: one first step may run here
+            outcome = ingest(runtime, FileEvent.from_message(event), rules, budget_s)
         enqueue(app, outcome, settings.queue)
 
     @app.task(name=STEP, bind=True, ignore_result=True, max_retries=None)
@@ -114,7 +117,9 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
     ) -> None:
         """Claim and run one step of a pipeline (event_id/source/relpath: labels for Flower)."""
         with _retry_when_unavailable(self):
-            outcome = run_step(holder.get(), step_id)
+            soft_s = _soft_limit_s(self)  # the step's timeout: no read to find its lease
+            lease_s = soft_s + settings.lease_margin_s if soft_s else None
+            outcome = run_step(holder.get(), step_id, lease_s=lease_s)
         enqueue(app, outcome, settings.queue)
 
     @signals.worker_process_shutdown.connect(weak=False)
@@ -181,13 +186,20 @@ def task_labels(name: str, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in labels.items() if value not in (None, "")}
 
 
+def _soft_limit_s(task: Task) -> float | None:
+    """The soft time limit the message was sent with, if any."""
+    limits = task.request.timelimit or (None, None)
+    return float(limits[1]) if limits[1] else None
+
+
 @contextmanager
 def _retry_when_unavailable(task: Task) -> Iterator[None]:
     """The store unreachable (or the config unloadable) is not the file's fault: send the
     message again later, with backoff, instead of failing and dropping it."""
     try:
         yield
-    except (StoreError, ConfigError) as exc:
+    except (StoreError, ConfigError, SoftTimeLimitExceeded) as exc:
+        # (a soft time limit outside any action — in a store call — is the store being slow)
         retries = task.request.retries or 0
         countdown = min(UNAVAILABLE_MAX_BACKOFF_S, 2.0 ** min(retries, 6))
         log.warning("task_deferred", reason=str(exc).splitlines()[0], retry_in_s=countdown)
@@ -218,7 +230,7 @@ def enqueue(app: Celery, outcome: Outcome, queue: str) -> None:
 def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
     """Publish a step message; the hard time limit stays inside the step's lease."""
     settings: Settings = app.filerelay_runtime.settings  # type: ignore[attr-defined]
-    kill_after_s = min(30.0, settings.lease_margin_s / 2)
+    kill_after_s = _kill_after_s(settings)
     app.send_task(
         STEP,
         args=[msg.step_id],
@@ -230,6 +242,29 @@ def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
         retry=True,
         retry_policy=PUBLISH_RETRY_POLICY,
     )
+
+
+def _kill_after_s(settings: Settings) -> float:
+    """Hard time limit past the soft one: a step overrunning its timeout is killed while its
+    lease (timeout + lease margin) still holds, so nothing else runs it meanwhile."""
+    return min(30.0, settings.lease_margin_s / 2)
+
+
+def inline_step_s(model: Any) -> float | None:
+    """The longest timeout of a route's first steps: the ingest task's soft time limit, so
+    that the worker can run any route's first step inside the ingest."""
+    from filerelay.config.models import step_slots
+
+    longest = None
+    default = model.defaults.timeout
+    for route in model.routes:
+        slots = list(step_slots(route.steps))
+        first = min((position for position, *_ in slots), default=None)
+        for position, _branch, step, _path in slots:
+            if position == first:
+                timeout_s = step.timeout if step.timeout is not None else default
+                longest = max(longest or 0.0, float(timeout_s))
+    return longest
 
 
 def queue_depth(app: Celery, queue: str) -> int:
@@ -255,10 +290,17 @@ class CeleryPublisher:
     at most one publish batch.
     """
 
-    def __init__(self, app: Celery, queue: str, max_backlog: int | None = None) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        queue: str,
+        max_backlog: int | None = None,
+        inline_step_s: float | None = None,
+    ) -> None:
         self.app = app
         self.queue = queue
         self.max_backlog = max_backlog
+        self.inline_step_s = inline_step_s  # see send_ingest
 
     def queue_depth(self) -> int:
         return queue_depth(self.app, self.queue)
@@ -268,22 +310,49 @@ class CeleryPublisher:
             depth = self.queue_depth()
             if depth >= self.max_backlog:
                 raise BacklogFull(f"queue {self.queue} holds {depth} messages (max_backlog)")
-        with self.app.producer_or_acquire() as producer:
+        with self.app.producer_or_acquire() as producer, _batch(producer):
             for event in events:
-                send_ingest(self.app, event, self.queue, producer=producer)
+                send_ingest(
+                    self.app, event, self.queue, producer=producer, inline_step_s=self.inline_step_s
+                )
+
+
+def _batch(producer: Any) -> AbstractContextManager[Any]:
+    """One broker round trip for a whole batch where the transport can (kombu >= 5.7 on Redis:
+    a pipeline sent when the block ends, which raises if Redis refused any of it, so the
+    outbox keeps the batch); elsewhere each message is published as it is sent."""
+    batch = getattr(producer, "batch", None)
+    return batch() if batch is not None else nullcontext()
 
 
 def send_ingest(
-    app: Celery, event: FileEvent, queue: str, *, producer: Any = None, rules: str | None = None
+    app: Celery,
+    event: FileEvent,
+    queue: str,
+    *,
+    producer: Any = None,
+    rules: str | None = None,
+    inline_step_s: float | None = None,
 ) -> None:
     """Publish one ``filerelay.ingest`` task. Flower and the logs show the event id, source
-    and path only (``argsrepr``), never the whole message."""
+    and path only (``argsrepr``), never the whole message.
+
+    ``inline_step_s`` becomes the task's soft time limit, which lets the worker run a first
+    step of at most that timeout inside the ingest (:func:`inline_step_s`); without it every
+    step goes through the broker.
+    """
+    hard_s = None
+    if inline_step_s:
+        settings: Settings = app.filerelay_runtime.settings  # type: ignore[attr-defined]
+        hard_s = inline_step_s + _kill_after_s(settings)
     app.send_task(
         INGEST,
         args=[event.to_message()],
         kwargs={"rules": rules} if rules else {},
         queue=queue,
         producer=producer,
+        soft_time_limit=inline_step_s,
+        time_limit=hard_s,
         retry=True,
         retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_max": 0.5},
         argsrepr=f"event_id={event.event_id} source={event.source} path={event.path}",

@@ -21,7 +21,15 @@ from filerelay.config.models import StepBase, slot_name, step_slots
 from filerelay.errors import PermanentError
 from filerelay.model import EventState, FileEvent, JSONDict, StepPhase, StepStatus
 from filerelay.routing.match import Match
-from filerelay.store import ClaimedStep, RoutePlan, StepPlan
+from filerelay.store import (
+    Advance,
+    ClaimedStep,
+    InlineClaim,
+    RoutePlan,
+    StepPlan,
+    StepRef,
+    Verdict,
+)
 from filerelay.tasks.compensation import recovery_plan, recovery_step, undone_result
 from filerelay.tasks.retry import backoff_s, is_retryable
 from filerelay.tasks.runtime import Rules, Runtime
@@ -50,42 +58,91 @@ class Outcome:
     enqueue: list[StepMessage] = field(default_factory=list)
 
 
-def ingest(runtime: Runtime, event: FileEvent, rules_sha256: str | None = None) -> Outcome:
+def ingest(
+    runtime: Runtime,
+    event: FileEvent,
+    rules_sha256: str | None = None,
+    inline_budget_s: float | None = None,
+) -> Outcome:
     """Record the event, re-stat the file, route it, create pipelines, start their first steps.
 
     ``rules_sha256`` routes with that saved config version instead of the current rules
     (``filerelay reprocess --same-rules``); an unknown version fails the event.
+    ``inline_budget_s``: the caller may run one first step now, within this many seconds (the
+    ingest task's own time limit); that step is claimed in the recording transaction and run
+    here instead of going through the broker again.
     """
     bound = log.bind(event_id=event.event_id, source=event.source, relpath=event.relpath)
-    store = runtime.store
-    recorded = store.record_event(event)
-    if not recorded.is_new:
-        if recorded.duplicate_of is None and recorded.state == EventState.PROCESSING:
-            bound.info("ingest_redelivered")  # the pipelines exist: hand out unstarted steps
-            return _current_steps(runtime, event)
-        bound.info("duplicate", duplicate_of=recorded.duplicate_of, state=recorded.state)
+    rules, matches, verdict = _decide(runtime, event, rules_sha256)
+    owner = new_owner()
+    inline = _inline_slot(runtime, rules, matches, owner, inline_budget_s)
+    admitted = runtime.store.admit(event, verdict, inline)
+    recorded = admitted.recorded
+    if not admitted.created:
+        if not recorded.is_new:
+            if recorded.duplicate_of is None and recorded.state == EventState.PROCESSING:
+                bound.info("ingest_redelivered")  # the pipelines exist: hand out unstarted steps
+                return _current_steps(runtime, event)
+            bound.info("duplicate", duplicate_of=recorded.duplicate_of, state=recorded.state)
+        elif verdict.state == EventState.FAILED:
+            bound.error("rules_unknown", rules=rules_sha256)
+        else:
+            bound.info("not_processed", state=verdict.state, reason=verdict.reason)
         return Outcome()
+    assert rules is not None
+    waiting = {m.route.name: m.not_before.isoformat() for m in matches if m.not_before}
+    bound.info("routed", routes=[m.route.name for m in matches], waiting=waiting or None)
+    out = Outcome([_ref_message(runtime, rules, ref, event) for ref in admitted.first_steps])
+    claim = admitted.claimed
+    if claim is not None:
+        step = rules.step(claim.route, claim.position, claim.branch)
+        with _step_context(claim):
+            out.enqueue.extend(_execute(runtime, rules, step, claim, owner).enqueue)
+    return out
+
+
+_UNKNOWN_RULES = "unknown rules"
+
+
+def _decide(
+    runtime: Runtime, event: FileEvent, rules_sha256: str | None
+) -> tuple[Rules | None, list[Match], Verdict]:
+    """Re-stat and route the file: the verdict the store records with the event."""
     reason = _restat(event)
     if reason is not None:
         state = EventState.VANISHED if reason == "vanished" else EventState.SKIPPED
-        store.set_event_state(event.event_id, state, reason)
-        bound.info("not_processed", state=state.value, reason=reason)
-        return Outcome()
+        return None, [], Verdict(state=state.value, reason=reason)
     rules = runtime.rules_for(rules_sha256)
     if rules is None:
-        store.set_event_state(event.event_id, EventState.FAILED, f"unknown rules {rules_sha256}")
-        bound.error("rules_unknown", rules=rules_sha256)
-        return Outcome()
+        reason = f"{_UNKNOWN_RULES} {rules_sha256}"
+        return None, [], Verdict(state=EventState.FAILED.value, reason=reason)
     matches = rules.router.matches(event)
     if not matches:
-        store.set_event_state(event.event_id, EventState.SKIPPED, "no route matched")
-        bound.info("skipped", reason="no route matched")
-        return Outcome()
+        return rules, [], Verdict(state=EventState.SKIPPED.value, reason="no route matched")
     plans = [_plan(rules, m) for m in matches]
-    store.create_pipelines(event.event_id, plans, rules.sha256)
-    waiting = {m.route.name: m.not_before.isoformat() for m in matches if m.not_before}
-    bound.info("routed", routes=[m.route.name for m in matches], waiting=waiting or None)
-    return _current_steps(runtime, event)
+    return rules, matches, Verdict(plans=plans, config_hash=rules.sha256)
+
+
+def _inline_slot(
+    runtime: Runtime,
+    rules: Rules | None,
+    matches: list[Match],
+    owner: str,
+    budget_s: float | None,
+) -> InlineClaim | None:
+    """The first step to run inside the ingest: the first route's first step, when it is due
+    now and its timeout fits the budget (a longer step goes through the broker, which gives
+    it its own time limit)."""
+    if rules is None or budget_s is None or not matches or matches[0].not_before is not None:
+        return None
+    route = matches[0].route
+    for position, branch, step, _path in step_slots(route.steps):
+        timeout_s = rules.timeout_s(step)
+        if timeout_s > budget_s:
+            return None
+        lease_s = timeout_s + runtime.settings.lease_margin_s
+        return InlineClaim(route.name, position, branch, owner, lease_s)
+    return None
 
 
 def _plan(rules: Rules, match: Match) -> RoutePlan:
@@ -121,6 +178,15 @@ def _message_for(runtime: Runtime, step_id: int, event: FileEvent) -> StepMessag
     rules, step = _slot(runtime, row)
     delay = _delay_s(row["next_attempt_at"]) if row else 0.0
     return _message(rules, step_id, event, step, countdown=delay)
+
+
+def _ref_message(runtime: Runtime, rules: Rules, ref: StepRef, event: FileEvent) -> StepMessage:
+    """The message of a step the store described (no read needed for a main step)."""
+    if ref.phase != StepPhase.MAIN:
+        return _message_for(runtime, ref.step_id, event)
+    # a main step's config comes from the rules its pipeline runs with, which are ``rules``
+    step = rules.step(ref.route, ref.position, ref.branch)
+    return _message(rules, ref.step_id, event, step, countdown=_delay_s(ref.next_attempt_at))
 
 
 def _slot(runtime: Runtime, row: dict[str, Any] | None) -> tuple[Rules, StepBase | None]:
@@ -172,24 +238,49 @@ def new_owner() -> str:
     return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def run_step(runtime: Runtime, step_id: int, owner: str | None = None) -> Outcome:
-    """Claim a step, run its action, record the outcome, return what to enqueue next."""
+def run_step(
+    runtime: Runtime, step_id: int, owner: str | None = None, lease_s: float | None = None
+) -> Outcome:
+    """Claim a step, run its action, record the outcome, return what to enqueue next.
+
+    ``lease_s``: the lease to claim with, when the caller knows the step's timeout (the step
+    task's own time limit); otherwise the step row is read first to find it.
+    """
     owner = owner or new_owner()
-    row = runtime.store.step_row(step_id)
-    rules, step = _slot(runtime, row)
-    lease_s = rules.timeout_s(step) + runtime.settings.lease_margin_s
+    row = None
+    if lease_s is None:
+        row = runtime.store.step_row(step_id)
+        rules, step = _slot(runtime, row)
+        lease_s = rules.timeout_s(step) + runtime.settings.lease_margin_s
     claim = runtime.store.claim_step(step_id, owner, lease_s)
     if claim is None:
         log.debug("step_not_claimable", step_id=step_id)
-        return _not_due(runtime, row)
-    with structlog.contextvars.bound_contextvars(
+        return _not_due(runtime, row or runtime.store.step_row(step_id))
+    rules, step = _claimed_slot(runtime, claim)
+    with _step_context(claim):
+        return _execute(runtime, rules, step, claim, owner)
+
+
+def _claimed_slot(runtime: Runtime, claim: ClaimedStep) -> tuple[Rules, StepBase | None]:
+    """The rules and step config of a claimed step (read from the store only for an undo or
+    on_failure step)."""
+    rules = runtime.rules_for(claim.config_hash)
+    if rules is None:
+        return runtime.rules, None
+    if claim.phase == StepPhase.MAIN:
+        return rules, rules.step(claim.route, claim.position, claim.branch)
+    return _slot(runtime, runtime.store.step_row(claim.step_id))
+
+
+def _step_context(claim: ClaimedStep) -> Any:
+    """Bind the step's identity to every log line while it runs."""
+    return structlog.contextvars.bound_contextvars(
         event_id=claim.event_id,
         source=claim.event.source,
         route=claim.route,
         step=claim.name,
         attempt=claim.attempt,
-    ):
-        return _execute(runtime, rules, step, claim, owner)
+    )
 
 
 def _not_due(runtime: Runtime, row: dict[str, Any] | None) -> Outcome:
@@ -240,13 +331,14 @@ def _execute(
         return _on_error(runtime, rules, claim, owner, step, exc)
     finally:
         action.close()
-    if not runtime.store.complete_step(claim.step_id, owner, result):
+    adv = runtime.store.succeed_step(claim, owner, result)
+    if adv is None:
         log.warning("step_lease_lost", reason="completed elsewhere or lease expired")
         runtime.hooks.step_finished(claim, "lease_lost")
         return Outcome()
     log.info("step_succeeded", duration_ms=round((time.monotonic() - started) * 1000, 1))
     runtime.hooks.step_finished(claim, "succeeded", result)
-    return _advance(runtime, claim)
+    return _advanced(runtime, rules, claim, adv)
 
 
 def _perform(runtime: Runtime, action: Any, ctx: ActionContext, claim: ClaimedStep) -> JSONDict:
@@ -286,11 +378,12 @@ def _fail(runtime: Runtime, rules: Rules, claim: ClaimedStep, owner: str, error:
     plan = None
     if claim.phase == StepPhase.MAIN:
         plan = recovery_plan(runtime, rules, claim.pipeline_id, claim.route)
-    if not runtime.store.fail_step(claim.step_id, owner, error, plan):
+    adv = runtime.store.fail_and_advance(claim, owner, error, plan)
+    if adv is None:
         return Outcome()
     log.error("step_failed", error=error, compensation_steps=len(plan or []))
     runtime.hooks.step_finished(claim, "failed")
-    return _advance(runtime, claim)
+    return _advanced(runtime, rules, claim, adv)
 
 
 def fail_poisoned(runtime: Runtime, row: dict[str, Any], error: str) -> Outcome:
@@ -322,12 +415,12 @@ def _advance_pipeline(runtime: Runtime, pipeline_id: int, event_id: str) -> Outc
     return Outcome([_message_for(runtime, step_id, event) for step_id in adv.next_steps])
 
 
-def _advance(runtime: Runtime, claim: ClaimedStep) -> Outcome:
-    adv = runtime.store.advance(claim.pipeline_id)
+def _advanced(runtime: Runtime, rules: Rules, claim: ClaimedStep, adv: Advance) -> Outcome:
+    """What to send after a step ended and its pipeline advanced in the same transaction."""
     if adv.event_state:
         log.info("event_finished", state=adv.event_state)
         runtime.hooks.event_finished(claim.event, adv.event_state)
-    return Outcome([_message_for(runtime, step_id, claim.event) for step_id in adv.next_steps])
+    return Outcome([_ref_message(runtime, rules, ref, claim.event) for ref in adv.refs])
 
 
 def abort_upload(runtime: Runtime, row: dict[str, Any], saved: JSONDict) -> bool:

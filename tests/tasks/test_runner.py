@@ -242,3 +242,57 @@ def test_a_failed_undo_ends_compensation_failed_and_on_failure_still_runs(env, t
     assert pipeline["status"] == "compensation_failed"
     event = rt.store.get_event(ev.event_id)
     assert event["state"] == "failed" and "compensation failed" in event["reason"]
+
+
+def test_the_first_step_runs_inside_the_ingest_when_its_timeout_fits_the_budget(env):
+    inbox, out, write, runtime = env
+    write(
+        "  - name: r\n    steps:\n"
+        f'      - copy: {{to: "{out}/a/{{relpath}}"}}\n'
+        f'      - copy: {{to: "{out}/b/{{relpath}}"}}\n'
+    )
+    rt = runtime()
+    ev = make_event(inbox, "f.txt")
+    # when the ingest may spend up to the step timeout (the default, 600 s)
+    outcome = ingest(rt, ev, inline_budget_s=900.0)
+    # then the first copy is done already, and only the second step is handed out
+    assert (out / "a/f.txt").read_bytes() == b"data"
+    assert not (out / "b/f.txt").exists()
+    steps = rt.store.steps_of(rt.store.pipelines_of(ev.event_id)[0]["id"])
+    assert [(s["status"], s["attempts"]) for s in steps] == [("succeeded", 1), ("pending", 0)]
+    assert [m.step_id for m in outcome.enqueue] == [steps[1]["id"]]
+    drain(rt, outcome)
+    assert rt.store.get_event(ev.event_id)["state"] == "succeeded"
+    # a redelivered ingest of the same event hands out nothing and runs nothing again
+    (out / "a/f.txt").unlink()
+    assert ingest(rt, ev, inline_budget_s=900.0).enqueue == []
+    assert not (out / "a/f.txt").exists()
+
+
+def test_a_step_longer_than_the_budget_goes_through_the_broker(env):
+    inbox, out, write, runtime = env
+    write(
+        "  - name: r\n    steps:\n"
+        f'      - copy: {{to: "{out}/{{relpath}}"}}\n        timeout: 20m\n'
+    )
+    rt = runtime()
+    ev = make_event(inbox, "f.txt")
+    outcome = ingest(rt, ev, inline_budget_s=900.0)
+    assert len(outcome.enqueue) == 1 and not (out / "f.txt").exists()
+    assert outcome.enqueue[0].timeout_s == 1200.0
+    drain(rt, outcome)
+    assert (out / "f.txt").read_bytes() == b"data"
+
+
+def test_an_inline_first_step_that_fails_for_good_fails_the_event_at_once(env):
+    inbox, out, write, runtime = env
+    (out / "f.txt").parent.mkdir(parents=True)
+    (out / "f.txt").write_bytes(b"other")  # a conflict the copy refuses: permanent
+    write(
+        f'  - name: r\n    steps:\n      - copy: {{to: "{out}/{{relpath}}", on_conflict: fail}}\n'
+    )
+    rt = runtime()
+    ev = make_event(inbox, "f.txt")
+    assert ingest(rt, ev, inline_budget_s=900.0).enqueue == []
+    event = rt.store.get_event(ev.event_id)
+    assert event["state"] == "failed" and "destination exists" in event["reason"]
