@@ -1,6 +1,6 @@
 """A Celery app with filerelay's own Celery settings and two trivial tasks, for the
-``pipeline_ceiling`` baseline: ``hop`` publishes ``land`` (as ``filerelay.ingest`` publishes
-``filerelay.step``), ``land`` counts itself in Redis. Run by ``celery -A bench.celery_noop
+``pipeline_ceiling`` baselines: ``land`` counts itself in Redis (one task per file), ``hop``
+publishes ``land`` (a two-task chain per file). Run by ``celery -A bench.celery_noop
 worker``; the broker comes from ``BENCH_BROKER_URL``.
 """
 

@@ -3,6 +3,7 @@ one timed burst through watcher → Redis → worker → store."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ from bench.harness import Relay, wait_for
 
 # Short enough not to dominate a burst, long enough to be a real stability wait.
 SILENCE_S = 0.2
-WORKER_CONCURRENCY = 2
-WORKER_POOL = "prefork"
+WORKER_CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
+WORKER_POOL = os.environ.get("BENCH_WORKER_POOL", "prefork")
 
 S3_CONFIG = """\
 connections:
