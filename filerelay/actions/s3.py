@@ -1,10 +1,17 @@
 """The ``s3`` action: upload the file to an S3-compatible bucket under a templated key.
 
-Idempotent: the key is deterministic, and an object already there with the same size and our
-``sha256`` metadata is success with ``uploaded: false``. Below ``multipart_threshold`` the
-file is sent in one PUT from memory; above it by our own multipart upload
-(:mod:`filerelay.actions.s3multipart`). Every body carries Content-MD5, and with ``verify`` the
-object's size and ETag are checked afterwards.
+Idempotent: the key is deterministic, and an object already there with the same size and
+content is success with ``uploaded: false`` (see :mod:`filerelay.actions.s3objects` for how
+it is compared). Below ``multipart_threshold`` the file is read into memory, hashed and sent
+in one PUT. Above it, it goes by our own multipart upload, each part read once, hashed and
+sent (:mod:`filerelay.actions.s3parts`); its SHA-256 is then known only at the end, so it is
+in the result (``{steps.<name>.sha256}``) and in the object's metadata only when it was
+known before (a ``{sha256}`` template or the event carries it). Every body carries
+Content-MD5, and with ``verify`` the object's size and ETag are checked afterwards.
+
+The file is read once while it is sent: a write during the upload is caught by its size or
+mtime changing (``check_unchanged`` before the upload completes), or by the SHA-256 not
+matching one computed earlier; such an upload is aborted.
 """
 
 from __future__ import annotations
@@ -27,6 +34,17 @@ from filerelay.actions.s3client import (
     s3_client,
     translate_error,
 )
+from filerelay.actions.s3digests import Digests, digest_bytes, digest_file
+from filerelay.actions.s3objects import (
+    ObjectCheck,
+    etag_of,
+    header_value,
+    md5_style,
+    part_count,
+    put_for_event,
+    version_id,
+)
+from filerelay.actions.s3parts import PartSender
 from filerelay.config.models import S3Connection
 from filerelay.config.types import SizeBytes, TemplateStr
 from filerelay.errors import PermanentError, RetryableError, RoutingError
@@ -34,10 +52,8 @@ from filerelay.model import JSONDict
 from filerelay.templates import Template, safe_relative
 
 MiB = 1024 * 1024
-RESERVED_METADATA = frozenset({"sha256", "source", "relpath", "event-id"})
+RESERVED_METADATA = frozenset({"sha256", "part-size", "source", "relpath", "event-id"})
 _METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_MD5_ETAG = re.compile(r"^[0-9a-f]{32}(-\d+)?$")
-_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
 class S3Config(BaseModel):
@@ -67,8 +83,9 @@ class S3Config(BaseModel):
     )
     metadata: dict[str, TemplateStr] = Field(
         default={},
-        description="Extra user metadata (x-amz-meta-*); values are templates. sha256, "
-        "source, relpath and event-id are always set.",
+        description="Extra user metadata (x-amz-meta-*); values are templates. source, "
+        "relpath and event-id are always set, part-size on multipart uploads, sha256 when "
+        "known before the upload starts (always below multipart_threshold).",
     )
     multipart_threshold: SizeBytes = Field(
         default=16 * MiB,
@@ -87,7 +104,9 @@ class S3Config(BaseModel):
         default=True, description="After upload, check the object's size and (MD5-style) ETag."
     )
     skip_existing: bool = Field(
-        default=True, description="Skip the upload when the object has the same size and sha256."
+        default=True,
+        description="Skip the upload when the object has the same size and content (its "
+        "sha256 metadata, or its multipart ETag recomputed at its part-size).",
     )
 
     @field_validator("metadata")
@@ -105,7 +124,7 @@ class S3Action(Action[S3Config]):
     """Uploads the file; ``compensate`` deletes the object this step uploaded.
 
     Result: ``{bucket, key, etag, size, sha256, version_id, uploaded, parts, url,
-    content_type}``.
+    content_type, resumed_parts}``.
     """
 
     name = "s3"
@@ -118,21 +137,28 @@ class S3Action(Action[S3Config]):
         ctx.check_unchanged()
         cfg = self.config
         client = s3_client(self.resources, cfg.connection)
-        needs_hash = any(Template.parse(t).needs_sha256 for t in self._templates())
-        body, digests = self._read(ctx) if needs_hash else (None, None)
+        size = ctx.event.size
+        multipart = size >= cfg.multipart_threshold
+        part_size = mp.choose_part_size(size, cfg.part_size) if multipart else max(size, 1)
+        body, digests = (None, None) if multipart else self._read_body(ctx)
+        if multipart and self._needs_sha256():
+            digests = self._digest(ctx, part_size)  # the key or metadata need it first
         key, metadata = self._key(ctx), self._metadata(ctx)
-        if digests is None:
-            body, digests = self._read(ctx)
         if cfg.skip_existing:
             existing = self._head(client, key)
-            if existing is not None and _same_object(existing, digests):
-                return self._result(client, key, existing, digests, uploaded=False)
-        args = self._object_args(self.content_type(key, ctx.path), metadata, digests)
-        answer = self._upload(ctx, client, key, body, digests, args)
-        multipart = body is None
+            same = self._same_content(ctx, existing, digests, part_size) if existing else None
+            if existing is not None and same is not None:
+                return self._result(client, key, existing, same, uploaded=False)
+        content_type = self.content_type(key, ctx.path)
+        known = digests.sha256 if digests else ctx.event.sha256
+        args = self._object_args(content_type, metadata, known, part_size if multipart else 0)
+        if body is not None and digests is not None:
+            answer = self._put(client, key, body, digests, args)
+        else:
+            answer, digests = self._multipart(ctx, client, key, part_size, known, args)
         head = self._verify(client, key, answer, digests, multipart) if cfg.verify else answer
         return self._result(
-            client, key, {"ContentType": args["ContentType"], **head}, digests, uploaded=True
+            client, key, {"ContentType": content_type, **head}, digests, uploaded=True
         )
 
     # --- preparing -----------------------------------------------------------------
@@ -140,6 +166,9 @@ class S3Action(Action[S3Config]):
     def _templates(self) -> list[str]:
         cfg = self.config
         return [cfg.key, *([cfg.prefix] if cfg.prefix else []), *cfg.metadata.values()]
+
+    def _needs_sha256(self) -> bool:
+        return any(Template.parse(t).needs_sha256 for t in self._templates())
 
     def _key(self, ctx: ActionContext) -> str:
         try:
@@ -158,29 +187,40 @@ class S3Action(Action[S3Config]):
         except RoutingError as exc:
             raise PermanentError(str(exc)) from exc
         fixed = {"source": ev.source, "relpath": ev.relpath, "event-id": ev.event_id}
-        return {k: _header_value(v) for k, v in {**extra, **fixed}.items()}
+        return {k: header_value(v) for k, v in {**extra, **fixed}.items()}
 
-    def _read(self, ctx: ActionContext) -> tuple[bytes | None, mp.Digests]:
-        """Read the file once: the body itself (single PUT) or the part digests; records
-        the SHA-256 in ``ctx``."""
+    def _read_body(self, ctx: ActionContext) -> tuple[bytearray, Digests]:
+        """The whole file in memory, for one PUT, and its digests."""
         size = ctx.event.size
-        if size < self.config.multipart_threshold:
-            try:
-                with open(ctx.path, "rb") as fh:
-                    body = fh.read()
-            except OSError as exc:
-                raise source_error(exc, ctx.path) from exc
-            if len(body) != size:
-                raise PermanentError(f"file changed while reading it: {ctx.path}")
-            digests = mp.digest_bytes(body)
-        else:
-            part_size = mp.choose_part_size(size, self.config.part_size)
-            body, digests = None, mp.digest_file(ctx.path, part_size, size)
-        if ctx.event.sha256 and ctx.event.sha256 != digests.sha256:
-            raise PermanentError(f"file content changed since it was hashed: {ctx.path}")
-        ctx.check_unchanged()  # a write during the read would leave a torn snapshot
-        ctx.set_sha256(digests.sha256)  # templates using {sha256} must not hash it again
+        body = bytearray(size)  # botocore sends a bytearray without copying it first
+        try:
+            with open(ctx.path, "rb", buffering=0) as fh:
+                got = fh.readinto(body) or 0
+                while got < size and (more := fh.readinto(memoryview(body)[got:])):
+                    got += more
+                grew = bool(fh.read(1))
+        except OSError as exc:
+            raise source_error(exc, ctx.path) from exc
+        if got != size or grew:
+            raise PermanentError(f"file changed while reading it: {ctx.path}")
+        digests = digest_bytes(body)
+        self._check_read(ctx, digests.sha256)
         return body, digests
+
+    def _digest(self, ctx: ActionContext, part_size: int) -> Digests:
+        """Hash the file without uploading it (for a template, or to compare with an object)."""
+        digests = digest_file(ctx.path, part_size, ctx.event.size)
+        self._check_read(ctx, digests.sha256)
+        return digests
+
+    def _check_read(self, ctx: ActionContext, sha256: str, known: str | None = None) -> None:
+        """After reading the whole file: it must still be the file that was detected (and
+        hashed, if it was); records the SHA-256 in ``ctx`` for templates."""
+        for earlier in (ctx.event.sha256, known):
+            if earlier and earlier != sha256:
+                raise PermanentError(f"file content changed since it was hashed: {ctx.path}")
+        ctx.check_unchanged()  # a write during the read would leave a torn snapshot
+        ctx.set_sha256(sha256)  # templates using {sha256} must not hash it again
 
     def content_type(self, key: str, path: str) -> str:
         """The configured Content-Type, or one guessed from the key (then the file name)."""
@@ -189,11 +229,27 @@ class S3Action(Action[S3Config]):
         guessed = mimetypes.guess_type(key)[0] or mimetypes.guess_type(path)[0]
         return guessed or "application/octet-stream"
 
+    def _same_content(
+        self, ctx: ActionContext, head: JSONDict, digests: Digests | None, part_size: int
+    ) -> Digests | None:
+        """The local file's digests when the object ``head`` holds the same bytes, else None.
+        The file is hashed only when the object has its size and something to compare."""
+        check = ObjectCheck.from_head(head, ctx.event.size)
+        if check is None:
+            return None
+        if check.sha256 is not None:
+            mine = digests or self._digest(ctx, part_size)
+            return mine if mine.sha256 == check.sha256 else None
+        assert check.part_size is not None
+        if digests is None or digests.part_size != check.part_size:
+            digests = self._digest(ctx, check.part_size)
+        return digests if digests.expected_etag(True) == check.etag else None
+
     # --- talking to S3 --------------------------------------------------------------
 
-    def _head(self, client: Any, key: str, version_id: str | None = None) -> JSONDict | None:
+    def _head(self, client: Any, key: str, version: str | None = None) -> JSONDict | None:
         bucket = self.config.bucket
-        args = {"VersionId": version_id} if version_id else {}
+        args = {"VersionId": version} if version else {}
         try:
             answer: JSONDict = client.head_object(Bucket=bucket, Key=key, **args)
         except Exception as exc:
@@ -203,55 +259,60 @@ class S3Action(Action[S3Config]):
         return answer
 
     def _object_args(
-        self, content_type: str, metadata: dict[str, str], digests: mp.Digests
+        self, content_type: str, metadata: dict[str, str], sha256: str | None, part_size: int
     ) -> JSONDict:
-        args: JSONDict = {
-            "ContentType": content_type,
-            "Metadata": {**metadata, "sha256": digests.sha256},
-        }
+        """ContentType, Metadata (with ``sha256`` when known now, ``part-size`` when
+        multipart) and StorageClass."""
+        meta = dict(metadata)
+        if sha256:
+            meta["sha256"] = sha256
+        if part_size:
+            meta["part-size"] = str(part_size)
+        args: JSONDict = {"ContentType": content_type, "Metadata": meta}
         if self.config.storage_class:
             args["StorageClass"] = self.config.storage_class
         return args
 
-    def _upload(
+    def _put(
+        self, client: Any, key: str, body: bytearray, digests: Digests, args: JSONDict
+    ) -> JSONDict:
+        bucket = self.config.bucket
+        md5 = base64.b64encode(digests.part_md5s[0]).decode("ascii")
+        try:
+            answer: JSONDict = client.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentMD5=md5, **args
+            )
+        except Exception as exc:
+            raise translate_error(exc, f"put s3://{bucket}/{key}") from exc
+        return answer
+
+    def _multipart(
         self,
         ctx: ActionContext,
         client: Any,
         key: str,
-        body: bytes | None,
-        digests: mp.Digests,
+        part_size: int,
+        known: str | None,
         args: JSONDict,
-    ) -> JSONDict:
-        if body is not None:
-            return self._put(client, key, body, digests, args)
-        return self._multipart(ctx, client, key, digests, args)
-
-    def _put(self, client: Any, key: str, body: bytes, digests: mp.Digests, args: JSONDict) -> Any:
-        bucket = self.config.bucket
-        md5 = base64.b64encode(digests.part_md5s[0]).decode("ascii")
-        try:
-            return client.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=md5, **args)
-        except Exception as exc:
-            raise translate_error(exc, f"put s3://{bucket}/{key}") from exc
-
-    def _multipart(
-        self, ctx: ActionContext, client: Any, key: str, digests: mp.Digests, args: JSONDict
-    ) -> JSONDict:
+    ) -> tuple[JSONDict, Digests]:
+        """Start (or resume) the upload, send the parts, check the file, complete."""
         try:
             fd = os.open(ctx.path, os.O_RDONLY)
         except OSError as exc:
             raise source_error(exc, ctx.path) from exc
         try:
-            upload = self._resume(ctx, client, key, digests)
+            upload, held = self._resume(ctx, client, key, part_size)
             if upload is None:
-                upload = mp.start(client, self.config.bucket, key, digests, args)
+                upload = mp.start(client, self.config.bucket, key, ctx.event.size, part_size, args)
                 ctx.log.debug("s3_multipart_started", object=upload.where, parts=upload.part_count)
-            self._resumed_parts = len(upload.parts)
             save = lambda: ctx.save_checkpoint({"multipart": upload.to_json()})  # noqa: E731
             save()  # the upload id is on record before the first part goes
             try:
-                mp.upload_parts(client, upload, fd, digests, self.config.concurrency, save)
-                return mp.complete(client, upload)
+                sent = PartSender(client, upload, fd, held, save).run(self.config.concurrency)
+                self._resumed_parts = sent.reused
+                self._check_read(ctx, sent.sha256, known)
+                digests = Digests(sent.sha256, sent.part_md5s, part_size, ctx.event.size)
+                return mp.complete(client, upload), digests
             except PermanentError:
                 mp.abort(client, upload, ctx.log)
                 raise
@@ -261,40 +322,31 @@ class S3Action(Action[S3Config]):
             os.close(fd)
 
     def _resume(
-        self, ctx: ActionContext, client: Any, key: str, digests: mp.Digests
-    ) -> mp.MultipartUpload | None:
-        """The upload an earlier attempt saved, with the parts the server really holds (and
-        whose ETags match this file's parts); None to start afresh."""
+        self, ctx: ActionContext, client: Any, key: str, part_size: int
+    ) -> tuple[mp.MultipartUpload | None, dict[int, str]]:
+        """The upload an earlier attempt saved and the parts the server holds for it (each
+        kept only if its ETag is the MD5 of this file's part, checked as it is read);
+        ``(None, {})`` to start afresh."""
         saved = (ctx.checkpoint or {}).get("multipart")
         if not saved:
-            return None
+            return None, {}
         upload = mp.MultipartUpload.from_json(saved)
-        same = (upload.bucket, upload.key, upload.size, upload.part_size) == (
-            self.config.bucket,
-            key,
-            digests.size,
-            digests.part_size,
-        )
-        if not same:
+        wanted = (self.config.bucket, key, ctx.event.size, part_size)
+        if (upload.bucket, upload.key, upload.size, upload.part_size) != wanted:
             mp.abort(client, upload, ctx.log)
-            return None
+            return None, {}
         held = mp.listed_parts(client, upload)
         if held is None:
-            return None
-        upload.parts = {
-            n: etag
-            for n, etag in held.items()
-            if 1 <= n <= len(digests.part_md5s)
-            and etag.strip('"') == digests.part_md5s[n - 1].hex()
-        }
-        ctx.log.info("s3_multipart_resumed", object=upload.where, parts_done=len(upload.parts))
-        return upload
+            return None, {}
+        upload.parts = {}  # the sender records each part again once its bytes are checked
+        ctx.log.info("s3_multipart_resumed", object=upload.where, parts_held=len(held))
+        return upload, held
 
     def _verify(
-        self, client: Any, key: str, answer: JSONDict, digests: mp.Digests, multipart: bool
+        self, client: Any, key: str, answer: JSONDict, digests: Digests, multipart: bool
     ) -> JSONDict:
         """head_object: the size must match, and the ETag too when it is MD5-style."""
-        head = self._head(client, key, _version_id(answer))
+        head = self._head(client, key, version_id(answer))
         where = f"s3://{self.config.bucket}/{key}"
         if head is None:
             raise RetryableError(f"verify {where}: object not found right after upload")
@@ -302,16 +354,16 @@ class S3Action(Action[S3Config]):
             raise RetryableError(
                 f"verify {where}: size {head.get('ContentLength')} != {digests.size} uploaded"
             )
-        etag = _etag(head)
+        etag = etag_of(head)
         expected = digests.expected_etag(multipart)
-        if _md5_style(head, etag) and etag != expected:
+        if md5_style(head, etag) and etag != expected:
             raise RetryableError(f"verify {where}: ETag {etag} != expected {expected}")
         return head
 
     def _result(
-        self, client: Any, key: str, answer: JSONDict, digests: mp.Digests, *, uploaded: bool
+        self, client: Any, key: str, answer: JSONDict, digests: Digests, *, uploaded: bool
     ) -> JSONDict:
-        etag = _etag(answer)
+        etag = etag_of(answer)
         conn = self.resources.connection(self.config.connection)
         assert isinstance(conn, S3Connection)  # s3_client() checked it
         content_type = answer.get("ContentType") or self.content_type(key, "")
@@ -321,9 +373,9 @@ class S3Action(Action[S3Config]):
             "etag": etag,
             "size": digests.size,
             "sha256": digests.sha256,
-            "version_id": _version_id(answer),
+            "version_id": version_id(answer),
             "uploaded": uploaded,
-            "parts": _part_count(etag),
+            "parts": part_count(etag),
             "url": object_url(client, conn, self.config.bucket, key),
             "content_type": content_type,
             "resumed_parts": self._resumed_parts,  # parts an earlier attempt had uploaded
@@ -336,52 +388,15 @@ class S3Action(Action[S3Config]):
         with this event's id (an earlier attempt that died before recording its result)."""
         client = s3_client(self.resources, self.config.connection)
         bucket, key = str(result["bucket"]), str(result["key"])
-        version_id = result.get("version_id")
+        version = result.get("version_id")
         if not result.get("uploaded"):
-            head = self._head(client, key, version_id)
-            meta = (head or {}).get("Metadata", {})
-            if meta.get("event-id") != ctx.event.event_id or meta.get("sha256") != result["sha256"]:
+            head = self._head(client, key, version)
+            if head is None or not put_for_event(head, ctx.event.event_id, result):
                 return
-        args = {"VersionId": version_id} if version_id else {}
+        args = {"VersionId": version} if version else {}
         try:
             client.delete_object(Bucket=bucket, Key=key, **args)
         except Exception as exc:
             if is_not_found(exc) or error_code(exc)[0] == "NoSuchBucket":
                 return
             raise translate_error(exc, f"delete s3://{bucket}/{key}") from exc
-
-
-def _same_object(head: JSONDict, digests: mp.Digests) -> bool:
-    meta = head.get("Metadata", {})
-    return bool(meta.get("sha256") == digests.sha256 and head.get("ContentLength") == digests.size)
-
-
-def _version_id(answer: JSONDict) -> str | None:
-    """The object's version id; None when the bucket is not versioned (some servers say
-    'null' there, and refuse it back as a version id)."""
-    version = answer.get("VersionId")
-    return None if version in (None, "", "null") else str(version)
-
-
-def _etag(answer: JSONDict) -> str:
-    return str(answer.get("ETag", "")).strip('"')
-
-
-def _md5_style(head: JSONDict, etag: str) -> bool:
-    """ETags are MD5s unless the object is KMS- or customer-key-encrypted."""
-    encrypted = head.get("ServerSideEncryption") == "aws:kms" or head.get("SSECustomerAlgorithm")
-    return bool(_MD5_ETAG.match(etag)) and not encrypted
-
-
-def _part_count(etag: str) -> int:
-    _, dash, count = etag.rpartition("-")
-    return int(count) if dash and count.isdigit() else 1
-
-
-def _header_value(value: str) -> str:
-    """Metadata travels in HTTP headers: percent-encode anything outside printable ASCII."""
-    from urllib.parse import quote
-
-    if all(ch in _HEADER_SAFE for ch in value):
-        return value
-    return quote(value, safe=_HEADER_SAFE)

@@ -1,36 +1,23 @@
-"""Digests and our own multipart upload for the ``s3`` action.
-
-The file is streamed once to get its SHA-256 and the MD5 of every part; parts are then read
-with ``os.pread`` from one shared descriptor by a thread pool and sent with ``Content-MD5``,
-so the server checks each part against the bytes we hashed. The expected ETag follows from
-the MD5s: ``md5(file)`` for a single PUT, ``md5(md5(part1) + ... + md5(partN)) + "-N"`` for a
-multipart upload (the convention of AWS, MinIO, Ceph and moto; not with SSE-KMS/SSE-C).
+"""Our own multipart upload for the ``s3`` action: the upload's state and its S3 calls.
 
 :class:`MultipartUpload` holds exactly what is needed to resume an upload (id, part size,
-parts done) and round-trips through JSON, so it can be persisted later.
+parts done) and round-trips through JSON, so the step's checkpoint can carry it. Reading,
+hashing and sending the parts is :mod:`filerelay.actions.s3parts`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from filerelay.actions.fsops import source_error
 from filerelay.actions.s3client import translate_error
-from filerelay.errors import PermanentError
 from filerelay.model import JSONDict
 
 MiB = 1024 * 1024
 MIN_PART_BYTES = 5 * MiB
 MAX_PART_BYTES = 5 * 1024**3
 MAX_PARTS = 10_000
-READ_BYTES = MiB
 
 
 def choose_part_size(size: int, part_size: int) -> int:
@@ -39,64 +26,6 @@ def choose_part_size(size: int, part_size: int) -> int:
         return part_size
     needed = -(-size // MAX_PARTS)
     return -(-needed // MiB) * MiB
-
-
-@dataclass(frozen=True)
-class Digests:
-    """SHA-256 of the file and the MD5 of each ``part_size`` slice of it."""
-
-    sha256: str
-    part_md5s: tuple[bytes, ...]
-    part_size: int
-    size: int
-
-    def expected_etag(self, multipart: bool) -> str:
-        """The ETag an MD5-ETag server gives the object (no quotes)."""
-        if not multipart:
-            return self.part_md5s[0].hex()
-        joined = hashlib.md5(b"".join(self.part_md5s), usedforsecurity=False).hexdigest()
-        return f"{joined}-{len(self.part_md5s)}"
-
-
-def digest_bytes(data: bytes) -> Digests:
-    """Digests of an in-memory body sent as one PUT."""
-    md5 = hashlib.md5(data, usedforsecurity=False).digest()
-    return Digests(hashlib.sha256(data).hexdigest(), (md5,), max(len(data), 1), len(data))
-
-
-def digest_file(path: str, part_size: int, expected_size: int) -> Digests:
-    """Stream ``path`` once: SHA-256 plus the MD5 of each part of ``part_size`` bytes."""
-    sha = hashlib.sha256()
-    md5s: list[bytes] = []
-    total = 0
-    try:
-        with open(path, "rb") as fh:
-            while True:
-                part = hashlib.md5(usedforsecurity=False)
-                got = _hash_part(fh, part_size, sha, part)
-                if got == 0 and md5s:
-                    break
-                md5s.append(part.digest())
-                total += got
-                if got < part_size:
-                    break
-    except OSError as exc:
-        raise source_error(exc, path) from exc
-    if total != expected_size:
-        raise PermanentError(f"file changed while reading it: {path} ({expected_size} -> {total})")
-    return Digests(sha.hexdigest(), tuple(md5s), part_size, total)
-
-
-def _hash_part(fh: Any, part_size: int, sha: Any, part: Any) -> int:
-    got = 0
-    while got < part_size:
-        chunk = fh.read(min(READ_BYTES, part_size - got))
-        if not chunk:
-            break
-        sha.update(chunk)
-        part.update(chunk)
-        got += len(chunk)
-    return got
 
 
 @dataclass
@@ -128,13 +57,15 @@ class MultipartUpload:
             self.parts[number] = etag
 
     def to_json(self) -> JSONDict:
+        with self._lock:  # parts are recorded by several threads
+            parts = sorted(self.parts.items())
         return {
             "bucket": self.bucket,
             "key": self.key,
             "upload_id": self.upload_id,
             "size": self.size,
             "part_size": self.part_size,
-            "parts": {str(n): etag for n, etag in sorted(self.parts.items())},
+            "parts": {str(n): etag for n, etag in parts},
         }
 
     @classmethod
@@ -154,64 +85,15 @@ class MultipartUpload:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def start(client: Any, bucket: str, key: str, digests: Digests, args: JSONDict) -> MultipartUpload:
+def start(
+    client: Any, bucket: str, key: str, size: int, part_size: int, args: JSONDict
+) -> MultipartUpload:
     """create_multipart_upload with ``args`` (ContentType, Metadata, StorageClass...)."""
     try:
         answer = client.create_multipart_upload(Bucket=bucket, Key=key, **args)
     except Exception as exc:
         raise translate_error(exc, f"start multipart upload of s3://{bucket}/{key}") from exc
-    return MultipartUpload(bucket, key, answer["UploadId"], digests.size, digests.part_size)
-
-
-def upload_parts(
-    client: Any,
-    upload: MultipartUpload,
-    fd: int,
-    digests: Digests,
-    concurrency: int,
-    on_part: Callable[[], None] | None = None,
-) -> None:
-    """Upload every missing part, ``concurrency`` at a time; the first error stops the rest.
-    ``on_part`` runs after each part is recorded (to checkpoint the upload)."""
-    missing = upload.missing_parts()
-    if not missing:
-        return
-
-    def one(number: int) -> None:
-        _upload_part(client, upload, fd, number, digests.part_md5s[number - 1])
-        if on_part is not None:
-            on_part()
-
-    with ThreadPoolExecutor(min(concurrency, len(missing)), "s3-part") as pool:
-        futures: list[Future[None]] = [pool.submit(one, n) for n in missing]
-        _done, not_done = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in not_done:
-            future.cancel()
-    for future in futures:
-        if not future.cancelled() and future.exception() is not None:
-            future.result()  # raises the first error, already translated
-
-
-def _upload_part(client: Any, upload: MultipartUpload, fd: int, number: int, md5: bytes) -> None:
-    offset, length = upload.part_range(number)
-    try:
-        data = os.pread(fd, length, offset)
-    except OSError as exc:
-        raise source_error(exc, upload.where) from exc
-    if len(data) != length:
-        raise PermanentError(f"file shrank while uploading it to {upload.where}")
-    try:
-        answer = client.upload_part(
-            Bucket=upload.bucket,
-            Key=upload.key,
-            UploadId=upload.upload_id,
-            PartNumber=number,
-            Body=data,
-            ContentMD5=base64.b64encode(md5).decode("ascii"),
-        )
-    except Exception as exc:
-        raise translate_error(exc, f"upload part {number} of {upload.where}") from exc
-    upload.record(number, str(answer["ETag"]))
+    return MultipartUpload(bucket, key, answer["UploadId"], size, part_size)
 
 
 def complete(client: Any, upload: MultipartUpload) -> JSONDict:

@@ -175,7 +175,12 @@ def test_64mib_file_goes_up_multipart_with_matching_bytes(relay, s3_client):
     assert head["ETag"].strip('"').endswith("-8")  # 64 MiB / 8 MiB parts
     got = body(s3_client, relay.bucket, "drop/big.bin")
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
-    assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+    # hashed as it was sent: the SHA-256 is in the step result, the part size on the object
+    assert head["Metadata"]["part-size"] == str(8 * 2**20)
+    [event] = relay.store.events_by_relpath("drop", "big.bin")
+    [pipe] = relay.store.pipelines_of(event["id"])
+    [step] = relay.store.steps_of(pipe["id"])
+    assert step["result"]["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_restarting_the_watcher_does_not_upload_again(relay, s3_client):
