@@ -178,7 +178,8 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
     pipeline = lock(conn, pipeline_id)
     status = pipeline["status"]
     if status not in ACTIVE:
-        return Advance([], status, _finished(conn, pipeline["event_id"], now))
+        state, _ = _finished(conn, pipeline["event_id"], now)  # finished before, if at all
+        return Advance([], status, state)
     position = pipeline["current_position"]
     ahead = conn.execute(_AHEAD, {"pid": pipeline_id, "pos": position}).all()
     here = [r for r in ahead if r.position == position]
@@ -190,7 +191,8 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
         if not later:
             final = _final_status(conn, pipeline_id, status)
             _set_status(conn, pipeline_id, final, now, from_status=status)
-            return Advance([], final, _finished(conn, pipeline["event_id"], now))
+            state, now_done = _finished(conn, pipeline["event_id"], now)
+            return Advance([], final, state, event_finished_now=now_done)
         following = later[0].position
         conn.execute(_MOVE_TO, {"pid": pipeline_id, "pos": position, "following": following})
         here = [r for r in later if r.position == following]
@@ -227,10 +229,11 @@ def _final_status(conn: Connection, pipeline_id: int, status: str) -> str:
     )
 
 
-def _finished(conn: Connection, event_id: str, now: datetime) -> str | None:
-    """The event's state if it is no longer processing (after trying to finish it)."""
-    state = finish_event(conn, event_id, now)
-    return None if state == EventState.PROCESSING.value else state
+def _finished(conn: Connection, event_id: str, now: datetime) -> tuple[str | None, bool]:
+    """The event's state if it is no longer processing (after trying to finish it), and
+    whether this call finished it."""
+    state, changed = settle_event(conn, event_id, now)
+    return (None if state == EventState.PROCESSING.value else state), changed
 
 
 def _set_status(
@@ -324,16 +327,21 @@ def finish_event(conn: Connection, event_id: str, now: datetime) -> str:
     Returns the event's state after the call. Locks the event row first, so of two
     pipelines finishing at once the later transaction sees both.
     """
+    return settle_event(conn, event_id, now)[0]
+
+
+def settle_event(conn: Connection, event_id: str, now: datetime) -> tuple[str, bool]:
+    """:func:`finish_event`, also telling whether this call ended the event."""
     event = events.get(conn, event_id, lock=True)
     if event is None:
         raise StoreError(f"no event {event_id}")
     if event["state"] != EventState.PROCESSING.value:
-        return str(event["state"])
+        return str(event["state"]), False
     every = conn.execute(_RUNS_OF, {"eid": event_id}).all()
     latest = max((r.run for r in every), default=None)
     runs = [(r.status, r.error) for r in every if r.run == latest]
     if any(status in ACTIVE for status, _ in runs):
-        return str(event["state"])
+        return str(event["state"]), False
     errors = [
         error if status == PipelineStatus.FAILED.value else f"{error} (and compensation failed)"
         for status, error in runs
@@ -341,9 +349,9 @@ def finish_event(conn: Connection, event_id: str, now: datetime) -> str:
     ]
     if errors:
         events.transition(conn, event_id, EventState.FAILED.value, now, errors[0])
-        return EventState.FAILED.value
+        return EventState.FAILED.value, True
     events.transition(conn, event_id, EventState.SUCCEEDED.value, now)
-    return EventState.SUCCEEDED.value
+    return EventState.SUCCEEDED.value, True
 
 
 def rows_of(conn: Connection, event_id: str) -> list[dict[str, Any]]:

@@ -141,6 +141,9 @@ class Advance:
     pipeline_status: str
     event_state: str | None = None
     refs: list[StepRef] = field(default_factory=list, compare=False)  # next_steps, described
+    #: this call (or, for :meth:`Store.fail_and_advance`, its transaction) ended the event:
+    #: of the workers finishing an event's last pipelines, exactly one sees it
+    event_finished_now: bool = field(default=False, compare=False)
 
 
 def event_values(event: FileEvent) -> dict[str, Any]:

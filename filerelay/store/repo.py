@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -24,7 +25,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from filerelay.errors import StoreError
-from filerelay.model import FileEvent, JSONDict
+from filerelay.model import EventState, FileEvent, JSONDict
 from filerelay.store import (
     admission,
     agents,
@@ -212,9 +213,14 @@ class Store:
         """:meth:`fail_step` and :meth:`advance` in one transaction; None if the lease is lost."""
         with self._write() as conn:
             now = utcnow()
+            before = events.get(conn, claim.event_id)
             if not steps.fail(conn, claim.step_id, owner, error, now, recovery_plan):
                 return None
-            return pipelines.advance(conn, claim.pipeline_id, now)
+            adv = pipelines.advance(conn, claim.pipeline_id, now)
+            ended = before is not None and before["state"] == EventState.PROCESSING.value
+            if adv.event_state and ended and not adv.event_finished_now:
+                adv = replace(adv, event_finished_now=True)
+            return adv
 
     @_translated
     def save_checkpoint(self, step_id: int, owner: str, data: JSONDict, lease_s: float) -> bool:

@@ -417,7 +417,7 @@ def _advance_pipeline(runtime: Runtime, pipeline_id: int, event_id: str) -> Outc
 
 def _advanced(runtime: Runtime, rules: Rules, claim: ClaimedStep, adv: Advance) -> Outcome:
     """What to send after a step ended and its pipeline advanced in the same transaction."""
-    if adv.event_state:
+    if adv.event_state and adv.event_finished_now:
         log.info("event_finished", state=adv.event_state)
         runtime.hooks.event_finished(claim.event, adv.event_state)
     return Outcome([_ref_message(runtime, rules, ref, claim.event) for ref in adv.refs])

@@ -99,3 +99,19 @@ def test_a_reprocessed_event_gets_a_new_run(store: Store) -> None:
     admitted = store.admit(event, routed(plan("r", step(0, "s3"))))
     assert admitted.created and len(admitted.first_steps) == 1
     assert [p["run"] for p in store.pipelines_of(event.event_id)] == [1, 2]
+
+
+def test_only_the_last_pipeline_to_finish_ends_the_event(store: Store) -> None:
+    event = make_event("a.bin")
+    verdict = routed(plan("video", step(0, "s3")), plan("audit", step(0, "log")))
+    admitted = store.admit(event, verdict, InlineClaim("video", 0, 0, "w1", 60))
+    assert admitted.claimed is not None
+    other = store.claim_step(admitted.first_steps[0].step_id, "w2", 60)
+    assert other is not None
+    first = store.succeed_step(admitted.claimed, "w1", {})
+    assert first is not None and first.event_state is None and not first.event_finished_now
+    last = store.fail_and_advance(other, "w2", "boom", None)
+    assert last is not None and last.event_state == "failed" and last.event_finished_now
+    # advancing a finished pipeline again reports the state, not a new ending
+    again = store.advance(admitted.claimed.pipeline_id)
+    assert again.event_state == "failed" and not again.event_finished_now
