@@ -5,7 +5,8 @@
 * ``outbox``: events not yet accepted by the broker, published in ``id`` order and deleted
   only once ``publish`` returned;
 * ``seen``: the last emitted version of every file, per source and relative path, so a
-  restarted watcher or a rescan does not emit a file again.
+  restarted watcher or a rescan does not emit a file again (in memory: one int per file,
+  :func:`~filerelay.watcher.version.file_version`).
 
 :meth:`Outbox.emit` writes both in one transaction: a file is either emitted and remembered,
 or neither. ``relpath`` (and ``dedup_key``, which embeds it) is stored as bytes
@@ -23,13 +24,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import structlog
 
 from filerelay.errors import FilerelayError
 from filerelay.model import FileEvent
+from filerelay.watcher.version import file_version
 
 log = structlog.get_logger()
 
@@ -37,8 +39,8 @@ DB_NAME = "watcher.sqlite"
 LOCK_NAME = "watcher.lock"
 FULL_LOG_INTERVAL_S = 60.0
 
-SeenVersion = tuple[int, int, int]
-"""``(size, mtime_ns, inode)`` of an emitted file."""
+SeenVersion = int
+"""``(size, mtime_ns, inode)`` of an emitted file, as one int (``file_version``)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -146,7 +148,7 @@ class Outbox:
             self._depth += len(taken)
         for e in taken:
             if e.source in self._seen:
-                self._seen[e.source][e.relpath] = (e.size, e.mtime_ns, e.inode)
+                self._seen[e.source][e.relpath] = file_version(e.size, e.mtime_ns, e.inode)
         return len(taken)
 
     def peek(self, limit: int, skip: frozenset[str] = frozenset()) -> list[tuple[int, FileEvent]]:
@@ -196,20 +198,37 @@ class Outbox:
         with self._lock:
             rows = self._db.execute(
                 "SELECT relpath, size, mtime_ns, inode FROM seen WHERE source = ?", (source,)
-            ).fetchall()
-        self._seen[source] = {os.fsdecode(r[0]): (r[1], r[2], r[3]) for r in rows}
-        return len(rows)
+            )
+            index = {os.fsdecode(r[0]): file_version(r[1], r[2], r[3]) for r in rows}
+        self._seen[source] = index
+        return len(index)
 
-    def is_seen(self, source: str, relpath: str, size: int, mtime_ns: int, inode: int) -> bool:
-        """Whether exactly this version of the file was emitted (in-memory lookup)."""
+    def seen_versions(self, source: str) -> Mapping[str, int]:
+        """The seen index of a source: relpath -> :func:`file_version` (read it, don't keep
+        it: :meth:`load_seen` replaces it)."""
         index = self._seen.get(source)
         if index is None:
             self.load_seen(source)
             index = self._seen[source]
-        return index.get(relpath) == (size, mtime_ns, inode)
+        return index
+
+    def is_seen(self, source: str, relpath: str, size: int, mtime_ns: int, inode: int) -> bool:
+        """Whether exactly this version of the file was emitted (in-memory lookup)."""
+        version = self.seen_versions(source).get(relpath)
+        return version == file_version(size, mtime_ns, inode)
 
     def prune_seen(self, source: str, present: set[str], emitted_before: float) -> int:
         """Forget files no longer present (after a complete walk) emitted before a time."""
+        return self._prune(source, lambda relpath: relpath not in present, emitted_before)
+
+    def prune_missing(self, source: str, missing: set[str], emitted_before: float) -> int:
+        """Forget the files of ``missing`` (seen, then not found by a complete walk) emitted
+        before a time (a file emitted again during the walk stays)."""
+        if not missing:
+            return 0
+        return self._prune(source, missing.__contains__, emitted_before)
+
+    def _prune(self, source: str, is_gone: Callable[[str], bool], emitted_before: float) -> int:
         with self._lock:
             gone = [
                 os.fsencode(relpath)
@@ -217,7 +236,7 @@ class Outbox:
                     "SELECT relpath FROM seen WHERE source = ? AND emitted_at < ?",
                     (source, emitted_before),
                 )
-                if os.fsdecode(relpath) not in present
+                if is_gone(os.fsdecode(relpath))
             ]
             with self._transaction():
                 self._db.executemany(

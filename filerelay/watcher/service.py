@@ -22,6 +22,7 @@ import structlog
 
 from filerelay.errors import ConfigError
 from filerelay.model import FileEvent
+from filerelay.watcher.emitlog import EmitLog
 from filerelay.watcher.events import FileChanged, build_event
 from filerelay.watcher.hooks import WatcherHookList
 from filerelay.watcher.observers import ObserverFactory, RawEvent, default_observer_factory
@@ -34,7 +35,9 @@ from filerelay.watcher.writers import WriterCheck
 log = structlog.get_logger()
 
 MAX_EVENTS_PER_TICK = 50_000
-MAX_STABLE_PER_TICK = 5_000
+# a tick's stable files are built into events and written to the outbox at once: a smaller
+# batch keeps the watcher's memory flat in a burst (100,000 files found at start-up)
+MAX_STABLE_PER_TICK = 1_000
 REQUEUE_DELAY_S = 1.0
 
 
@@ -82,6 +85,7 @@ class Watcher:
         }
         self.outbox: Outbox | None = None
         self.publisher: Publisher | None = None
+        self.emit_log = EmitLog()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -104,6 +108,7 @@ class Watcher:
             log.info("watcher.ready", sources=list(self.sources), outbox_depth=self.outbox.depth())
             while not stop.is_set():
                 busy = self._tick()
+                self.emit_log.tick()
                 if not busy:
                     stop.wait(self.tick_s)
         finally:
@@ -129,6 +134,7 @@ class Watcher:
                 )
         if self.outbox is not None:
             self.outbox.close()
+        self.emit_log.flush()
         log.info("watcher.stopped")
 
     # --- the loop -----------------------------------------------------------------------
@@ -182,16 +188,7 @@ class Watcher:
             self.hooks.observer_error(sw.name, "outbox_write_failed")
             taken = 0
         self.hooks.events_emitted(sw.name, [event for _sf, event in batch[:taken]])
-        for sf, event in batch[:taken]:
-            log.info(
-                "watcher.file_stable",
-                source=sw.name,
-                relpath=event.relpath,
-                event_id=event.event_id,
-                size=event.size,
-                signal=event.stable_signal.value,
-                pending_s=round(now - sf.pending_since, 3),
-            )
+        self.emit_log.emitted([(event, now - sf.pending_since) for sf, event in batch[:taken]])
         for sf, _event in batch[taken:]:
             sw.detector.requeue(sf, REQUEUE_DELAY_S)
         if taken:

@@ -34,6 +34,7 @@ from filerelay.watcher.observers import (
 from filerelay.watcher.outbox import Outbox
 from filerelay.watcher.scan import TreeWalk
 from filerelay.watcher.stability import StabilityDetector, StabilityRules
+from filerelay.watcher.version import stat_version
 from filerelay.watcher.writers import WriterCheck
 
 log = structlog.get_logger()
@@ -56,6 +57,7 @@ class SourceWatch:
         self.name: str = source.name
         self.root = os.path.abspath(os.fspath(source.path))
         self.filter = PathFilter(source)
+        self.clock = clock
         self.detector = StabilityDetector(
             StabilityRules.from_source(source),
             clock=clock,
@@ -150,21 +152,24 @@ class SourceWatch:
     # --- walks --------------------------------------------------------------------------
 
     def scan(
-        self, outbox: Outbox, start: str | None = None, present: set[str] | None = None
+        self, outbox: Outbox, start: str | None = None, missing: set[str] | None = None
     ) -> TreeWalk:
         """Walk the tree (or below ``start``); touch every file not emitted in this version.
 
-        Relative paths found are added to ``present`` when given.
+        Relative paths found are removed from ``missing`` when given (what is left: files
+        seen before but not found).
         """
         walk = TreeWalk(self.root, self.filter, start=start, source=self.name)
         touch = self.detector.touch
-        is_seen = outbox.is_seen
+        seen = outbox.seen_versions(self.name).get
+        found = missing.discard if missing else None
         prefix = self.root + "/"
-        for rel, st in walk:
-            if present is not None:
-                present.add(rel)
-            if not is_seen(self.name, rel, st.st_size, st.st_mtime_ns, st.st_ino):
-                touch(prefix + rel, scan=True, st=st)
+        now = self.clock()  # one reading for the walk: found files count as pending since then
+        for rel, st in walk:  # the hot loop of a reconcile walk: one pass per file
+            if found is not None:
+                found(rel)
+            if seen(rel) != stat_version(st):
+                touch(prefix + rel, scan=True, st=st, now=now)
         return walk
 
     def full_rescan(
@@ -175,9 +180,11 @@ class SourceWatch:
         walk_started_at = now()
         outbox.load_seen(self.name)
         pending_before = len(self.detector)
-        present: set[str] = set()
-        walk = self.scan(outbox, present=present)
-        pruned = outbox.prune_seen(self.name, present, walk_started_at) if walk.complete else 0
+        # the seen files a complete walk does not find are forgotten: a set of the index's own
+        # keys, not a set of every path found (nothing at all at a first start)
+        missing = set(outbox.seen_versions(self.name))
+        walk = self.scan(outbox, missing=missing)
+        pruned = outbox.prune_missing(self.name, missing, walk_started_at) if walk.complete else 0
         log.info(
             "watcher.rescan",
             source=self.name,

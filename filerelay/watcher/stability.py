@@ -18,7 +18,10 @@ has not changed for ``silence`` is stable at the first poll (``SCAN``). A pendin
 vanishes is dropped silently. Symlinks and non-regular files are never stable.
 
 Cost: ``touch`` of a known file is O(1) and pushes nothing; due times live in a heap with lazy
-invalidation, so a ``poll`` with nothing due is O(1) even with 100,000 files pending.
+invalidation, so a ``poll`` with nothing due is O(1) even with 100,000 files pending. Memory:
+a pending file is one slotted entry, its path and one int for its version (a start-up walk
+of a big tree makes every file pending at once); a file a walk finds already quiet waits in
+a FIFO as a plain tuple, not in the heap (it is due at once), until a poll takes it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import heapq
 import os
 import stat as stat_mod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,10 +38,12 @@ import structlog
 
 from filerelay.model import StableSignal
 from filerelay.watcher.filters import ReadyMarker
+from filerelay.watcher.version import stat_version
 from filerelay.watcher.writers import FileKey, ProcWriters, WriterCheck
 
 StatFn = Callable[[str], os.stat_result]
-Signature = tuple[int, int, int]
+Signature = int
+"""``(size, mtime_ns, inode)`` as one int (:func:`~filerelay.watcher.version.file_version`)."""
 
 log = structlog.get_logger()
 
@@ -93,8 +99,7 @@ class _Entry:
         self.seq = 0  # sequence number of this entry's live heap item
 
 
-def _signature(st: os.stat_result) -> Signature:
-    return (st.st_size, st.st_mtime_ns, st.st_ino)
+_signature = stat_version
 
 
 class StabilityDetector:
@@ -118,14 +123,17 @@ class StabilityDetector:
         self._root = root.rstrip("/")
         self._entries: dict[str, _Entry] = {}
         self._heap: list[tuple[float, int, _Entry]] = []
+        # found quiet by a walk, due now, in walk order: (path, sig, quiet_since, found_at),
+        # made an entry when polled (a walk of a big tree makes many at once)
+        self._due: deque[tuple[str, Signature, float, float]] = deque()
         self._seq = 0
         self._marker_waiters: dict[str, str] = {}  # marker path -> data path
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._due)
 
     def __contains__(self, path: object) -> bool:
-        return path in self._entries
+        return path in self._entries or any(item[0] == path for item in self._due)
 
     # --- events -------------------------------------------------------------------------
 
@@ -136,13 +144,16 @@ class StabilityDetector:
         *,
         scan: bool = False,
         st: os.stat_result | None = None,
+        now: float | None = None,
     ) -> None:
         """Record activity on ``path``: created, modified, closed (``closed=True``), moved in.
 
         ``scan=True`` means a walk found it (no event): a file already pending is left as is,
-        a new one counts as quiet since its ctime. ``st`` spares a stat when the caller has one.
+        a new one counts as quiet since its ctime. ``st`` spares a stat when the caller has one,
+        ``now`` a clock reading (a walk reads the clock once).
         """
-        now = self._clock()
+        if now is None:
+            now = self._clock()
         entry = self._entries.get(path)
         if entry is not None:
             if not scan:
@@ -155,13 +166,17 @@ class StabilityDetector:
             st = self._try_stat(path)
         if st is None or not stat_mod.S_ISREG(st.st_mode):
             return
-        entry = _Entry(path, _signature(st), now)
+        sig = _signature(st)
+        quiet_since = min(now, st.st_ctime_ns / 1e9) if scan else now
+        if scan and quiet_since + self.rules.silence_s <= now:
+            self._due.append((path, sig, quiet_since, now))
+            return
+        entry = _Entry(path, sig, now)
         entry.closed = closed
-        if scan:
-            entry.scan = True
-            entry.quiet_since = min(now, st.st_ctime_ns / 1e9)
+        entry.scan = scan
+        entry.quiet_since = quiet_since
         self._entries[path] = entry
-        self._schedule(entry, entry.quiet_since + self.rules.silence_s)
+        self._schedule(entry, quiet_since + self.rules.silence_s)
 
     def forget(self, path: str) -> None:
         """Drop ``path`` (deleted, or moved away)."""
@@ -199,22 +214,38 @@ class StabilityDetector:
 
     def next_due(self) -> float | None:
         """Clock time of the earliest scheduled check (may be a stale one), or None."""
+        if self._due:
+            return self._clock()
         return self._heap[0][0] if self._heap else None
 
     def poll(self, limit: int | None = None) -> list[StableFile]:
         """Files that became stable since the last poll; at most ``limit`` files examined."""
         now = self._clock()
         quiet: list[tuple[_Entry, os.stat_result]] = []
-        while self._heap and self._heap[0][0] <= now:
-            if limit is not None and len(quiet) >= limit:
-                break
+        cap = limit if limit is not None else len(self)
+        while self._due and len(quiet) < cap:
+            path, sig, quiet_since, found_at = self._due.popleft()
+            if path in self._entries:
+                continue  # an event since (or an earlier walk's item) made it an entry
+            entry = self._entries[path] = _Entry(path, sig, found_at)
+            entry.scan, entry.quiet_since = True, quiet_since
+            self._take_if_quiet(entry, now, quiet)
+        while self._heap and self._heap[0][0] <= now and len(quiet) < cap:
             _due, seq, entry = heapq.heappop(self._heap)
-            if self._entries.get(entry.path) is not entry or entry.seq != seq:
-                continue  # forgotten or rescheduled since
-            st = self._check_quiet(entry, now)
-            if st is not None:
-                quiet.append((entry, st))
-        return self._settle(quiet, now)
+            if self._entries.get(entry.path) is entry and entry.seq == seq:
+                self._take_if_quiet(entry, now, quiet)
+            # else: forgotten or rescheduled since
+        stable = self._settle(quiet, now)
+        if not self._entries:
+            self._entries = {}  # a dict never shrinks: drop the table a burst grew
+        return stable
+
+    def _take_if_quiet(
+        self, entry: _Entry, now: float, quiet: list[tuple[_Entry, os.stat_result]]
+    ) -> None:
+        st = self._check_quiet(entry, now)
+        if st is not None:
+            quiet.append((entry, st))
 
     def _check_quiet(self, entry: _Entry, now: float) -> os.stat_result | None:
         """The file's stat if it has been quiet for the window; else reschedule or drop it."""

@@ -10,6 +10,7 @@ import pytest
 
 from filerelay.model import FileEvent, path_dedup_key
 from filerelay.watcher.outbox import Outbox, StateDirLocked
+from filerelay.watcher.version import file_version
 
 
 def event(
@@ -141,3 +142,44 @@ def test_seen_lookup_of_100k_files_is_fast(outbox: Outbox) -> None:
     hits = sum(outbox.is_seen("s", f"d/{i}.csv", 1, 5, i) for i in range(100_000))
     assert hits == 100_000
     assert time.perf_counter() - started < 1.0
+
+
+def test_prune_missing_forgets_files_a_walk_did_not_find(outbox: Outbox) -> None:
+    outbox.emit([event("kept"), event("gone")])
+    outbox.load_seen("s")
+    walk_started = time.time() + 1
+    missing = set(outbox.seen_versions("s")) - {"kept"}
+    assert outbox.prune_missing("s", missing, walk_started) == 1
+    assert outbox.is_seen("s", "kept", 1, 5, 7)
+    assert not outbox.is_seen("s", "gone", 1, 5, 7)
+    outbox.load_seen("s")
+    assert not outbox.is_seen("s", "gone", 1, 5, 7)
+
+
+def test_prune_missing_keeps_a_file_emitted_again_during_the_walk(outbox: Outbox) -> None:
+    walk_started = time.time() - 1
+    outbox.emit([event("back")])  # seen before the walk started, re-emitted during it
+    assert outbox.prune_missing("s", {"back"}, walk_started) == 0
+    assert outbox.is_seen("s", "back", 1, 5, 7)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ((1, 5, 7), (1, 5, 8)),
+        ((1, 5, 7), (1, 6, 7)),
+        ((1, 5, 7), (2, 5, 7)),
+        ((0, -1, 0), (0, 0, 2**64 - 1)),  # mtime before 1970 next to the largest inode
+        ((1, 0, 0), (0, 2**63 - 1, 2**64 - 1)),
+    ],
+)
+def test_versions_of_different_files_differ(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert file_version(*a) != file_version(*b)
+    assert file_version(*a) == file_version(*a)
+
+
+def test_seen_compares_size_mtime_and_inode(outbox: Outbox) -> None:
+    outbox.emit([event("f", 10, 20, 30)])
+    assert outbox.is_seen("s", "f", 10, 20, 30)
+    for other in ((11, 20, 30), (10, 21, 30), (10, 20, 31)):
+        assert not outbox.is_seen("s", "f", *other)

@@ -324,3 +324,57 @@ def test_100k_pending_files_cost_nothing_when_nothing_is_due() -> None:
     started = time.perf_counter()
     assert len(det.poll()) == 100_000
     assert time.perf_counter() - started < 5.0
+
+
+def test_a_walk_found_file_with_an_event_since_waits_for_its_window() -> None:
+    # given an old file a walk found (quiet already), then written to
+    det, clock, fs, _ = make(stable_when="silence")
+    fs.write("/r/old", age_s=SILENCE + 1)
+    det.touch("/r/old", scan=True)
+    fs.write("/r/old")
+    det.touch("/r/old")
+    # then it is reported once, after the window of its event, as a silence
+    assert det.poll() == []
+    clock.advance(SILENCE)
+    [done] = det.poll()
+    assert done.signal is StableSignal.SILENCE
+    assert det.poll() == [] and len(det) == 0
+
+
+def test_a_file_two_walks_found_is_reported_once_by_a_poll() -> None:
+    det, _clock, fs, _ = make(stable_when="silence")
+    fs.write("/r/old", age_s=SILENCE + 1)
+    det.touch("/r/old", scan=True)
+    det.touch("/r/old", scan=True)  # a rescan before the first poll
+    assert paths(det.poll()) == ["/r/old"]
+    assert det.poll() == [] and len(det) == 0
+
+
+def test_a_walk_found_file_changed_without_an_event_starts_its_window_again() -> None:
+    det, clock, fs, _ = make(stable_when="silence")
+    fs.write("/r/old", age_s=SILENCE + 1)
+    det.touch("/r/old", scan=True)
+    fs.write("/r/old")  # the event was lost
+    assert det.poll() == []
+    clock.advance(SILENCE)
+    [done] = det.poll()
+    assert done.stat.st_size == 2
+
+
+def test_a_walk_found_file_deleted_before_the_poll_is_dropped() -> None:
+    det, _clock, fs, _ = make(stable_when="silence")
+    fs.write("/r/old", age_s=SILENCE + 1)
+    det.touch("/r/old", scan=True)
+    assert "/r/old" in det
+    fs.remove("/r/old")
+    det.forget("/r/old")
+    assert det.poll() == [] and len(det) == 0
+
+
+def test_a_poll_limit_takes_walk_found_files_in_walk_order() -> None:
+    det, _clock, fs, _ = make(stable_when="silence")
+    for name in ("c", "a", "b"):
+        fs.write(f"/r/{name}", age_s=SILENCE + 1)
+        det.touch(f"/r/{name}", scan=True)
+    assert paths(det.poll(limit=2)) == ["/r/c", "/r/a"]
+    assert paths(det.poll(limit=2)) == ["/r/b"]
