@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, func, literal_column, select
 
@@ -35,36 +34,33 @@ def failure_counts(
     conn: Connection, since: datetime, over: str, by: str
 ) -> dict[str, tuple[int, int]]:
     """``{group: (failed, finished)}`` of events (or steps) finished since ``since``."""
+    finished: tuple[str, ...]
+    failed: tuple[str, ...]
     if over == "steps":
         status = st.c.status
         group = {"route": pl.c.route, "source": fe.c.source}.get(by)
         joined = st.join(pl, st.c.pipeline_id == pl.c.id).join(fe, pl.c.event_id == fe.c.id)
-        where = [st.c.finished_at >= since, status.in_(FINISHED_STEP)]
-        failed: tuple[str, ...] = FAILED_STEP
+        where = [st.c.finished_at >= since]
+        finished, failed = FINISHED_STEP, FAILED_STEP
     elif by == "route":
         status, group, joined = pl.c.status, pl.c.route, pl  # type: ignore[assignment]
-        where = [pl.c.finished_at >= since, status.in_(FINISHED_PIPELINE)]
-        failed = FAILED_PIPELINE
+        where = [pl.c.finished_at >= since]
+        finished, failed = FINISHED_PIPELINE, FAILED_PIPELINE
     else:
         status, group = fe.c.state, (fe.c.source if by == "source" else None)
         joined = fe  # type: ignore[assignment]
-        where = [fe.c.updated_at >= since, status.in_(FINISHED_EVENT)]
-        failed = FAILED_EVENT
+        where = [fe.c.updated_at >= since]
+        finished, failed = FINISHED_EVENT, FAILED_EVENT
+    key = literal_column("'all'") if group is None else group
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for key, state, n in conn.execute(_grouped(joined, group, status, where)):
-        counts[key][1] += int(n)
-        if state in failed:
-            counts[key][0] += int(n)
-    return {key: (f, t) for key, (f, t) in counts.items()}
-
-
-def _grouped(joined: Any, group: Any, status: Any, where: list[Any]) -> Any:
-    """``(group key, status, count)`` rows; the key is ``all`` when there is no group."""
-    if group is None:
-        query = select(literal_column("'all'"), status, func.count()).select_from(joined)
-        return query.where(*where).group_by(status)
-    query = select(group, status, func.count()).select_from(joined)
-    return query.where(*where).group_by(group, status)
+    # Counted here, not by GROUP BY or a state condition in SQL: with either, SQLite (no
+    # statistics) picks the (state | source, created_at) index and reads every event ever
+    # recorded instead of the window (1M events: 1.9 s against a few ms).
+    for name, state in conn.execute(select(key, status).select_from(joined).where(*where)):
+        if state in finished:
+            counts[str(name)][1] += 1
+            counts[str(name)][0] += state in failed
+    return {name: (f, t) for name, (f, t) in counts.items()}
 
 
 def latencies(conn: Connection, since: datetime, by: str) -> dict[str, list[float]]:
@@ -77,12 +73,13 @@ def latencies(conn: Connection, since: datetime, by: str) -> dict[str, list[floa
     else:
         finished = fe.c.updated_at
         key = fe.c.source if by == "source" else literal_column("'all'")
-        query = select(key, finished, fe.c.detected_at).where(
-            finished >= since, fe.c.state == EventState.SUCCEEDED.value
-        )
+        # the state is filtered here, not in SQL (see failure_counts)
+        query = select(key, finished, fe.c.detected_at, fe.c.state).where(finished >= since)
     out: dict[str, list[float]] = defaultdict(list)
     rows = conn.execute(query.order_by(finished.desc()).limit(MAX_LATENCY_ROWS))
-    for key_value, done_at, detected in rows:
+    for key_value, done_at, detected, *state in rows:
+        if state and state[0] != EventState.SUCCEEDED.value:
+            continue
         out[str(key_value)].append(max(0.0, (done_at - detected).total_seconds()))
     return dict(out)
 

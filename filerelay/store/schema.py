@@ -80,6 +80,8 @@ file_events = Table(
     Index("ix_file_events_source_created_at", "source", "created_at"),
     Index("ix_file_events_relpath", "relpath"),
     Index("ix_file_events_created_at_id", "created_at", "id"),
+    # the alert rules' windows: events finished (last updated) since a time
+    Index("ix_file_events_updated_at", "updated_at"),
 )
 
 pipelines = Table(
@@ -98,6 +100,7 @@ pipelines = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     UniqueConstraint("event_id", "route", "run"),
     Index("ix_pipelines_route_event_id", "route", "event_id"),
+    Index("ix_pipelines_finished_at", "finished_at"),
 )
 
 steps = Table(

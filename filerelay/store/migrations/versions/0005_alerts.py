@@ -1,5 +1,5 @@
 """alert_states: the alert evaluator's memory (pending, firing, resolving instances);
-pipelines.status widened to 32 characters.
+pipelines.status widened to 32 characters; indexes for the alert rules' windows.
 
 Revision ID: 0005
 Revises: 0004
@@ -13,6 +13,9 @@ recorded in ``notifications`` (0003).
 ``pipelines.status`` was VARCHAR(16), too short for ``compensation_failed`` (19): PostgreSQL
 refused the update, so a pipeline whose compensation failed could not be recorded there
 (SQLite ignores the length). The alerting rule ``compensation_failures`` found it.
+
+The rules read "finished since T" every interval: ``file_events.updated_at`` and
+``pipelines.finished_at`` are indexed so that costs the window, not the whole history.
 """
 
 from __future__ import annotations
@@ -51,9 +54,13 @@ def upgrade() -> None:
         _ts("updated_at", nullable=False),
         sa.PrimaryKeyConstraint("rule", "instance", name="pk_alert_states"),
     )
+    op.create_index("ix_file_events_updated_at", "file_events", ["updated_at"])
+    op.create_index("ix_pipelines_finished_at", "pipelines", ["finished_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_pipelines_finished_at", table_name="pipelines")
+    op.drop_index("ix_file_events_updated_at", table_name="file_events")
     op.drop_table("alert_states")
     with op.batch_alter_table("pipelines") as batch:
         batch.alter_column(
