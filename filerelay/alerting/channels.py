@@ -31,7 +31,7 @@ from filerelay.config.alerts import (
     WebhookAlertChannel,
 )
 from filerelay.config.connections import SmtpConnection
-from filerelay.errors import PermanentError
+from filerelay.errors import ConfigError, PermanentError
 
 SESSION_KEY = ("alerts", "requests.Session")
 
@@ -48,6 +48,12 @@ class Channels:
         self.configs = dict(configs)
         self.connections = connections
         self.clients = clients or ClientCache()
+        for name, cfg in self.configs.items():
+            if isinstance(cfg, WebhookAlertChannel) and cfg.secret is not None:
+                try:
+                    decode_secret(cfg.secret.get_secret_value())
+                except ValueError as exc:  # at start, not at the first alert
+                    raise ConfigError(f"alerts.channels.{name}.secret: {exc}") from None
 
     @property
     def names(self) -> list[str]:

@@ -116,3 +116,12 @@ def test_a_valid_section_loads_with_its_defaults() -> None:
         3600.0,
         120.0,
     )
+
+
+def test_a_bad_webhook_secret_is_refused_when_the_channels_are_built() -> None:
+    from filerelay.alerting.channels import Channels
+    from filerelay.config.alerts import WebhookAlertChannel
+
+    bad = WebhookAlertChannel(type="webhook", url="https://x.example/h", secret="whsec_!!")
+    with pytest.raises(ConfigError, match=r"alerts.channels.hook.secret: a 'whsec_' secret"):
+        Channels({"hook": bad}, {})
