@@ -1,0 +1,90 @@
+"""The watcher process's publishing on a real Redis: a burst arrives whole, in batches, and
+the ingest messages send no task-sent events (nothing consumes them)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import redis
+
+from filerelay.cli.common import check_config
+from filerelay.cli.watch import build_watcher
+from filerelay.settings import load_settings
+from filerelay.tasks import make_celery
+from tests.conftest import wait_for
+
+FILES = 300
+CONFIG = """\
+sources:
+  - {{name: drop, path: "{inbox}", silence: 100ms}}
+routes:
+  - name: keep
+    steps: [{{copy: {{to: "{out}/{{relpath}}"}}}}]
+"""
+
+
+def test_a_burst_reaches_the_queue_whole_and_without_task_sent_events(tmp_path: Path, redis_url):
+    # given 300 files in the inbox and a listener on Celery's event channels
+    inbox = tmp_path / "inbox"
+    for i in range(FILES):
+        (inbox / f"d{i % 7}").mkdir(parents=True, exist_ok=True)
+        (inbox / f"d{i % 7}" / f"f{i:03d}.csv").write_text(str(i))
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(CONFIG.format(inbox=inbox, out=tmp_path / "out"))
+    settings = load_settings(broker_url=redis_url, state_dir=tmp_path / "state", config=config)
+    client = redis.Redis.from_url(redis_url)
+    events = client.pubsub()
+    events.psubscribe("*celeryev*")
+    wait_for(lambda: events.get_message(timeout=0.1), 10, what="the psubscribe reply")
+
+    # when the watcher of `filerelay watch` runs on it
+    watcher = build_watcher(settings, check_config(settings))
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: client.llen(settings.queue) >= FILES, 60, what="every file queued")
+    finally:
+        stop.set()
+        thread.join(30)
+
+    # then every file is one ingest message
+    bodies = [json.loads(raw) for raw in client.lrange(settings.queue, 0, -1)]
+    labels = [body["headers"]["argsrepr"] for body in bodies]
+    assert len(labels) == FILES and all(
+        body["headers"]["task"] == "filerelay.ingest" for body in bodies
+    )
+    assert len({label.split("path=")[1] for label in labels}) == FILES
+    # and no task-sent event went out for them: a task sent with events on afterwards is the
+    # first one on the channel (Redis delivers in the order it executed the commands)
+    sentinel = make_celery(settings)
+    sentinel.send_task("sentinel", queue="sentinel")
+    sent = []
+    wait_for(
+        lambda: _collect(events, sent) and sent[-1].get("name") == "sentinel", 30, what="sentinel"
+    )
+    assert [event.get("name") for event in sent] == ["sentinel"]
+    events.close()
+    client.close()
+
+
+def _collect(pubsub: redis.client.PubSub, into: list[dict]) -> bool:
+    message = pubsub.get_message(timeout=0.1)
+    if message is None or message["type"] != "pmessage":
+        return bool(into)
+    body = json.loads(message["data"])
+    payload = json.loads(_decode(body))
+    if payload.get("type") == "task-sent":
+        into.append(payload)
+    return bool(into)
+
+
+def _decode(envelope: dict) -> str:
+    import base64
+
+    raw = envelope["body"]
+    if envelope.get("properties", {}).get("body_encoding") == "base64":
+        raw = base64.b64decode(raw).decode()
+    return str(raw)
