@@ -168,7 +168,8 @@ class SourceWatch:
         for rel, st in walk:  # the hot loop of a reconcile walk: one pass per file
             if found is not None:
                 found(rel)
-            if seen(rel) != stat_version(st):
+            version = seen(rel)
+            if version is None or version != stat_version(st):
                 touch(prefix + rel, scan=True, st=st, now=now)
         return walk
 

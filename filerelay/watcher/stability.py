@@ -21,7 +21,8 @@ Cost: ``touch`` of a known file is O(1) and pushes nothing; due times live in a 
 invalidation, so a ``poll`` with nothing due is O(1) even with 100,000 files pending. Memory:
 a pending file is one slotted entry, its path and one int for its version (a start-up walk
 of a big tree makes every file pending at once); a file a walk finds already quiet waits in
-a FIFO as a plain tuple, not in the heap (it is due at once), until a poll takes it.
+a compact FIFO (:mod:`~filerelay.watcher.scanqueue`), not in the heap (it is due at once),
+until a poll takes it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from __future__ import annotations
 import heapq
 import os
 import stat as stat_mod
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +38,7 @@ import structlog
 
 from filerelay.model import StableSignal
 from filerelay.watcher.filters import ReadyMarker
+from filerelay.watcher.scanqueue import ScanQueue
 from filerelay.watcher.version import stat_version
 from filerelay.watcher.writers import FileKey, ProcWriters, WriterCheck
 
@@ -123,9 +124,8 @@ class StabilityDetector:
         self._root = root.rstrip("/")
         self._entries: dict[str, _Entry] = {}
         self._heap: list[tuple[float, int, _Entry]] = []
-        # found quiet by a walk, due now, in walk order: (path, sig, quiet_since, found_at),
-        # made an entry when polled (a walk of a big tree makes many at once)
-        self._due: deque[tuple[str, Signature, float, float]] = deque()
+        # found quiet by a walk, due now, in walk order; made an entry when polled
+        self._due = ScanQueue()
         self._seq = 0
         self._marker_waiters: dict[str, str] = {}  # marker path -> data path
 
@@ -133,7 +133,7 @@ class StabilityDetector:
         return len(self._entries) + len(self._due)
 
     def __contains__(self, path: object) -> bool:
-        return path in self._entries or any(item[0] == path for item in self._due)
+        return path in self._entries or path in self._due
 
     # --- events -------------------------------------------------------------------------
 
@@ -166,12 +166,11 @@ class StabilityDetector:
             st = self._try_stat(path)
         if st is None or not stat_mod.S_ISREG(st.st_mode):
             return
-        sig = _signature(st)
         quiet_since = min(now, st.st_ctime_ns / 1e9) if scan else now
         if scan and quiet_since + self.rules.silence_s <= now:
-            self._due.append((path, sig, quiet_since, now))
+            self._due.add(path, st, quiet_since, now)
             return
-        entry = _Entry(path, sig, now)
+        entry = _Entry(path, _signature(st), now)
         entry.closed = closed
         entry.scan = scan
         entry.quiet_since = quiet_since
@@ -224,7 +223,9 @@ class StabilityDetector:
         quiet: list[tuple[_Entry, os.stat_result]] = []
         cap = limit if limit is not None else len(self)
         while self._due and len(quiet) < cap:
-            path, sig, quiet_since, found_at = self._due.popleft()
+            found = self._due.pop()
+            assert found is not None
+            path, sig, quiet_since, found_at = found
             if path in self._entries:
                 continue  # an event since (or an earlier walk's item) made it an entry
             entry = self._entries[path] = _Entry(path, sig, found_at)

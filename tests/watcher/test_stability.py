@@ -378,3 +378,17 @@ def test_a_poll_limit_takes_walk_found_files_in_walk_order() -> None:
         det.touch(f"/r/{name}", scan=True)
     assert paths(det.poll(limit=2)) == ["/r/c", "/r/a"]
     assert paths(det.poll(limit=2)) == ["/r/b"]
+
+
+def test_walk_found_files_of_several_directories_and_walks_come_out_in_walk_order() -> None:
+    det, clock, fs, _ = make(stable_when="silence")
+    names = ["/r/d1/a", "/r/d1/b", "/r/d2/c", "/r/d1/e", "/r/top"]
+    for name in names:
+        fs.write(name, age_s=SILENCE + 1)
+        det.touch(name, scan=True)
+    clock.advance(0.1)
+    fs.write("/r/d1/f", age_s=SILENCE + 1)
+    det.touch("/r/d1/f", scan=True)  # a later walk of the same directory
+    assert "/r/d1/e" in det and "/r/d1/f" in det and "/r/d1/x" not in det
+    assert len(det) == 6
+    assert paths(det.poll()) == [*names, "/r/d1/f"]

@@ -1,0 +1,86 @@
+"""Files a walk found already quiet, waiting for the detector's next poll: compact, in walk
+order.
+
+A start-up walk of a big tree finds every file at once (100,000 in the benchmark), and each
+waits here until a poll looks at it. So a file costs its name and four array slots, about
+100 bytes, not an object: files are kept per directory (the directory's path once), with
+their size, mtime, inode and quiet-since time in typed arrays. A file handed out is not
+checked against later events here: the detector does that when it takes it.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from collections import deque
+
+from filerelay.watcher.version import file_version
+
+Found = tuple[str, int, float, float]
+"""``(path, version, quiet_since, found_at)`` of one file."""
+
+
+class _DirBatch:
+    """The files of one directory found by one walk."""
+
+    __slots__ = ("found_at", "inodes", "mtimes", "names", "next", "prefix", "quiet", "sizes")
+
+    def __init__(self, prefix: str, found_at: float) -> None:
+        self.prefix = prefix  # the directory's path with its trailing '/'
+        self.found_at = found_at
+        self.names: list[str | None] = []
+        self.sizes = array("q")
+        self.mtimes = array("q")
+        self.inodes = array("Q")
+        self.quiet = array("d")
+        self.next = 0  # index of the next file to hand out
+
+
+class ScanQueue:
+    """A FIFO of found files; :meth:`pop` rebuilds one file's :data:`Found` tuple."""
+
+    def __init__(self) -> None:
+        self._batches: deque[_DirBatch] = deque()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, path: object) -> bool:
+        if not isinstance(path, str):
+            return False
+        cut = path.rfind("/") + 1
+        prefix, name = path[:cut], path[cut:]
+        return any(b.prefix == prefix and name in b.names[b.next :] for b in self._batches)
+
+    def add(self, path: str, st: os.stat_result, quiet_since: float, found_at: float) -> None:
+        batch = self._batches[-1] if self._batches else None
+        if (
+            batch is None
+            or batch.found_at != found_at
+            or not path.startswith(batch.prefix)
+            or path.find("/", len(batch.prefix)) != -1
+        ):
+            batch = _DirBatch(path[: path.rfind("/") + 1], found_at)
+            self._batches.append(batch)
+        batch.names.append(path[len(batch.prefix) :])
+        batch.sizes.append(st.st_size)
+        batch.mtimes.append(st.st_mtime_ns)
+        batch.inodes.append(st.st_ino)
+        batch.quiet.append(quiet_since)
+        self._count += 1
+
+    def pop(self) -> Found | None:
+        """The oldest found file, or None if there is none."""
+        while self._batches:
+            batch = self._batches[0]
+            i = batch.next
+            if i >= len(batch.names):
+                self._batches.popleft()
+                continue
+            batch.next += 1
+            name, batch.names[i] = batch.names[i], None  # let the name go as we go
+            self._count -= 1
+            version = file_version(batch.sizes[i], batch.mtimes[i], batch.inodes[i])
+            return batch.prefix + str(name), version, batch.quiet[i], batch.found_at
+        return None
