@@ -7,7 +7,9 @@ in one PUT. Above it, it goes by our own multipart upload, each part read once, 
 sent (:mod:`filerelay.actions.s3parts`); its SHA-256 is then known only at the end, so it is
 in the result (``{steps.<name>.sha256}``) and in the object's metadata only when it was
 known before (a ``{sha256}`` template or the event carries it). Every body carries
-Content-MD5, and with ``verify`` the object's size and ETag are checked afterwards.
+Content-MD5, and with ``verify`` the object's ETag is checked: a single PUT's in its answer
+(the server has checked the body against its Content-MD5), a multipart object's, and its size,
+by a HEAD afterwards.
 
 The file is read once while it is sent: a write during the upload is caught by its size or
 mtime changing (``check_unchanged`` before the upload completes), or by the SHA-256 not
@@ -101,7 +103,9 @@ class S3Config(BaseModel):
     )
     concurrency: int = Field(default=8, ge=1, le=64, description="Parts uploaded in parallel.")
     verify: bool = Field(
-        default=True, description="After upload, check the object's size and (MD5-style) ETag."
+        default=True,
+        description="Check the uploaded object's (MD5-style) ETag: a single PUT's from its "
+        "answer, a multipart object's and its size by a HEAD after completing.",
     )
     skip_existing: bool = Field(
         default=True,
@@ -156,7 +160,10 @@ class S3Action(Action[S3Config]):
             answer = self._put(client, key, body, digests, args)
         else:
             answer, digests = self._multipart(ctx, client, key, part_size, known, args)
-        head = self._verify(client, key, answer, digests, multipart) if cfg.verify else answer
+        head = answer
+        if cfg.verify:  # a single PUT is checked by its answer: no second round trip
+            verify = self._verify if multipart else self._verify_answer
+            head = verify(client, key, answer, digests, multipart)
         return self._result(
             client, key, {"ContentType": content_type, **head}, digests, uploaded=True
         )
@@ -359,6 +366,19 @@ class S3Action(Action[S3Config]):
         if md5_style(head, etag) and etag != expected:
             raise RetryableError(f"verify {where}: ETag {etag} != expected {expected}")
         return head
+
+    def _verify_answer(
+        self, _client: Any, key: str, answer: JSONDict, digests: Digests, _multipart: bool
+    ) -> JSONDict:
+        """A single PUT: the server has checked the body against its Content-MD5 (a mismatch
+        is refused as BadDigest), so its size is what was sent; its answer's ETag must be
+        that MD5 too when it is MD5-style."""
+        etag = etag_of(answer)
+        expected = digests.expected_etag(False)
+        if md5_style(answer, etag) and etag != expected:
+            where = f"s3://{self.config.bucket}/{key}"
+            raise RetryableError(f"verify {where}: ETag {etag} != expected {expected}")
+        return answer
 
     def _result(
         self, client: Any, key: str, answer: JSONDict, digests: Digests, *, uploaded: bool

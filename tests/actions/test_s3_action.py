@@ -222,22 +222,6 @@ def test_multipart_upload_failing_retryably_is_kept_for_the_next_attempt(
     assert saved and saved[-1]["multipart"]["upload_id"] == "up-1"
 
 
-def test_etag_mismatch_after_upload_is_retryable(httpserver: Any, src: Path) -> None:
-    data = b"abc"
-    good = f'"{hashlib.md5(data).hexdigest()}"'
-    httpserver.expect_request("/bkt/x.bin", method="PUT").respond_with_data(
-        "", headers={"ETag": good}
-    )
-    httpserver.expect_request("/bkt/x.bin", method="HEAD").respond_with_data(
-        data, headers={"ETag": '"' + "0" * 32 + '"'}
-    )
-    resources = s3_resources(httpserver.url_for("/").rstrip("/"))
-    path = write_file(src / "x.bin", data)
-    action = s3_action(resources, "bkt", skip_existing=False)
-    with pytest.raises(RetryableError, match="ETag"):
-        action.run(make_context(make_event(path, src), resources))
-
-
 def test_vanished_file(resources: Resources, bucket: str, src: Path) -> None:
     path = write_file(src / "gone.bin", b"abc")
     event = make_event(path, src)

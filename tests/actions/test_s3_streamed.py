@@ -239,3 +239,32 @@ def test_bodies_go_unsigned_with_content_md5(httpserver: Any, src: Path) -> None
     assert request.headers["Content-MD5"] == "kAFQmDzST7DWlj99KOF/cg=="
     assert request.headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
     assert request.get_data() == data
+
+
+def test_a_single_put_is_verified_by_its_answer_without_a_second_request(
+    httpserver: Any, src: Path
+) -> None:
+    # given an endpoint with no such object yet, answering a PUT with the body's MD5 ETag
+    data = b"small file"
+    httpserver.expect_request("/bkt/x.bin", method="HEAD").respond_with_data("", status=404)
+    httpserver.expect_request("/bkt/x.bin", method="PUT").respond_with_data(
+        "", headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'}
+    )
+    resources = s3_resources(httpserver.url_for("/").rstrip("/"))
+    path = write_file(src / "x.bin", data)
+    # when it is uploaded with verify on (the default)
+    result = s3_action(resources, "bkt").run(make_context(make_event(path, src), resources))
+    # then one HEAD (is it there already?) and one PUT went out, and nothing after the PUT
+    assert [r.method for r, _ in httpserver.log] == ["HEAD", "PUT"]
+    assert result["uploaded"] is True and result["etag"] == hashlib.md5(data).hexdigest()
+
+
+def test_a_put_answered_with_another_etag_is_retried(httpserver: Any, src: Path) -> None:
+    httpserver.expect_request("/bkt/x.bin", method="PUT").respond_with_data(
+        "", headers={"ETag": '"00000000000000000000000000000000"'}
+    )
+    resources = s3_resources(httpserver.url_for("/").rstrip("/"))
+    path = write_file(src / "x.bin", b"small file")
+    action = s3_action(resources, "bkt", skip_existing=False)
+    with pytest.raises(RetryableError, match="ETag"):
+        action.run(make_context(make_event(path, src), resources))
