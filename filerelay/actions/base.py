@@ -192,5 +192,11 @@ class Action(Generic[ConfigT]):
         only then). Default: the class overrides ``compensate``."""
         return type(self).compensate is not Action.compensate
 
+    def prepare(self) -> None:
+        """Build what a first run would otherwise build (an SDK client in Resources), so that
+        the first file through a fresh worker process does not pay for it. Called once per
+        worker process at its start; a failure there is logged and the run builds it later.
+        Default: nothing."""
+
     def close(self) -> None:
         """Release what this instance holds (pooled clients live in Resources)."""

@@ -130,6 +130,7 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
     def _child_reload(**_: Any) -> None:  # prefork children
         holder.install_sighup()
         holder.start_watching()
+        holder.warm_up()  # the first file does not pay for the store, config and clients
 
     @signals.worker_ready.connect(weak=False)
     def _main_sighup(**_: Any) -> None:
