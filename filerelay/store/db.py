@@ -112,7 +112,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 
 #: Polling for the write lock: first and longest pause between tries.
-WRITE_LOCK_POLL_S = (0.0002, 0.004)
+WRITE_LOCK_POLL_S = (0.0001, 0.001)
 
 
 def _begin_write(raw: Any, mode: str) -> None:
