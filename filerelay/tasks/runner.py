@@ -37,6 +37,7 @@ from filerelay.tasks.runtime import Rules, Runtime
 log = structlog.get_logger("filerelay.runner")
 
 MAX_COUNTDOWN_S = 900.0  # far below any sane visibility timeout
+INLINE_LIMIT_SLACK_S = 1.0  # a step runs inside the ingest only if its timeout is that limit
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,9 @@ def ingest(
 
     ``rules_sha256`` routes with that saved config version instead of the current rules
     (``filerelay reprocess --same-rules``); an unknown version fails the event.
-    ``inline_budget_s``: the caller may run one first step now, within this many seconds (the
-    ingest task's own time limit); that step is claimed in the recording transaction and run
-    here instead of going through the broker again.
+    ``inline_budget_s``: the ingest task's own time limit. A first step whose timeout is that
+    limit is claimed in the recording transaction and run here, instead of going through the
+    broker again (the watcher sets the limit to the longest first-step timeout).
     """
     bound = log.bind(event_id=event.event_id, source=event.source, relpath=event.relpath)
     rules, matches, verdict = _decide(runtime, event, rules_sha256)
@@ -131,16 +132,17 @@ def _inline_slot(
     budget_s: float | None,
 ) -> InlineClaim | None:
     """The first step to run inside the ingest: the first route's first step, when it is due
-    now and its timeout fits the budget (a longer step goes through the broker, which gives
-    it its own time limit)."""
+    now and its timeout is the ingest task's time limit (within a second). A step with a
+    shorter timeout goes through the broker, which gives it its own limit: run here, it could
+    overrun its lease (its timeout + the lease margin) and be claimed twice."""
     if rules is None or budget_s is None or not matches or matches[0].not_before is not None:
         return None
     route = matches[0].route
     for position, branch, step, _path in step_slots(route.steps):
         timeout_s = rules.timeout_s(step)
-        if timeout_s > budget_s:
+        if not budget_s - INLINE_LIMIT_SLACK_S <= timeout_s <= budget_s:
             return None
-        lease_s = timeout_s + runtime.settings.lease_margin_s
+        lease_s = budget_s + runtime.settings.lease_margin_s
         return InlineClaim(route.name, position, branch, owner, lease_s)
     return None
 

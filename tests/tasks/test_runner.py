@@ -253,8 +253,8 @@ def test_the_first_step_runs_inside_the_ingest_when_its_timeout_fits_the_budget(
     )
     rt = runtime()
     ev = make_event(inbox, "f.txt")
-    # when the ingest may spend up to the step timeout (the default, 600 s)
-    outcome = ingest(rt, ev, inline_budget_s=900.0)
+    # when the ingest's time limit is the step's timeout (the default, 600 s)
+    outcome = ingest(rt, ev, inline_budget_s=600.0)
     # then the first copy is done already, and only the second step is handed out
     assert (out / "a/f.txt").read_bytes() == b"data"
     assert not (out / "b/f.txt").exists()
@@ -265,11 +265,11 @@ def test_the_first_step_runs_inside_the_ingest_when_its_timeout_fits_the_budget(
     assert rt.store.get_event(ev.event_id)["state"] == "succeeded"
     # a redelivered ingest of the same event hands out nothing and runs nothing again
     (out / "a/f.txt").unlink()
-    assert ingest(rt, ev, inline_budget_s=900.0).enqueue == []
+    assert ingest(rt, ev, inline_budget_s=600.0).enqueue == []
     assert not (out / "a/f.txt").exists()
 
 
-def test_a_step_longer_than_the_budget_goes_through_the_broker(env):
+def test_a_step_whose_timeout_is_not_the_ingest_limit_goes_through_the_broker(env):
     inbox, out, write, runtime = env
     write(
         "  - name: r\n    steps:\n"
@@ -277,9 +277,11 @@ def test_a_step_longer_than_the_budget_goes_through_the_broker(env):
     )
     rt = runtime()
     ev = make_event(inbox, "f.txt")
-    outcome = ingest(rt, ev, inline_budget_s=900.0)
+    outcome = ingest(rt, ev, inline_budget_s=600.0)  # longer than the limit
     assert len(outcome.enqueue) == 1 and not (out / "f.txt").exists()
     assert outcome.enqueue[0].timeout_s == 1200.0
+    shorter = ingest(rt, make_event(inbox, "g.txt"), inline_budget_s=3600.0)  # much shorter
+    assert len(shorter.enqueue) == 1 and not (out / "g.txt").exists()
     drain(rt, outcome)
     assert (out / "f.txt").read_bytes() == b"data"
 
@@ -293,6 +295,6 @@ def test_an_inline_first_step_that_fails_for_good_fails_the_event_at_once(env):
     )
     rt = runtime()
     ev = make_event(inbox, "f.txt")
-    assert ingest(rt, ev, inline_budget_s=900.0).enqueue == []
+    assert ingest(rt, ev, inline_budget_s=600.0).enqueue == []
     event = rt.store.get_event(ev.event_id)
     assert event["state"] == "failed" and "destination exists" in event["reason"]
