@@ -7,6 +7,7 @@ publish retry, a visibility timeout above the longest step time limit plus backo
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -130,7 +131,9 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
     def _child_reload(**_: Any) -> None:  # prefork children
         holder.install_sighup()
         holder.start_watching()
-        holder.warm_up()  # the first file does not pay for the store, config and clients
+        # the first file does not pay for the store, config and clients; in a thread, since
+        # billiard kills a child whose start takes over 4 s (a store that is down at start)
+        threading.Thread(target=holder.warm_up, name="filerelay-warm-up", daemon=True).start()
 
     @signals.worker_ready.connect(weak=False)
     def _main_sighup(**_: Any) -> None:
