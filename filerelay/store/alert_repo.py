@@ -5,72 +5,55 @@ the record of every send (``notifications``). Short transactions, errors transla
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from filerelay.store import agents as agent_rows
 from filerelay.store import alert_measures, listing
-from filerelay.store.db import read_only
-from filerelay.store.repo import _translated
+from filerelay.store.access import Transactions, translated
 from filerelay.store.schema import alert_states, notifications
 
 EXCERPT_CHARS = 2000
 
 
-class AlertStore:
+class AlertStore(Transactions):
     """Alert measures and state on one metadata database."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._reader = read_only(engine)
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self._reader.begin() as conn:
-            yield conn
 
     # --- measures ---------------------------------------------------------------------------
 
-    @_translated
+    @translated
     def failure_counts(self, since: datetime, over: str, by: str) -> dict[str, tuple[int, int]]:
         """``{group: (failed, finished)}`` since ``since``."""
         with self._read() as conn:
             return alert_measures.failure_counts(conn, since, over, by)
 
-    @_translated
+    @translated
     def latencies(self, since: datetime, by: str) -> dict[str, list[float]]:
         """End-to-end latencies (s) of succeeded work since ``since``, per group."""
         with self._read() as conn:
             return alert_measures.latencies(conn, since, by)
 
-    @_translated
+    @translated
     def last_file_at(self) -> tuple[dict[str, datetime], dict[str, datetime]]:
         """Per source: the newest event's time, and when a watcher last registered it."""
         with self._read() as conn:
             return alert_measures.last_file_at(conn), alert_measures.registered_sources(conn)
 
-    @_translated
+    @translated
     def compensation_failures(self, since: datetime) -> dict[str, int]:
         """Per route: pipelines ended ``compensation_failed`` since ``since``."""
         with self._read() as conn:
             return alert_measures.compensation_failures(conn, since)
 
-    @_translated
+    @translated
     def oldest_pending(self) -> dict[str, Any] | None:
         """The oldest queued or processing event, or None."""
         with self._read() as conn:
             return listing.oldest_pending(conn)
 
-    @_translated
+    @translated
     def agents(self, now: datetime, seen_since: datetime, role: str | None) -> list[dict[str, Any]]:
         """Agents heard from since ``seen_since`` (each with its ``state`` at ``now``)."""
         with self._read() as conn:
@@ -78,7 +61,7 @@ class AlertStore:
 
     # --- instance states --------------------------------------------------------------------
 
-    @_translated
+    @translated
     def states(self, rule: str | None = None) -> list[dict[str, Any]]:
         """Stored instances (of ``rule``), by rule and instance."""
         query = select(alert_states).order_by(alert_states.c.rule, alert_states.c.instance)
@@ -87,7 +70,7 @@ class AlertStore:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    @_translated
+    @translated
     def save_state(self, row: dict[str, Any]) -> None:
         """Insert or replace one instance's row (keyed by rule and instance)."""
         key = (alert_states.c.rule == row["rule"]) & (alert_states.c.instance == row["instance"])
@@ -99,7 +82,7 @@ class AlertStore:
                 values = {k: v for k, v in row.items() if k not in ("rule", "instance")}
                 conn.execute(update(alert_states).where(key).values(**values))
 
-    @_translated
+    @translated
     def drop_state(self, rule: str, instance: str) -> None:
         """Forget one instance."""
         with self._write() as conn:
@@ -109,7 +92,7 @@ class AlertStore:
                 )
             )
 
-    @_translated
+    @translated
     def drop_rules_except(self, rules: set[str]) -> int:
         """Forget the instances of rules no longer configured."""
         with self._write() as conn:
@@ -120,7 +103,7 @@ class AlertStore:
 
     # --- notifications ----------------------------------------------------------------------
 
-    @_translated
+    @translated
     def record_notification(
         self,
         now: datetime,
@@ -147,7 +130,7 @@ class AlertStore:
                 )
             )
 
-    @_translated
+    @translated
     def notifications(self, since: datetime | None = None) -> list[dict[str, Any]]:
         """Sends recorded (since ``since``), oldest first."""
         query = select(notifications).order_by(notifications.c.id)

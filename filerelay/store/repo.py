@@ -14,17 +14,12 @@ The life of a file version, as the tasks drive it::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
-from filerelay.errors import StoreError
 from filerelay.model import EventState, FileEvent, JSONDict
 from filerelay.store import (
     admission,
@@ -39,8 +34,9 @@ from filerelay.store import (
     sources,
     steps,
 )
+from filerelay.store.access import Transactions, translated
 from filerelay.store.agents import AgentInfo
-from filerelay.store.db import as_utc, read_only, utcnow
+from filerelay.store.db import as_utc, utcnow
 from filerelay.store.listing import Cursor, EventFilter, Page
 from filerelay.store.prune import Pruned
 from filerelay.store.records import (
@@ -55,27 +51,11 @@ from filerelay.store.records import (
     event_from_row,
 )
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
 #: How often ``record_event`` retries after losing an insert race (it then sees the winner).
 RECORD_ATTEMPTS = 3
 
 
-def _translated(method: Callable[P, T]) -> Callable[P, T]:
-    """Turn driver errors escaping ``method`` into :class:`StoreError`."""
-
-    @wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return method(*args, **kwargs)
-        except DBAPIError as exc:
-            raise StoreError(f"store {method.__name__} failed: {exc.orig or exc}") from exc
-
-    return wrapper
-
-
-class Store:
+class Store(Transactions):
     """Events, pipelines and steps of one metadata database.
 
     Safe to share between threads, and to use from several processes at once (each with its
@@ -83,23 +63,9 @@ class Store:
     current (:func:`~filerelay.store.migrate.ensure_schema`).
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._reader = read_only(engine)
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self._reader.begin() as conn:
-            yield conn
-
     # --- events ---------------------------------------------------------------------------
 
-    @_translated
+    @translated
     def record_event(self, event: FileEvent) -> RecordedEvent:
         """Record a detected file version: ``queued``, or ``duplicate`` of a known one.
 
@@ -117,7 +83,7 @@ class Store:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @_translated
+    @translated
     def set_event_state(self, event_id: str, state: str, reason: str | None = None) -> bool:
         """Move an event to ``state`` (checked against the state machine).
 
@@ -126,7 +92,7 @@ class Store:
         with self._write() as conn:
             return events.transition(conn, event_id, str(state), utcnow(), reason)
 
-    @_translated
+    @translated
     def admit(
         self, event: FileEvent, verdict: Verdict, inline: InlineClaim | None = None
     ) -> Admission:
@@ -148,7 +114,7 @@ class Store:
 
     # --- pipelines ------------------------------------------------------------------------
 
-    @_translated
+    @translated
     def create_pipelines(
         self, event_id: str, plans: list[RoutePlan], config_hash: str
     ) -> list[int]:
@@ -160,13 +126,13 @@ class Store:
         with self._write() as conn:
             return pipelines.create(conn, event_id, plans, config_hash, utcnow())
 
-    @_translated
+    @translated
     def steps_at(self, pipeline_id: int, position: int) -> list[int]:
         """Ids of the pipeline's steps at ``position`` (parallel siblings by branch)."""
         with self._read() as conn:
             return pipelines.steps_at(conn, pipeline_id, position)
 
-    @_translated
+    @translated
     def advance(self, pipeline_id: int) -> Advance:
         """Move the pipeline on once its current position is done; finish it and the event.
 
@@ -178,7 +144,7 @@ class Store:
 
     # --- steps ----------------------------------------------------------------------------
 
-    @_translated
+    @translated
     def claim_step(
         self, step_id: int, owner: str, lease_s: float, now: datetime | None = None
     ) -> ClaimedStep | None:
@@ -190,13 +156,13 @@ class Store:
         with self._write() as conn:
             return steps.claim(conn, step_id, owner, lease_s, _now(now))
 
-    @_translated
+    @translated
     def complete_step(self, step_id: int, owner: str, result: JSONDict) -> bool:
         """Record success, only while ``owner`` holds the lease (else False: a stale worker)."""
         with self._write() as conn:
             return steps.complete(conn, step_id, owner, result, utcnow())
 
-    @_translated
+    @translated
     def succeed_step(self, claim: ClaimedStep, owner: str, result: JSONDict) -> Advance | None:
         """:meth:`complete_step` and :meth:`advance` in one transaction; None if ``owner`` no
         longer holds the lease (nothing changed)."""
@@ -206,7 +172,7 @@ class Store:
                 return None
             return pipelines.advance(conn, claim.pipeline_id, now)
 
-    @_translated
+    @translated
     def fail_and_advance(
         self, claim: ClaimedStep, owner: str, error: str, recovery_plan: list[StepPlan] | None
     ) -> Advance | None:
@@ -222,19 +188,19 @@ class Store:
                 adv = replace(adv, event_finished_now=True)
             return adv
 
-    @_translated
+    @translated
     def save_checkpoint(self, step_id: int, owner: str, data: JSONDict, lease_s: float) -> bool:
         """Save a running step's progress and extend its lease; False if the lease is lost."""
         with self._write() as conn:
             return steps.save_checkpoint(conn, step_id, owner, data, lease_s, utcnow())
 
-    @_translated
+    @translated
     def retry_step(self, step_id: int, owner: str, error: str, next_attempt_at: datetime) -> bool:
         """Release the lease and let the step be claimed again from ``next_attempt_at``."""
         with self._write() as conn:
             return steps.retry(conn, step_id, owner, error, as_utc(next_attempt_at))
 
-    @_translated
+    @translated
     def fail_step(
         self, step_id: int, owner: str, error: str, recovery_plan: list[StepPlan] | None = None
     ) -> bool:
@@ -247,38 +213,38 @@ class Store:
 
     # --- reads ----------------------------------------------------------------------------
 
-    @_translated
+    @translated
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         """The event row as a dict, or None."""
         with self._read() as conn:
             row = events.get(conn, event_id)
             return dict(row) if row is not None else None
 
-    @_translated
+    @translated
     def events_by_relpath(self, source: str, relpath: str) -> list[dict[str, Any]]:
         """Every recorded version of one file, oldest first."""
         with self._read() as conn:
             return events.by_relpath(conn, source, relpath)
 
-    @_translated
+    @translated
     def list_events(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest events, optionally only those in ``state``."""
         with self._read() as conn:
             return events.list_rows(conn, state, limit)
 
-    @_translated
+    @translated
     def pipelines_of(self, event_id: str) -> list[dict[str, Any]]:
         """Every pipeline of the event (all runs), oldest first."""
         with self._read() as conn:
             return pipelines.rows_of(conn, event_id)
 
-    @_translated
+    @translated
     def steps_of(self, pipeline_id: int) -> list[dict[str, Any]]:
         """Every step of the pipeline in running order."""
         with self._read() as conn:
             return steps.rows_of(conn, pipeline_id)
 
-    @_translated
+    @translated
     def step_row(self, step_id: int) -> dict[str, Any] | None:
         """One step row with its pipeline's ``route`` and ``event_id``, or None."""
         with self._read() as conn:
@@ -286,7 +252,7 @@ class Store:
 
     # --- recovery (the reconciler) ---------------------------------------------------------
 
-    @_translated
+    @translated
     def stranded_steps(
         self, grace_s: float, limit: int = 500, include_overdue: bool = True
     ) -> list[int]:
@@ -300,7 +266,7 @@ class Store:
                 ids += recovery.overdue_steps(conn, cutoff, limit)
             return ids
 
-    @_translated
+    @translated
     def stalled_pipelines(self, grace_s: float, limit: int = 200) -> list[dict[str, Any]]:
         """Active pipelines whose position has no step left to run (a lost advance)."""
         cutoff = utcnow() - timedelta(seconds=grace_s)
@@ -308,12 +274,12 @@ class Store:
             ids = recovery.stalled_pipelines(conn, cutoff, limit)
             return [dict(pipelines.get(conn, i)) for i in ids]
 
-    @_translated
+    @translated
     def poisoned_steps(self, limit: int = 100) -> list[dict[str, Any]]:
         with self._read() as conn:
             return recovery.poisoned_steps(conn, utcnow(), limit)
 
-    @_translated
+    @translated
     def fail_poisoned(
         self, step_id: int, error: str, recovery_plan: list[StepPlan] | None = None
     ) -> bool:
@@ -321,38 +287,38 @@ class Store:
         with self._write() as conn:
             return recovery.fail_poisoned(conn, step_id, error, utcnow(), recovery_plan)
 
-    @_translated
+    @translated
     def abandoned_checkpoints(self, age_s: float, limit: int = 100) -> list[dict[str, Any]]:
         """Ended steps still holding a checkpoint older than ``age_s`` (orphaned uploads)."""
         with self._read() as conn:
             return recovery.abandoned_checkpoints(conn, utcnow() - timedelta(seconds=age_s), limit)
 
-    @_translated
+    @translated
     def known_dedup_keys(self, keys: list[str]) -> set[str]:
         """Which of ``keys`` the store has recorded (the reconciler's disk audit)."""
         with self._read() as conn:
             return recovery.known_dedup_keys(conn, keys)
 
-    @_translated
+    @translated
     def clear_checkpoint(self, step_id: int) -> None:
         with self._write() as conn:
             recovery.clear_checkpoint(conn, step_id)
 
-    @_translated
+    @translated
     def load_event(self, event_id: str) -> FileEvent | None:
         """The ``FileEvent`` an event row was recorded from, or None."""
         with self._read() as conn:
             row = events.get(conn, event_id)
             return event_from_row(row) if row is not None else None
 
-    @_translated
+    @translated
     def unrouted_events(self, grace_s: float, limit: int = 500) -> list[str]:
         with self._read() as conn:
             return recovery.unrouted_events(conn, utcnow() - timedelta(seconds=grace_s), limit)
 
     # --- routing configs ------------------------------------------------------------------
 
-    @_translated
+    @translated
     def save_config(self, sha256: str, text: str, path: str | None = None) -> None:
         """Keep a loaded config's text under its SHA-256 (idempotent, also when two processes
         save the same version at once)."""
@@ -362,13 +328,13 @@ class Store:
         except IntegrityError:
             pass  # another process saved the same version first: same text
 
-    @_translated
+    @translated
     def config_text(self, sha256: str) -> str | None:
         """The text of the config with this SHA-256, if it was ever saved."""
         with self._read() as conn:
             return configs.text_of(conn, sha256)
 
-    @_translated
+    @translated
     def count_by_state(self) -> dict[str, int]:
         """Number of events per state."""
         with self._read() as conn:
@@ -376,43 +342,43 @@ class Store:
 
     # --- operator views (events list / show, status) --------------------------------------
 
-    @_translated
+    @translated
     def list_page(self, flt: EventFilter, limit: int = 50, cursor: Cursor | None = None) -> Page:
         """A page of matching events, newest first (keyset pagination on created_at, id)."""
         with self._read() as conn:
             return listing.page(conn, flt, limit, cursor)
 
-    @_translated
+    @translated
     def routes_of(self, event_ids: list[str]) -> dict[str, list[str]]:
         """Routes of each event's pipelines (all runs)."""
         with self._read() as conn:
             return listing.routes_of(conn, event_ids)
 
-    @_translated
+    @translated
     def count_by_state_since(self, since: datetime) -> dict[str, int]:
         """Events created since ``since``, per state."""
         with self._read() as conn:
             return listing.count_by_state_since(conn, as_utc(since))
 
-    @_translated
+    @translated
     def oldest_pending(self) -> dict[str, Any] | None:
         """The oldest queued or processing event, or None."""
         with self._read() as conn:
             return listing.oldest_pending(conn)
 
-    @_translated
+    @translated
     def timeline(self, event_id: str) -> list[dict[str, Any]]:
         """Every pipeline of the event (all runs), each with its ``steps``."""
         with self._read() as conn:
             return history.timeline(conn, event_id)
 
-    @_translated
+    @translated
     def events_by_path(self, path: str) -> list[dict[str, Any]]:
         """Every recorded version of the file at an absolute path, oldest first."""
         with self._read() as conn:
             return history.by_path(conn, path)
 
-    @_translated
+    @translated
     def last_config_hash(self, event_id: str) -> str | None:
         """SHA-256 of the rules the event's latest run used (None if it never ran)."""
         with self._read() as conn:
@@ -420,25 +386,25 @@ class Store:
 
     # --- agents and sources ---------------------------------------------------------------
 
-    @_translated
+    @translated
     def register_agent(self, info: AgentInfo, details: JSONDict | None = None) -> None:
         """Register (or re-register) a watcher or worker process."""
         with self._write() as conn:
             agents.register(conn, info, utcnow(), details or {})
 
-    @_translated
+    @translated
     def agent_heartbeat(self, agent_id: str, details: JSONDict | None = None) -> bool:
         """Record a heartbeat; False if the agent is unknown (register it again)."""
         with self._write() as conn:
             return agents.heartbeat(conn, agent_id, utcnow(), details or {})
 
-    @_translated
+    @translated
     def stop_agent(self, agent_id: str) -> bool:
         """Mark the agent stopped cleanly."""
         with self._write() as conn:
             return agents.stop(conn, agent_id, utcnow())
 
-    @_translated
+    @translated
     def agents(
         self, seen_since: datetime, role: str | None = None, host: str | None = None
     ) -> list[dict[str, Any]]:
@@ -446,7 +412,7 @@ class Store:
         with self._read() as conn:
             return agents.rows(conn, utcnow(), as_utc(seen_since), role, host)
 
-    @_translated
+    @translated
     def register_source(self, name: str, root: str | None) -> None:
         """Make a source known (its pause switch is kept)."""
         for attempt in range(RECORD_ATTEMPTS):
@@ -458,19 +424,19 @@ class Store:
                 if attempt == RECORD_ATTEMPTS - 1:
                     raise
 
-    @_translated
+    @translated
     def set_paused(self, name: str, paused: bool, by: str) -> bool:
         """Pause or resume a source's auto-upload; False if it already was so."""
         with self._write() as conn:
             return sources.set_paused(conn, name, paused, by, utcnow())
 
-    @_translated
+    @translated
     def paused_sources(self) -> set[str]:
         """Names of the paused sources."""
         with self._read() as conn:
             return sources.paused_names(conn)
 
-    @_translated
+    @translated
     def sources(self) -> list[dict[str, Any]]:
         """Every known source with its switch."""
         with self._read() as conn:
@@ -478,13 +444,13 @@ class Store:
 
     # --- maintenance ----------------------------------------------------------------------
 
-    @_translated
+    @translated
     def prune_count(self, before: datetime, states: list[str]) -> Pruned:
         """What :meth:`prune_batch` calls until done would delete."""
         with self._read() as conn:
             return prune.count(conn, as_utc(before), states)
 
-    @_translated
+    @translated
     def prune_batch(self, before: datetime, states: list[str], size: int = 500) -> Pruned:
         """Delete one batch of old events in ``states`` with their pipelines and steps."""
         with self._write() as conn:
