@@ -109,7 +109,13 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
         with _retry_when_unavailable(self):
             runtime = holder.get()
             budget_s = _soft_limit_s(self)  # set by the watcher: one first step may run here
-            outcome = ingest(runtime, FileEvent.from_message(event), rules, budget_s)
+            outcome = ingest(
+                runtime,
+                FileEvent.from_message(event),
+                rules,
+                budget_s,
+                send=lambda msgs: enqueue(app, Outcome(msgs), settings.queue),
+            )
         enqueue(app, outcome, settings.queue)
 
     @app.task(name=STEP, bind=True, ignore_result=True, max_retries=None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +65,7 @@ def ingest(
     event: FileEvent,
     rules_sha256: str | None = None,
     inline_budget_s: float | None = None,
+    send: Callable[[list[StepMessage]], None] | None = None,
 ) -> Outcome:
     """Record the event, re-stat the file, route it, create pipelines, start their first steps.
 
@@ -71,7 +73,9 @@ def ingest(
     (``filerelay reprocess --same-rules``); an unknown version fails the event.
     ``inline_budget_s``: the ingest task's own time limit. A first step whose timeout is that
     limit is claimed in the recording transaction and run here, instead of going through the
-    broker again (the watcher sets the limit to the longest first-step timeout).
+    broker again (the watcher sets the limit to the longest first-step timeout). ``send``
+    publishes the other first steps before that step runs, so other routes do not wait
+    for it.
     """
     bound = log.bind(event_id=event.event_id, source=event.source, relpath=event.relpath)
     rules, matches, verdict = _decide(runtime, event, rules_sha256)
@@ -96,6 +100,9 @@ def ingest(
     out = Outcome([_ref_message(runtime, rules, ref, event) for ref in admitted.first_steps])
     claim = admitted.claimed
     if claim is not None:
+        if send is not None and out.enqueue:
+            send(out.enqueue)
+            out = Outcome()
         step = rules.step(claim.route, claim.position, claim.branch)
         with _step_context(claim):
             out.enqueue.extend(_execute(runtime, rules, step, claim, owner).enqueue)

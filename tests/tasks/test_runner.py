@@ -298,3 +298,23 @@ def test_an_inline_first_step_that_fails_for_good_fails_the_event_at_once(env):
     assert ingest(rt, ev, inline_budget_s=600.0).enqueue == []
     event = rt.store.get_event(ev.event_id)
     assert event["state"] == "failed" and "destination exists" in event["reason"]
+
+
+def test_other_routes_first_steps_are_sent_before_the_inline_step_runs(env):
+    inbox, out, write, runtime = env
+    write(
+        f'  - name: a\n    steps:\n      - copy: {{to: "{out}/a/{{relpath}}"}}\n'
+        f'  - name: b\n    steps:\n      - copy: {{to: "{out}/b/{{relpath}}"}}\n'
+    )
+    rt = runtime()
+    ev = make_event(inbox, "f.txt")
+    sent: list[tuple[list[int], bool]] = []
+
+    def send(msgs):  # the inline copy to a/ has not run yet when b's step goes out
+        sent.append(([m.step_id for m in msgs], (out / "a/f.txt").exists()))
+
+    rest = ingest(rt, ev, inline_budget_s=600.0, send=send)
+    [b_pipeline] = [p for p in rt.store.pipelines_of(ev.event_id) if p["route"] == "b"]
+    [b_step] = rt.store.steps_of(b_pipeline["id"])
+    assert sent == [([b_step["id"]], False)]
+    assert rest.enqueue == [] and (out / "a/f.txt").read_bytes() == b"data"
