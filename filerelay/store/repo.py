@@ -7,9 +7,13 @@ of failing) and behaves the same on SQLite and PostgreSQL. Driver errors leave a
 
 The life of a file version, as the tasks drive it::
 
-    record_event ─► create_pipelines ─► advance ─► claim_step ─► complete_step ─► advance ─► …
-                                                      │        └► retry_step (claim again later)
-                                                      └► fail_step (pipeline and event fail)
+    admit (record + pipelines + first claim) ─► succeed_step (complete + advance) ─► claim_step ─► …
+                                             ├► retry_step (claim again later)
+                                             └► fail_and_advance (compensate, or fail the event)
+
+``record_event``, ``create_pipelines``, ``complete_step``, ``fail_step`` and ``advance`` are
+the same transitions one transaction each: ``admit`` and the fused methods are built from
+the same query functions, and the store tests drive the state machines through them.
 """
 
 from __future__ import annotations
