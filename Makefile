@@ -1,25 +1,45 @@
 # The two commands of a fresh machine: `make quickstart` and `make test` (see README.md).
+# Run them inside a virtual environment (python3 -m venv .venv && . .venv/bin/activate).
 PYTHON ?= python3
+PYTEST = $(PYTHON) -m pytest -p no:cacheprovider
 
-.PHONY: install quickstart test lint unit docs
+.PHONY: install quickstart lint test fast slow unit docs docs-check
 
-install:
+# Installed once per environment: the stamp lives in the environment and is remade only when
+# pyproject.toml changes, so a fresh venv always gets a full install.
+STAMP := $(shell $(PYTHON) -c "import sys; print(sys.prefix)")/.filerelay-dev-installed
+
+$(STAMP): pyproject.toml
 	$(PYTHON) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
 
 quickstart:
-	$(PYTHON) -m pip install -q -e .
-	filerelay run --config examples/quickstart.yaml
+	@$(PYTHON) -c "import filerelay" 2>/dev/null || $(PYTHON) -m pip install -q -e .
+	$(PYTHON) -m filerelay run --config examples/quickstart.yaml
 
-lint:
-	ruff check .
-	ruff format --check .
-	mypy
+lint: install
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
 
-test: install lint
-	$(PYTHON) -m pytest -p no:cacheprovider
+# Everything: lint, the docs site, every test tier (slow and chaos included).
+test: lint docs-check
+	$(PYTEST)
 
-unit:
-	$(PYTHON) -m pytest -q tests/unit
+# The quick tier: everything but the slow end-to-end and chaos tests.
+fast: install
+	$(PYTEST) -q -m "not slow"
+
+slow: install
+	$(PYTEST) -m slow
+
+unit: install
+	$(PYTEST) -q tests/unit
+
+docs-check: install
+	@if [ -f mkdocs.yml ]; then $(PYTHON) -m mkdocs build --strict --quiet; fi
 
 docs:
 	$(PYTHON) -c "from pathlib import Path; from filerelay.config.reference import render_readme; from filerelay.config import ActionCatalog; from filerelay.actions.registry import default_registry; p = Path('README.md'); p.write_text(render_readme(p.read_text(), ActionCatalog.from_registry(default_registry())))"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import queue
 import threading
@@ -107,9 +108,11 @@ def test_watch_limit_below_the_root_is_reported(
     observer = ReportingInotifyObserver(flags.hooks())
     try:
         observer.start()
-        # watchdog swallows the error for subdirectories: schedule succeeds...
-        observer.schedule(QueueHandler("s", queue.SimpleQueue()), str(tmp_path), recursive=True)
-        # ...but we heard about it
+        # watchdog 6 swallows the error for subdirectories (schedule succeeds); watchdog 7
+        # raises it from schedule, where the caller falls back to polling...
+        with contextlib.suppress(OSError):
+            observer.schedule(QueueHandler("s", queue.SimpleQueue()), str(tmp_path), recursive=True)
+        # ...either way we heard about it
         assert flags.limits.is_set()
     finally:
         stop_observer(observer)
