@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PYTEST = $(PYTHON) -m pytest -p no:cacheprovider
 
-.PHONY: install quickstart lint test fast slow unit docs docs-check
+.PHONY: install quickstart lint test fast slow unit docs site
 
 # Installed once per environment: the stamp lives in the environment and is remade only when
 # pyproject.toml changes, so a fresh venv always gets a full install.
@@ -25,7 +25,7 @@ lint: install
 	$(PYTHON) -m mypy
 
 # Everything: lint, the docs site, every test tier (slow and chaos included).
-test: lint docs-check
+test: lint site
 	$(PYTEST)
 
 # The quick tier: everything but the slow end-to-end and chaos tests.
@@ -38,8 +38,12 @@ slow: install
 unit: install
 	$(PYTEST) -q tests/unit
 
-docs-check: install
-	@if [ -f mkdocs.yml ]; then $(PYTHON) -m mkdocs build --strict --quiet; fi
+# Regenerate the generated sections of the docs (config reference, settings) from the models.
+GENERATED_PAGES = docs/configuration.md docs/operations.md
 
 docs:
-	$(PYTHON) -c "from pathlib import Path; from filerelay.config.reference import render_readme; from filerelay.config import ActionCatalog; from filerelay.actions.registry import default_registry; p = Path('README.md'); p.write_text(render_readme(p.read_text(), ActionCatalog.from_registry(default_registry())))"
+	$(PYTHON) -c "import sys; from pathlib import Path; from filerelay.config.reference import render_generated; from filerelay.config import ActionCatalog; from filerelay.actions.registry import default_registry; c = ActionCatalog.from_registry(default_registry()); [p.write_text(render_generated(p.read_text(), c)) for p in map(Path, sys.argv[1:])]" $(GENERATED_PAGES)
+
+# The documentation site (docs/, mkdocs.yml), built offline into site/ (not committed).
+site: install
+	$(PYTHON) -m mkdocs build --strict --quiet

@@ -82,5 +82,5 @@ def schema() -> None:
 
 @app.command("reference")
 def reference() -> None:
-    """Print the Markdown config reference (the README's, generated from the models)."""
+    """Print the Markdown config reference (docs/configuration.md's, generated from the models)."""
     typer.echo(markdown_reference(ActionCatalog.from_registry(default_registry())), nl=False)

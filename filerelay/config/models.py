@@ -1,7 +1,7 @@
 """Pipeline config models: ``connections``, ``sources``, ``routes``, ``defaults``.
 
-Every model rejects unknown keys and documents each field; the JSON Schema and the README
-reference are generated from them. Step models are built from the action registry's config
+Every model rejects unknown keys and documents each field; the JSON Schema and the docs'
+config reference are generated from them. Step models are built from the action registry's config
 models by :func:`build_pipeline_model`, so a third-party action validates the same way.
 """
 

@@ -1,8 +1,15 @@
-"""The config reference (Markdown) and JSON Schema, generated from the models that validate."""
+"""The config reference (Markdown) and JSON Schema, generated from the models that validate.
+
+The documentation pages hold generated sections between marker comments
+(``<!-- reference:start -->`` … ``<!-- reference:end -->``, and the same for ``settings``);
+``make docs`` rewrites them with :func:`render_generated`, and a test fails when a page is
+stale.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -56,9 +63,15 @@ def _default(info: FieldInfo) -> str:
     return f"`{json.dumps(value, default=str)}`"
 
 
+def _summary(model: type[BaseModel]) -> str:
+    """The docstring's first paragraph, on one line."""
+    paragraph = (model.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(line.strip() for line in paragraph.splitlines())
+
+
 def model_table(title: str, model: type[BaseModel], skip: frozenset[str] = frozenset()) -> str:
     """One Markdown table: field, default, description."""
-    lines = [f"#### {title}", "", (model.__doc__ or "").strip().splitlines()[0], ""]
+    lines = [f"#### {title}", "", _summary(model), ""]
     lines += ["| field | default | description |", "|---|---|---|"]
     for name, info in model.model_fields.items():
         if name in skip:
@@ -103,7 +116,7 @@ def _type_of(connection: type[BaseModel]) -> str:
 
 
 def markdown_reference(catalog: ActionCatalog) -> str:
-    """The README's config reference."""
+    """The config reference of ``docs/configuration.md``."""
     parts = [
         model_table("`sources[]`", Source),
         *(
@@ -136,14 +149,24 @@ def markdown_reference(catalog: ActionCatalog) -> str:
     return "\n".join(parts)
 
 
-def render_readme(text: str, catalog: ActionCatalog) -> str:
-    """README text with its generated sections (between marker comments) brought up to date."""
-    sections = {"settings": settings_table(), "reference": markdown_reference(catalog)}
-    for name, body in sections.items():
+def _sections(catalog: ActionCatalog) -> dict[str, Callable[[], str]]:
+    return {"settings": settings_table, "reference": lambda: markdown_reference(catalog)}
+
+
+def render_generated(text: str, catalog: ActionCatalog) -> str:
+    """Page text with each generated section it holds (between marker comments) brought up to
+    date; a page with none of them is an error."""
+    found = False
+    for name, body in _sections(catalog).items():
         start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        if start not in text and end not in text:
+            continue
         if start not in text or end not in text:
-            raise ValueError(f"README has no {start} ... {end} section")
+            raise ValueError(f"page has only one of {start} ... {end}")
+        found = True
         head, rest = text.split(start, 1)
         _old, tail = rest.split(end, 1)
-        text = f"{head}{start}\n{body}{end}{tail}"
+        text = f"{head}{start}\n{body()}{end}{tail}"
+    if not found:
+        raise ValueError(f"page has no generated section (one of: {', '.join(_sections(catalog))})")
     return text
