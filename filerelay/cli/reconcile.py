@@ -12,10 +12,10 @@ import typer
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.cli.watch import install_stop_handlers
 from filerelay.model import FileEvent
+from filerelay.pipeline.reconciler import Reconciler
+from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import Settings
 from filerelay.tasks import make_celery
-from filerelay.tasks.reconciler import Reconciler
-from filerelay.tasks.runtime import build_runtime
 from filerelay.watcher.audit import unrecorded_files
 
 log = structlog.get_logger("filerelay.cli")

@@ -21,10 +21,10 @@ from filerelay.agents import start_worker_agent, stop_worker_agent
 from filerelay.errors import ConfigError, FilerelayError, StoreError
 from filerelay.logs import stdout_to_log
 from filerelay.model import FileEvent
+from filerelay.pipeline.hooks import StepHooks
+from filerelay.pipeline.runner import Outcome, StepMessage, ingest, run_step
+from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
-from filerelay.tasks.hooks import StepHooks
-from filerelay.tasks.runner import Outcome, StepMessage, ingest, run_step
-from filerelay.tasks.runtime import RuntimeHolder
 
 INGEST = "filerelay.ingest"
 STEP = "filerelay.step"

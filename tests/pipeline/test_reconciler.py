@@ -9,14 +9,14 @@ import redis
 import structlog
 from structlog.testing import capture_logs
 
+from filerelay.pipeline.reconciler import LOCK_NAME, Reconciler
+from filerelay.pipeline.runner import ingest, run_step
+from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
 from filerelay.store.locks import SingletonLock
 from filerelay.tasks import make_celery
-from filerelay.tasks.reconciler import LOCK_NAME, Reconciler
-from filerelay.tasks.runner import ingest, run_step
-from filerelay.tasks.runtime import build_runtime
 from tests.conftest import wait_for
-from tests.tasks.test_runner import make_event
+from tests.pipeline.test_runner import make_event
 
 QUEUE = "filerelay"
 

@@ -19,16 +19,16 @@ import structlog
 from celery import Celery
 
 from filerelay.model import FileEvent
-from filerelay.store.locks import SingletonLock
-from filerelay.tasks.app import enqueue, queue_depth, send_ingest
-from filerelay.tasks.runner import (
+from filerelay.pipeline.runner import (
     Outcome,
     abort_upload,
     advance_stalled,
     fail_poisoned,
     redrive_message,
 )
-from filerelay.tasks.runtime import Runtime
+from filerelay.pipeline.runtime import Runtime
+from filerelay.store.locks import SingletonLock
+from filerelay.tasks.app import enqueue, queue_depth, send_ingest
 
 log = structlog.get_logger("filerelay.reconciler")
 

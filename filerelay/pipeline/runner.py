@@ -21,6 +21,9 @@ from filerelay.actions.base import ActionContext
 from filerelay.config.models import StepBase, slot_name, step_slots
 from filerelay.errors import PermanentError
 from filerelay.model import EventState, FileEvent, JSONDict, StepPhase, StepStatus
+from filerelay.pipeline.compensation import recovery_plan, recovery_step, undone_result
+from filerelay.pipeline.retry import backoff_s, is_retryable
+from filerelay.pipeline.runtime import Rules, Runtime
 from filerelay.routing.match import Match
 from filerelay.store import (
     Advance,
@@ -31,9 +34,6 @@ from filerelay.store import (
     StepRef,
     Verdict,
 )
-from filerelay.tasks.compensation import recovery_plan, recovery_step, undone_result
-from filerelay.tasks.retry import backoff_s, is_retryable
-from filerelay.tasks.runtime import Rules, Runtime
 
 log = structlog.get_logger("filerelay.runner")
 
