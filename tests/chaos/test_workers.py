@@ -15,7 +15,7 @@ from filerelay.pipeline.runner import StepMessage, ingest
 from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
 from filerelay.tasks import make_celery
-from filerelay.tasks.app import STEP
+from filerelay.tasks.names import STEP
 from tests.chaos.helpers import (
     assert_bucket,
     assert_once_each,

@@ -19,7 +19,7 @@ from filerelay.pipeline.runner import ingest
 from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
 from filerelay.store.listing import EventFilter
-from filerelay.tasks.app import INGEST
+from filerelay.tasks.names import INGEST
 from tests.pipeline.test_runner import drain, make_event
 
 ROUTE = '  - name: r\n    steps:\n      - copy: {{to: "{out}/{{relpath}}", on_conflict: {mode}}}\n'
