@@ -139,7 +139,7 @@ def _line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-# --- the worker's hooks (called from the Celery signals in filerelay.tasks.app) -----------
+# --- the worker's hooks (called from the Celery signals in filerelay.tasks.signals) -------
 
 
 def start_worker_agent(app: Any, settings: Settings) -> Heartbeat:

@@ -52,7 +52,7 @@ def _queue_depth(settings: Settings, alerts: AlertsConfig) -> Callable[[], int] 
     if not wanted:
         return None
     from filerelay.tasks import make_celery
-    from filerelay.tasks.app import queue_depth
+    from filerelay.tasks.publisher import queue_depth
 
     app = make_celery(settings)
     return lambda: queue_depth(app, settings.queue)

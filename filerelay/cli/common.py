@@ -17,9 +17,9 @@ from filerelay.config.models import step_slots
 from filerelay.config.secrets import config_secrets
 from filerelay.errors import ConfigError, StoreError, UsageError
 from filerelay.logs import configure_logging, register_secrets
+from filerelay.pipeline.retry import check_delivery_limits
 from filerelay.redaction import secrets_in
 from filerelay.settings import Settings, load_settings
-from filerelay.tasks.retry import check_delivery_limits
 
 T = TypeVar("T")
 

@@ -12,10 +12,11 @@ import typer
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.cli.watch import install_stop_handlers
 from filerelay.model import FileEvent
+from filerelay.pipeline.reconciler import Reconciler
+from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import Settings
 from filerelay.tasks import make_celery
-from filerelay.tasks.reconciler import Reconciler
-from filerelay.tasks.runtime import build_runtime
+from filerelay.tasks.publisher import CeleryWorkPublisher
 from filerelay.watcher.audit import unrecorded_files
 
 log = structlog.get_logger("filerelay.cli")
@@ -32,8 +33,7 @@ def build_reconciler(settings: Settings) -> Reconciler:
 
     return Reconciler(
         runtime,
-        make_celery(settings),
-        settings.queue,
+        CeleryWorkPublisher(make_celery(settings), settings.queue),
         interval_s=settings.reconcile_interval_s,
         grace_s=settings.reconcile_grace_s,
         orphan_upload_age_s=settings.orphan_upload_age_s,

@@ -23,9 +23,9 @@ from filerelay.cli.common import (
 from filerelay.config import LoadedConfig
 from filerelay.errors import ConfigError
 from filerelay.metrics.setup import start_watcher_metrics
+from filerelay.pipeline.inline import inline_step_s
 from filerelay.settings import Settings
 from filerelay.tasks import CeleryPublisher, make_celery
-from filerelay.tasks.app import inline_step_s
 from filerelay.watcher.hooks import WatcherHookList
 from filerelay.watcher.service import Watcher
 

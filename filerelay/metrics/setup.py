@@ -33,7 +33,8 @@ from filerelay.watcher.hooks import WatcherHookList
 
 def queue_depth_collector(settings: Settings, app: Any = None) -> QueueDepthCollector:
     """The broker queue depth of ``settings.queue``, read through ``app`` (built if None)."""
-    from filerelay.tasks.app import make_celery, queue_depth
+    from filerelay.tasks.app import make_celery
+    from filerelay.tasks.publisher import queue_depth
 
     celery = app if app is not None else make_celery(settings)
     return QueueDepthCollector(lambda queue: queue_depth(celery, queue), [settings.queue])

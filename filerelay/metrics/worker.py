@@ -1,6 +1,6 @@
 """The worker's metrics hook: step runs, durations, attempts, bytes, end-to-end latency.
 
-:class:`WorkerMetricsHook` is a :class:`~filerelay.tasks.hooks.StepHooks`: the runner calls
+:class:`WorkerMetricsHook` is a :class:`~filerelay.pipeline.hooks.StepHooks`: the runner calls
 it where a step's outcome is decided. It runs in whichever process runs the step (a prefork
 child writes to its own multiprocess files).
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 from filerelay.metrics.registry import WorkerMetrics
 from filerelay.model import FileEvent, JSONDict, StepPhase
+from filerelay.pipeline.hooks import FAILED, SUCCEEDED, StepHooks
 from filerelay.store import ClaimedStep
-from filerelay.tasks.hooks import FAILED, SUCCEEDED, StepHooks
 
 STARTS_MEMORY = 10_000
 EVENTS_MEMORY = 10_000

@@ -36,7 +36,7 @@ from filerelay.store import Store
 from filerelay.store.listing import Cursor, EventFilter
 from filerelay.store.records import event_from_row
 from filerelay.store.schema import DEDUP_KEY_LEN
-from filerelay.tasks.app import send_ingest
+from filerelay.tasks.publisher import send_ingest
 
 log = structlog.get_logger("filerelay.ops")
 

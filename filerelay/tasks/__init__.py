@@ -1,4 +1,5 @@
-"""Celery app factory and tasks.
+"""The Celery side: the app factory and thin tasks (:mod:`~filerelay.tasks.app`), sending them
+(:mod:`~filerelay.tasks.publisher`), the worker's signal handlers (:mod:`~filerelay.tasks.signals`).
 
 ``celery -A filerelay.tasks worker`` works: the ``app`` attribute is built on first access from
 ``FILERELAY_*`` settings (PEP 562 module ``__getattr__``), never at import.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from filerelay.tasks.app import CeleryPublisher, make_celery
+from filerelay.tasks.app import make_celery
+from filerelay.tasks.publisher import CeleryPublisher
 
 __all__ = ["CeleryPublisher", "make_celery"]
 

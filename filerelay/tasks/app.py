@@ -1,4 +1,6 @@
-"""The Celery app factory and the task definitions (thin: decode, call the runner, enqueue).
+"""The Celery app factory, its configuration and the task definitions (thin: decode, call
+the runner, enqueue). Sending tasks is :mod:`filerelay.tasks.publisher`; the worker's signal
+handlers are :mod:`filerelay.tasks.signals`.
 
 Delivery settings follow DESIGN.md: late acks, reject on worker lost, prefetch 1, JSON only,
 publish retry, a visibility timeout above the longest step time limit plus backoff.
@@ -6,35 +8,26 @@ publish retry, a visibility timeout above the longest step time limit plus backo
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from celery import Celery, signals
+from celery import Celery
 from celery.app.task import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from filerelay.agents import start_worker_agent, stop_worker_agent
-from filerelay.errors import ConfigError, FilerelayError, StoreError
-from filerelay.logs import stdout_to_log
+from filerelay.errors import ConfigError, StoreError
 from filerelay.model import FileEvent
+from filerelay.pipeline.hooks import StepHooks
+from filerelay.pipeline.runner import Outcome, ingest, run_step
+from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
-from filerelay.tasks.hooks import StepHooks
-from filerelay.tasks.runner import Outcome, StepMessage, ingest, run_step
-from filerelay.tasks.runtime import RuntimeHolder
+from filerelay.tasks.names import INGEST, STEP
+from filerelay.tasks.publisher import PUBLISH_RETRY_POLICY, enqueue
+from filerelay.tasks.signals import connect_worker_signals
 
-INGEST = "filerelay.ingest"
-STEP = "filerelay.step"
 UNAVAILABLE_MAX_BACKOFF_S = 30.0
-PUBLISH_RETRY_POLICY = {
-    "max_retries": 3,
-    "interval_start": 0.2,
-    "interval_step": 0.5,
-    "interval_max": 2.0,
-}
 
 log = structlog.get_logger("filerelay.tasks")
 
@@ -129,71 +122,8 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
             outcome = run_step(holder.get(), step_id, lease_s=lease_s)
         enqueue(app, outcome, settings.queue)
 
-    @signals.worker_process_shutdown.connect(weak=False)
-    def _close_runtime(**_: Any) -> None:
-        holder.reset()
-
-    @signals.worker_process_init.connect(weak=False)
-    def _child_reload(**_: Any) -> None:  # prefork children
-        holder.install_sighup()
-        holder.start_watching()
-        # the first file does not pay for the store, config and clients; in a thread, since
-        # billiard kills a child whose start takes over 4 s (a store that is down at start)
-        threading.Thread(target=holder.warm_up, name="filerelay-warm-up", daemon=True).start()
-
-    @signals.worker_ready.connect(weak=False)
-    def _main_sighup(**_: Any) -> None:
-        # Celery's own SIGHUP handler re-executes the worker, which would exit on a bad file;
-        # ours validates and logs at once, and the processes reload at their next task.
-        signal.signal(signal.SIGHUP, lambda *_: _on_sighup(holder))
-        holder.start_watching()  # threads/solo pools run tasks in this process
-        start_worker_agent(app, settings)
-
-    @signals.worker_shutdown.connect(weak=False)
-    def _agent_stopped(**_: Any) -> None:
-        stop_worker_agent(app)
-
-    @signals.celeryd_after_setup.connect(weak=False)
-    def _json_only(instance: Any, **_: Any) -> None:  # before Celery prints its banner
-        if settings.log_format == "json":
-            instance.quiet = True
-            stdout_to_log()
-
-    @signals.worker_shutting_down.connect(weak=False)
-    def _shutting_down(sig: str = "", how: str = "", **_: Any) -> None:
-        log.info("worker_shutting_down", signal=sig, how=how.lower())
-
-    signals.task_prerun.connect(_bind_task_context, weak=False)  # the same function once
-    signals.task_postrun.connect(_clear_task_context, weak=False)
+    connect_worker_signals(app, holder, settings)
     return app
-
-
-def _bind_task_context(
-    task_id: str = "", task: Task | None = None, args: Any = (), kwargs: Any = None, **_: Any
-) -> None:
-    """Every line a task logs carries its event (nothing left over from the previous task
-    this process or thread ran)."""
-    structlog.contextvars.clear_contextvars()
-    labels = task_labels(getattr(task, "name", ""), args or (), kwargs or {})
-    structlog.contextvars.bind_contextvars(task_id=task_id, **labels)
-
-
-def _clear_task_context(**_: Any) -> None:
-    structlog.contextvars.clear_contextvars()
-
-
-def task_labels(name: str, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``event_id`` and ``source`` (and a step's ``step_id``) from a task's arguments."""
-    labels: dict[str, Any] = {}
-    if name == INGEST and args and isinstance(args[0], dict):
-        labels = {"event_id": args[0].get("event_id"), "source": args[0].get("source")}
-    elif name == STEP:
-        labels = {
-            "event_id": kwargs.get("event_id"),
-            "source": kwargs.get("source"),
-            "step_id": args[0] if args else None,
-        }
-    return {key: value for key, value in labels.items() if value not in (None, "")}
 
 
 def _soft_limit_s(task: Task) -> float | None:
@@ -214,156 +144,3 @@ def _retry_when_unavailable(task: Task) -> Iterator[None]:
         countdown = min(UNAVAILABLE_MAX_BACKOFF_S, 2.0 ** min(retries, 6))
         log.warning("task_deferred", reason=str(exc).splitlines()[0], retry_in_s=countdown)
         raise task.retry(exc=exc, countdown=countdown, max_retries=None) from None
-
-
-def _on_sighup(holder: RuntimeHolder) -> None:
-    holder.request_reload()
-    from filerelay.actions.registry import default_registry
-    from filerelay.config import ActionCatalog, load_config
-
-    path = holder.settings.config
-    try:
-        loaded = load_config(str(path), ActionCatalog.from_registry(default_registry()))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("config_reload_refused", problem=str(problem).lstrip(": "))
-        return
-    log.info("config_reload_requested", sha256=loaded.sha256[:12])
-
-
-def enqueue(app: Celery, outcome: Outcome, queue: str) -> None:
-    """Publish the step messages an outcome asks for."""
-    for msg in outcome.enqueue:
-        send_step(app, msg, queue)
-
-
-def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
-    """Publish a step message; the hard time limit stays inside the step's lease."""
-    settings: Settings = app.filerelay_runtime.settings  # type: ignore[attr-defined]
-    kill_after_s = _kill_after_s(settings)
-    app.send_task(
-        STEP,
-        args=[msg.step_id],
-        kwargs={"event_id": msg.event_id, "source": msg.source, "relpath": msg.relpath},
-        queue=queue,
-        countdown=msg.countdown_s or None,
-        soft_time_limit=msg.timeout_s,
-        time_limit=msg.timeout_s + kill_after_s,
-        retry=True,
-        retry_policy=PUBLISH_RETRY_POLICY,
-    )
-
-
-def _kill_after_s(settings: Settings) -> float:
-    """Hard time limit past the soft one: a step overrunning its timeout is killed while its
-    lease (timeout + lease margin) still holds, so nothing else runs it meanwhile."""
-    return min(30.0, settings.lease_margin_s / 2)
-
-
-def inline_step_s(model: Any) -> float | None:
-    """The longest timeout of a route's first steps: the ingest task's soft time limit, so
-    that the worker can run any route's first step inside the ingest."""
-    from filerelay.config.models import step_slots
-
-    longest = None
-    default = model.defaults.timeout
-    for route in model.routes:
-        slots = list(step_slots(route.steps))
-        first = min((position for position, *_ in slots), default=None)
-        for position, _branch, step, _path in slots:
-            if position == first:
-                timeout_s = step.timeout if step.timeout is not None else default
-                longest = max(longest or 0.0, float(timeout_s))
-    return longest
-
-
-def queue_depth(app: Celery, queue: str) -> int:
-    """Messages waiting in ``queue`` (a passive declare: Redis, AMQP, embedded)."""
-    with app.connection_for_write() as conn:
-        try:
-            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
-        except conn.channel_errors:  # not declared yet (no worker started): empty
-            return 0
-        return int(declared.message_count)
-
-
-class BacklogFull(FilerelayError):
-    """The broker queue holds ``max_backlog`` messages: events wait in the watcher's outbox."""
-
-
-class CeleryPublisher:
-    """The watcher's publish callable: one ``filerelay.ingest`` task per event.
-
-    With ``max_backlog``, a batch is held back (raising :class:`BacklogFull`, so the publisher
-    keeps it in the outbox and tries again later) while the queue already holds that many
-    messages — back pressure instead of flooding the broker. The queue may exceed the bound by
-    at most one publish batch.
-    """
-
-    def __init__(
-        self,
-        app: Celery,
-        queue: str,
-        max_backlog: int | None = None,
-        inline_step_s: float | None = None,
-    ) -> None:
-        self.app = app
-        self.queue = queue
-        self.max_backlog = max_backlog
-        self.inline_step_s = inline_step_s  # see send_ingest
-
-    def queue_depth(self) -> int:
-        return queue_depth(self.app, self.queue)
-
-    def __call__(self, events: list[FileEvent]) -> None:
-        if self.max_backlog is not None:
-            depth = self.queue_depth()
-            if depth >= self.max_backlog:
-                raise BacklogFull(f"queue {self.queue} holds {depth} messages (max_backlog)")
-        with self.app.producer_or_acquire() as producer, _batch(producer):
-            for event in events:
-                send_ingest(
-                    self.app, event, self.queue, producer=producer, inline_step_s=self.inline_step_s
-                )
-
-
-def _batch(producer: Any) -> AbstractContextManager[Any]:
-    """One broker round trip for a whole batch where the transport can (kombu >= 5.7 on Redis:
-    a pipeline sent when the block ends, which raises if Redis refused any of it, so the
-    outbox keeps the batch); elsewhere each message is published as it is sent."""
-    batch = getattr(producer, "batch", None)
-    return batch() if batch is not None else nullcontext()
-
-
-def send_ingest(
-    app: Celery,
-    event: FileEvent,
-    queue: str,
-    *,
-    producer: Any = None,
-    rules: str | None = None,
-    inline_step_s: float | None = None,
-) -> None:
-    """Publish one ``filerelay.ingest`` task. Flower and the logs show the event id, source
-    and path only (``argsrepr``), never the whole message.
-
-    ``inline_step_s`` becomes the task's soft time limit, which lets the worker run a first
-    step of at most that timeout inside the ingest (:func:`inline_step_s`); without it every
-    step goes through the broker.
-    """
-    hard_s = None
-    if inline_step_s:
-        settings: Settings = app.filerelay_runtime.settings  # type: ignore[attr-defined]
-        hard_s = inline_step_s + _kill_after_s(settings)
-    app.send_task(
-        INGEST,
-        args=[event.to_message()],
-        kwargs={"rules": rules} if rules else {},
-        queue=queue,
-        producer=producer,
-        soft_time_limit=inline_step_s,
-        time_limit=hard_s,
-        retry=True,
-        retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_max": 0.5},
-        argsrepr=f"event_id={event.event_id} source={event.source} path={event.path}",
-    )

@@ -53,7 +53,7 @@ def test_backlog_fires_on_queue_depth_and_pending_age(
 ) -> None:
     from filerelay.settings import load_settings
     from filerelay.tasks import make_celery
-    from filerelay.tasks.app import send_ingest
+    from filerelay.tasks.publisher import send_ingest
 
     store, alert_store = sqlite_stores
     alerts = (

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from filerelay.model import FileEvent, path_dedup_key
+from filerelay.pipeline.runner import StepMessage, ingest
+from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
 from filerelay.tasks import make_celery
-from filerelay.tasks.app import STEP
-from filerelay.tasks.runner import StepMessage, ingest
-from filerelay.tasks.runtime import build_runtime
+from filerelay.tasks.names import STEP
 from tests.chaos.helpers import (
     assert_bucket,
     assert_once_each,

@@ -15,8 +15,8 @@ from filerelay.metrics.registry import watcher_metrics, worker_metrics
 from filerelay.metrics.watcher import WatcherMetricsHook
 from filerelay.metrics.worker import WorkerMetricsHook, uploaded_size
 from filerelay.model import FileEvent
+from filerelay.pipeline.hooks import StepHookList, StepHooks
 from filerelay.store import ClaimedStep
-from filerelay.tasks.hooks import StepHookList, StepHooks
 from filerelay.watcher.hooks import WatcherHookList, WatcherHooks
 
 

@@ -15,12 +15,12 @@ from filerelay.config.models import Source
 from filerelay.errors import UsageError
 from filerelay.model import FileEvent, StableSignal
 from filerelay.ops.requeue import plan, reprocess, select, submitted_event
+from filerelay.pipeline.runner import ingest
+from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
 from filerelay.store.listing import EventFilter
-from filerelay.tasks.app import INGEST
-from filerelay.tasks.runner import ingest
-from filerelay.tasks.runtime import build_runtime
-from tests.tasks.test_runner import drain, make_event
+from filerelay.tasks.names import INGEST
+from tests.pipeline.test_runner import drain, make_event
 
 ROUTE = '  - name: r\n    steps:\n      - copy: {{to: "{out}/{{relpath}}", on_conflict: {mode}}}\n'
 

@@ -8,7 +8,7 @@ import redis
 from filerelay.model import FileEvent
 from filerelay.settings import load_settings
 from filerelay.tasks import make_celery
-from filerelay.tasks.app import BacklogFull, CeleryPublisher
+from filerelay.tasks.publisher import BacklogFull, CeleryPublisher
 
 
 def events(n: int, start: int = 0) -> list[FileEvent]:

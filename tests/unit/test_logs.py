@@ -22,7 +22,8 @@ from filerelay.config import ActionCatalog, LoadedConfig, parse_config_text
 from filerelay.config.secrets import config_secrets, marked_env_values
 from filerelay.redaction import Redactor, is_secret_key, mask_url_passwords, secrets_in
 from filerelay.settings import Settings
-from filerelay.tasks.app import INGEST, STEP, _bind_task_context, _clear_task_context
+from filerelay.tasks.names import INGEST, STEP
+from filerelay.tasks.signals import _bind_task_context, _clear_task_context
 
 # --- the redactor ------------------------------------------------------------------------
 

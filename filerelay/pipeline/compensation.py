@@ -14,8 +14,8 @@ from typing import Any
 
 from filerelay.config.models import StepBase
 from filerelay.model import StepPhase, StepStatus
+from filerelay.pipeline.runtime import Rules, Runtime
 from filerelay.store import ClaimedStep, StepPlan
-from filerelay.tasks.runtime import Rules, Runtime
 
 
 def recovery_plan(runtime: Runtime, rules: Rules, pipeline_id: int, route: str) -> list[StepPlan]:

@@ -15,9 +15,9 @@ from filerelay.actions.base import Action
 from filerelay.actions.registry import BUILTIN_ACTIONS, Registry
 from filerelay.errors import PermanentError
 from filerelay.model import FileEvent, path_dedup_key
+from filerelay.pipeline.runner import Outcome, ingest, run_step
+from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
-from filerelay.tasks.runner import Outcome, ingest, run_step
-from filerelay.tasks.runtime import build_runtime
 
 
 def make_event(root: Path, relpath: str, data: bytes = b"data") -> FileEvent:

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 from filerelay.actions.base import Action
 from filerelay.actions.registry import BUILTIN_ACTIONS, Registry
+from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
-from filerelay.tasks.runtime import build_runtime
 
 
 class _BrokenConfig(BaseModel):

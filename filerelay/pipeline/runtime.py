@@ -27,10 +27,10 @@ from filerelay.config.models import RetryPolicy, StepBase, step_slots
 from filerelay.config.secrets import config_secrets
 from filerelay.errors import ConfigError
 from filerelay.logs import register_secrets
+from filerelay.pipeline.hooks import StepHookList, StepHooks
 from filerelay.routing import Router
 from filerelay.settings import Settings
 from filerelay.store import Store, ensure_schema, make_engine
-from filerelay.tasks.hooks import StepHookList, StepHooks
 
 log = structlog.get_logger("filerelay.runtime")
 

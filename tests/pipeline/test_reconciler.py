@@ -9,14 +9,15 @@ import redis
 import structlog
 from structlog.testing import capture_logs
 
+from filerelay.pipeline.reconciler import LOCK_NAME, Reconciler
+from filerelay.pipeline.runner import ingest, run_step
+from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
 from filerelay.store.locks import SingletonLock
 from filerelay.tasks import make_celery
-from filerelay.tasks.reconciler import LOCK_NAME, Reconciler
-from filerelay.tasks.runner import ingest, run_step
-from filerelay.tasks.runtime import build_runtime
+from filerelay.tasks.publisher import CeleryWorkPublisher
 from tests.conftest import wait_for
-from tests.tasks.test_runner import make_event
+from tests.pipeline.test_runner import make_event
 
 QUEUE = "filerelay"
 
@@ -40,7 +41,7 @@ def setup(tmp_path, redis_url):
     )
     runtime = build_runtime(settings)
     app = make_celery(settings)
-    reconciler = Reconciler(runtime, app, QUEUE, grace_s=0.0)
+    reconciler = Reconciler(runtime, CeleryWorkPublisher(app, QUEUE), grace_s=0.0)
     client = redis.Redis.from_url(redis_url)
     yield runtime, reconciler, client, inbox, out
     runtime.close()
@@ -154,7 +155,8 @@ def test_an_upload_left_by_a_failed_step_is_aborted(tmp_path, redis_url, moto_en
     assert runtime.store.save_checkpoint(step_id, "w", {"multipart": saved}, 30)
     assert runtime.store.fail_step(step_id, "w", "PermanentError: boom")
     # when the reconciler passes (orphan age 0)
-    reconciler = Reconciler(runtime, make_celery(settings), QUEUE, orphan_upload_age_s=0.0)
+    publisher = CeleryWorkPublisher(make_celery(settings), QUEUE)
+    reconciler = Reconciler(runtime, publisher, orphan_upload_age_s=0.0)
     done = wait_for(lambda: reconciler.run_once().aborted_uploads == 1 or None, 10)
     # then the upload is gone and the checkpoint cleared (the next pass does nothing)
     assert done

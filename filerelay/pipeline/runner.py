@@ -20,7 +20,18 @@ import structlog
 from filerelay.actions.base import ActionContext
 from filerelay.config.models import StepBase, slot_name, step_slots
 from filerelay.errors import PermanentError
-from filerelay.model import EventState, FileEvent, JSONDict, StepPhase, StepStatus
+from filerelay.model import (
+    EventState,
+    FileEvent,
+    JSONDict,
+    PipelineStatus,
+    StepPhase,
+    StepStatus,
+)
+from filerelay.pipeline.compensation import recovery_plan, recovery_step, undone_result
+from filerelay.pipeline.hooks import FAILED, LEASE_LOST, RETRY, SUCCEEDED
+from filerelay.pipeline.retry import backoff_s, is_retryable
+from filerelay.pipeline.runtime import Rules, Runtime
 from filerelay.routing.match import Match
 from filerelay.store import (
     Advance,
@@ -31,9 +42,6 @@ from filerelay.store import (
     StepRef,
     Verdict,
 )
-from filerelay.tasks.compensation import recovery_plan, recovery_step, undone_result
-from filerelay.tasks.retry import backoff_s, is_retryable
-from filerelay.tasks.runtime import Rules, Runtime
 
 log = structlog.get_logger("filerelay.runner")
 
@@ -118,7 +126,7 @@ def _decide(
     """Re-stat and route the file: the verdict the store records with the event."""
     reason = _restat(event)
     if reason is not None:
-        state = EventState.VANISHED if reason == "vanished" else EventState.SKIPPED
+        state = EventState.VANISHED if reason == EventState.VANISHED else EventState.SKIPPED
         return None, [], Verdict(state=state.value, reason=reason)
     rules = runtime.rules_for(rules_sha256)
     if rules is None:
@@ -174,7 +182,7 @@ def _current_steps(runtime: Runtime, event: FileEvent) -> Outcome:
     """Messages for the pending, unclaimed steps at each running pipeline's position."""
     out = Outcome()
     for pipeline in runtime.store.pipelines_of(event.event_id):
-        if pipeline["status"] != "running":
+        if pipeline["status"] != PipelineStatus.RUNNING:
             continue
         for step_id in runtime.store.advance(pipeline["id"]).next_steps:
             out.enqueue.append(_message_for(runtime, step_id, event))
@@ -234,7 +242,7 @@ def _restat(event: FileEvent) -> str | None:
     try:
         st = os.stat(event.path)
     except FileNotFoundError:
-        return "vanished"
+        return EventState.VANISHED.value
     except OSError as exc:
         return f"cannot stat: {exc.strerror}"
     if st.st_size != event.size or st.st_mtime_ns != event.mtime_ns:
@@ -343,10 +351,10 @@ def _execute(
     adv = runtime.store.succeed_step(claim, owner, result)
     if adv is None:
         log.warning("step_lease_lost", reason="completed elsewhere or lease expired")
-        runtime.hooks.step_finished(claim, "lease_lost")
+        runtime.hooks.step_finished(claim, LEASE_LOST)
         return Outcome()
     log.info("step_succeeded", duration_ms=round((time.monotonic() - started) * 1000, 1))
-    runtime.hooks.step_finished(claim, "succeeded", result)
+    runtime.hooks.step_finished(claim, SUCCEEDED, result)
     return _advanced(runtime, rules, claim, adv)
 
 
@@ -375,10 +383,10 @@ def _on_error(
     when = datetime.now(UTC) + timedelta(seconds=delay)
     if not runtime.store.retry_step(claim.step_id, owner, error, when):
         log.warning("step_lease_lost", reason="lease expired before the retry was recorded")
-        runtime.hooks.step_finished(claim, "lease_lost")
+        runtime.hooks.step_finished(claim, LEASE_LOST)
         return Outcome()
     log.warning("step_retry", error=error, retry_in_s=round(delay, 3))
-    runtime.hooks.step_finished(claim, "retry")
+    runtime.hooks.step_finished(claim, RETRY)
     return Outcome([_message(rules, claim.step_id, claim.event, step, countdown=delay)])
 
 
@@ -391,7 +399,7 @@ def _fail(runtime: Runtime, rules: Rules, claim: ClaimedStep, owner: str, error:
     if adv is None:
         return Outcome()
     log.error("step_failed", error=error, compensation_steps=len(plan or []))
-    runtime.hooks.step_finished(claim, "failed")
+    runtime.hooks.step_finished(claim, FAILED)
     return _advanced(runtime, rules, claim, adv)
 
 

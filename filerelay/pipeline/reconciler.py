@@ -16,19 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from celery import Celery
 
 from filerelay.model import FileEvent
-from filerelay.store.locks import SingletonLock
-from filerelay.tasks.app import enqueue, queue_depth, send_ingest
-from filerelay.tasks.runner import (
+from filerelay.pipeline.publisher import WorkPublisher
+from filerelay.pipeline.runner import (
     Outcome,
     abort_upload,
     advance_stalled,
     fail_poisoned,
     redrive_message,
 )
-from filerelay.tasks.runtime import Runtime
+from filerelay.pipeline.runtime import Runtime
+from filerelay.store.locks import SingletonLock
 
 log = structlog.get_logger("filerelay.reconciler")
 
@@ -47,13 +46,15 @@ class Pass:
 
 
 class Reconciler:
-    """Heals stranded work; run :meth:`run` in one process of the deployment (others wait)."""
+    """Heals stranded work; run :meth:`run` in one process of the deployment (others wait).
+
+    What it re-sends goes through ``publisher`` (over Celery in a deployment).
+    """
 
     def __init__(
         self,
         runtime: Runtime,
-        app: Celery,
-        queue: str,
+        publisher: WorkPublisher,
         *,
         interval_s: float = 15.0,
         grace_s: float = 60.0,
@@ -62,8 +63,7 @@ class Reconciler:
         audit_interval_s: float = 300.0,
     ) -> None:
         self.runtime = runtime
-        self.app = app
-        self.queue = queue
+        self.publisher = publisher
         self.interval_s = interval_s
         self.grace_s = grace_s
         self.orphan_upload_age_s = orphan_upload_age_s
@@ -90,7 +90,7 @@ class Reconciler:
             done.poisoned += 1
         # while messages are queued, a due step's message is most likely among them: re-send
         # only steps whose worker died, so a backlog is never multiplied
-        idle = queue_depth(self.app, self.queue) == 0
+        idle = self.publisher.queue_depth() == 0
         for step_id in store.stranded_steps(self.grace_s, include_overdue=idle):
             msg = redrive_message(self.runtime, step_id)
             if msg is not None:
@@ -100,12 +100,12 @@ class Reconciler:
                 self.runtime, pipeline["id"], pipeline["event_id"]
             ).enqueue
         redriven = len(outcome.enqueue)
-        enqueue(self.app, outcome, self.queue)
+        self.publisher.enqueue(outcome)
         done.redriven = redriven
         for event_id in store.unrouted_events(self.grace_s):
             event = store.load_event(event_id)
             if event is not None:
-                send_ingest(self.app, event, self.queue)
+                self.publisher.send_ingest(event)
                 done.reingested += 1
         done.aborted_uploads = self._abort_orphaned_uploads()
         done.unrecorded = self._audit_disk() if idle else 0
@@ -132,7 +132,7 @@ class Reconciler:
         self._audited_at = time.monotonic()
         sent = 0
         for event in self.audit():
-            send_ingest(self.app, event, self.queue)
+            self.publisher.send_ingest(event)
             sent += 1
         return sent
 

@@ -1,0 +1,7 @@
+"""The names of filerelay's Celery tasks: part of the wire format (messages in flight, Flower,
+``celery -A filerelay.tasks``), so they never change."""
+
+from __future__ import annotations
+
+INGEST = "filerelay.ingest"
+STEP = "filerelay.step"

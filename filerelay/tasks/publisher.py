@@ -1,0 +1,169 @@
+"""Sending filerelay's tasks: ingests (the watcher's :class:`CeleryPublisher`, reprocess, the
+reconciler) and step messages, with back pressure and time limits that keep a step inside its
+lease; :class:`CeleryWorkPublisher` is the pipeline core's
+:class:`~filerelay.pipeline.publisher.WorkPublisher` over a Celery app.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from celery import Celery
+
+from filerelay.errors import FilerelayError
+from filerelay.model import FileEvent
+from filerelay.pipeline.runner import Outcome, StepMessage
+from filerelay.settings import Settings
+from filerelay.tasks.names import INGEST, STEP
+
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 3,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 2.0,
+}
+
+
+def enqueue(app: Celery, outcome: Outcome, queue: str) -> None:
+    """Publish the step messages an outcome asks for."""
+    for msg in outcome.enqueue:
+        send_step(app, msg, queue)
+
+
+def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
+    """Publish a step message; the hard time limit stays inside the step's lease."""
+    settings: Settings = app.filerelay_runtime.settings  # type: ignore[attr-defined]
+    kill_after_s = _kill_after_s(settings)
+    app.send_task(
+        STEP,
+        args=[msg.step_id],
+        kwargs={"event_id": msg.event_id, "source": msg.source, "relpath": msg.relpath},
+        queue=queue,
+        countdown=msg.countdown_s or None,
+        soft_time_limit=msg.timeout_s,
+        time_limit=msg.timeout_s + kill_after_s,
+        retry=True,
+        retry_policy=PUBLISH_RETRY_POLICY,
+    )
+
+
+def _kill_after_s(settings: Settings) -> float:
+    """Hard time limit past the soft one: a step overrunning its timeout is killed while its
+    lease (timeout + lease margin) still holds, so nothing else runs it meanwhile."""
+    return min(30.0, settings.lease_margin_s / 2)
+
+
+def queue_depth(app: Celery, queue: str) -> int:
+    """Messages waiting in ``queue`` (a passive declare: Redis, AMQP, embedded)."""
+    with app.connection_for_write() as conn:
+        try:
+            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+        except conn.channel_errors:  # not declared yet (no worker started): empty
+            return 0
+        return int(declared.message_count)
+
+
+class BacklogFull(FilerelayError):
+    """The broker queue holds ``max_backlog`` messages: events wait in the watcher's outbox."""
+
+
+class CeleryPublisher:
+    """The watcher's publish callable: one ``filerelay.ingest`` task per event.
+
+    With ``max_backlog``, a batch is held back (raising :class:`BacklogFull`, so the publisher
+    keeps it in the outbox and tries again later) while the queue already holds that many
+    messages — back pressure instead of flooding the broker. The queue may exceed the bound by
+    at most one publish batch.
+    """
+
+    def __init__(
+        self,
+        app: Celery,
+        queue: str,
+        max_backlog: int | None = None,
+        inline_step_s: float | None = None,
+    ) -> None:
+        self.app = app
+        self.queue = queue
+        self.max_backlog = max_backlog
+        self.inline_step_s = inline_step_s  # see send_ingest
+
+    def queue_depth(self) -> int:
+        """Messages waiting in this publisher's queue."""
+        return queue_depth(self.app, self.queue)
+
+    def __call__(self, events: list[FileEvent]) -> None:
+        if self.max_backlog is not None:
+            depth = self.queue_depth()
+            if depth >= self.max_backlog:
+                raise BacklogFull(f"queue {self.queue} holds {depth} messages (max_backlog)")
+        with self.app.producer_or_acquire() as producer, _batch(producer):
+            for event in events:
+                send_ingest(
+                    self.app, event, self.queue, producer=producer, inline_step_s=self.inline_step_s
+                )
+
+
+def _batch(producer: Any) -> AbstractContextManager[Any]:
+    """One broker round trip for a whole batch where the transport can (kombu >= 5.7 on Redis:
+    a pipeline sent when the block ends, which raises if Redis refused any of it, so the
+    outbox keeps the batch); elsewhere each message is published as it is sent."""
+    batch = getattr(producer, "batch", None)
+    return batch() if batch is not None else nullcontext()
+
+
+def send_ingest(
+    app: Celery,
+    event: FileEvent,
+    queue: str,
+    *,
+    producer: Any = None,
+    rules: str | None = None,
+    inline_step_s: float | None = None,
+) -> None:
+    """Publish one ``filerelay.ingest`` task. Flower and the logs show the event id, source
+    and path only (``argsrepr``), never the whole message.
+
+    ``inline_step_s`` becomes the task's soft time limit, which lets the worker run a first
+    step of at most that timeout inside the ingest
+    (:func:`filerelay.pipeline.inline.inline_step_s`); without it every step goes through the
+    broker.
+    """
+    hard_s = None
+    if inline_step_s:
+        settings: Settings = app.filerelay_runtime.settings  # type: ignore[attr-defined]
+        hard_s = inline_step_s + _kill_after_s(settings)
+    app.send_task(
+        INGEST,
+        args=[event.to_message()],
+        kwargs={"rules": rules} if rules else {},
+        queue=queue,
+        producer=producer,
+        soft_time_limit=inline_step_s,
+        time_limit=hard_s,
+        retry=True,
+        retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_max": 0.5},
+        argsrepr=f"event_id={event.event_id} source={event.source} path={event.path}",
+    )
+
+
+class CeleryWorkPublisher:
+    """The pipeline core's :class:`~filerelay.pipeline.publisher.WorkPublisher` over a Celery
+    app: step messages and ingests go to ``queue``, its depth is asked of the broker."""
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self.app = app
+        self.queue = queue
+
+    def enqueue(self, outcome: Outcome) -> None:
+        """Publish the step messages ``outcome`` asks for."""
+        enqueue(self.app, outcome, self.queue)
+
+    def send_ingest(self, event: FileEvent) -> None:
+        """Publish one ingest of ``event`` (no inline first step)."""
+        send_ingest(self.app, event, self.queue)
+
+    def queue_depth(self) -> int:
+        """Messages waiting in ``queue``."""
+        return queue_depth(self.app, self.queue)

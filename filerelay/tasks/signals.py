@@ -1,0 +1,105 @@
+"""The worker's Celery signal handlers: the runtime's life in each process, SIGHUP reloads,
+the worker's agent (heartbeat), JSON-only output, and each task's log context."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+import structlog
+from celery import Celery, signals
+from celery.app.task import Task
+
+from filerelay.agents import start_worker_agent, stop_worker_agent
+from filerelay.errors import ConfigError
+from filerelay.logs import stdout_to_log
+from filerelay.pipeline.runtime import RuntimeHolder
+from filerelay.settings import Settings
+from filerelay.tasks.names import INGEST, STEP
+
+log = structlog.get_logger("filerelay.tasks")
+
+
+def connect_worker_signals(app: Celery, holder: RuntimeHolder, settings: Settings) -> None:
+    """Connect the handlers a worker of ``app`` needs (Celery's signals are process-wide)."""
+
+    @signals.worker_process_shutdown.connect(weak=False)
+    def _close_runtime(**_: Any) -> None:
+        holder.reset()
+
+    @signals.worker_process_init.connect(weak=False)
+    def _child_reload(**_: Any) -> None:  # prefork children
+        holder.install_sighup()
+        holder.start_watching()
+        # the first file does not pay for the store, config and clients; in a thread, since
+        # billiard kills a child whose start takes over 4 s (a store that is down at start)
+        threading.Thread(target=holder.warm_up, name="filerelay-warm-up", daemon=True).start()
+
+    @signals.worker_ready.connect(weak=False)
+    def _main_sighup(**_: Any) -> None:
+        # Celery's own SIGHUP handler re-executes the worker, which would exit on a bad file;
+        # ours validates and logs at once, and the processes reload at their next task.
+        signal.signal(signal.SIGHUP, lambda *_: _on_sighup(holder))
+        holder.start_watching()  # threads/solo pools run tasks in this process
+        start_worker_agent(app, settings)
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _agent_stopped(**_: Any) -> None:
+        stop_worker_agent(app)
+
+    @signals.celeryd_after_setup.connect(weak=False)
+    def _json_only(instance: Any, **_: Any) -> None:  # before Celery prints its banner
+        if settings.log_format == "json":
+            instance.quiet = True
+            stdout_to_log()
+
+    @signals.worker_shutting_down.connect(weak=False)
+    def _shutting_down(sig: str = "", how: str = "", **_: Any) -> None:
+        log.info("worker_shutting_down", signal=sig, how=how.lower())
+
+    signals.task_prerun.connect(_bind_task_context, weak=False)  # the same function once
+    signals.task_postrun.connect(_clear_task_context, weak=False)
+
+
+def _bind_task_context(
+    task_id: str = "", task: Task | None = None, args: Any = (), kwargs: Any = None, **_: Any
+) -> None:
+    """Every line a task logs carries its event (nothing left over from the previous task
+    this process or thread ran)."""
+    structlog.contextvars.clear_contextvars()
+    labels = task_labels(getattr(task, "name", ""), args or (), kwargs or {})
+    structlog.contextvars.bind_contextvars(task_id=task_id, **labels)
+
+
+def _clear_task_context(**_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
+
+
+def task_labels(name: str, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``event_id`` and ``source`` (and a step's ``step_id``) from a task's arguments."""
+    labels: dict[str, Any] = {}
+    if name == INGEST and args and isinstance(args[0], dict):
+        labels = {"event_id": args[0].get("event_id"), "source": args[0].get("source")}
+    elif name == STEP:
+        labels = {
+            "event_id": kwargs.get("event_id"),
+            "source": kwargs.get("source"),
+            "step_id": args[0] if args else None,
+        }
+    return {key: value for key, value in labels.items() if value not in (None, "")}
+
+
+def _on_sighup(holder: RuntimeHolder) -> None:
+    holder.request_reload()
+    from filerelay.actions.registry import default_registry
+    from filerelay.config import ActionCatalog, load_config
+
+    path = holder.settings.config
+    try:
+        loaded = load_config(str(path), ActionCatalog.from_registry(default_registry()))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("config_reload_refused", problem=str(problem).lstrip(": "))
+        return
+    log.info("config_reload_requested", sha256=loaded.sha256[:12])
