@@ -27,8 +27,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from filerelay.actions import fsops
 from filerelay.actions.base import ActionContext
+from filerelay.actions.fs import ops as fsops
 from filerelay.actions.notify_common import render_text
 from filerelay.config.models import SmtpConnection
 from filerelay.config.types import SizeBytes, TemplateStr

@@ -18,15 +18,15 @@ from pydantic import BaseModel
 from filerelay.actions.base import Action
 
 BUILTIN_ACTIONS: dict[str, str] = {
-    "s3": "filerelay.actions.s3:S3Action",
-    "copy": "filerelay.actions.copy:CopyAction",
-    "move": "filerelay.actions.move:MoveAction",
-    "delete": "filerelay.actions.delete:DeleteAction",
-    "webhook": "filerelay.actions.webhook:WebhookAction",
-    "publish": "filerelay.actions.publish:PublishAction",
+    "s3": "filerelay.actions.s3.action:S3Action",
+    "copy": "filerelay.actions.fs.copy:CopyAction",
+    "move": "filerelay.actions.fs.move:MoveAction",
+    "delete": "filerelay.actions.fs.delete:DeleteAction",
+    "webhook": "filerelay.actions.webhook.action:WebhookAction",
+    "publish": "filerelay.actions.publish.action:PublishAction",
     "script": "filerelay.actions.script:ScriptAction",
     "notify": "filerelay.actions.notify:NotifyAction",
-    "archive": "filerelay.actions.archive:ArchiveAction",
+    "archive": "filerelay.actions.fs.archive:ArchiveAction",
 }
 ENTRY_POINT_GROUP = "filerelay.actions"
 

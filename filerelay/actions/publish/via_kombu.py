@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-from filerelay.actions.mq_common import Outgoing, Receipt, connection_secrets, describe, redact
+from filerelay.actions.publish.common import Outgoing, Receipt, connection_secrets, describe, redact
 from filerelay.config.models import AmqpConnection, RedisConnection
 from filerelay.errors import ActionError, PermanentError, RetryableError
 

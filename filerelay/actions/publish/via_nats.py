@@ -32,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from filerelay.actions.mq_common import Outgoing, Receipt, connection_secrets, describe, redact
+from filerelay.actions.publish.common import Outgoing, Receipt, connection_secrets, describe, redact
 from filerelay.config.models import NatsConnection
 from filerelay.errors import ActionError, PermanentError, RetryableError
 

@@ -31,7 +31,7 @@ import threading
 import uuid
 from typing import Any
 
-from filerelay.actions.mq_common import Outgoing, Receipt, connection_secrets, describe, redact
+from filerelay.actions.publish.common import Outgoing, Receipt, connection_secrets, describe, redact
 from filerelay.config.models import MqttConnection
 from filerelay.errors import PermanentError, RetryableError
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from filerelay.actions import fsops
 from filerelay.actions.base import ActionContext
+from filerelay.actions.fs import ops as fsops
 from filerelay.errors import PermanentError, RoutingError
 
 OnConflict = Literal["fail", "skip", "overwrite", "rename"]

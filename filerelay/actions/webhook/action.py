@@ -5,7 +5,7 @@ Signed per Standard Webhooks 1.0 (:mod:`filerelay.actions.webhook_sign`); ``webh
 can drop duplicates. With ``upload_file`` the body is ``multipart/form-data``: the JSON message
 as part ``event`` and the file, streamed, as part ``file``. ``GET`` and ``DELETE`` send no body
 (the signature then covers the empty body). Status and error mapping:
-:mod:`filerelay.actions.webhook_http`.
+:mod:`filerelay.actions.webhook.http`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from filerelay.actions.base import Action, ActionContext
-from filerelay.actions.cloudevent import (
+from filerelay.actions.webhook.cloudevent import (
     RETRACTED_EVENT_TYPE,
     JsonTemplate,
     Message,
@@ -38,7 +38,7 @@ from filerelay.actions.cloudevent import (
     format_field,
     wire_id,
 )
-from filerelay.actions.webhook_http import (
+from filerelay.actions.webhook.http import (
     USER_AGENT,
     HttpAnswer,
     HttpRequest,
@@ -49,7 +49,7 @@ from filerelay.actions.webhook_http import (
     send,
     url_secrets,
 )
-from filerelay.actions.webhook_multipart import MultipartBody
+from filerelay.actions.webhook.multipart import MultipartBody
 from filerelay.actions.webhook_sign import decode_secret, signature_headers
 from filerelay.config.types import DurationS, SizeBytes, TemplateStr
 from filerelay.errors import PermanentError, RoutingError
