@@ -4,17 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from filerelay.actions.base import ActionContext
-from filerelay.errors import PermanentError, RoutingError
-
-
-def render_text(ctx: ActionContext, template: str) -> str:
-    """Render a message template; a field with no value here fails the step for good."""
-    try:
-        return ctx.render(template)
-    except RoutingError as exc:
-        raise PermanentError(str(exc)) from exc
-
 
 def origin(url: str) -> str:
     """``scheme://host[:port]`` of ``url``: its path and query (tokens) are never printed."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from filerelay.actions.base import ActionContext
-from filerelay.actions.notify_common import check_http_url, origin, render_text
+from filerelay.actions.notify_common import check_http_url, origin
 from filerelay.actions.notify_http import check_status, post, session
 from filerelay.config.types import TemplateStr
 from filerelay.errors import PermanentError, RetryableError
@@ -71,10 +71,10 @@ def sign(secret: str, timestamp_ms: int) -> str:
 
 def payload(cfg: DingTalkChannel, ctx: ActionContext) -> dict[str, Any]:
     """The robot message for this file."""
-    text = render_text(ctx, cfg.message)
+    text = ctx.render(cfg.message)
     if cfg.msgtype == "markdown":
         at = {"atMobiles": list(cfg.at_mobiles), "isAtAll": cfg.at_all}
-        body = {"title": render_text(ctx, cfg.title), "text": text}
+        body = {"title": ctx.render(cfg.title), "text": text}
         return {"msgtype": "markdown", "markdown": body, "at": at}
     return text_body(text, cfg.at_mobiles, cfg.at_all)
 

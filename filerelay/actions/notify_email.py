@@ -29,7 +29,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from filerelay.actions.base import ActionContext
 from filerelay.actions.fs import ops as fsops
-from filerelay.actions.notify_common import render_text
 from filerelay.config.models import SmtpConnection
 from filerelay.config.types import SizeBytes, TemplateStr
 from filerelay.errors import ActionError, PermanentError, RetryableError
@@ -86,10 +85,10 @@ def build_message(cfg: EmailChannel, ctx: ActionContext, conn: SmtpConnection) -
     msg["To"] = ", ".join(cfg.to)
     if cfg.cc:
         msg["Cc"] = ", ".join(cfg.cc)
-    msg["Subject"] = " ".join(render_text(ctx, cfg.subject).split())
+    msg["Subject"] = " ".join(ctx.render(cfg.subject).split())
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = message_id(ctx.idempotency_key, conn.sender)
-    msg.set_content(render_text(ctx, cfg.message))
+    msg.set_content(ctx.render(cfg.message))
     if cfg.attach_file:
         _attach(msg, cfg, ctx)
     return msg

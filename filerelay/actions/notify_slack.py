@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from filerelay.actions.base import ActionContext
-from filerelay.actions.notify_common import check_http_url, render_text
+from filerelay.actions.notify_common import check_http_url
 from filerelay.actions.notify_http import check_status, post, session
 from filerelay.config.types import TemplateStr
 from filerelay.model import JSONDict
@@ -53,7 +53,7 @@ class SlackChannel(BaseModel):
 
 def payload(cfg: SlackChannel, ctx: ActionContext) -> dict[str, Any]:
     """The webhook body for this file."""
-    body: dict[str, Any] = {"text": render_text(ctx, cfg.message)}
+    body: dict[str, Any] = {"text": ctx.render(cfg.message)}
     optional = {
         "username": cfg.username,
         "icon_emoji": cfg.icon_emoji,

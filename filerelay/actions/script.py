@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from filerelay.actions.base import Action, ActionContext
 from filerelay.config.types import DurationS, SizeBytes, TemplateStr
-from filerelay.errors import PermanentError, RetryableError, RoutingError
+from filerelay.errors import PermanentError, RetryableError
 from filerelay.model import JSONDict
 
 KILL_GRACE_S = 1.0
@@ -183,10 +183,7 @@ class ScriptAction(Action[ScriptConfig]):
         return self._judge(done, timeout_s, masks)
 
     def _argv(self, ctx: ActionContext) -> list[str]:
-        try:
-            argv = [ctx.render(arg) for arg in self.config.argv]
-        except RoutingError as exc:
-            raise PermanentError(str(exc)) from exc
+        argv = [ctx.render(arg) for arg in self.config.argv]
         if self.config.pass_file_as_arg:
             argv.append(ctx.path)
         return argv
@@ -194,10 +191,7 @@ class ScriptAction(Action[ScriptConfig]):
     def _env(self, ctx: ActionContext) -> dict[str, str]:
         env = dict(os.environ)
         env.update(file_env(ctx))
-        try:
-            env.update({name: ctx.render(value) for name, value in self.config.env.items()})
-        except RoutingError as exc:
-            raise PermanentError(str(exc)) from exc
+        env.update({name: ctx.render(value) for name, value in self.config.env.items()})
         return env
 
     def _start(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

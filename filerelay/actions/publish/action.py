@@ -40,7 +40,7 @@ from filerelay.config.models import (
     RedisConnection,
 )
 from filerelay.config.types import DurationS, TemplateStr
-from filerelay.errors import PermanentError, RoutingError
+from filerelay.errors import PermanentError
 from filerelay.model import JSONDict
 
 RETRACTION_SUFFIX = ":retraction"
@@ -165,14 +165,13 @@ class PublishAction(Action[PublishConfig]):
     ) -> Outgoing:
         cfg = self.config
         headers = {
-            name: clean_text(_render(ctx, tpl, f"header {name}"))
-            for name, tpl in cfg.headers.items()
+            name: clean_text(ctx.render(tpl, f"header {name}")) for name, tpl in cfg.headers.items()
         }
         for name, value in headers.items():
             if "\r" in value or "\n" in value:
                 raise PermanentError(f"header {name}: the rendered value has a line break")
         return Outgoing(
-            routing_key=checked_routing_key(transport, _render(ctx, routing_key, "routing_key")),
+            routing_key=checked_routing_key(transport, ctx.render(routing_key, "routing_key")),
             body=message.body,
             content_type=message.content_type,
             message_id=message.id,
@@ -226,13 +225,6 @@ def checked_routing_key(transport: str, key: str) -> str:
     except UnicodeEncodeError:
         raise PermanentError("rendered routing key is not valid UTF-8 (file name?)") from None
     return key
-
-
-def _render(ctx: ActionContext, template: str, what: str) -> str:
-    try:
-        return ctx.render(template)
-    except RoutingError as exc:
-        raise PermanentError(f"{what}: {exc}") from exc
 
 
 def _result(transport: str, outgoing: Outgoing, receipt: Receipt) -> JSONDict:

@@ -181,21 +181,18 @@ class S3Action(Action[S3Config]):
         return any(Template.parse(t).needs_sha256 for t in self._templates())
 
     def _key(self, ctx: ActionContext) -> str:
+        key = ctx.render(self.config.key)
+        if self.config.prefix:
+            prefix = ctx.render(self.config.prefix)
+            key = prefix + key if prefix.endswith("/") else f"{prefix}/{key}"
         try:
-            key = ctx.render(self.config.key)
-            if self.config.prefix:
-                prefix = ctx.render(self.config.prefix)
-                key = prefix + key if prefix.endswith("/") else f"{prefix}/{key}"
             return safe_relative(key, "object key")
-        except RoutingError as exc:
+        except RoutingError as exc:  # a key that climbs out of the bucket's root
             raise PermanentError(str(exc)) from exc
 
     def _metadata(self, ctx: ActionContext) -> dict[str, str]:
         ev = ctx.event
-        try:
-            extra = {k: ctx.render(v) for k, v in self.config.metadata.items()}
-        except RoutingError as exc:
-            raise PermanentError(str(exc)) from exc
+        extra = {k: ctx.render(v) for k, v in self.config.metadata.items()}
         fixed = {"source": ev.source, "relpath": ev.relpath, "event-id": ev.event_id}
         return {k: header_value(v) for k, v in {**extra, **fixed}.items()}
 

@@ -52,7 +52,7 @@ from filerelay.actions.webhook.http import (
 from filerelay.actions.webhook.multipart import MultipartBody
 from filerelay.actions.webhook_sign import decode_secret, signature_headers
 from filerelay.config.types import DurationS, SizeBytes, TemplateStr
-from filerelay.errors import PermanentError, RoutingError
+from filerelay.errors import PermanentError
 from filerelay.model import JSONDict
 
 Method = Literal["POST", "PUT", "PATCH", "GET", "DELETE"]
@@ -238,9 +238,7 @@ class WebhookAction(Action[WebhookConfig]):
     ) -> tuple[HttpAnswer, str]:
         """Sign and send one request; returns the answer and a ``METHOD url`` label."""
         cfg = self.config
-        custom = {
-            name: _render(ctx, value, f"header {name}") for name, value in cfg.headers.items()
-        }
+        custom = {name: ctx.render(value, f"header {name}") for name, value in cfg.headers.items()}
         body = payload.body if isinstance(payload, Message) else payload
         headers = {**custom, **self._fixed_headers(msg_id, payload)}
         redact = Redactor([*custom.values(), *cfg.secret_values(), *url_secrets(url)])
@@ -295,15 +293,8 @@ class WebhookAction(Action[WebhookConfig]):
         check_status(answer, where, done_statuses=DONE_ON_COMPENSATE)
 
 
-def _render(ctx: ActionContext, template: str, what: str) -> str:
-    try:
-        return ctx.render(template)
-    except RoutingError as exc:
-        raise PermanentError(f"{what}: {exc}") from exc
-
-
 def _render_url(ctx: ActionContext, template: str) -> str:
-    url = _render(ctx, template, "url")
+    url = ctx.render(template, "url")
     if clean_text(url) != url:
         raise PermanentError("rendered url holds bytes that are not UTF-8 (from a file name?)")
     return url
