@@ -11,13 +11,14 @@ from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
 from filerelay.actions.publish.action import PublishConfig, checked_routing_key
-from filerelay.actions.publish.common import connection_secrets, redact
+from filerelay.actions.publish.common import connection_secrets
 from filerelay.actions.publish.via_kombu import translate_error as kombu_error
 from filerelay.actions.publish.via_nats import translate_error as nats_error
 from filerelay.actions.registry import Registry
 from filerelay.config import ActionCatalog, parse_config_text
 from filerelay.config.models import AmqpConnection, NatsConnection
 from filerelay.errors import ConfigError, PermanentError, RetryableError
+from filerelay.redaction import redact
 
 BASE = {"connection": "mq", "routing_key": "files.new"}
 

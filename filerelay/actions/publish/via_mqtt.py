@@ -31,9 +31,10 @@ import threading
 import uuid
 from typing import Any
 
-from filerelay.actions.publish.common import Outgoing, Receipt, connection_secrets, describe, redact
+from filerelay.actions.publish.common import Outgoing, Receipt, connection_secrets, describe
 from filerelay.config.models import MqttConnection
 from filerelay.errors import PermanentError, RetryableError
+from filerelay.redaction import redact
 
 PERMANENT_REASONS = frozenset({0x85, 0x86, 0x87, 0x8C, 0x90, 0x99})
 MISSING_EXTRA = "publishing to MQTT needs paho-mqtt: pip install 'filerelay[mqtt]'"

@@ -42,7 +42,6 @@ from filerelay.actions.webhook.http import (
     USER_AGENT,
     HttpAnswer,
     HttpRequest,
-    Redactor,
     check_status,
     http_session,
     safe_url,
@@ -241,7 +240,7 @@ class WebhookAction(Action[WebhookConfig]):
         custom = {name: ctx.render(value, f"header {name}") for name, value in cfg.headers.items()}
         body = payload.body if isinstance(payload, Message) else payload
         headers = {**custom, **self._fixed_headers(msg_id, payload)}
-        redact = Redactor([*custom.values(), *cfg.secret_values(), *url_secrets(url)])
+        secrets = [*custom.values(), *cfg.secret_values(), *url_secrets(url)]
         req = HttpRequest(
             method=method,
             url=url,
@@ -252,7 +251,7 @@ class WebhookAction(Action[WebhookConfig]):
             max_response_bytes=cfg.max_response_bytes,
             verify=cfg.verify_tls,
         )
-        answer = send(http_session(self.resources, cfg.verify_tls), req, redact)
+        answer = send(http_session(self.resources, cfg.verify_tls), req, secrets)
         ctx.log.debug("webhook_answered", status=answer.status, duration_ms=answer.duration_ms)
         return answer, f"{method} {safe_url(url)}"
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -31,11 +31,11 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from filerelay import __version__
 from filerelay.actions.base import Resources
 from filerelay.errors import ActionError, PermanentError, RetryableError
+from filerelay.redaction import redact
 
 USER_AGENT = f"filerelay/{__version__}"
 POOL_MAXSIZE = 32
 READ_CHUNK_BYTES = 8192
-MIN_REDACTED_CHARS = 6
 RETRYABLE_STATUSES = frozenset({408, 429})
 CROSS_ORIGIN_HEADERS = frozenset(
     {"user-agent", "accept", "accept-encoding", "connection", "idempotency-key", "webhook-id"}
@@ -107,19 +107,6 @@ class HttpAnswer:
     duration_ms: float
 
 
-class Redactor:
-    """Replaces known secret values (header values, signing secrets, URL credentials)."""
-
-    def __init__(self, values: Iterable[str]) -> None:
-        unique = {v for v in values if len(v) >= MIN_REDACTED_CHARS}
-        self._values = sorted(unique, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for value in self._values:
-            text = text.replace(value, "***")
-        return text
-
-
 def url_secrets(url: str) -> list[str]:
     """The parts of ``url`` that may be secret: the password and the query values."""
     parts = urlsplit(url)
@@ -137,8 +124,9 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def send(session: Any, req: HttpRequest, redact: Redactor) -> HttpAnswer:
-    """Make the request and read at most ``max_response_bytes`` of the answer."""
+def send(session: Any, req: HttpRequest, secrets: Sequence[str]) -> HttpAnswer:
+    """Make the request and read at most ``max_response_bytes`` of the answer (``secrets``
+    masked in its excerpt)."""
     import requests
 
     where = f"{req.method} {safe_url(req.url)}"
@@ -161,7 +149,7 @@ def send(session: Any, req: HttpRequest, redact: Redactor) -> HttpAnswer:
     except requests.RequestException as exc:
         # not chained: urllib3's messages quote the whole URL, query secrets included
         raise translate_error(exc, where, req) from None
-    return _answer(resp, raw, truncated, redact, started)
+    return _answer(resp, raw, truncated, secrets, started)
 
 
 def _read_bounded(resp: Any, limit: int) -> tuple[bytes, bool]:
@@ -175,8 +163,10 @@ def _read_bounded(resp: Any, limit: int) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-def _answer(resp: Any, raw: bytes, truncated: bool, redact: Redactor, started: float) -> HttpAnswer:
-    excerpt = redact(raw.decode("utf-8", "replace"))
+def _answer(
+    resp: Any, raw: bytes, truncated: bool, secrets: Sequence[str], started: float
+) -> HttpAnswer:
+    excerpt = redact(raw.decode("utf-8", "replace"), secrets)
     parsed = None
     if not truncated and raw and "json" in resp.headers.get("Content-Type", "").lower():
         try:
