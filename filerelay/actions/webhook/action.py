@@ -1,11 +1,11 @@
 """The ``webhook`` action: send the file's CloudEvent (or a custom JSON body) to an HTTP endpoint.
 
-Signed per Standard Webhooks 1.0 (:mod:`filerelay.actions.webhook_sign`); ``webhook-id`` and
+Signed per Standard Webhooks 1.0 (:mod:`filerelay.channels.signing`); ``webhook-id`` and
 ``Idempotency-Key`` are the step's idempotency key, identical on every retry, so the receiver
 can drop duplicates. With ``upload_file`` the body is ``multipart/form-data``: the JSON message
 as part ``event`` and the file, streamed, as part ``file``. ``GET`` and ``DELETE`` send no body
 (the signature then covers the empty body). Status and error mapping:
-:mod:`filerelay.actions.webhook.http`.
+:mod:`filerelay.channels.http`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from filerelay.actions.base import Action, ActionContext
+from filerelay.actions.base import Action, ActionContext, Resources
 from filerelay.actions.webhook.cloudevent import (
     RETRACTED_EVENT_TYPE,
     JsonTemplate,
@@ -38,18 +38,18 @@ from filerelay.actions.webhook.cloudevent import (
     format_field,
     wire_id,
 )
-from filerelay.actions.webhook.http import (
+from filerelay.actions.webhook.multipart import MultipartBody
+from filerelay.channels.http import (
     USER_AGENT,
     HttpAnswer,
     HttpRequest,
     check_status,
-    http_session,
+    new_session,
     safe_url,
     send,
     url_secrets,
 )
-from filerelay.actions.webhook.multipart import MultipartBody
-from filerelay.actions.webhook_sign import decode_secret, signature_headers
+from filerelay.channels.signing import decode_secret, signature_headers
 from filerelay.config.types import DurationS, SizeBytes, TemplateStr
 from filerelay.errors import PermanentError
 from filerelay.model import JSONDict
@@ -251,9 +251,10 @@ class WebhookAction(Action[WebhookConfig]):
             max_response_bytes=cfg.max_response_bytes,
             verify=cfg.verify_tls,
         )
-        answer = send(http_session(self.resources, cfg.verify_tls), req, secrets)
+        where = f"{method} {safe_url(url)}"
+        answer = send(http_session(self.resources, cfg.verify_tls), req, secrets, where)
         ctx.log.debug("webhook_answered", status=answer.status, duration_ms=answer.duration_ms)
-        return answer, f"{method} {safe_url(url)}"
+        return answer, where
 
     def _fixed_headers(self, msg_id: str, payload: Payload) -> dict[str, str]:
         """Signature, idempotency, content type and user agent headers."""
@@ -290,6 +291,11 @@ class WebhookAction(Action[WebhookConfig]):
         msg_id = wire_id(ctx.idempotency_key + COMPENSATE_SUFFIX)
         answer, where = self._call(ctx, comp.method, url, msg_id, payload)
         check_status(answer, where, done_statuses=DONE_ON_COMPENSATE)
+
+
+def http_session(resources: Resources, verify: bool | str) -> Any:
+    """The process-wide HTTP session for this TLS verification setting."""
+    return resources.clients.get(("http", verify), lambda: new_session(verify))
 
 
 def _render_url(ctx: ActionContext, template: str) -> str:
