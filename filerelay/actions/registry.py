@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from functools import lru_cache
 from importlib.metadata import entry_points
 
-from pydantic import BaseModel
-
 from filerelay.actions.base import Action
 
 BUILTIN_ACTIONS: dict[str, str] = {
@@ -58,9 +56,6 @@ class Registry:
                 raise TypeError(f"action {name!r} ({self._table[name]!r}) is not an Action class")
             self._loaded[name] = target
         return self._loaded[name]
-
-    def config_models(self) -> dict[str, type[BaseModel]]:
-        return {name: self.get(name).Config for name in self.names()}
 
 
 @lru_cache(maxsize=1)

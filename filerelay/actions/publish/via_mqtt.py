@@ -170,11 +170,11 @@ class MqttPublisher:
 def _wire_callbacks(session: _Session) -> None:
     """Record CONNACK and failed PUBACKs (paho calls these on its network thread)."""
 
-    def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def on_connect(_client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         session.connack = reason
         session.connected.set()
 
-    def on_publish(client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+    def on_publish(_client: Any, _userdata: Any, mid: int, reason: Any, _props: Any) -> None:
         if reason.is_failure:
             session.failed_acks[mid] = reason
 
