@@ -4,7 +4,14 @@ A :class:`Redactor` holds the secret values one process knows (registered when i
 and its config are loaded, see :func:`filerelay.logs.register_secrets`) as one compiled
 pattern, so redacting a string is one regex pass, plus a second one only for text that holds
 a URL with credentials. :func:`secrets_in` finds the secret values of a settings or config
-model: every ``SecretStr`` and every password inside a URL, at any depth.
+model: every ``SecretStr`` and every password inside a URL, at any depth. :func:`redact`
+masks the secrets one piece of code holds (a script's env, a connection's password, a webhook's
+headers) in one text; every masking in filerelay goes through it or through a Redactor.
+
+One minimum length everywhere: a value shorter than :data:`MIN_SECRET_CHARS` (4) characters
+is not masked by value, since masking ``"on"`` or ``"1"`` would garble every text it appears
+in and a 1-3 character secret is guessed anyway; 4 keeps short real secrets (PINs, a ``pw12``
+password) out of errors, at the cost of sometimes masking a short non-secret value.
 """
 
 from __future__ import annotations
@@ -19,8 +26,8 @@ from urllib.parse import unquote
 from pydantic import BaseModel, SecretStr
 
 MASK = "***"
-# shorter values are not replaced by value (they would mask common words everywhere); a
-# secret-named key or a URL password is masked whatever its length
+# shorter values are not replaced by value (see the module docstring); a secret-named key or a
+# URL password is masked whatever its length
 MIN_SECRET_CHARS = 4
 SECRET_KEY_PARTS = (
     "secret",
@@ -41,6 +48,21 @@ def is_secret_key(key: str) -> bool:
     """True for a field or log key whose value is a secret by its name (``db_password``)."""
     lowered = key.lower()
     return any(part in lowered for part in SECRET_KEY_PARTS)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every one of ``secrets`` of at least :data:`MIN_SECRET_CHARS` characters
+    replaced by ``***`` (a secret containing another is masked whole)."""
+    pattern = _values_pattern(secrets)
+    return text if pattern is None else pattern.sub(MASK, text)
+
+
+def _values_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
+    """One alternation of the maskable values, longest first; None when there is none."""
+    kept = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS}
+    if not kept:
+        return None
+    return re.compile("|".join(re.escape(v) for v in sorted(kept, key=len, reverse=True)))
 
 
 def mask_url_passwords(text: str) -> str:
@@ -73,9 +95,7 @@ class Redactor:
             if new <= self._values:
                 return
             self._values = self._values | new
-            # longest first, so a secret that contains another is masked whole
-            ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            self._pattern = _values_pattern(self._values)
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret value and every URL password masked."""

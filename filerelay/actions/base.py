@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import structlog
 from pydantic import BaseModel
 
-from filerelay.errors import FileVanishedError, PermanentError, RetryableError
+from filerelay.errors import FileVanishedError, PermanentError, RetryableError, RoutingError
 from filerelay.model import FileEvent, JSONDict
 from filerelay.templates import Template, file_values
 
@@ -143,12 +143,19 @@ class ActionContext:
             steps=self.results,
         )
 
-    def render(self, template: str) -> str:
-        """Render a config template for this file (hashing it first if the template needs it)."""
+    def render(self, template: str, what: str | None = None) -> str:
+        """Render a config template for this file (hashing it first if the template needs it).
+
+        A template that cannot be rendered for this file (a field with no value here) fails
+        the step for good: PermanentError, its message prefixed with ``what`` when given.
+        """
         tpl = Template.parse(template)
         if tpl.needs_sha256:
             self.sha256()
-        return tpl.render(self.template_values())
+        try:
+            return tpl.render(self.template_values())
+        except RoutingError as exc:
+            raise PermanentError(f"{what}: {exc}" if what else str(exc)) from exc
 
 
 def hash_file(path: str) -> str:

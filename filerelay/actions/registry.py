@@ -13,20 +13,18 @@ from collections.abc import Mapping
 from functools import lru_cache
 from importlib.metadata import entry_points
 
-from pydantic import BaseModel
-
 from filerelay.actions.base import Action
 
 BUILTIN_ACTIONS: dict[str, str] = {
-    "s3": "filerelay.actions.s3:S3Action",
-    "copy": "filerelay.actions.copy:CopyAction",
-    "move": "filerelay.actions.move:MoveAction",
-    "delete": "filerelay.actions.delete:DeleteAction",
-    "webhook": "filerelay.actions.webhook:WebhookAction",
-    "publish": "filerelay.actions.publish:PublishAction",
+    "s3": "filerelay.actions.s3.action:S3Action",
+    "copy": "filerelay.actions.fs.copy:CopyAction",
+    "move": "filerelay.actions.fs.move:MoveAction",
+    "delete": "filerelay.actions.fs.delete:DeleteAction",
+    "webhook": "filerelay.actions.webhook.action:WebhookAction",
+    "publish": "filerelay.actions.publish.action:PublishAction",
     "script": "filerelay.actions.script:ScriptAction",
     "notify": "filerelay.actions.notify:NotifyAction",
-    "archive": "filerelay.actions.archive:ArchiveAction",
+    "archive": "filerelay.actions.fs.archive:ArchiveAction",
 }
 ENTRY_POINT_GROUP = "filerelay.actions"
 
@@ -58,9 +56,6 @@ class Registry:
                 raise TypeError(f"action {name!r} ({self._table[name]!r}) is not an Action class")
             self._loaded[name] = target
         return self._loaded[name]
-
-    def config_models(self) -> dict[str, type[BaseModel]]:
-        return {name: self.get(name).Config for name in self.names()}
 
 
 @lru_cache(maxsize=1)

@@ -38,8 +38,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from filerelay.actions.base import Action, ActionContext
 from filerelay.config.types import DurationS, SizeBytes, TemplateStr
-from filerelay.errors import PermanentError, RetryableError, RoutingError
+from filerelay.errors import PermanentError, RetryableError
 from filerelay.model import JSONDict
+from filerelay.redaction import redact
 
 KILL_GRACE_S = 1.0
 # After the script exits, how long to wait for the end of its output (a process outside its
@@ -51,9 +52,6 @@ STOP_MARGIN_S = KILL_GRACE_S + DRAIN_S + 0.5
 TICK_S = 0.05
 READ_BYTES = 64 * 1024
 ERROR_TAIL_CHARS = 2000
-# Config env values at least this long are masked in the output tails and in errors.
-MIN_MASKED_LEN = 6
-MASK = "***"
 
 
 class ScriptConfig(BaseModel):
@@ -178,15 +176,12 @@ class ScriptAction(Action[ScriptConfig]):
         timeout_s = program_timeout_s(self.config.timeout, ctx.timeout_s)
         proc = self._start(argv, env)
         done = run_to_end(proc, timeout_s, self.config.max_output_bytes)
-        masks = _secret_values(self.config.env, env)
+        masks = [env[name] for name in self.config.env if name in env]  # may hold ${ENV} secrets
         ctx.log.info("script_finished", exit_code=done.returncode, timed_out=done.timed_out)
         return self._judge(done, timeout_s, masks)
 
     def _argv(self, ctx: ActionContext) -> list[str]:
-        try:
-            argv = [ctx.render(arg) for arg in self.config.argv]
-        except RoutingError as exc:
-            raise PermanentError(str(exc)) from exc
+        argv = [ctx.render(arg) for arg in self.config.argv]
         if self.config.pass_file_as_arg:
             argv.append(ctx.path)
         return argv
@@ -194,10 +189,7 @@ class ScriptAction(Action[ScriptConfig]):
     def _env(self, ctx: ActionContext) -> dict[str, str]:
         env = dict(os.environ)
         env.update(file_env(ctx))
-        try:
-            env.update({name: ctx.render(value) for name, value in self.config.env.items()})
-        except RoutingError as exc:
-            raise PermanentError(str(exc)) from exc
+        env.update({name: ctx.render(value) for name, value in self.config.env.items()})
         return env
 
     def _start(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -222,12 +214,12 @@ class ScriptAction(Action[ScriptConfig]):
             raise PermanentError(f"cannot run script program {argv[0]!r}: {exc.strerror}") from exc
 
     def _judge(self, done: Finished, timeout_s: float, masks: list[str]) -> JSONDict:
-        stderr = _mask(done.stderr.text(), masks)
+        stderr = redact(done.stderr.text(), masks)
         code = done.returncode
         if done.timed_out:
             raise RetryableError(f"script timed out after {timeout_s:g}s{_tail_note(stderr)}")
         if code in self.config.success_exit_codes:
-            stdout = _mask(done.stdout.text(), masks)
+            stdout = redact(done.stdout.text(), masks)
             return {
                 "exit_code": code,
                 "duration_ms": round(done.duration_ms, 1),
@@ -414,18 +406,6 @@ def last_json_object(stdout: str) -> JSONDict | None:
                 return None
             return value if isinstance(value, dict) else None
     return None
-
-
-def _secret_values(config_env: dict[str, str], env: dict[str, str]) -> list[str]:
-    """The rendered values of the configured env that are long enough to mask safely."""
-    values = {env[name] for name in config_env if name in env}
-    return sorted((v for v in values if len(v) >= MIN_MASKED_LEN), key=len, reverse=True)
-
-
-def _mask(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
 
 
 def _tail_note(stderr: str) -> str:

@@ -80,7 +80,7 @@ def s3_targets(model: Any) -> list[tuple[str, str | None]]:
 
 
 def check_s3(model: Any) -> list[Check]:
-    from filerelay.actions.s3client import build_client
+    from filerelay.actions.s3.client import build_client
 
     checks = []
     for conn_name, bucket in s3_targets(model):

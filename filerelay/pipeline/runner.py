@@ -442,8 +442,8 @@ def _advanced(runtime: Runtime, rules: Rules, claim: ClaimedStep, adv: Advance) 
 
 def abort_upload(runtime: Runtime, row: dict[str, Any], saved: JSONDict) -> bool:
     """Abort the multipart upload an ended ``s3`` step left (the reconciler's cleanup)."""
-    from filerelay.actions import s3multipart
-    from filerelay.actions.s3client import s3_client
+    from filerelay.actions.s3 import multipart as s3multipart
+    from filerelay.actions.s3.client import s3_client
 
     rules, step = _slot(runtime, row)
     connection = getattr(step.action_config, "connection", None) if step else None

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from filerelay.actions.archive import ArchiveAction, ArchiveConfig, read_member
 from filerelay.actions.base import Resources
-from filerelay.actions.fsops import TMP_SUFFIX
+from filerelay.actions.fs.archive import ArchiveAction, ArchiveConfig, read_member
+from filerelay.actions.fs.ops import TMP_SUFFIX
 from filerelay.errors import FileVanishedError, PermanentError
 from tests.actions.helpers import make_context, make_event, write_file
 

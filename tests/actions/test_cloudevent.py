@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from filerelay.actions.cloudevent import (
+from filerelay.actions.webhook.cloudevent import (
     CLOUDEVENTS_JSON,
     DEFAULT_EVENT_TYPE,
     PLAIN_JSON,

@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from filerelay.actions.base import Resources
-from filerelay.actions.copy import CopyAction, CopyConfig
-from filerelay.actions.destinations import static_root
-from filerelay.actions.fsops import TMP_SUFFIX
+from filerelay.actions.fs.copy import CopyAction, CopyConfig
+from filerelay.actions.fs.destinations import static_root
+from filerelay.actions.fs.ops import TMP_SUFFIX
 from filerelay.errors import FileVanishedError, PermanentError
 from tests.actions.helpers import make_context, make_event, write_file
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from filerelay.actions.base import Resources
-from filerelay.actions.delete import DeleteAction, DeleteConfig
+from filerelay.actions.fs.delete import DeleteAction, DeleteConfig
 from filerelay.errors import FileVanishedError, PermanentError
 from tests.actions.helpers import make_context, make_event, write_file
 

@@ -15,8 +15,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from filerelay.actions import fsops
-from filerelay.actions.s3client import translate_error
+from filerelay.actions.fs import ops as fsops
+from filerelay.actions.s3.client import translate_error
 from filerelay.errors import FileVanishedError, PermanentError, RetryableError
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from filerelay.actions.base import Resources
-from filerelay.actions.fsops import TMP_SUFFIX
-from filerelay.actions.move import MoveAction, MoveConfig
+from filerelay.actions.fs.move import MoveAction, MoveConfig
+from filerelay.actions.fs.ops import TMP_SUFFIX
 from filerelay.errors import FileVanishedError, PermanentError
 from tests.actions.helpers import make_context, make_event, write_file
 

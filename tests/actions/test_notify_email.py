@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from filerelay.actions.base import Resources
 from filerelay.actions.notify import NotifyAction, NotifyConfig
-from filerelay.actions.notify_email import message_id
+from filerelay.channels.mail import message_id
 from filerelay.config.models import SmtpConnection
 from filerelay.errors import PermanentError, RetryableError
 from tests.actions.helpers import make_context, make_event, write_file

@@ -17,9 +17,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from filerelay.actions.base import Resources
-from filerelay.actions.notify import NotifyAction, NotifyConfig
-from filerelay.actions.notify_dingtalk import sign
-from filerelay.actions.notify_http import SESSION_KEY
+from filerelay.actions.notify import SESSION_KEY, NotifyAction, NotifyConfig
+from filerelay.channels.dingtalk import sign
 from filerelay.errors import PermanentError, RetryableError
 from tests.actions.helpers import make_context, make_event, write_file
 from tests.conftest import free_port

@@ -10,14 +10,15 @@ from amqp import exceptions as amqp_errors
 from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
-from filerelay.actions.mq_common import connection_secrets, redact
-from filerelay.actions.mq_kombu import translate_error as kombu_error
-from filerelay.actions.mq_nats import translate_error as nats_error
-from filerelay.actions.publish import PublishConfig, checked_routing_key
+from filerelay.actions.publish.action import PublishConfig, checked_routing_key
+from filerelay.actions.publish.common import connection_secrets
+from filerelay.actions.publish.via_kombu import translate_error as kombu_error
+from filerelay.actions.publish.via_nats import translate_error as nats_error
 from filerelay.actions.registry import Registry
 from filerelay.config import ActionCatalog, parse_config_text
 from filerelay.config.models import AmqpConnection, NatsConnection
 from filerelay.errors import ConfigError, PermanentError, RetryableError
+from filerelay.redaction import redact
 
 BASE = {"connection": "mq", "routing_key": "files.new"}
 
@@ -53,7 +54,7 @@ def test_bad_configs_are_rejected_at_load(extra: dict[str, Any], words: str) -> 
 
 
 def test_every_config_field_is_described() -> None:
-    from filerelay.actions.publish import Retraction
+    from filerelay.actions.publish.action import Retraction
 
     for model in (PublishConfig, Retraction):
         for name, info in model.model_fields.items():
@@ -146,7 +147,7 @@ def test_connection_secrets_are_found_and_redacted() -> None:
 
 
 CATALOG = ActionCatalog.from_registry(
-    Registry({"publish": "filerelay.actions.publish:PublishAction"})
+    Registry({"publish": "filerelay.actions.publish.action:PublishAction"})
 )
 
 

@@ -17,8 +17,8 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 from filerelay.actions.base import ActionContext, Resources
-from filerelay.actions.mq_kombu import KombuPublisher
-from filerelay.actions.publish import PublishAction, PublishConfig, publisher_for
+from filerelay.actions.publish.action import PublishAction, PublishConfig, publisher_for
+from filerelay.actions.publish.via_kombu import KombuPublisher
 from filerelay.config.models import AmqpConnection, RedisConnection
 from filerelay.errors import PermanentError, RetryableError
 from filerelay.model import FileEvent

@@ -15,8 +15,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from filerelay.actions.base import Resources
-from filerelay.actions.mq_mqtt import MqttPublisher
-from filerelay.actions.publish import PublishAction, PublishConfig, publisher_for
+from filerelay.actions.publish.action import PublishAction, PublishConfig, publisher_for
+from filerelay.actions.publish.via_mqtt import MqttPublisher
 from filerelay.config.models import MqttConnection
 from filerelay.errors import PermanentError, RetryableError
 from filerelay.model import FileEvent

@@ -20,8 +20,8 @@ import pytest
 from nats.js.api import StreamConfig
 
 from filerelay.actions.base import Resources
-from filerelay.actions.mq_nats import NatsPublisher
-from filerelay.actions.publish import PublishAction, PublishConfig, publisher_for
+from filerelay.actions.publish.action import PublishAction, PublishConfig, publisher_for
+from filerelay.actions.publish.via_nats import NatsPublisher
 from filerelay.config.models import NatsConnection
 from filerelay.errors import PermanentError, RetryableError
 from filerelay.model import FileEvent

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from filerelay.actions import base
 from filerelay.actions.base import Resources
-from filerelay.actions.s3 import S3Action, S3Config
-from filerelay.actions.s3multipart import MAX_PARTS, MultipartUpload, choose_part_size
+from filerelay.actions.s3.action import S3Action, S3Config
+from filerelay.actions.s3.multipart import MAX_PARTS, MultipartUpload, choose_part_size
 from filerelay.errors import FileVanishedError, PermanentError, RetryableError
 from tests.actions.helpers import S3_CONNECTION, make_context, make_event, s3_resources, write_file
 from tests.conftest import free_port

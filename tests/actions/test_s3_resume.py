@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from filerelay.actions.s3 import S3Action, S3Config
+from filerelay.actions.s3.action import S3Action, S3Config
 from filerelay.errors import RetryableError
 from tests.actions.helpers import S3_CONNECTION, make_context, make_event, s3_resources, write_file
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from filerelay.actions import s3 as s3_module
 from filerelay.actions.base import Resources
-from filerelay.actions.s3 import S3Action, S3Config
+from filerelay.actions.s3 import action as s3_module
+from filerelay.actions.s3.action import S3Action, S3Config
 from filerelay.errors import PermanentError, RetryableError
 from tests.actions.helpers import S3_CONNECTION, make_context, make_event, s3_resources, write_file
 

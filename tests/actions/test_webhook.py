@@ -25,7 +25,7 @@ from werkzeug import Request, Response
 
 from filerelay import __version__
 from filerelay.actions.base import Resources
-from filerelay.actions.webhook import WebhookAction, WebhookConfig
+from filerelay.actions.webhook.action import WebhookAction, WebhookConfig
 from filerelay.errors import PermanentError, RetryableError
 from tests.actions.helpers import make_context, make_event, write_file
 from tests.actions.test_cloudevent import parse_cloudevent
@@ -540,7 +540,7 @@ def test_the_loader_reports_a_bad_secret_with_its_location_but_not_its_value(
     from filerelay.errors import ConfigError
 
     catalog = ActionCatalog.from_registry(
-        Registry({"webhook": "filerelay.actions.webhook:WebhookAction"})
+        Registry({"webhook": "filerelay.actions.webhook.action:WebhookAction"})
     )
     text = (
         f"sources: [{{name: cam, path: {tmp_path}}}]\n"

@@ -152,7 +152,7 @@ def test_escalation_tells_escalate_to_once_then_by_repeat_interval(
     def robot(request):  # type: ignore[no-untyped-def]
         from werkzeug import Response
 
-        from filerelay.actions.notify_dingtalk import sign
+        from filerelay.channels.dingtalk import sign
 
         ts = int(request.args["timestamp"])
         received.append({"ok": str(request.args["sign"] == sign(secret, ts)), **request.json})

@@ -2,7 +2,7 @@
 
 :class:`MultipartUpload` holds exactly what is needed to resume an upload (id, part size,
 parts done) and round-trips through JSON, so the step's checkpoint can carry it. Reading,
-hashing and sending the parts is :mod:`filerelay.actions.s3parts`.
+hashing and sending the parts is :mod:`filerelay.actions.s3.parts`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from filerelay.actions.s3client import translate_error
+from filerelay.actions.s3.client import translate_error
 from filerelay.model import JSONDict
 
 MiB = 1024 * 1024

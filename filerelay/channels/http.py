@@ -1,4 +1,5 @@
-"""HTTP for the ``webhook`` action: pooled sessions, one bounded exchange, errors translated.
+"""The one HTTP layer: the ``webhook`` action, the ``notify`` chat channels and the alert
+channels all send through it. Sessions, one bounded exchange, statuses and errors translated.
 
 ::
 
@@ -11,43 +12,46 @@
     other 4xx (status + a bounded, redacted excerpt)     PermanentError
     TLS verification failure, invalid URL or header      PermanentError
 
-requests is imported inside functions. Sessions are pooled per worker process in
-``Resources.clients`` keyed by ``("http", verify)``; they keep no cookies, so one receiver's
-cookies never ride along to another. Error messages carry the URL without its user info or query
-(where secrets live) and never the headers; third-party exceptions are not chained to them,
-because urllib3's messages quote the full URL.
+requests is imported inside functions. Callers pool sessions per process (the actions in
+``Resources.clients``); a session keeps no cookies, so one receiver's cookies never ride along to
+another. Error messages name the endpoint by ``where``: the webhook action uses the URL without
+its user info or query (where secrets live), the chat and alert channels, whose URL path holds
+their token, only its origin (:func:`post`). They never carry the headers; third-party
+exceptions are not chained to them, because urllib3's messages quote the full URL.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from filerelay import __version__
-from filerelay.actions.base import Resources
 from filerelay.errors import ActionError, PermanentError, RetryableError
+from filerelay.redaction import redact
 
 USER_AGENT = f"filerelay/{__version__}"
+CONNECT_TIMEOUT_S = 10.0  # chat and alert channels: connect within this, answer within theirs
+CHANNEL_RESPONSE_BYTES = 1024  # chat and alert channels: answer bytes kept (errors, errcode)
 POOL_MAXSIZE = 32
 READ_CHUNK_BYTES = 8192
-MIN_REDACTED_CHARS = 6
 RETRYABLE_STATUSES = frozenset({408, 429})
 CROSS_ORIGIN_HEADERS = frozenset(
     {"user-agent", "accept", "accept-encoding", "connection", "idempotency-key", "webhook-id"}
 )
 
 
-def http_session(resources: Resources, verify: bool | str) -> Any:
-    """The process-wide ``requests.Session`` for this TLS verification setting."""
-    return resources.clients.get(("http", verify), lambda: new_session(verify))
+# The status line of an error: the webhook action's names method, URL and reason phrase; the
+# channels' (chat robots, alerts) says who answered what (their tests pin both wordings).
+DETAILED_STATUS = "{where}: HTTP {status} {reason}"
+BRIEF_STATUS = "{where} answered HTTP {status}"
 
 
-def new_session(verify: bool | str) -> Any:
+def new_session(verify: bool | str = True) -> Any:
     """A session with a connection pool, no automatic retries and no cookie jar."""
     from http.cookiejar import DefaultCookiePolicy
 
@@ -66,9 +70,9 @@ def new_session(verify: bool | str) -> Any:
 def _session_class() -> Any:
     import requests
 
-    class RedirectSafeSession(requests.Session):
-        """On a (GET) redirect to another origin, drop every header that may carry a secret:
-        requests itself strips only Authorization."""
+    class Session(requests.Session):
+        """A requests session that, on a (GET) redirect to another origin, drops every header
+        that may carry a secret: requests itself strips only Authorization."""
 
         def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
             super().rebuild_auth(prepared_request, response)
@@ -77,7 +81,7 @@ def _session_class() -> Any:
                     if name.lower() not in CROSS_ORIGIN_HEADERS:
                         del prepared_request.headers[name]
 
-    return RedirectSafeSession
+    return Session
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class HttpRequest:
     read_timeout_s: float
     max_response_bytes: int
     verify: bool | str
+    params: dict[str, str] | None = None  # added to the URL's query string
 
 
 @dataclass(frozen=True)
@@ -107,17 +112,27 @@ class HttpAnswer:
     duration_ms: float
 
 
-class Redactor:
-    """Replaces known secret values (header values, signing secrets, URL credentials)."""
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: its path and query (tokens) are never printed."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid url>"
+    return f"{parts.scheme}://{host}{port}"
 
-    def __init__(self, values: Iterable[str]) -> None:
-        unique = {v for v in values if len(v) >= MIN_REDACTED_CHARS}
-        self._values = sorted(unique, key=len, reverse=True)
 
-    def __call__(self, text: str) -> str:
-        for value in self._values:
-            text = text.replace(value, "***")
-        return text
+def check_http_url(url: str) -> str:
+    """Validate a channel's webhook URL without echoing it (it carries a token)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError("webhook_url is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("webhook_url must be an http:// or https:// URL with a host")
+    return url
 
 
 def url_secrets(url: str) -> list[str]:
@@ -137,17 +152,56 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def send(session: Any, req: HttpRequest, redact: Redactor) -> HttpAnswer:
-    """Make the request and read at most ``max_response_bytes`` of the answer."""
+def post(
+    session: Any,
+    what: str,
+    url: str,
+    body: bytes,
+    *,
+    timeout_s: float,
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    secrets: Sequence[str] = (),
+) -> HttpAnswer:
+    """POST a JSON ``body`` for a chat or alert channel and check the answer's status.
+
+    Errors name ``{what} webhook at <origin>`` only: the URL's path and query hold the channel's
+    token. ``secrets`` (and the URL's query values) are masked in the answer's excerpt.
+    """
+    req = HttpRequest(
+        method="POST",
+        url=url,
+        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **(headers or {})},
+        body=body,
+        connect_timeout_s=min(CONNECT_TIMEOUT_S, timeout_s),
+        read_timeout_s=timeout_s,
+        max_response_bytes=CHANNEL_RESPONSE_BYTES,
+        verify=True,
+        params=params,
+    )
+    where = f"{what} webhook at {origin(url)}"
+    answer = send(session, req, [*secrets, *url_secrets(url)], where)
+    check_status(answer, where, status_line=BRIEF_STATUS)
+    return answer
+
+
+def json_bytes(payload: Any) -> bytes:
+    """``payload`` as the JSON bytes of a request body."""
+    return json.dumps(payload, allow_nan=False).encode("utf-8")
+
+
+def send(session: Any, req: HttpRequest, secrets: Sequence[str], where: str) -> HttpAnswer:
+    """Make the request and read at most ``max_response_bytes`` of the answer (``secrets``
+    masked in its excerpt); ``where`` names the endpoint in errors."""
     import requests
 
-    where = f"{req.method} {safe_url(req.url)}"
     started = time.monotonic()
     try:
         resp = session.request(
             req.method,
             req.url,
             headers=req.headers,
+            params=req.params,
             data=req.body,
             timeout=(req.connect_timeout_s, req.read_timeout_s),
             allow_redirects=req.method == "GET",
@@ -161,7 +215,7 @@ def send(session: Any, req: HttpRequest, redact: Redactor) -> HttpAnswer:
     except requests.RequestException as exc:
         # not chained: urllib3's messages quote the whole URL, query secrets included
         raise translate_error(exc, where, req) from None
-    return _answer(resp, raw, truncated, redact, started)
+    return _answer(resp, raw, truncated, secrets, started)
 
 
 def _read_bounded(resp: Any, limit: int) -> tuple[bytes, bool]:
@@ -175,8 +229,10 @@ def _read_bounded(resp: Any, limit: int) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-def _answer(resp: Any, raw: bytes, truncated: bool, redact: Redactor, started: float) -> HttpAnswer:
-    excerpt = redact(raw.decode("utf-8", "replace"))
+def _answer(
+    resp: Any, raw: bytes, truncated: bool, secrets: Sequence[str], started: float
+) -> HttpAnswer:
+    excerpt = redact(raw.decode("utf-8", "replace"), secrets)
     parsed = None
     if not truncated and raw and "json" in resp.headers.get("Content-Type", "").lower():
         try:
@@ -201,12 +257,18 @@ def _header(resp: Any, name: str) -> str | None:
     return "".join(ch for ch in str(value) if " " <= ch <= "~")[:100]
 
 
-def check_status(answer: HttpAnswer, where: str, done_statuses: Sequence[int] = ()) -> None:
-    """Raise the error an unsuccessful status means (``done_statuses`` count as success)."""
+def check_status(
+    answer: HttpAnswer,
+    where: str,
+    done_statuses: Sequence[int] = (),
+    status_line: str = DETAILED_STATUS,
+) -> None:
+    """Raise the error an unsuccessful status means (``done_statuses`` count as success);
+    ``status_line`` words it (:data:`DETAILED_STATUS` or :data:`BRIEF_STATUS`)."""
     status = answer.status
     if 200 <= status < 300 or status in done_statuses:
         return
-    detail = f"{where}: HTTP {status} {answer.reason}".rstrip()
+    detail = status_line.format(where=where, status=status, reason=answer.reason).rstrip()
     if status in RETRYABLE_STATUSES or status >= 500:
         if answer.retry_after:
             detail += f" (Retry-After: {answer.retry_after})"
@@ -236,6 +298,8 @@ def translate_error(exc: Exception, where: str, req: HttpRequest) -> ActionError
     if isinstance(exc, rex.ReadTimeout):
         return RetryableError(f"{where}: no response within {req.read_timeout_s:g}s")
     if isinstance(exc, rex.ConnectionError | rex.ChunkedEncodingError):
+        if _never_connected(exc):
+            return RetryableError(f"{where}: connection failed: cannot connect ({reason})")
         return RetryableError(f"{where}: connection failed: {reason}")
     if isinstance(exc, rex.TooManyRedirects):
         return PermanentError(f"{where}: too many redirects")
@@ -245,6 +309,21 @@ def translate_error(exc: Exception, where: str, req: HttpRequest) -> ActionError
 def root_reason(exc: BaseException) -> str:
     """The innermost OS-level reason of a network error (``Connection refused``), else a class
     name: never the exception's text, which may quote the URL."""
+    for item in _causes(exc):
+        if isinstance(item, OSError) and item.strerror:
+            return str(item.strerror)
+    return type(exc).__name__
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether the connection itself could not be made (refused, unreachable, no such host)."""
+    from urllib3.exceptions import NewConnectionError
+
+    return any(isinstance(item, NewConnectionError) for item in _causes(exc))
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (reason, cause, context, args), breadth first."""
     seen: set[int] = set()
     todo: list[Any] = [exc]
     while todo:
@@ -252,7 +331,5 @@ def root_reason(exc: BaseException) -> str:
         if not isinstance(item, BaseException) or id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, OSError) and item.strerror:
-            return str(item.strerror)
+        yield item
         todo += [getattr(item, "reason", None), item.__cause__, item.__context__, *item.args]
-    return type(exc).__name__

@@ -2,7 +2,7 @@
 
 Idempotent: an identical file (same size and SHA-256) already at the destination — left by
 an earlier attempt, say — is success with ``copied: false``. The destination never holds a
-partial file (see :mod:`filerelay.actions.fsops`).
+partial file (see :mod:`filerelay.actions.fs.ops`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import contextlib
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from filerelay.actions import fsops
 from filerelay.actions.base import Action, ActionContext
-from filerelay.actions.destinations import (
+from filerelay.actions.fs import ops as fsops
+from filerelay.actions.fs.destinations import (
     ON_CONFLICT_HELP,
     OnConflict,
     Placement,

@@ -31,9 +31,10 @@ import threading
 import uuid
 from typing import Any
 
-from filerelay.actions.mq_common import Outgoing, Receipt, connection_secrets, describe, redact
+from filerelay.actions.publish.common import Outgoing, Receipt, connection_secrets, describe
 from filerelay.config.models import MqttConnection
 from filerelay.errors import PermanentError, RetryableError
+from filerelay.redaction import redact
 
 PERMANENT_REASONS = frozenset({0x85, 0x86, 0x87, 0x8C, 0x90, 0x99})
 MISSING_EXTRA = "publishing to MQTT needs paho-mqtt: pip install 'filerelay[mqtt]'"
@@ -169,11 +170,11 @@ class MqttPublisher:
 def _wire_callbacks(session: _Session) -> None:
     """Record CONNACK and failed PUBACKs (paho calls these on its network thread)."""
 
-    def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def on_connect(_client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         session.connack = reason
         session.connected.set()
 
-    def on_publish(client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+    def on_publish(_client: Any, _userdata: Any, mid: int, reason: Any, _props: Any) -> None:
         if reason.is_failure:
             session.failed_acks[mid] = reason
 

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from filerelay.actions import fsops
 from filerelay.actions.base import Action, ActionContext
-from filerelay.actions.destinations import (
+from filerelay.actions.fs import ops as fsops
+from filerelay.actions.fs.destinations import (
     ON_CONFLICT_HELP,
     OnConflict,
     place,

@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from filerelay.actions.fsops import source_error
-from filerelay.actions.s3client import translate_error
-from filerelay.actions.s3multipart import MultipartUpload
+from filerelay.actions.fs.ops import source_error
+from filerelay.actions.s3.client import translate_error
+from filerelay.actions.s3.multipart import MultipartUpload
 from filerelay.errors import PermanentError
 
 

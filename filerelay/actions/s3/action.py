@@ -1,10 +1,10 @@
 """The ``s3`` action: upload the file to an S3-compatible bucket under a templated key.
 
 Idempotent: the key is deterministic, and an object already there with the same size and
-content is success with ``uploaded: false`` (see :mod:`filerelay.actions.s3objects` for how
+content is success with ``uploaded: false`` (see :mod:`filerelay.actions.s3.objects` for how
 it is compared). Below ``multipart_threshold`` the file is read into memory, hashed and sent
 in one PUT. Above it, it goes by our own multipart upload, each part read once, hashed and
-sent (:mod:`filerelay.actions.s3parts`); its SHA-256 is then known only at the end, so it is
+sent (:mod:`filerelay.actions.s3.parts`); its SHA-256 is then known only at the end, so it is
 in the result (``{steps.<name>.sha256}``) and in the object's metadata only when it was
 known before (a ``{sha256}`` template or the event carries it). Every body carries
 Content-MD5, and with ``verify`` the object's ETag is checked: a single PUT's in its answer
@@ -26,18 +26,18 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from filerelay.actions import s3multipart as mp
 from filerelay.actions.base import Action, ActionContext
-from filerelay.actions.fsops import source_error
-from filerelay.actions.s3client import (
+from filerelay.actions.fs.ops import source_error
+from filerelay.actions.s3 import multipart as mp
+from filerelay.actions.s3.client import (
     error_code,
     is_not_found,
     object_url,
     s3_client,
     translate_error,
 )
-from filerelay.actions.s3digests import Digests, digest_bytes, digest_file
-from filerelay.actions.s3objects import (
+from filerelay.actions.s3.digests import Digests, digest_bytes, digest_file
+from filerelay.actions.s3.objects import (
     ObjectCheck,
     etag_of,
     header_value,
@@ -46,7 +46,7 @@ from filerelay.actions.s3objects import (
     put_for_event,
     version_id,
 )
-from filerelay.actions.s3parts import PartSender
+from filerelay.actions.s3.parts import PartSender
 from filerelay.config.models import S3Connection
 from filerelay.config.types import SizeBytes, TemplateStr
 from filerelay.errors import PermanentError, RetryableError, RoutingError
@@ -181,21 +181,18 @@ class S3Action(Action[S3Config]):
         return any(Template.parse(t).needs_sha256 for t in self._templates())
 
     def _key(self, ctx: ActionContext) -> str:
+        key = ctx.render(self.config.key)
+        if self.config.prefix:
+            prefix = ctx.render(self.config.prefix)
+            key = prefix + key if prefix.endswith("/") else f"{prefix}/{key}"
         try:
-            key = ctx.render(self.config.key)
-            if self.config.prefix:
-                prefix = ctx.render(self.config.prefix)
-                key = prefix + key if prefix.endswith("/") else f"{prefix}/{key}"
             return safe_relative(key, "object key")
-        except RoutingError as exc:
+        except RoutingError as exc:  # a key that climbs out of the bucket's root
             raise PermanentError(str(exc)) from exc
 
     def _metadata(self, ctx: ActionContext) -> dict[str, str]:
         ev = ctx.event
-        try:
-            extra = {k: ctx.render(v) for k, v in self.config.metadata.items()}
-        except RoutingError as exc:
-            raise PermanentError(str(exc)) from exc
+        extra = {k: ctx.render(v) for k, v in self.config.metadata.items()}
         fixed = {"source": ev.source, "relpath": ev.relpath, "event-id": ev.event_id}
         return {k: header_value(v) for k, v in {**extra, **fixed}.items()}
 

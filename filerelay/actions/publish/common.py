@@ -1,5 +1,6 @@
 """What the ``publish`` transports share: the message to send, the receipt, the publisher
-protocol and redaction of connection secrets from error messages.
+protocol and the secrets of a connection (masked from error messages with
+:func:`filerelay.redaction.redact`).
 
 A publisher is pooled per worker process in ``Resources.clients`` (one per connection name),
 is safe to call from several threads, keeps its broker connection open between messages and
@@ -8,14 +9,11 @@ drops it after an error, so the next publish connects afresh.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
-
-MIN_REDACTED_CHARS = 4
 
 
 @dataclass(frozen=True)
@@ -74,14 +72,6 @@ def _url_credentials(url: str) -> list[str]:
     except ValueError:
         return []
     return [password] if password else []
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (of at least 4 characters) replaced by ``***``."""
-    unique = {s for s in secrets if len(s) >= MIN_REDACTED_CHARS}
-    for secret in sorted(unique, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def describe(exc: BaseException) -> str:

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from filerelay.actions import fsops
 from filerelay.actions.base import ActionContext
-from filerelay.errors import PermanentError, RoutingError
+from filerelay.actions.fs import ops as fsops
+from filerelay.errors import PermanentError
 
 OnConflict = Literal["fail", "skip", "overwrite", "rename"]
 ON_CONFLICT_HELP = (
@@ -49,10 +49,7 @@ def static_root(template: str) -> str:
 
 def render_destination(ctx: ActionContext, template: str) -> str:
     """The absolute destination path for this file; PermanentError if it escapes its root."""
-    try:
-        rendered = ctx.render(template)
-    except RoutingError as exc:
-        raise PermanentError(str(exc)) from exc
+    rendered = ctx.render(template)
     if not rendered or "\x00" in rendered:
         raise PermanentError(f"rendered destination {rendered!r} is empty or not a valid path")
     root = os.path.abspath(static_root(template) or ".")

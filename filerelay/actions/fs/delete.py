@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from filerelay.actions import fsops
 from filerelay.actions.base import Action, ActionContext
+from filerelay.actions.fs import ops as fsops
 from filerelay.errors import FileVanishedError
 from filerelay.model import JSONDict
 

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from filerelay.actions.fsops import source_error
+from filerelay.actions.fs.ops import source_error
 from filerelay.errors import PermanentError
 
 READ_BYTES = 1024 * 1024

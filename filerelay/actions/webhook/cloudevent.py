@@ -31,7 +31,6 @@ from urllib.parse import quote
 from pydantic import AfterValidator, Field, WithJsonSchema
 
 from filerelay.actions.base import ActionContext
-from filerelay.errors import PermanentError, RoutingError
 from filerelay.model import JSONDict
 from filerelay.templates import Template
 
@@ -224,10 +223,7 @@ JsonTemplate = Annotated[
 def render_json_template(ctx: ActionContext, value: Any) -> Any:
     """Render every string in ``value`` as a template for ``ctx``'s file."""
     if isinstance(value, str):
-        try:
-            return ctx.render(value)
-        except RoutingError as exc:
-            raise PermanentError(str(exc)) from exc
+        return ctx.render(value)
     if isinstance(value, Mapping):
         return {key: render_json_template(ctx, item) for key, item in value.items()}
     if isinstance(value, list):

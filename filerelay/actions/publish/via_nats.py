@@ -32,9 +32,10 @@ from typing import Any
 
 import structlog
 
-from filerelay.actions.mq_common import Outgoing, Receipt, connection_secrets, describe, redact
+from filerelay.actions.publish.common import Outgoing, Receipt, connection_secrets, describe
 from filerelay.config.models import NatsConnection
 from filerelay.errors import ActionError, PermanentError, RetryableError
+from filerelay.redaction import redact
 
 log = structlog.get_logger("filerelay.actions.nats")
 CLOSE_TIMEOUT_S = 5.0

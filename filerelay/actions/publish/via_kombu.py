@@ -24,9 +24,10 @@ import threading
 import time
 from typing import Any
 
-from filerelay.actions.mq_common import Outgoing, Receipt, connection_secrets, describe, redact
+from filerelay.actions.publish.common import Outgoing, Receipt, connection_secrets, describe
 from filerelay.config.models import AmqpConnection, RedisConnection
 from filerelay.errors import ActionError, PermanentError, RetryableError
+from filerelay.redaction import redact
 
 # kombu reconnects and republishes this often within one attempt; our retry layer does the rest
 RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}

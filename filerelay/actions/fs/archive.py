@@ -3,8 +3,8 @@
 The archive holds one member: the file under its own name, with its mtime (zip: local time
 plus the UTC 'UT' extra field; tar: a pax header with nanoseconds) and permission bits. It is
 written to a temp file next to the destination, fsynced and published with the shared
-``place``/``publish`` code of copy and move (:mod:`filerelay.actions.destinations`,
-:mod:`filerelay.actions.fsops`): same ``to`` rendering and root check, same ``on_conflict``
+``place``/``publish`` code of copy and move (:mod:`filerelay.actions.fs.destinations`,
+:mod:`filerelay.actions.fs.ops`): same ``to`` rendering and root check, same ``on_conflict``
 policy, never a partial archive at the destination — a full disk fails the step for good and
 leaves nothing behind.
 
@@ -37,9 +37,9 @@ from typing import IO, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from filerelay.actions import fsops
 from filerelay.actions.base import Action, ActionContext
-from filerelay.actions.destinations import (
+from filerelay.actions.fs import ops as fsops
+from filerelay.actions.fs.destinations import (
     ON_CONFLICT_HELP,
     OnConflict,
     Placement,

@@ -1,11 +1,11 @@
 """The ``webhook`` action: send the file's CloudEvent (or a custom JSON body) to an HTTP endpoint.
 
-Signed per Standard Webhooks 1.0 (:mod:`filerelay.actions.webhook_sign`); ``webhook-id`` and
+Signed per Standard Webhooks 1.0 (:mod:`filerelay.channels.signing`); ``webhook-id`` and
 ``Idempotency-Key`` are the step's idempotency key, identical on every retry, so the receiver
 can drop duplicates. With ``upload_file`` the body is ``multipart/form-data``: the JSON message
 as part ``event`` and the file, streamed, as part ``file``. ``GET`` and ``DELETE`` send no body
 (the signature then covers the empty body). Status and error mapping:
-:mod:`filerelay.actions.webhook_http`.
+:mod:`filerelay.channels.http`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from filerelay.actions.base import Action, ActionContext
-from filerelay.actions.cloudevent import (
+from filerelay.actions.base import Action, ActionContext, Resources
+from filerelay.actions.webhook.cloudevent import (
     RETRACTED_EVENT_TYPE,
     JsonTemplate,
     Message,
@@ -38,21 +38,20 @@ from filerelay.actions.cloudevent import (
     format_field,
     wire_id,
 )
-from filerelay.actions.webhook_http import (
+from filerelay.actions.webhook.multipart import MultipartBody
+from filerelay.channels.http import (
     USER_AGENT,
     HttpAnswer,
     HttpRequest,
-    Redactor,
     check_status,
-    http_session,
+    new_session,
     safe_url,
     send,
     url_secrets,
 )
-from filerelay.actions.webhook_multipart import MultipartBody
-from filerelay.actions.webhook_sign import decode_secret, signature_headers
+from filerelay.channels.signing import decode_secret, signature_headers
 from filerelay.config.types import DurationS, SizeBytes, TemplateStr
-from filerelay.errors import PermanentError, RoutingError
+from filerelay.errors import PermanentError
 from filerelay.model import JSONDict
 
 Method = Literal["POST", "PUT", "PATCH", "GET", "DELETE"]
@@ -238,12 +237,10 @@ class WebhookAction(Action[WebhookConfig]):
     ) -> tuple[HttpAnswer, str]:
         """Sign and send one request; returns the answer and a ``METHOD url`` label."""
         cfg = self.config
-        custom = {
-            name: _render(ctx, value, f"header {name}") for name, value in cfg.headers.items()
-        }
+        custom = {name: ctx.render(value, f"header {name}") for name, value in cfg.headers.items()}
         body = payload.body if isinstance(payload, Message) else payload
         headers = {**custom, **self._fixed_headers(msg_id, payload)}
-        redact = Redactor([*custom.values(), *cfg.secret_values(), *url_secrets(url)])
+        secrets = [*custom.values(), *cfg.secret_values(), *url_secrets(url)]
         req = HttpRequest(
             method=method,
             url=url,
@@ -254,9 +251,10 @@ class WebhookAction(Action[WebhookConfig]):
             max_response_bytes=cfg.max_response_bytes,
             verify=cfg.verify_tls,
         )
-        answer = send(http_session(self.resources, cfg.verify_tls), req, redact)
+        where = f"{method} {safe_url(url)}"
+        answer = send(http_session(self.resources, cfg.verify_tls), req, secrets, where)
         ctx.log.debug("webhook_answered", status=answer.status, duration_ms=answer.duration_ms)
-        return answer, f"{method} {safe_url(url)}"
+        return answer, where
 
     def _fixed_headers(self, msg_id: str, payload: Payload) -> dict[str, str]:
         """Signature, idempotency, content type and user agent headers."""
@@ -295,15 +293,13 @@ class WebhookAction(Action[WebhookConfig]):
         check_status(answer, where, done_statuses=DONE_ON_COMPENSATE)
 
 
-def _render(ctx: ActionContext, template: str, what: str) -> str:
-    try:
-        return ctx.render(template)
-    except RoutingError as exc:
-        raise PermanentError(f"{what}: {exc}") from exc
+def http_session(resources: Resources, verify: bool | str) -> Any:
+    """The process-wide HTTP session for this TLS verification setting."""
+    return resources.clients.get(("http", verify), lambda: new_session(verify))
 
 
 def _render_url(ctx: ActionContext, template: str) -> str:
-    url = _render(ctx, template, "url")
+    url = ctx.render(template, "url")
     if clean_text(url) != url:
         raise PermanentError("rendered url holds bytes that are not UTF-8 (from a file name?)")
     return url

@@ -4,10 +4,10 @@ Transports, by the type of the named connection:
 
 - ``amqp`` (RabbitMQ) and ``redis``: kombu ``Producer.publish`` to ``exchange`` (declared,
   durable unless ``durable: false``) with ``routing_key``; AMQP publisher confirms
-  (:mod:`filerelay.actions.mq_kombu`);
-- ``mqtt``: ``routing_key`` is the topic, QoS ``qos`` (:mod:`filerelay.actions.mq_mqtt`);
+  (:mod:`filerelay.actions.publish.via_kombu`);
+- ``mqtt``: ``routing_key`` is the topic, QoS ``qos`` (:mod:`filerelay.actions.publish.via_mqtt`);
 - ``nats``: ``routing_key`` is the subject; with ``jetstream`` the stream's ack is awaited
-  (:mod:`filerelay.actions.mq_nats`).
+  (:mod:`filerelay.actions.publish.via_nats`).
 
 Every message carries the step's idempotency key as its id (AMQP ``message_id``, MQTT user
 property ``message-id``, NATS ``Nats-Msg-Id``, and the CloudEvent ``id``), the same on every
@@ -23,7 +23,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from filerelay.actions.base import Action, ActionContext, Resources
-from filerelay.actions.cloudevent import (
+from filerelay.actions.publish.common import Outgoing, Publisher, Receipt
+from filerelay.actions.webhook.cloudevent import (
     RETRACTED_EVENT_TYPE,
     Message,
     MessageFormat,
@@ -32,7 +33,6 @@ from filerelay.actions.cloudevent import (
     event_type_field,
     format_field,
 )
-from filerelay.actions.mq_common import Outgoing, Publisher, Receipt
 from filerelay.config.models import (
     AmqpConnection,
     MqttConnection,
@@ -40,7 +40,7 @@ from filerelay.config.models import (
     RedisConnection,
 )
 from filerelay.config.types import DurationS, TemplateStr
-from filerelay.errors import PermanentError, RoutingError
+from filerelay.errors import PermanentError
 from filerelay.model import JSONDict
 
 RETRACTION_SUFFIX = ":retraction"
@@ -165,14 +165,13 @@ class PublishAction(Action[PublishConfig]):
     ) -> Outgoing:
         cfg = self.config
         headers = {
-            name: clean_text(_render(ctx, tpl, f"header {name}"))
-            for name, tpl in cfg.headers.items()
+            name: clean_text(ctx.render(tpl, f"header {name}")) for name, tpl in cfg.headers.items()
         }
         for name, value in headers.items():
             if "\r" in value or "\n" in value:
                 raise PermanentError(f"header {name}: the rendered value has a line break")
         return Outgoing(
-            routing_key=checked_routing_key(transport, _render(ctx, routing_key, "routing_key")),
+            routing_key=checked_routing_key(transport, ctx.render(routing_key, "routing_key")),
             body=message.body,
             content_type=message.content_type,
             message_id=message.id,
@@ -197,15 +196,15 @@ def publisher_for(resources: Resources, name: str) -> Publisher:
 
 def _new_publisher(name: str, conn: Any) -> Publisher:
     if isinstance(conn, AmqpConnection | RedisConnection):
-        from filerelay.actions.mq_kombu import KombuPublisher
+        from filerelay.actions.publish.via_kombu import KombuPublisher
 
         return KombuPublisher(name, conn)
     if isinstance(conn, MqttConnection):
-        from filerelay.actions.mq_mqtt import MqttPublisher
+        from filerelay.actions.publish.via_mqtt import MqttPublisher
 
         return MqttPublisher(name, conn)
     if isinstance(conn, NatsConnection):
-        from filerelay.actions.mq_nats import NatsPublisher
+        from filerelay.actions.publish.via_nats import NatsPublisher
 
         return NatsPublisher(name, conn)
     kind = getattr(conn, "type", type(conn).__name__)
@@ -226,13 +225,6 @@ def checked_routing_key(transport: str, key: str) -> str:
     except UnicodeEncodeError:
         raise PermanentError("rendered routing key is not valid UTF-8 (file name?)") from None
     return key
-
-
-def _render(ctx: ActionContext, template: str, what: str) -> str:
-    try:
-        return ctx.render(template)
-    except RoutingError as exc:
-        raise PermanentError(f"{what}: {exc}") from exc
 
 
 def _result(transport: str, outgoing: Outgoing, receipt: Receipt) -> JSONDict:

@@ -11,8 +11,8 @@ import hashlib
 import mimetypes
 from collections.abc import Iterator
 
-from filerelay.actions.cloudevent import clean_text
-from filerelay.actions.fsops import source_error
+from filerelay.actions.fs.ops import source_error
+from filerelay.actions.webhook.cloudevent import clean_text
 from filerelay.errors import PermanentError
 
 CHUNK_BYTES = 256 * 1024
