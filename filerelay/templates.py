@@ -65,14 +65,6 @@ class Template:
     def needs_sha256(self) -> bool:
         return "sha256" in self.fields
 
-    @property
-    def literal_prefix(self) -> str:
-        """The text before the first field."""
-        first = next(iter(_FORMATTER.parse(self.text)), None)
-        if first is None:
-            return ""
-        return first[0] if first[1] is not None else self.text
-
     def render(self, values: Mapping[str, Any]) -> str:
         out: list[str] = []
         for literal, field, spec, _conversion in _FORMATTER.parse(self.text):

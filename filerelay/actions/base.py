@@ -199,6 +199,13 @@ class Action(Generic[ConfigT]):
         only then). Default: the class overrides ``compensate``."""
         return type(self).compensate is not Action.compensate
 
+    def discard_checkpoint(self, checkpoint: JSONDict) -> str | None:
+        """Release what an ended step's checkpoint still holds outside filerelay (the ``s3``
+        action: a multipart upload whose stored parts cost money), once no attempt will resume
+        it. Called by the reconciler; an exception is logged there and not retried. Returns
+        what was released, for the log, or None when nothing was held. Default: nothing."""
+        return None
+
     def prepare(self) -> None:
         """Build what a first run would otherwise build (an SDK client in Resources), so that
         the first file through a fresh worker process does not pay for it. Called once per

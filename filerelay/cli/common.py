@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -96,7 +95,3 @@ def load_checked(settings: Settings, *, check_paths: bool = True) -> LoadedConfi
 def run_guarded(fn: Callable[[], T]) -> T:
     with user_errors():
         return fn()
-
-
-def echo_err(message: str) -> None:
-    print(message, file=sys.stderr)

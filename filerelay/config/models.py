@@ -218,9 +218,6 @@ class StepBase(Strict):
     def action_config(self) -> BaseModel:
         return getattr(self, self.action)  # type: ignore[no-any-return]
 
-    def display_name(self, index: int) -> str:
-        return self.name or f"{index}-{self.action}"
-
 
 class ParallelBase(Strict):
     """A group of steps run at the same time; the chain continues when all succeed."""

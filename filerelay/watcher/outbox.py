@@ -217,10 +217,6 @@ class Outbox:
         version = self.seen_versions(source).get(relpath)
         return version == file_version(size, mtime_ns, inode)
 
-    def prune_seen(self, source: str, present: set[str], emitted_before: float) -> int:
-        """Forget files no longer present (after a complete walk) emitted before a time."""
-        return self._prune(source, lambda relpath: relpath not in present, emitted_before)
-
     def prune_missing(self, source: str, missing: set[str], emitted_before: float) -> int:
         """Forget the files of ``missing`` (seen, then not found by a complete walk) emitted
         before a time (a file emitted again during the walk stays)."""

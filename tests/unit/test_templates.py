@@ -56,8 +56,3 @@ def test_unknown_step_result_fails_at_render():
 def test_escaping_keys_are_rejected(bad):
     with pytest.raises(RoutingError):
         safe_relative(bad)
-
-
-def test_literal_prefix():
-    assert Template.parse("/data/done/{relpath}").literal_prefix == "/data/done/"
-    assert Template.parse("plain").literal_prefix == "plain"

@@ -103,10 +103,10 @@ def test_names_that_are_not_utf8_round_trip(outbox: Outbox) -> None:
     assert outbox.is_seen("s", name, 1, 5, 7)
 
 
-def test_prune_seen_forgets_files_gone_before_the_walk(outbox: Outbox) -> None:
+def test_prune_forgets_files_gone_before_the_walk(outbox: Outbox) -> None:
     outbox.emit([event("kept"), event("gone")])
     walk_started = time.time() + 1
-    assert outbox.prune_seen("s", {"kept"}, walk_started) == 1
+    assert outbox.prune_missing("s", {"gone"}, walk_started) == 1
     assert outbox.is_seen("s", "kept", 1, 5, 7)
     assert not outbox.is_seen("s", "gone", 1, 5, 7)
     outbox.load_seen("s")
@@ -117,7 +117,7 @@ def test_prune_keeps_files_emitted_during_the_walk(outbox: Outbox) -> None:
     walk_started = time.time() - 1
     outbox.emit([event("new")])
     outbox.load_seen("s")
-    assert outbox.prune_seen("s", set(), walk_started) == 0
+    assert outbox.prune_missing("s", {"new"}, walk_started) == 0
 
 
 def test_poison_row_is_removed_not_blocking(tmp_path: Path, outbox: Outbox) -> None:

@@ -49,9 +49,6 @@ class MultipartUpload:
         offset = (number - 1) * self.part_size
         return offset, min(self.part_size, self.size - offset)
 
-    def missing_parts(self) -> list[int]:
-        return [n for n in range(1, self.part_count + 1) if n not in self.parts]
-
     def record(self, number: int, etag: str) -> None:
         with self._lock:
             self.parts[number] = etag
