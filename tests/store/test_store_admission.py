@@ -3,10 +3,9 @@ pipelines and claiming would give one by one."""
 
 from __future__ import annotations
 
-from store_helpers import make_event, plan, step
-
 from filerelay.model import EventState
 from filerelay.store import InlineClaim, Store, Verdict
+from tests.store.store_helpers import make_event, plan, step
 
 
 def routed(*plans_):  # type: ignore[no-untyped-def]

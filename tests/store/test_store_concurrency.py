@@ -11,10 +11,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from store_helpers import make_event, plan, step
-
 from filerelay.model import FileEvent
 from filerelay.store import Store, ensure_schema, make_engine
+from tests.store.store_helpers import make_event, plan, step
 
 PROCESSES = 4
 CTX = mp.get_context("fork")

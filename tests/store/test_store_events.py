@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Engine, exc, insert
-from store_helpers import make_event, plan, step
 
 from filerelay.errors import StoreError
 from filerelay.store import Store, make_engine
 from filerelay.store.schema import file_events
+from tests.store.store_helpers import make_event, plan, step
 
 
 def test_new_event_is_queued(store: Store) -> None:

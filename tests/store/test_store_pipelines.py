@@ -4,10 +4,10 @@ the event's final state."""
 from __future__ import annotations
 
 import pytest
-from store_helpers import make_event, plan, step
 
 from filerelay.errors import StoreError
 from filerelay.store import Advance, RoutePlan, Store
+from tests.store.store_helpers import make_event, plan, step
 
 
 def recorded(store: Store, relpath: str = "a.bin") -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from store_helpers import make_event, plan, step
 
 from filerelay.errors import StoreError
 from filerelay.store import Store
+from tests.store.store_helpers import make_event, plan, step
 
 T0 = datetime.now(UTC)
 
