@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from filerelay.alerting.repo import AlertStore, window_start
 from filerelay.config.alerts import (
     AgentOfflineRule,
     BacklogRule,
@@ -22,7 +23,6 @@ from filerelay.config.alerts import (
     LatencySloRule,
     SilentSourceRule,
 )
-from filerelay.store.alert_repo import AlertStore, window_start
 
 
 @dataclass(frozen=True)

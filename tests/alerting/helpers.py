@@ -14,12 +14,12 @@ from pytest_httpserver import HTTPServer
 
 from filerelay.actions.registry import default_registry
 from filerelay.alerting.evaluator import Evaluator
+from filerelay.alerting.repo import AlertStore
 from filerelay.alerting.service import build_evaluator
 from filerelay.config import ActionCatalog, LoadedConfig, load_config
 from filerelay.model import FileEvent
 from filerelay.settings import load_settings
 from filerelay.store import Store
-from filerelay.store.alert_repo import AlertStore
 from tests.store.store_helpers import make_event
 
 SECRET_KEY = b"alert-signing-key-0123"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from filerelay.alerting.repo import AlertStore
 from filerelay.store import Store, ensure_schema, make_engine
-from filerelay.store.alert_repo import AlertStore
 from filerelay.store.db import utcnow
 from tests.alerting.conftest import SmtpServer
 from tests.alerting.helpers import evaluator, finished, posts, write_config

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 
+from filerelay.alerting.repo import AlertStore
 from filerelay.model import StepPhase
 from filerelay.store import StepPlan, Store
-from filerelay.store.alert_repo import AlertStore
 from filerelay.store.db import utcnow
 from tests.alerting.helpers import evaluator, finished, posts, write_config
 from tests.store.store_helpers import make_event, plan, step

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from filerelay.alerting import queries
 from filerelay.store import agents as agent_rows
-from filerelay.store import alert_measures, listing
+from filerelay.store import listing
 from filerelay.store.access import Transactions, translated
 from filerelay.store.schema import alert_states, notifications
 
@@ -27,25 +28,25 @@ class AlertStore(Transactions):
     def failure_counts(self, since: datetime, over: str, by: str) -> dict[str, tuple[int, int]]:
         """``{group: (failed, finished)}`` since ``since``."""
         with self._read() as conn:
-            return alert_measures.failure_counts(conn, since, over, by)
+            return queries.failure_counts(conn, since, over, by)
 
     @translated
     def latencies(self, since: datetime, by: str) -> dict[str, list[float]]:
         """End-to-end latencies (s) of succeeded work since ``since``, per group."""
         with self._read() as conn:
-            return alert_measures.latencies(conn, since, by)
+            return queries.latencies(conn, since, by)
 
     @translated
     def last_file_at(self) -> tuple[dict[str, datetime], dict[str, datetime]]:
         """Per source: the newest event's time, and when a watcher last registered it."""
         with self._read() as conn:
-            return alert_measures.last_file_at(conn), alert_measures.registered_sources(conn)
+            return queries.last_file_at(conn), queries.registered_sources(conn)
 
     @translated
     def compensation_failures(self, since: datetime) -> dict[str, int]:
         """Per route: pipelines ended ``compensation_failed`` since ``since``."""
         with self._read() as conn:
-            return alert_measures.compensation_failures(conn, since)
+            return queries.compensation_failures(conn, since)
 
     @translated
     def oldest_pending(self) -> dict[str, Any] | None:
