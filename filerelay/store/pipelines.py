@@ -98,33 +98,31 @@ def insert_run(
     if key is None:  # pragma: no cover - both dialects report the new id
         raise StoreError("the database did not return the new pipeline id")
     pipeline_id = int(key[0])
-    rows: list[dict[str, Any]] = [
-        {
-            "pipeline_id": pipeline_id,
-            "position": s.position,
-            "branch": s.branch,
-            "name": s.name,
-            "action": s.action,
-            "status": StepStatus.PENDING.value,
-            "attempts": 0,
-            "max_attempts": s.max_attempts,
-            "idempotency_key": f"{event['dedup_key']}:{plan.route}:{s.name}",
-            "next_attempt_at": s.not_before,
-        }
-        for s in plan.steps
-    ]
+    prefix = f"{event['dedup_key']}:{plan.route}"
+    rows = [step_values(pipeline_id, prefix, s, s.position, s.branch) for s in plan.steps]
     conn.execute(insert(steps), rows)
     return pipeline_id
 
 
-def steps_at(conn: Connection, pipeline_id: int, position: int) -> list[int]:
-    """Ids of the pipeline's steps at ``position``, by branch."""
-    query = (
-        select(steps.c.id)
-        .where(steps.c.pipeline_id == pipeline_id, steps.c.position == position)
-        .order_by(steps.c.branch)
-    )
-    return [int(i) for i in conn.execute(query).scalars()]
+def step_values(
+    pipeline_id: int, key_prefix: str, plan: StepPlan, position: int, branch: int
+) -> dict[str, Any]:
+    """Column values of a new, pending step row at ``position``/``branch``; its idempotency
+    key is ``{key_prefix}:{name}`` (``key_prefix``: the event's dedup key and the route)."""
+    return {
+        "pipeline_id": pipeline_id,
+        "position": position,
+        "branch": branch,
+        "name": plan.name,
+        "action": plan.action,
+        "status": StepStatus.PENDING.value,
+        "attempts": 0,
+        "max_attempts": plan.max_attempts,
+        "idempotency_key": f"{key_prefix}:{plan.name}",
+        "next_attempt_at": plan.not_before,
+        "phase": plan.phase,
+        "undoes": plan.undoes,
+    }
 
 
 _GET = select(pipelines).where(pipelines.c.id == bindparam("pid"))
@@ -291,22 +289,8 @@ def _append_recovery(conn: Connection, pipeline_id: int, plans: list[StepPlan]) 
         select(func.max(steps.c.position)).where(steps.c.pipeline_id == pipeline_id)
     ).scalar()
     first = int(last or 0) + 1
-    rows = [
-        {
-            "pipeline_id": pipeline_id,
-            "position": first + i,
-            "branch": 0,
-            "name": p.name,
-            "action": p.action,
-            "status": StepStatus.PENDING.value,
-            "attempts": 0,
-            "max_attempts": p.max_attempts,
-            "idempotency_key": f"{event['dedup_key']}:{pipeline['route']}:{p.name}",
-            "phase": p.phase,
-            "undoes": p.undoes,
-        }
-        for i, p in enumerate(plans)
-    ]
+    prefix = f"{event['dedup_key']}:{pipeline['route']}"
+    rows = [step_values(pipeline_id, prefix, p, first + i, 0) for i, p in enumerate(plans)]
     conn.execute(insert(steps), rows)
     conn.execute(
         update(pipelines).where(pipelines.c.id == pipeline_id).values(current_position=first)

@@ -11,9 +11,8 @@ The life of a file version, as the tasks drive it::
                                              ├► retry_step (claim again later)
                                              └► fail_and_advance (compensate, or fail the event)
 
-``record_event``, ``create_pipelines``, ``complete_step``, ``fail_step`` and ``advance`` are
-the same transitions one transaction each: ``admit`` and the fused methods are built from
-the same query functions, and the store tests drive the state machines through them.
+``advance`` alone moves a pipeline on whose step ended without it (a redelivery, the
+reconciler); ``fail_poisoned`` fails a step whose worker died on every attempt.
 """
 
 from __future__ import annotations
@@ -48,15 +47,10 @@ from filerelay.store.records import (
     Advance,
     ClaimedStep,
     InlineClaim,
-    RecordedEvent,
-    RoutePlan,
     StepPlan,
     Verdict,
     event_from_row,
 )
-
-#: How often ``record_event`` retries after losing an insert race (it then sees the winner).
-RECORD_ATTEMPTS = 3
 
 
 class Store(Transactions):
@@ -68,24 +62,6 @@ class Store(Transactions):
     """
 
     # --- events ---------------------------------------------------------------------------
-
-    @translated
-    def record_event(self, event: FileEvent) -> RecordedEvent:
-        """Record a detected file version: ``queued``, or ``duplicate`` of a known one.
-
-        Recording the same ``event_id`` again (a redelivered ingest) returns the existing
-        row; ``is_new`` stays true while it is ``queued``, so the ingest goes on idempotently.
-        """
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                with self._write() as conn:
-                    return events.record(conn, event, utcnow())
-            except IntegrityError:
-                # Another process inserted this id or a primary for this dedup key first;
-                # the next transaction sees its row.
-                if attempt == RECORD_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
 
     @translated
     def set_event_state(self, event_id: str, state: str, reason: str | None = None) -> bool:
@@ -104,44 +80,22 @@ class Store(Transactions):
 
         New and routed: the event is ``processing``, its pipelines exist, and the answer
         lists their first steps — less the one claimed for ``inline``, if it could be.
-        Otherwise the same answers as :meth:`record_event` followed by
-        :meth:`set_event_state` or :meth:`create_pipelines`.
+        Otherwise: a known ``event_id`` (a redelivered ingest) is answered as recorded before,
+        going on only while it is ``queued`` (a reprocess then gets a new run); a known dedup
+        key makes it a ``duplicate``; a verdict without plans records its ``state``.
         """
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                with self._write() as conn:
-                    return admission.admit(conn, event, verdict, utcnow(), inline)
-            except IntegrityError:
-                if attempt == RECORD_ATTEMPTS - 1:  # a concurrent insert won: look again
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._write_racing(
+            lambda conn: admission.admit(conn, event, verdict, utcnow(), inline)
+        )
 
     # --- pipelines ------------------------------------------------------------------------
-
-    @translated
-    def create_pipelines(
-        self, event_id: str, plans: list[RoutePlan], config_hash: str
-    ) -> list[int]:
-        """Create the event's pipelines and steps and move it to ``processing``; idempotent.
-
-        Called again for the same event (a redelivered ingest) it returns the ids of the
-        pipelines created before. A reprocessed (``failed → queued``) event gets a new run.
-        """
-        with self._write() as conn:
-            return pipelines.create(conn, event_id, plans, config_hash, utcnow())
-
-    @translated
-    def steps_at(self, pipeline_id: int, position: int) -> list[int]:
-        """Ids of the pipeline's steps at ``position`` (parallel siblings by branch)."""
-        with self._read() as conn:
-            return pipelines.steps_at(conn, pipeline_id, position)
 
     @translated
     def advance(self, pipeline_id: int) -> Advance:
         """Move the pipeline on once its current position is done; finish it and the event.
 
         Call it after the step's completing transaction committed. Safe to call twice or
-        concurrently. Right after :meth:`create_pipelines` it returns the first steps.
+        concurrently. On a pipeline whose current steps wait, it returns those not yet claimed.
         """
         with self._write() as conn:
             return pipelines.advance(conn, pipeline_id, utcnow())
@@ -161,15 +115,9 @@ class Store(Transactions):
             return steps.claim(conn, step_id, owner, lease_s, _now(now))
 
     @translated
-    def complete_step(self, step_id: int, owner: str, result: JSONDict) -> bool:
-        """Record success, only while ``owner`` holds the lease (else False: a stale worker)."""
-        with self._write() as conn:
-            return steps.complete(conn, step_id, owner, result, utcnow())
-
-    @translated
     def succeed_step(self, claim: ClaimedStep, owner: str, result: JSONDict) -> Advance | None:
-        """:meth:`complete_step` and :meth:`advance` in one transaction; None if ``owner`` no
-        longer holds the lease (nothing changed)."""
+        """Record the claimed step succeeded and :meth:`advance` its pipeline, in one
+        transaction; None if ``owner`` no longer holds the lease (nothing changed)."""
         with self._write() as conn:
             now = utcnow()
             if not steps.complete(conn, claim.step_id, owner, result, now, claim.started_at):
@@ -180,7 +128,14 @@ class Store(Transactions):
     def fail_and_advance(
         self, claim: ClaimedStep, owner: str, error: str, recovery_plan: list[StepPlan] | None
     ) -> Advance | None:
-        """:meth:`fail_step` and :meth:`advance` in one transaction; None if the lease is lost."""
+        """Fail the claimed step for good and :meth:`advance`, in one transaction; None if the
+        lease is lost.
+
+        A main step: pending steps are cancelled and the pipeline fails, or — given
+        ``recovery_plan`` (undo and on_failure steps) — starts compensating; the event ends
+        ``failed`` once no pipeline of it is active. An undo or on_failure step: the advance
+        goes on to the next one.
+        """
         with self._write() as conn:
             now = utcnow()
             before = events.get(conn, claim.event_id)
@@ -204,17 +159,6 @@ class Store(Transactions):
         with self._write() as conn:
             return steps.retry(conn, step_id, owner, error, as_utc(next_attempt_at))
 
-    @translated
-    def fail_step(
-        self, step_id: int, owner: str, error: str, recovery_plan: list[StepPlan] | None = None
-    ) -> bool:
-        """Fail the step for good. A main step: pending steps are cancelled and the pipeline
-        fails, or — given ``recovery_plan`` (undo and on_failure steps) — starts compensating;
-        the event ends ``failed`` once no pipeline of it is active. An undo or on_failure step:
-        only the step is recorded (advance to go on)."""
-        with self._write() as conn:
-            return steps.fail(conn, step_id, owner, error, utcnow(), recovery_plan)
-
     # --- reads ----------------------------------------------------------------------------
 
     @translated
@@ -223,18 +167,6 @@ class Store(Transactions):
         with self._read() as conn:
             row = events.get(conn, event_id)
             return dict(row) if row is not None else None
-
-    @translated
-    def events_by_relpath(self, source: str, relpath: str) -> list[dict[str, Any]]:
-        """Every recorded version of one file, oldest first."""
-        with self._read() as conn:
-            return events.by_relpath(conn, source, relpath)
-
-    @translated
-    def list_events(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest events, optionally only those in ``state``."""
-        with self._read() as conn:
-            return events.list_rows(conn, state, limit)
 
     @translated
     def pipelines_of(self, event_id: str) -> list[dict[str, Any]]:
@@ -287,7 +219,8 @@ class Store(Transactions):
     def fail_poisoned(
         self, step_id: int, error: str, recovery_plan: list[StepPlan] | None = None
     ) -> bool:
-        """Fail a step whose worker died on every attempt (see :meth:`fail_step`)."""
+        """Fail a step whose worker died on every attempt, as :meth:`fail_and_advance` would
+        (call :meth:`advance` after it)."""
         with self._write() as conn:
             return recovery.fail_poisoned(conn, step_id, error, utcnow(), recovery_plan)
 
@@ -337,12 +270,6 @@ class Store(Transactions):
         """The text of the config with this SHA-256, if it was ever saved."""
         with self._read() as conn:
             return configs.text_of(conn, sha256)
-
-    @translated
-    def count_by_state(self) -> dict[str, int]:
-        """Number of events per state."""
-        with self._read() as conn:
-            return events.count_by_state(conn)
 
     # --- operator views (events list / show, status) --------------------------------------
 
@@ -419,14 +346,8 @@ class Store(Transactions):
     @translated
     def register_source(self, name: str, root: str | None) -> None:
         """Make a source known (its pause switch is kept)."""
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                with self._write() as conn:
-                    sources.register(conn, name, root, utcnow())
-                return
-            except IntegrityError:  # two watchers registered it at once
-                if attempt == RECORD_ATTEMPTS - 1:
-                    raise
+        # two watchers may register it at once
+        self._write_racing(lambda conn: sources.register(conn, name, root, utcnow()))
 
     @translated
     def set_paused(self, name: str, paused: bool, by: str) -> bool:

@@ -120,8 +120,3 @@ STEP = _machine(
         S.CANCELLED: set(),
     },
 )
-
-
-def event_predecessors(to_state: str) -> frozenset[str]:
-    """States an event may move to ``to_state`` from."""
-    return EVENT.predecessors(to_state)

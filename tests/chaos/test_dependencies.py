@@ -28,6 +28,7 @@ from tests.chaos.helpers import (
 )
 from tests.conftest import wait_for
 from tests.e2e.test_core_pipeline import objects
+from tests.store.store_helpers import count_by_state, events_by_relpath
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
@@ -118,7 +119,7 @@ def test_missing_bucket_fails_at_once_and_quarantines_the_file(
     (inbox / "sub/doomed.csv").write_bytes(b"a,b\n1,2\n")
     # then the step fails once, without retries, and on_failure moves the file aside
     wait_states(relay, {"failed": 1}, 30)
-    [event] = relay.store.events_by_relpath("drop", "sub/doomed.csv")
+    [event] = events_by_relpath(relay.store, "drop", "sub/doomed.csv")
     assert "NoSuchBucket" in (event["reason"] or ""), event["reason"]
     steps = {s["name"]: s for s in steps_of_file(relay, "sub/doomed.csv")}
     assert steps["upload"]["attempts"] == 1
@@ -199,7 +200,7 @@ def test_step_failing_for_good_after_an_upload_deletes_the_object(
     wait_states(relay, {"failed": 2}, 30)
     wait_for(lambda: objects(s3_client, bucket) == {}, 10, 0.2, what="objects deleted")
     for rel in ("hook/a.txt", "move/b.txt"):
-        [event] = relay.store.events_by_relpath("drop", rel)
+        [event] = events_by_relpath(relay.store, "drop", rel)
         [pipe] = relay.store.pipelines_of(event["id"])
         assert pipe["status"] == "failed", (rel, pipe)
         steps = steps_of_file(relay, rel)
@@ -261,7 +262,7 @@ def test_store_unreachable_for_10s_loses_nothing(
         start_watcher(relay)
         first = {f"before/f{i:02d}.bin": os.urandom(800 + i) for i in range(20)}
         write_files(inbox, first)
-        wait_for(lambda: relay.store.count_by_state().get("succeeded", 0) >= 5, 30, 0.05)
+        wait_for(lambda: count_by_state(relay.store).get("succeeded", 0) >= 5, 30, 0.05)
         # when the store is unreachable for 10 s, from the next claim on, while 20 more land
         armed.set()
         wait_for(proxy.tapped.is_set, 10, 0.01, what="the store cut at a claim")
@@ -274,7 +275,7 @@ def test_store_unreachable_for_10s_loses_nothing(
         # then everything resumes: each file once, every event succeeded
         wait_for(lambda: settled(relay, 40), 90, 0.2, what="40 succeeded, nothing in progress")
         took = time.monotonic() - back_at
-        states = relay.store.count_by_state()
+        states = count_by_state(relay.store)
         deferred = (relay.root / "worker.log").read_text().count("task_deferred")
         print(
             f"store unreachable 10s: all 40 done {took:.1f}s after it came back; {deferred} "

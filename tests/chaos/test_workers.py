@@ -30,6 +30,7 @@ from tests.chaos.helpers import (
 )
 from tests.conftest import wait_for
 from tests.e2e.harness import Relay
+from tests.store.store_helpers import count_by_state, events_by_relpath
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
@@ -76,7 +77,7 @@ def test_worker_sigkilled_mid_step_is_replaced_within_the_lease(
     # then every file is done once; the killed step was taken over after its lease lapsed
     lease_s = 6 + 3  # step timeout + FILERELAY_LEASE_MARGIN_S
     wait_for(
-        lambda: relay.store.events_by_relpath("drop", victim)[0]["state"] == "succeeded",
+        lambda: events_by_relpath(relay.store, "drop", victim)[0]["state"] == "succeeded",
         lease_s + 30,
         0.1,
         what=f"{victim} succeeded after the kill",
@@ -157,7 +158,7 @@ def test_one_step_message_delivered_twice_at_once_has_one_effect(
     assert len(receiver.hits) == 1, receiver.statuses()
     [step] = steps_of_file(relay, "twice.txt")
     assert (step["status"], step["attempts"]) == ("succeeded", 1)
-    assert relay.store.count_by_state() == {"succeeded": 1}
+    assert count_by_state(relay.store) == {"succeeded": 1}
 
 
 def steps_done(relay: Relay) -> int:

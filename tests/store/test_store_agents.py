@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from filerelay.store import Store
 from filerelay.store.agents import AgentInfo, state_of
 from filerelay.store.schema import agents, file_events, pipelines, steps
-from tests.store.store_helpers import make_event, plan, step
+from tests.store.store_helpers import admit, make_event, plan, record, run_step, step, steps_at
 
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 
@@ -73,17 +73,14 @@ def test_prune_deletes_old_finished_events_with_their_rows_in_batches(store: Sto
     old = []
     for i in range(5):
         event = make_event(f"o{i}.txt")
-        store.record_event(event)
-        (pid,) = store.create_pipelines(event.event_id, [plan("r", step(0, "s"))], "h")
-        (sid,) = store.steps_at(pid, 0)
-        store.claim_step(sid, "w", 60)
-        store.complete_step(sid, "w", {})
-        store.advance(pid)
+        (pid,) = admit(store, event, plan("r", step(0, "s")))
+        (sid,) = steps_at(store, pid, 0)
+        run_step(store, sid, {})
         old.append(event.event_id)
     dup = make_event("o0.txt", dedup_key=store.get_event(old[0])["dedup_key"])  # type: ignore[index]
-    store.record_event(dup)
+    record(store, dup)
     fresh = make_event("new.txt")
-    store.record_event(fresh)
+    record(store, fresh)
     with store.engine.begin() as conn:
         conn.execute(
             update(file_events).where(file_events.c.id.in_(old)).values(created_at=HOUR_AGO)

@@ -16,6 +16,7 @@ from filerelay.tasks.reconciler import LOCK_NAME, Reconciler
 from filerelay.tasks.runner import ingest, run_step
 from filerelay.tasks.runtime import build_runtime
 from tests.conftest import wait_for
+from tests.store.store_helpers import record
 from tests.tasks.test_runner import make_event
 
 QUEUE = "filerelay"
@@ -94,7 +95,7 @@ def test_a_step_that_killed_its_worker_every_time_is_failed(setup):
 def test_an_event_recorded_but_never_routed_is_ingested_again(setup):
     runtime, reconciler, client, inbox, _out = setup
     ev = make_event(inbox, "f.txt")
-    runtime.store.record_event(ev)  # the ingest task died right after recording
+    record(runtime.store, ev)  # the ingest task died right after recording
     client.delete(QUEUE)
     assert reconciler.run_once().reingested == 1
     assert [m["task"] for m in queued(client)] == ["filerelay.ingest"]
@@ -150,9 +151,10 @@ def test_an_upload_left_by_a_failed_step_is_aborted(tmp_path, redis_url, moto_en
         "part_size": 5 * 2**20,
         "parts": {},
     }
-    assert runtime.store.claim_step(step_id, "w", lease_s=30) is not None
+    claim = runtime.store.claim_step(step_id, "w", lease_s=30)
+    assert claim is not None
     assert runtime.store.save_checkpoint(step_id, "w", {"multipart": saved}, 30)
-    assert runtime.store.fail_step(step_id, "w", "PermanentError: boom")
+    assert runtime.store.fail_and_advance(claim, "w", "PermanentError: boom", None) is not None
     # when the reconciler passes (orphan age 0)
     reconciler = Reconciler(runtime, make_celery(settings), QUEUE, orphan_upload_age_s=0.0)
     done = wait_for(lambda: reconciler.run_once().aborted_uploads == 1 or None, 10)
@@ -168,7 +170,7 @@ def test_files_on_disk_the_store_never_recorded_are_ingested(setup):
 
     runtime, reconciler, client, inbox, _out = setup
     recorded = make_event(inbox, "known.txt")
-    runtime.store.record_event(recorded)
+    record(runtime.store, recorded)
     for name in ("lost-1.txt", "sub/lost-2.txt", "x.tmp"):  # x.tmp: filtered, never emitted
         make_event(inbox, name)
     sources = runtime.rules.loaded.model.sources
