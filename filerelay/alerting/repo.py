@@ -14,6 +14,7 @@ from filerelay.alerting import queries
 from filerelay.store import agents as agent_rows
 from filerelay.store import listing
 from filerelay.store.access import Transactions, translated
+from filerelay.store.rows import AgentRow, PendingEvent
 from filerelay.store.schema import alert_states, notifications
 
 EXCERPT_CHARS = 2000
@@ -49,13 +50,13 @@ class AlertStore(Transactions):
             return queries.compensation_failures(conn, since)
 
     @translated
-    def oldest_pending(self) -> dict[str, Any] | None:
+    def oldest_pending(self) -> PendingEvent | None:
         """The oldest queued or processing event, or None."""
         with self._read() as conn:
             return listing.oldest_pending(conn)
 
     @translated
-    def agents(self, now: datetime, seen_since: datetime, role: str | None) -> list[dict[str, Any]]:
+    def agents(self, now: datetime, seen_since: datetime, role: str | None) -> list[AgentRow]:
         """Agents heard from since ``seen_since`` (each with its ``state`` at ``now``)."""
         with self._read() as conn:
             return agent_rows.rows(conn, now, seen_since, role=role)

@@ -17,6 +17,7 @@ from filerelay.errors import StoreError
 from filerelay.model import EventState, PipelineStatus, StepPhase, StepStatus
 from filerelay.store import events
 from filerelay.store.records import Advance, RoutePlan, StepPlan, StepRef
+from filerelay.store.rows import PipelineRow
 from filerelay.store.schema import pipelines, steps
 from filerelay.store.states import EVENT
 
@@ -338,7 +339,7 @@ def settle_event(conn: Connection, event_id: str, now: datetime) -> tuple[str, b
     return EventState.SUCCEEDED.value, True
 
 
-def rows_of(conn: Connection, event_id: str) -> list[dict[str, Any]]:
+def rows_of(conn: Connection, event_id: str) -> list[PipelineRow]:
     """Every pipeline of the event, oldest first."""
     query = select(pipelines).where(pipelines.c.event_id == event_id).order_by(pipelines.c.id)
-    return [dict(row) for row in conn.execute(query).mappings()]
+    return [PipelineRow.of(row) for row in conn.execute(query).mappings()]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -50,6 +49,18 @@ from filerelay.store.records import (
     StepPlan,
     Verdict,
     event_from_row,
+)
+from filerelay.store.rows import (
+    AgentRow,
+    EventRow,
+    PendingEvent,
+    PipelineRow,
+    PipelineRun,
+    PoisonedStep,
+    RoutedStep,
+    SourceRow,
+    StepCheckpoint,
+    StepRow,
 )
 
 
@@ -162,26 +173,26 @@ class Store(Transactions):
     # --- reads ----------------------------------------------------------------------------
 
     @translated
-    def get_event(self, event_id: str) -> dict[str, Any] | None:
-        """The event row as a dict, or None."""
+    def get_event(self, event_id: str) -> EventRow | None:
+        """The event's row, or None."""
         with self._read() as conn:
             row = events.get(conn, event_id)
-            return dict(row) if row is not None else None
+            return EventRow.of(row) if row is not None else None
 
     @translated
-    def pipelines_of(self, event_id: str) -> list[dict[str, Any]]:
+    def pipelines_of(self, event_id: str) -> list[PipelineRow]:
         """Every pipeline of the event (all runs), oldest first."""
         with self._read() as conn:
             return pipelines.rows_of(conn, event_id)
 
     @translated
-    def steps_of(self, pipeline_id: int) -> list[dict[str, Any]]:
+    def steps_of(self, pipeline_id: int) -> list[StepRow]:
         """Every step of the pipeline in running order."""
         with self._read() as conn:
             return steps.rows_of(conn, pipeline_id)
 
     @translated
-    def step_row(self, step_id: int) -> dict[str, Any] | None:
+    def step_row(self, step_id: int) -> RoutedStep | None:
         """One step row with its pipeline's ``route`` and ``event_id``, or None."""
         with self._read() as conn:
             return steps.row_with_route(conn, step_id)
@@ -203,15 +214,16 @@ class Store(Transactions):
             return ids
 
     @translated
-    def stalled_pipelines(self, grace_s: float, limit: int = 200) -> list[dict[str, Any]]:
+    def stalled_pipelines(self, grace_s: float, limit: int = 200) -> list[PipelineRow]:
         """Active pipelines whose position has no step left to run (a lost advance)."""
         cutoff = utcnow() - timedelta(seconds=grace_s)
         with self._read() as conn:
             ids = recovery.stalled_pipelines(conn, cutoff, limit)
-            return [dict(pipelines.get(conn, i)) for i in ids]
+            return [PipelineRow.of(pipelines.get(conn, i)) for i in ids]
 
     @translated
-    def poisoned_steps(self, limit: int = 100) -> list[dict[str, Any]]:
+    def poisoned_steps(self, limit: int = 100) -> list[PoisonedStep]:
+        """Running steps whose lease expired with no attempts left (see :mod:`recovery`)."""
         with self._read() as conn:
             return recovery.poisoned_steps(conn, utcnow(), limit)
 
@@ -225,7 +237,7 @@ class Store(Transactions):
             return recovery.fail_poisoned(conn, step_id, error, utcnow(), recovery_plan)
 
     @translated
-    def abandoned_checkpoints(self, age_s: float, limit: int = 100) -> list[dict[str, Any]]:
+    def abandoned_checkpoints(self, age_s: float, limit: int = 100) -> list[StepCheckpoint]:
         """Ended steps still holding a checkpoint older than ``age_s`` (orphaned uploads)."""
         with self._read() as conn:
             return recovery.abandoned_checkpoints(conn, utcnow() - timedelta(seconds=age_s), limit)
@@ -238,6 +250,7 @@ class Store(Transactions):
 
     @translated
     def clear_checkpoint(self, step_id: int) -> None:
+        """Forget a step's checkpoint (its upload was aborted, or is gone)."""
         with self._write() as conn:
             recovery.clear_checkpoint(conn, step_id)
 
@@ -250,6 +263,7 @@ class Store(Transactions):
 
     @translated
     def unrouted_events(self, grace_s: float, limit: int = 500) -> list[str]:
+        """Events recorded ``queued`` longer than ``grace_s`` ago that never got a pipeline."""
         with self._read() as conn:
             return recovery.unrouted_events(conn, utcnow() - timedelta(seconds=grace_s), limit)
 
@@ -292,19 +306,19 @@ class Store(Transactions):
             return listing.count_by_state_since(conn, as_utc(since))
 
     @translated
-    def oldest_pending(self) -> dict[str, Any] | None:
+    def oldest_pending(self) -> PendingEvent | None:
         """The oldest queued or processing event, or None."""
         with self._read() as conn:
             return listing.oldest_pending(conn)
 
     @translated
-    def timeline(self, event_id: str) -> list[dict[str, Any]]:
+    def timeline(self, event_id: str) -> list[PipelineRun]:
         """Every pipeline of the event (all runs), each with its ``steps``."""
         with self._read() as conn:
             return history.timeline(conn, event_id)
 
     @translated
-    def events_by_path(self, path: str) -> list[dict[str, Any]]:
+    def events_by_path(self, path: str) -> list[EventRow]:
         """Every recorded version of the file at an absolute path, oldest first."""
         with self._read() as conn:
             return history.by_path(conn, path)
@@ -338,7 +352,7 @@ class Store(Transactions):
     @translated
     def agents(
         self, seen_since: datetime, role: str | None = None, host: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[AgentRow]:
         """Agents heard from since ``seen_since``, each with its ``state`` now."""
         with self._read() as conn:
             return agents.rows(conn, utcnow(), as_utc(seen_since), role, host)
@@ -362,7 +376,7 @@ class Store(Transactions):
             return sources.paused_names(conn)
 
     @translated
-    def sources(self) -> list[dict[str, Any]]:
+    def sources(self) -> list[SourceRow]:
         """Every known source with its switch."""
         with self._read() as conn:
             return sources.all_rows(conn)

@@ -50,7 +50,7 @@ def stores(relay: Relay) -> tuple[Store, AlertStore]:
 
 def registered(alert_store: AlertStore, pid: int) -> bool:
     now = utcnow()
-    return any(a["pid"] == pid for a in alert_store.agents(now, now - timedelta(hours=1), None))
+    return any(a.pid == pid for a in alert_store.agents(now, now - timedelta(hours=1), None))
 
 
 def test_alerts_test_reports_each_channel(

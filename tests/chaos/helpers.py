@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 
+from filerelay.store.rows import StepRow
 from tests.conftest import free_port, port_open, stop_process, wait_for
 from tests.e2e.harness import Proc, Relay
 from tests.e2e.test_core_pipeline import objects
@@ -366,19 +367,19 @@ def assert_once_each(relay: Relay, relpaths: list[str], source: str = "drop") ->
     """Every file has exactly one primary event, ``succeeded``; any other detection of the
     same version is recorded ``duplicate``."""
     for rel in relpaths:
-        states = sorted(e["state"] for e in events_by_relpath(relay.store, source, rel))
+        states = sorted(e.state for e in events_by_relpath(relay.store, source, rel))
         assert states.count("succeeded") == 1 and set(states) <= {"succeeded", "duplicate"}, (
             rel,
             states,
         )
 
 
-def steps_of_file(relay: Relay, relpath: str, source: str = "drop") -> list[dict[str, Any]]:
+def steps_of_file(relay: Relay, relpath: str, source: str = "drop") -> list[StepRow]:
     """Every step row of every pipeline of the file's events."""
-    rows: list[dict[str, Any]] = []
+    rows: list[StepRow] = []
     for event in events_by_relpath(relay.store, source, relpath):
-        for pipe in relay.store.pipelines_of(event["id"]):
-            rows += relay.store.steps_of(pipe["id"])
+        for pipe in relay.store.pipelines_of(event.id):
+            rows += relay.store.steps_of(pipe.id)
     return rows
 
 

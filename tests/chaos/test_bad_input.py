@@ -73,9 +73,9 @@ def test_unreadable_file_fails_at_once_with_its_reason(deploy, tmp_path, broker_
     # then the unreadable file fails for good on its first attempt, naming the cause
     wait_states(relay, {"failed": 1, "succeeded": 1}, 30)
     [event] = events_by_relpath(relay.store, "drop", "secret.txt")
-    assert "permission denied" in event["reason"], event["reason"]
+    assert "permission denied" in event.reason, event.reason
     [step] = steps_of_file(relay, "secret.txt")
-    assert (step["status"], step["attempts"]) == ("failed", 1)
+    assert (step.status, step.attempts) == ("failed", 1)
     assert sorted(p.name for p in out.iterdir()) == ["fine.txt"]
 
 
@@ -143,7 +143,7 @@ def test_awkward_names_and_an_empty_file_arrive_whole(
     for rel, data in AWKWARD.items():
         assert (out / rel).read_bytes() == data, rel
         [event] = events_by_relpath(relay.store, "drop", rel)
-        assert event["size"] == len(data)
+        assert event.size == len(data)
 
 
 @pytest.mark.xfail(
@@ -168,7 +168,7 @@ def test_non_utf8_name_is_recorded_and_copied(deploy, tmp_path, broker_url):
         b"bytes of a latin-1 name"
     )
     [event] = events_by_relpath(relay.store, "drop", os.fsdecode(name))
-    assert event["state"] == "succeeded"
+    assert event.state == "succeeded"
 
 
 def test_a_non_utf8_name_does_not_stop_the_disk_audit(deploy, tmp_path, own_redis):
@@ -225,8 +225,8 @@ def test_file_larger_than_the_destination_free_space_fails_cleanly(
     (inbox / "huge.bin").write_bytes(os.urandom(2 * 2**20))
     wait_states(relay, {"succeeded": 1, "failed": 1}, 30)
     [event] = events_by_relpath(relay.store, "drop", "huge.bin")
-    assert "no space left on device" in event["reason"], event["reason"]
+    assert "no space left on device" in event.reason, event.reason
     [step] = steps_of_file(relay, "huge.bin")
-    assert (step["status"], step["attempts"]) == ("failed", 1)
+    assert (step.status, step.attempts) == ("failed", 1)
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["small.txt"]  # no partial file
     assert (inbox / "huge.bin").stat().st_size == 2 * 2**20

@@ -159,4 +159,4 @@ def test_burst_of_5000_files_under_back_pressure_keeps_the_watcher_small(
         assert (out / rel).read_bytes() == data, rel
     for rel in list(files)[::97]:
         [event] = events_by_relpath(relay.store, "drop", rel)
-        assert event["state"] == ("succeeded" if rel.startswith("d0/") else "skipped"), rel
+        assert event.state == ("succeeded" if rel.startswith("d0/") else "skipped"), rel

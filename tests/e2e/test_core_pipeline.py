@@ -110,7 +110,7 @@ def test_slow_writer_is_uploaded_once_whole(relay, s3_client):
     wait_objects(s3_client, relay.bucket, {"drop/slow.dat"})
     assert body(s3_client, relay.bucket, "drop/slow.dat") == b"".join(chunks)
     events = events_by_relpath(relay.store, "drop", "slow.dat")
-    assert [e["state"] for e in events] == ["succeeded"], events
+    assert [e.state for e in events] == ["succeeded"], events
 
 
 def test_part_file_renamed_is_uploaded_once_under_its_final_name(relay, s3_client):
@@ -179,9 +179,9 @@ def test_64mib_file_goes_up_multipart_with_matching_bytes(relay, s3_client):
     # hashed as it was sent: the SHA-256 is in the step result, the part size on the object
     assert head["Metadata"]["part-size"] == str(8 * 2**20)
     [event] = events_by_relpath(relay.store, "drop", "big.bin")
-    [pipe] = relay.store.pipelines_of(event["id"])
-    [step] = relay.store.steps_of(pipe["id"])
-    assert step["result"]["sha256"] == hashlib.sha256(data).hexdigest()
+    [pipe] = relay.store.pipelines_of(event.id)
+    [step] = relay.store.steps_of(pipe.id)
+    assert step.result["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_restarting_the_watcher_does_not_upload_again(relay, s3_client):

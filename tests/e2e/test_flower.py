@@ -80,5 +80,5 @@ def test_submit_reruns_an_unchanged_file_and_flower_lists_its_tasks(relay):
     wait_for(lambda: set(count_by_state(relay.store)) == {"succeeded"}, 60, what="all succeeded")
     assert (relay.out / "report.csv").read_text() == "a,b\n"  # type: ignore[attr-defined]
     versions = relay.store.events_by_path(str(target))
-    assert len(versions) >= 2 and versions[0]["stable_signal"] != "manual"
-    assert all(v["stable_signal"] == "manual" for v in versions[1:])
+    assert len(versions) >= 2 and versions[0].stable_signal != "manual"
+    assert all(v.stable_signal == "manual" for v in versions[1:])

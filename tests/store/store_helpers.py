@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select
 
@@ -13,6 +12,7 @@ from filerelay.model import EventState, FileEvent, path_dedup_key
 from filerelay.store import Advance, RecordedEvent, RoutePlan, StepPlan, Store, Verdict
 from filerelay.store.db import read_only
 from filerelay.store.listing import EventFilter
+from filerelay.store.rows import EventRow
 from filerelay.store.schema import file_events
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -68,7 +68,7 @@ def admit(store: Store, event: FileEvent, *plans: RoutePlan, config_hash: str = 
 
 def steps_at(store: Store, pipeline_id: int, position: int) -> list[int]:
     """Ids of the pipeline's steps at ``position``, by branch."""
-    return [s["id"] for s in store.steps_of(pipeline_id) if s["position"] == position]
+    return [s.id for s in store.steps_of(pipeline_id) if s.position == position]
 
 
 def run_step(
@@ -96,7 +96,7 @@ def fail_step(
 # --- reading what the store recorded ---------------------------------------------------------
 
 
-def listed(store: Store, state: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+def listed(store: Store, state: str | None = None, limit: int = 1000) -> list[EventRow]:
     """Events (in ``state``), newest first: the first page of ``events list``."""
     return store.list_page(EventFilter(state=state), limit).rows
 
@@ -106,7 +106,7 @@ def count_by_state(store: Store) -> dict[str, int]:
     return store.count_by_state_since(EPOCH)
 
 
-def events_by_relpath(store: Store, source: str, relpath: str) -> list[dict[str, Any]]:
+def events_by_relpath(store: Store, source: str, relpath: str) -> list[EventRow]:
     """Every recorded version of one file, oldest first."""
     query = (
         select(file_events)
@@ -114,4 +114,4 @@ def events_by_relpath(store: Store, source: str, relpath: str) -> list[dict[str,
         .order_by(file_events.c.created_at, file_events.c.id)
     )
     with read_only(store.engine).connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
+        return [EventRow.of(row) for row in conn.execute(query).mappings()]

@@ -59,11 +59,11 @@ def test_racing_ingests_leave_one_primary_row_per_file_version(store: Store, db_
     assert sum(sum(r) for r in results) == len(versions)  # type: ignore[call-overload]
     rows = listed(store)
     assert len(rows) == len(versions) * PROCESSES
-    primaries = {r["dedup_key"]: r["id"] for r in rows if r["state"] != "duplicate"}
+    primaries = {r.dedup_key: r.id for r in rows if r.state != "duplicate"}
     assert len(primaries) == len(versions)
     for row in rows:
-        if row["state"] == "duplicate":
-            assert row["duplicate_of"] == primaries[row["dedup_key"]]
+        if row.state == "duplicate":
+            assert row.duplicate_of == primaries[row.dedup_key]
 
 
 def test_racing_redeliveries_of_one_event_record_it_once(store: Store, db_url: str) -> None:
@@ -85,7 +85,7 @@ def test_racing_claims_of_one_step_let_exactly_one_win(store: Store, db_url: str
     # when they all claim it / then one holds it
     results = run_together(db_url, [claim(f"w{i}") for i in range(PROCESSES)])
     assert Counter(results) == {True: 1, False: PROCESSES - 1}
-    assert store.steps_of(pid)[0]["attempts"] == 1
+    assert store.steps_of(pid)[0].attempts == 1
 
 
 def test_siblings_finishing_at_once_still_advance_the_pipeline(store: Store, db_url: str) -> None:
@@ -114,7 +114,7 @@ def test_siblings_finishing_at_once_still_advance_the_pipeline(store: Store, db_
     # then the later one sees both done and hands out the next step
     after = steps_at(store, pid, 1)
     assert after in results  # type: ignore[comparison-overlap]
-    assert store.pipelines_of(event.event_id)[0]["current_position"] == 1
+    assert store.pipelines_of(event.event_id)[0].current_position == 1
 
 
 def test_processes_starting_on_an_empty_store_migrate_it_once(db_url: str) -> None:

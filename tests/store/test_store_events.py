@@ -29,10 +29,10 @@ def test_new_event_is_queued(store: Store) -> None:
     assert (recorded.state, recorded.is_new, recorded.duplicate_of) == ("queued", True, None)
     row = store.get_event(event.event_id)
     assert row is not None
-    assert row["state"] == "queued" and row["dedup_key"] == event.dedup_key
-    assert row["tags"] == {"team": "vision"} and row["sha256"] == "ab" * 32
-    assert row["created_at"].tzinfo is not None
-    assert abs(row["detected_at"].timestamp() - event.detected_at) < 1e-5
+    assert row.state == "queued" and row.dedup_key == event.dedup_key
+    assert row.tags == {"team": "vision"} and row.sha256 == "ab" * 32
+    assert row.created_at.tzinfo is not None
+    assert abs(row.detected_at.timestamp() - event.detected_at) < 1e-5
 
 
 def test_same_file_version_again_is_a_duplicate_of_the_first(store: Store) -> None:
@@ -48,7 +48,7 @@ def test_same_file_version_again_is_a_duplicate_of_the_first(store: Store) -> No
         False,
         first.event_id,
     )
-    assert store.get_event(again.event_id)["duplicate_of"] == first.event_id  # type: ignore[index]
+    assert store.get_event(again.event_id).duplicate_of == first.event_id  # type: ignore[union-attr]
     assert count_by_state(store) == {"queued": 1, "duplicate": 1}
 
 
@@ -79,7 +79,9 @@ def test_unique_index_allows_one_primary_per_dedup_key(store: Store, engine: Eng
     # given a primary row
     event = make_event("a.bin", inode=3)
     record(store, event)
-    row = dict(store.get_event(event.event_id) or {})
+    recorded = store.get_event(event.event_id)
+    assert recorded is not None
+    row = recorded.to_json()
     # when a second non-duplicate row with the same key is inserted behind the store's back
     with pytest.raises(exc.IntegrityError), engine.begin() as conn:
         conn.execute(insert(file_events).values(row | {"id": "x" * 32, "state": "queued"}))
@@ -100,7 +102,7 @@ def test_set_event_state_follows_the_state_machine(store: Store) -> None:
     # when it is skipped / then the state and reason are stored
     assert store.set_event_state(event.event_id, "skipped", reason="no route matched")
     row = store.get_event(event.event_id)
-    assert row is not None and (row["state"], row["reason"]) == ("skipped", "no route matched")
+    assert row is not None and (row.state, row.reason) == ("skipped", "no route matched")
     # and repeating it is a no-op, while an illegal move names both states
     assert store.set_event_state(event.event_id, "skipped") is False
     with pytest.raises(StoreError, match="illegal event transition skipped -> queued"):
@@ -113,7 +115,7 @@ def test_failed_event_can_be_queued_again(store: Store) -> None:
     assert store.set_event_state(event.event_id, "failed", reason="boom")
     assert store.set_event_state(event.event_id, "queued")
     row = store.get_event(event.event_id)
-    assert row is not None and (row["state"], row["reason"]) == ("queued", None)
+    assert row is not None and (row.state, row.reason) == ("queued", None)
 
 
 def test_set_state_of_unknown_event_is_an_error(store: Store) -> None:
@@ -130,10 +132,10 @@ def test_read_helpers(store: Store) -> None:
     store.set_event_state(other.event_id, "skipped")
     # then
     by_relpath = events_by_relpath(store, "cam", "a.bin")
-    assert [e["id"] for e in by_relpath] == [v1.event_id, v2.event_id]
+    assert [e.id for e in by_relpath] == [v1.event_id, v2.event_id]
     assert events_by_relpath(store, "other", "a.bin") == []
-    assert [e["id"] for e in listed(store)] == [other.event_id, v2.event_id, v1.event_id]
-    assert [e["id"] for e in listed(store, state="skipped")] == [other.event_id]
+    assert [e.id for e in listed(store)] == [other.event_id, v2.event_id, v1.event_id]
+    assert [e.id for e in listed(store, state="skipped")] == [other.event_id]
     assert len(listed(store, limit=2)) == 2
     assert count_by_state(store) == {"queued": 2, "skipped": 1}
     assert store.get_event("missing") is None

@@ -46,13 +46,13 @@ def test_pages_are_newest_first_and_cover_every_row_once(store: Store) -> None:
     cursor = None
     for _ in range(5):
         page = store.list_page(EventFilter(), limit=3, cursor=cursor)
-        seen += [r["id"] for r in page.rows]
+        seen += [r.id for r in page.rows]
         if page.next_cursor is None:
             break
         cursor = Cursor.decode(page.next_cursor)
     # then every event came exactly once, newest first (ties by id, descending)
     assert sorted(seen) == sorted(ids) and len(seen) == 7
-    created = [store.get_event(i)["created_at"] for i in seen]  # type: ignore[index]
+    created = [store.get_event(i).created_at for i in seen]  # type: ignore[union-attr]
     assert created == sorted(created, reverse=True)
 
 
@@ -64,7 +64,7 @@ def test_filters_state_source_time_route_glob_and_search(store: Store) -> None:
     fail(store, c, "archive", "disk full")
 
     def ids(**kw: object) -> set[str]:
-        return {r["id"] for r in store.list_page(EventFilter(**kw), 50).rows}  # type: ignore[arg-type]
+        return {r.id for r in store.list_page(EventFilter(**kw), 50).rows}  # type: ignore[arg-type]
 
     assert ids(state="failed") == {a, c}
     assert ids(state="queued") == {b}
@@ -97,13 +97,13 @@ def test_timeline_has_every_run_and_path_lookup_finds_every_version(store: Store
     # when its timeline is read
     runs = store.timeline(event.event_id)
     # then both runs are there with their steps, and the latest run's rules
-    assert [(r["run"], r["status"]) for r in runs] == [(1, "failed"), (2, "running")]
-    assert runs[0]["steps"][0]["last_error"] == "boom" and runs[0]["steps"][0]["attempts"] == 1
+    assert [(r.run, r.status) for r in runs] == [(1, "failed"), (2, "running")]
+    assert runs[0].steps[0].last_error == "boom" and runs[0].steps[0].attempts == 1
     assert store.last_config_hash(event.event_id) == "sha-2"
     # and the absolute path finds it (and not a file with the same relpath elsewhere)
     other = make_event("x/y.bin", source="cam2", path="/elsewhere/x/y.bin")
     record(store, other)
-    assert [e["id"] for e in store.events_by_path("/data/cam/x/y.bin")] == [event.event_id]
+    assert [e.id for e in store.events_by_path("/data/cam/x/y.bin")] == [event.event_id]
 
 
 def test_status_counts_and_oldest_pending(store: Store) -> None:
@@ -111,4 +111,4 @@ def test_status_counts_and_oldest_pending(store: Store) -> None:
     record_at(store, "new.txt", 30)
     assert store.count_by_state_since(T0 + timedelta(minutes=10)) == {"queued": 1}
     pending = store.oldest_pending()
-    assert pending is not None and pending["id"] == old
+    assert pending is not None and pending.id == old

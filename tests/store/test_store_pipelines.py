@@ -46,21 +46,22 @@ def test_admitting_records_steps_and_starts_processing(store: Store) -> None:
     ids = admit(store, event, *plans, config_hash="cfg1")
     # then one running pipeline per route, with its steps pending, and the event processing
     pipes = store.pipelines_of(event_id)
-    assert [p["id"] for p in pipes] == ids
-    assert [
-        (p["route"], p["run"], p["status"], p["current_position"], p["config_hash"]) for p in pipes
-    ] == [("video", 1, "running", 0, "cfg1"), ("audit", 1, "running", 0, "cfg1")]
+    assert [p.id for p in pipes] == ids
+    assert [(p.route, p.run, p.status, p.current_position, p.config_hash) for p in pipes] == [
+        ("video", 1, "running", 0, "cfg1"),
+        ("audit", 1, "running", 0, "cfg1"),
+    ]
     steps = store.steps_of(ids[0])
-    assert [(s["position"], s["branch"], s["name"], s["status"], s["attempts"]) for s in steps] == [
+    assert [(s.position, s.branch, s.name, s.status, s.attempts) for s in steps] == [
         (0, 0, "s3", "pending", 0),
         (1, 0, "hook", "pending", 0),
         (1, 1, "mq", "pending", 0),
     ]
-    dedup_key = store.get_event(event_id)["dedup_key"]  # type: ignore[index]
-    assert steps[0]["idempotency_key"] == f"{dedup_key}:video:s3"
-    assert store.steps_of(ids[1])[0]["max_attempts"] == 5
-    assert store.get_event(event_id)["state"] == "processing"  # type: ignore[index]
-    assert steps_at(store, ids[0], 1) == [steps[1]["id"], steps[2]["id"]]
+    dedup_key = store.get_event(event_id).dedup_key  # type: ignore[union-attr]
+    assert steps[0].idempotency_key == f"{dedup_key}:video:s3"
+    assert store.steps_of(ids[1])[0].max_attempts == 5
+    assert store.get_event(event_id).state == "processing"  # type: ignore[union-attr]
+    assert steps_at(store, ids[0], 1) == [steps[1].id, steps[2].id]
 
 
 def test_admitting_again_is_idempotent(store: Store) -> None:
@@ -72,7 +73,7 @@ def test_admitting_again_is_idempotent(store: Store) -> None:
     again = admit(store, event, *plans)
     # then nothing was inserted: the same pipelines are there
     assert again == []
-    assert [p["id"] for p in store.pipelines_of(event.event_id)] == ids
+    assert [p.id for p in store.pipelines_of(event.event_id)] == ids
 
 
 def test_reprocessed_event_gets_a_new_run(store: Store) -> None:
@@ -87,12 +88,12 @@ def test_reprocessed_event_gets_a_new_run(store: Store) -> None:
     (second,) = admit(store, event, plan("r", step(0, "a")), config_hash="h2")
     # then run 2 runs from the start while run 1 stays as it was
     assert second != first
-    assert [(p["run"], p["status"]) for p in store.pipelines_of(event_id)] == [
+    assert [(p.run, p.status) for p in store.pipelines_of(event_id)] == [
         (1, "failed"),
         (2, "running"),
     ]
     assert admit(store, event, plan("r", step(0, "a")), config_hash="h2") == []
-    assert [p["id"] for p in store.pipelines_of(event_id)] == [first, second]
+    assert [p.id for p in store.pipelines_of(event_id)] == [first, second]
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,7 @@ def test_unrunnable_plans_are_refused(
     event_id = recorded(store).event_id
     with pytest.raises(error, match=match):
         create(engine, event_id, plans)
-    assert store.get_event(event_id)["state"] == "queued"  # type: ignore[index]
+    assert store.get_event(event_id).state == "queued"  # type: ignore[union-attr]
 
 
 def test_pipelines_for_a_finished_or_unknown_event_are_refused(
@@ -128,7 +129,7 @@ def test_advance_walks_the_positions_then_finishes(store: Store) -> None:
     event = recorded(store)
     event_id = event.event_id
     (pid,) = admit(store, event, plan("r", step(0, "a"), step(1, "b"), step(5, "c")))
-    a, b, c = (s["id"] for s in store.steps_of(pid))
+    a, b, c = (s.id for s in store.steps_of(pid))
     # when advanced before anything ran / then it hands out the first step
     assert store.advance(pid) == Advance([a], "running", None)
     assert store.advance(pid) == Advance([a], "running", None)  # twice is fine
@@ -145,8 +146,8 @@ def test_advance_walks_the_positions_then_finishes(store: Store) -> None:
     assert store.advance(pid) == Advance([], "succeeded", "succeeded")
     assert store.advance(pid) == Advance([], "succeeded", "succeeded")
     (pipe,) = store.pipelines_of(event_id)
-    assert pipe["finished_at"] is not None and pipe["current_position"] == 5
-    assert store.get_event(event_id)["state"] == "succeeded"  # type: ignore[index]
+    assert pipe.finished_at is not None and pipe.current_position == 5
+    assert store.get_event(event_id).state == "succeeded"  # type: ignore[union-attr]
 
 
 def test_parallel_siblings_both_finish_before_the_next_position(store: Store) -> None:
@@ -187,14 +188,14 @@ def test_event_fails_with_the_failing_pipelines_error(store: Store) -> None:
     (s3,) = store.advance(p1).next_steps
     fail_step(store, s3, "bucket missing")
     # then the event waits for the other pipeline
-    assert store.get_event(event_id)["state"] == "processing"  # type: ignore[index]
+    assert store.get_event(event_id).state == "processing"  # type: ignore[union-attr]
     assert store.advance(p1) == Advance([], "failed", None)
     # when the other succeeds / then the event fails with the first failure as reason
     run_step(store, store.advance(p2).next_steps[0])
     assert store.advance(p2) == Advance([], "succeeded", "failed")
     event = store.get_event(event_id)
     assert event is not None
-    assert (event["state"], event["reason"]) == ("failed", "step s3: bucket missing")
+    assert (event.state, event.reason) == ("failed", "step s3: bucket missing")
 
 
 def test_advance_of_unknown_pipeline_is_an_error(store: Store) -> None:

@@ -22,7 +22,7 @@ def first_step(store: Store, *steps: object, relpath: str = "a.bin") -> tuple[st
 
 
 def step_row(store: Store, pid: int, step_id: int) -> dict[str, object]:
-    return next(s for s in store.steps_of(pid) if s["id"] == step_id)
+    return next(s for s in store.steps_of(pid) if s.id == step_id)
 
 
 def test_claim_gives_the_worker_everything_it_needs(store: Store) -> None:
@@ -49,9 +49,9 @@ def test_claim_gives_the_worker_everything_it_needs(store: Store) -> None:
     )
     assert claimed.event.detected_at == pytest.approx(event.detected_at, abs=1e-5)
     row = step_row(store, pid, sid)
-    assert (row["status"], row["lease_owner"], row["attempts"]) == ("running", "w1", 1)
-    assert row["lease_expires_at"] == T0 + timedelta(seconds=30)
-    assert row["started_at"] == T0
+    assert (row.status, row.lease_owner, row.attempts) == ("running", "w1", 1)
+    assert row.lease_expires_at == T0 + timedelta(seconds=30)
+    assert row.started_at == T0
 
 
 def test_second_claim_of_a_leased_step_gets_nothing(store: Store) -> None:
@@ -71,11 +71,11 @@ def test_claim_after_lease_expiry_is_the_next_attempt(store: Store) -> None:
     # then it runs as attempt 2 under the new owner, keeping the first start time
     assert claimed is not None and claimed.attempt == 2
     row = step_row(store, pid, sid)
-    assert (row["lease_owner"], row["started_at"]) == ("w2", T0)
+    assert (row.lease_owner, row.started_at) == ("w2", T0)
     # and the dead worker, if it comes back, cannot complete it
     assert store.succeed_step(dead, "dead", {"late": True}) is None
     assert store.succeed_step(claimed, "w2", {"ok": True}) is not None
-    assert step_row(store, pid, sid)["result"] == {"ok": True}
+    assert step_row(store, pid, sid).result == {"ok": True}
 
 
 def test_claim_is_refused_once_attempts_are_used_up(store: Store) -> None:
@@ -94,7 +94,7 @@ def test_claim_is_refused_when_the_pipeline_failed(store: Store) -> None:
     assert store.fail_and_advance(claim, "w", "boom", None) is not None
     # then its sibling is cancelled and cannot be claimed
     assert store.claim_step(b, "w", 30) is None
-    assert step_row(store, pid, b)["status"] == "cancelled"
+    assert step_row(store, pid, b).status == "cancelled"
 
 
 def test_claim_is_refused_before_its_position(store: Store) -> None:
@@ -112,12 +112,12 @@ def test_retry_releases_the_step_until_its_next_attempt(store: Store) -> None:
     # when it is retried
     assert store.retry_step(sid, "w1", "503 from S3", retry_at)
     row = step_row(store, pid, sid)
-    assert (row["status"], row["last_error"], row["lease_owner"]) == (
+    assert (row.status, row.last_error, row.lease_owner) == (
         "pending",
         "503 from S3",
         None,
     )
-    assert row["next_attempt_at"] == retry_at
+    assert row.next_attempt_at == retry_at
     # then it cannot be claimed before its time, and can after
     assert store.claim_step(sid, "w2", 30, now=T0 + timedelta(seconds=59)) is None
     claimed = store.claim_step(sid, "w2", 30, now=retry_at)
@@ -130,7 +130,7 @@ def test_only_the_lease_owner_can_retry_or_fail(store: Store) -> None:
     assert claim is not None
     assert store.retry_step(sid, "other", "x", T0) is False
     assert store.fail_and_advance(claim, "other", "x", None) is None
-    assert step_row(store, pid, sid)["status"] == "running"
+    assert step_row(store, pid, sid).status == "running"
 
 
 def test_retry_without_attempts_left_is_refused(store: Store) -> None:
@@ -150,7 +150,7 @@ def test_retry_of_a_step_whose_pipeline_failed_cancels_it(store: Store) -> None:
     assert store.fail_and_advance(claim_a, "w1", "boom", None) is not None
     # when the sibling asks for a retry / then it is cancelled: nothing would ever claim it
     assert store.retry_step(b, "w2", "timeout", T0)
-    assert step_row(store, pid, b)["status"] == "cancelled"
+    assert step_row(store, pid, b).status == "cancelled"
 
 
 def test_a_failed_step_fails_pipeline_and_event(store: Store) -> None:
@@ -162,18 +162,18 @@ def test_a_failed_step_fails_pipeline_and_event(store: Store) -> None:
     assert store.fail_and_advance(claim, "w", "403 Forbidden", None) is not None
     # then the step, the pipeline and (its only pipeline) the event are failed
     row = step_row(store, pid, sid)
-    assert (row["status"], row["last_error"], row["lease_owner"]) == (
+    assert (row.status, row.last_error, row.lease_owner) == (
         "failed",
         "403 Forbidden",
         None,
     )
-    assert row["finished_at"] is not None and row["duration_ms"] is not None
+    assert row.finished_at is not None and row.duration_ms is not None
     (pipe,) = store.pipelines_of(event_id)
-    assert (pipe["status"], pipe["error"]) == ("failed", "step a: 403 Forbidden")
-    assert [s["status"] for s in store.steps_of(pid)] == ["failed", "cancelled"]
+    assert (pipe.status, pipe.error) == ("failed", "step a: 403 Forbidden")
+    assert [s.status for s in store.steps_of(pid)] == ["failed", "cancelled"]
     event = store.get_event(event_id)
     assert event is not None
-    assert (event["state"], event["reason"]) == ("failed", "step a: 403 Forbidden")
+    assert (event.state, event.reason) == ("failed", "step a: 403 Forbidden")
     # and failing it again changes nothing
     assert store.fail_and_advance(claim, "w", "again", None) is None
 
@@ -184,9 +184,9 @@ def test_complete_records_result_and_duration(store: Store) -> None:
     assert claim is not None
     assert store.succeed_step(claim, "w", {"key": "raw/a.bin", "etag": "e1"}) is not None
     row = step_row(store, pid, sid)
-    assert row["status"] == "succeeded" and row["result"] == {"key": "raw/a.bin", "etag": "e1"}
-    assert row["lease_owner"] is None and row["lease_expires_at"] is None
-    assert isinstance(row["duration_ms"], int) and row["duration_ms"] >= 0
+    assert row.status == "succeeded" and row.result == {"key": "raw/a.bin", "etag": "e1"}
+    assert row.lease_owner is None and row.lease_expires_at is None
+    assert isinstance(row.duration_ms, int) and row.duration_ms >= 0
     # a duplicate completion changes nothing, and a completed step cannot be claimed
     assert store.succeed_step(claim, "w", {"other": 1}) is None
     assert store.claim_step(sid, "w", 30) is None
@@ -202,11 +202,11 @@ def test_step_row_carries_its_route_and_event(store: Store) -> None:
     event_id, pid, sid = first_step(store)
     row = store.step_row(sid)
     assert row is not None
-    assert (row["id"], row["pipeline_id"], row["route"], row["event_id"]) == (
+    assert (row.id, row.pipeline_id, row.route, row.event_id) == (
         sid,
         pid,
         "r",
         event_id,
     )
-    assert (row["position"], row["name"], row["status"]) == (0, "a", "pending")
+    assert (row.position, row.name, row.status) == (0, "a", "pending")
     assert store.step_row(999_999) is None

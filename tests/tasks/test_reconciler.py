@@ -70,7 +70,7 @@ def test_a_step_whose_worker_died_is_redriven_after_its_lease(setup):
     assert [m["task"] for m in queued(client)] == ["filerelay.step"]
     nxt = run_step(runtime, step_id)
     assert (
-        runtime.store.steps_of(runtime.store.pipelines_of(ev.event_id)[0]["id"])[0]["status"]
+        runtime.store.steps_of(runtime.store.pipelines_of(ev.event_id)[0].id)[0].status
         == "succeeded"
     )
     assert nxt.enqueue  # the chain goes on
@@ -85,7 +85,7 @@ def test_a_step_that_killed_its_worker_every_time_is_failed(setup):
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         wait_for(lambda: reconciler.run_once().poisoned == 1, 10, what="poison cap")
     row = runtime.store.get_event(ev.event_id)
-    assert row["state"] == "failed" and "poison cap" in row["reason"]
+    assert row.state == "failed" and "poison cap" in row.reason
     # and its log line has the step's context, as a worker's lines do
     (line,) = [entry for entry in logs if entry["event"] == "step_poisoned"]
     context = {key: line.get(key) for key in ("event_id", "source", "route", "attempt")}
