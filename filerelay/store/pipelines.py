@@ -35,7 +35,7 @@ def create(
     if event is None:
         raise StoreError(f"no event {event_id}")
     last_run = _last_run(conn, event_id)
-    if event["state"] != EventState.QUEUED.value:
+    if event["state"] != EventState.QUEUED:
         existing = _run_ids(conn, event_id, last_run, [p.route for p in plans])
         if existing:
             return existing
@@ -182,9 +182,7 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
     position = pipeline["current_position"]
     ahead = conn.execute(_AHEAD, {"pid": pipeline_id, "pos": position}).all()
     here = [r for r in ahead if r.position == position]
-    done = (
-        _DONE_WHILE_RUNNING if status == PipelineStatus.RUNNING.value else _DONE_WHILE_COMPENSATING
-    )
+    done = _DONE_WHILE_RUNNING if status == PipelineStatus.RUNNING else _DONE_WHILE_COMPENSATING
     if all(r.status in done for r in here):
         later = [r for r in ahead if r.position > position]
         if not later:
@@ -206,7 +204,7 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
             next_attempt_at=r.next_attempt_at,
         )
         for r in here
-        if r.status == StepStatus.PENDING.value and r.attempts == 0
+        if r.status == StepStatus.PENDING and r.attempts == 0
     ]
     return Advance([ref.step_id for ref in refs], status, refs=refs)
 
@@ -214,7 +212,7 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
 def _final_status(conn: Connection, pipeline_id: int, status: str) -> str:
     """succeeded for a running pipeline at its end; for a compensating one, failed — or
     compensation_failed when an undo or on_failure step failed too."""
-    if status == PipelineStatus.RUNNING.value:
+    if status == PipelineStatus.RUNNING:
         return PipelineStatus.SUCCEEDED.value
     failed_recovery = conn.execute(
         select(func.count()).where(
@@ -232,7 +230,7 @@ def _finished(conn: Connection, event_id: str, now: datetime) -> tuple[str | Non
     """The event's state if it is no longer processing (after trying to finish it), and
     whether this call finished it."""
     state, changed = settle_event(conn, event_id, now)
-    return (None if state == EventState.PROCESSING.value else state), changed
+    return (None if state == EventState.PROCESSING else state), changed
 
 
 def _set_status(
@@ -248,7 +246,7 @@ def _set_status(
     values: dict[str, Any] = {"status": status}
     if error is not None:
         values["error"] = error
-    if status != PipelineStatus.COMPENSATING.value:
+    if status != PipelineStatus.COMPENSATING:
         values["finished_at"] = now
     result = conn.execute(
         update(pipelines)
@@ -320,7 +318,7 @@ def settle_event(conn: Connection, event_id: str, now: datetime) -> tuple[str, b
     event = events.get(conn, event_id, lock=True)
     if event is None:
         raise StoreError(f"no event {event_id}")
-    if event["state"] != EventState.PROCESSING.value:
+    if event["state"] != EventState.PROCESSING:
         return str(event["state"]), False
     every = conn.execute(_RUNS_OF, {"eid": event_id}).all()
     latest = max((r.run for r in every), default=None)
@@ -328,9 +326,9 @@ def settle_event(conn: Connection, event_id: str, now: datetime) -> tuple[str, b
     if any(status in ACTIVE for status, _ in runs):
         return str(event["state"]), False
     errors = [
-        error if status == PipelineStatus.FAILED.value else f"{error} (and compensation failed)"
+        error if status == PipelineStatus.FAILED else f"{error} (and compensation failed)"
         for status, error in runs
-        if status in (PipelineStatus.FAILED.value, PipelineStatus.COMPENSATION_FAILED.value)
+        if status in (PipelineStatus.FAILED, PipelineStatus.COMPENSATION_FAILED)
     ]
     if errors:
         events.transition(conn, event_id, EventState.FAILED.value, now, errors[0])

@@ -153,7 +153,7 @@ class Store(Transactions):
             if not steps.fail(conn, claim.step_id, owner, error, now, recovery_plan):
                 return None
             adv = pipelines.advance(conn, claim.pipeline_id, now)
-            ended = before is not None and before["state"] == EventState.PROCESSING.value
+            ended = before is not None and before["state"] == EventState.PROCESSING
             if adv.event_state and ended and not adv.event_finished_now:
                 adv = replace(adv, event_finished_now=True)
             return adv

@@ -262,7 +262,7 @@ def fail(
     )
     if done.rowcount != 1:
         return False
-    if step["phase"] == StepPhase.MAIN.value:
+    if step["phase"] == StepPhase.MAIN:
         reason = f"step {step['name']}: {error}"
         pipelines.fail(conn, step["pipeline_id"], reason, now, recovery)
         pipelines.finish_event(conn, pipeline["event_id"], now)
