@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Engine, insert
 
 from filerelay.alerting.measures import Inputs, measure
+from filerelay.alerting.repo import AlertStore
 from filerelay.config.alerts import FailureRateRule, LatencySloRule, SilentSourceRule
 from filerelay.store import ensure_schema, make_engine
-from filerelay.store.alert_repo import AlertStore
 from filerelay.store.db import utcnow
 from filerelay.store.schema import file_events
 

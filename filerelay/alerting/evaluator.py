@@ -26,8 +26,8 @@ import structlog
 from filerelay.alerting.channels import Channels
 from filerelay.alerting.measures import Inputs, Instance, measure
 from filerelay.alerting.messages import FIRING, RESOLVED, Alert
+from filerelay.alerting.repo import AlertStore
 from filerelay.config.alerts import AlertsConfig
-from filerelay.store.alert_repo import AlertStore
 from filerelay.store.db import utcnow
 
 log = structlog.get_logger("filerelay.alerts")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from filerelay.alerting.repo import AlertStore, window_start
 from filerelay.config.alerts import (
     AgentOfflineRule,
     BacklogRule,
@@ -22,7 +23,6 @@ from filerelay.config.alerts import (
     LatencySloRule,
     SilentSourceRule,
 )
-from filerelay.store.alert_repo import AlertStore, window_start
 
 
 @dataclass(frozen=True)
@@ -86,28 +86,28 @@ def backlog(rule: BacklogRule, inputs: Inputs, now: datetime) -> list[Instance]:
             out.append(Instance("queue", summary, float(depth)))
     if rule.max_pending_age is not None:
         oldest = inputs.store.oldest_pending()
-        age = (now - oldest["created_at"]).total_seconds() if oldest else 0.0
+        age = (now - oldest.created_at).total_seconds() if oldest else 0.0
         if oldest is not None and age > rule.max_pending_age:
             summary = (
-                f"oldest pending: {oldest['source']}/{oldest['relpath']} {oldest['state']} for "
+                f"oldest pending: {oldest.source}/{oldest.relpath} {oldest.state} for "
                 f"{duration(age)} (limit {duration(rule.max_pending_age)})"
             )
-            out.append(Instance("oldest_pending", summary, age, {"event_id": oldest["id"]}))
+            out.append(Instance("oldest_pending", summary, age, {"event_id": oldest.id}))
     return out
 
 
 def agent_offline(rule: AgentOfflineRule, inputs: Inputs, now: datetime) -> list[Instance]:
     out = []
     for row in inputs.store.agents(now, window_start(now, rule.forget_after), rule.role):
-        silent = (now - row["last_heartbeat_at"]).total_seconds()
-        if row["stopped_at"] is not None or silent <= rule.after:
+        silent = (now - row.last_heartbeat_at).total_seconds()
+        if row.stopped_at is not None or silent <= rule.after:
             continue
-        labels = {"agent": row["id"], "role": row["role"], "host": row["host"]}
+        labels = {"agent": row.id, "role": row.role, "host": row.host}
         summary = (
-            f"{row['role']} {row['id']} (pid {row['pid']} on {row['host']}): no heartbeat "
+            f"{row.role} {row.id} (pid {row.pid} on {row.host}): no heartbeat "
             f"for {duration(silent)}"
         )
-        out.append(Instance(f"agent={row['id']}", summary, silent, labels))
+        out.append(Instance(f"agent={row.id}", summary, silent, labels))
     return out
 
 

@@ -14,12 +14,12 @@ import structlog
 from filerelay.alerting.channels import Channels
 from filerelay.alerting.evaluator import Evaluator
 from filerelay.alerting.measures import Inputs
+from filerelay.alerting.repo import AlertStore
 from filerelay.config.alerts import AlertsConfig, BacklogRule
 from filerelay.config.loader import LoadedConfig
 from filerelay.errors import ConfigError
 from filerelay.settings import Settings
 from filerelay.store import ensure_schema, make_engine
-from filerelay.store.alert_repo import AlertStore
 from filerelay.store.locks import SingletonLock
 
 log = structlog.get_logger("filerelay.alerts")

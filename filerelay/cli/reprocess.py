@@ -72,7 +72,7 @@ def _run(
     store = open_store(settings)
     take, out = plan(select(store, refs, flt, sources), force)
     if dry_run:
-        out.requeued = [r["id"] for r in take]
+        out.requeued = [r.id for r in take]
         return out
     app = make_celery(settings)
     with views.progress_bar(len(take), "queueing") as advance:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.table import Table
 
 from filerelay.cli.views import ago, console, print_json, when
 from filerelay.ops.status import Status
+from filerelay.store.rows import AgentRow
 
 
 def render(status: Status, as_json: bool) -> None:
@@ -25,7 +24,7 @@ def render(status: Status, as_json: bool) -> None:
     elif status.workers_note:
         out.print(f"workers: {status.workers_note}", markup=False)
     out.print(_agents(status.agents))
-    paused = [s["name"] for s in status.sources if s["paused"]]
+    paused = [s.name for s in status.sources if s.paused]
     if paused:
         out.print(f"paused sources: {', '.join(paused)}")
     out.print(f"last hour: {_counts(status.last_hour)}")
@@ -33,8 +32,8 @@ def render(status: Status, as_json: bool) -> None:
     old = status.oldest_pending
     if old:
         out.print(
-            f"oldest pending: {old['id']} {old['state']} {old['source']}:{old['relpath']} "
-            f"since {when(old['created_at'])} ({ago(old['created_at'])})",
+            f"oldest pending: {old.id} {old.state} {old.source}:{old.relpath} "
+            f"since {when(old.created_at)} ({ago(old.created_at)})",
             markup=False,
         )
     else:
@@ -45,18 +44,18 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no events"
 
 
-def _agents(agents: list[dict[str, Any]]) -> Table:
+def _agents(agents: list[AgentRow]) -> Table:
     table = Table("agent", "role", "host", "pid", "version", "state", "last heartbeat", "held")
     for a in agents:
-        held = (a.get("details") or {}).get("held") or {}
+        held = (a.details or {}).get("held") or {}
         table.add_row(
-            a["id"],
-            a["role"],
-            a["host"],
-            str(a["pid"]),
-            a["version"],
-            a["state"],
-            ago(a["last_heartbeat_at"]),
+            a.id,
+            a.role,
+            a.host,
+            str(a.pid),
+            a.version,
+            a.state,
+            ago(a.last_heartbeat_at),
             ", ".join(f"{k} {v}" for k, v in held.items()),
         )
     return table

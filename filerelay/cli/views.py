@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from filerelay.ops.events import EventList
+from filerelay.ops.events import EventHistory, EventList
+from filerelay.store.rows import StepRow
 
 PROGRESS_FROM = 100  # selections at least this large get a progress bar
 
@@ -52,19 +53,13 @@ def ago(value: datetime | None) -> str:
 
 def events_page(page: EventList, as_json: bool) -> None:
     if as_json:
-        print_json({"events": page.rows, "next_cursor": page.next_cursor})
+        print_json({"events": [r.to_json() for r in page.rows], "next_cursor": page.next_cursor})
         return
     table = Table("created (UTC)", "id", "state", "source", "relpath", "routes", "reason")
     for r in page.rows:
-        reason = (r["reason"] or "")[:160]
+        reason = (r.reason or "")[:160]
         table.add_row(
-            when(r["created_at"]),
-            r["id"],
-            r["state"],
-            r["source"],
-            r["relpath"],
-            ",".join(r["routes"]),
-            reason,
+            when(r.created_at), r.id, r.state, r.source, r.relpath, ",".join(r.routes), reason
         )
     out = console()
     out.print(table)
@@ -72,42 +67,40 @@ def events_page(page: EventList, as_json: bool) -> None:
         out.print(f"more: --cursor {page.next_cursor}", soft_wrap=True)
 
 
-def history(events: list[dict[str, Any]], as_json: bool) -> None:
+def history(events: list[EventHistory], as_json: bool) -> None:
     """The events of one id or path, each with its timeline of runs and steps."""
     if as_json:
-        print_json({"events": events})
+        print_json({"events": [e.to_json() for e in events]})
         return
     out = console()
-    for ev in events:
+    for item in events:
+        ev = item.event
         out.print(
-            f"{ev['id']} {ev['state']}  {ev['source']}:{ev['relpath']}  "
-            f"size {ev['size']}  created {when(ev['created_at'])}  signal {ev['stable_signal']}",
+            f"{ev.id} {ev.state}  {ev.source}:{ev.relpath}  "
+            f"size {ev.size}  created {when(ev.created_at)}  signal {ev.stable_signal}",
             soft_wrap=True,
             markup=False,
         )
-        if ev["reason"]:
-            out.print(f"  reason: {ev['reason']}", soft_wrap=True, markup=False)
-        for p in ev["pipelines"]:
+        if ev.reason:
+            out.print(f"  reason: {ev.reason}", soft_wrap=True, markup=False)
+        for p in item.pipelines:
             out.print(
-                f"  run {p['run']} route {p['route']}: {p['status']}  {when(p['created_at'])}"
-                f" -> {when(p['finished_at'])}  rules {p['config_hash'][:12]}",
+                f"  run {p.run} route {p.route}: {p.status}  {when(p.created_at)}"
+                f" -> {when(p.finished_at)}  rules {p.config_hash[:12]}",
                 soft_wrap=True,
                 markup=False,
             )
-            for s in p["steps"]:
+            for s in p.steps:
                 out.print("    " + _step_line(s), soft_wrap=True, markup=False)
 
 
-def _step_line(s: dict[str, Any]) -> str:
-    duration = f"{s['duration_ms']}ms" if s["duration_ms"] is not None else "-"
-    line = (
-        f"{s['name']} ({s['action']}): {s['status']}, attempts {s['attempts']}/"
-        f"{s['max_attempts']}, {duration}"
-    )
-    if s["result"]:
-        line += f", result {json.dumps(s['result'], default=_jsonable)[:200]}"
-    if s["last_error"]:
-        line += f", error {s['last_error'][:300]}"
+def _step_line(s: StepRow) -> str:
+    duration = f"{s.duration_ms}ms" if s.duration_ms is not None else "-"
+    line = f"{s.name} ({s.action}): {s.status}, attempts {s.attempts}/{s.max_attempts}, {duration}"
+    if s.result:
+        line += f", result {json.dumps(s.result, default=_jsonable)[:200]}"
+    if s.last_error:
+        line += f", error {s.last_error[:300]}"
     return line
 
 

@@ -29,7 +29,7 @@ def operator() -> str:
 
 def known_sources(store: Store, configured: list[str]) -> list[str]:
     """Sources the store knows (watchers register theirs) plus the config's."""
-    return sorted({row["name"] for row in store.sources()} | set(configured))
+    return sorted({row.name for row in store.sources()} | set(configured))
 
 
 def switch(store: Store, paused: bool, source: str | None, configured: list[str]) -> list[str]:

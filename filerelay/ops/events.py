@@ -2,25 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from filerelay.errors import UsageError
+from filerelay.model import EventState, JSONDict
 from filerelay.ops.inputs import is_event_id
 from filerelay.ops.paths import absolute
 from filerelay.store import Store
 from filerelay.store.listing import Cursor, EventFilter
+from filerelay.store.rows import EventRow, PipelineRun
 
-#: Columns of an event in listings (the rest of the row is for ``show``).
-LIST_FIELDS = ("id", "created_at", "state", "source", "relpath", "path", "size", "reason")
+
+@dataclass(frozen=True, slots=True)
+class ListedEvent:
+    """An event as listings show it (the rest of its row is for ``show``) with its routes."""
+
+    id: str
+    created_at: datetime
+    state: EventState
+    source: str
+    relpath: str
+    path: str
+    size: int
+    reason: str | None
+    routes: list[str]
+
+    def to_json(self) -> JSONDict:
+        """The ``--json`` form, keys in field order."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
 class EventList:
     """One page: rows newest first, each with its ``routes``; None cursor on the last page."""
 
-    rows: list[dict[str, Any]]
+    rows: list[ListedEvent]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventHistory:
+    """One event and every run of its pipelines with their steps (``events show``)."""
+
+    event: EventRow
+    pipelines: list[PipelineRun]
+
+    def to_json(self) -> JSONDict:
+        """The event's columns, then ``pipelines`` (each with its ``steps``)."""
+        return self.event.to_json() | {"pipelines": [p.to_json() for p in self.pipelines]}
 
 
 def list_events(
@@ -32,12 +62,26 @@ def list_events(
     except ValueError as exc:
         raise UsageError(f"--cursor: {exc}") from None
     page = store.list_page(flt, limit, position)
-    routes = store.routes_of([r["id"] for r in page.rows])
-    rows = [{k: r[k] for k in LIST_FIELDS} | {"routes": routes.get(r["id"], [])} for r in page.rows]
+    routes = store.routes_of([r.id for r in page.rows])
+    rows = [_listed(r, routes.get(r.id, [])) for r in page.rows]
     return EventList(rows, page.next_cursor)
 
 
-def find_events(store: Store, ref: str) -> list[dict[str, Any]]:
+def _listed(row: EventRow, routes: list[str]) -> ListedEvent:
+    return ListedEvent(
+        id=row.id,
+        created_at=row.created_at,
+        state=row.state,
+        source=row.source,
+        relpath=row.relpath,
+        path=row.path,
+        size=row.size,
+        reason=row.reason,
+        routes=routes,
+    )
+
+
+def find_events(store: Store, ref: str) -> list[EventRow]:
     """The event with id ``ref``, or every recorded version of the file at path ``ref``.
 
     Raises :class:`UsageError` when there is none.
@@ -53,7 +97,7 @@ def find_events(store: Store, ref: str) -> list[dict[str, Any]]:
     return found
 
 
-def history(store: Store, ref: str) -> list[dict[str, Any]]:
+def history(store: Store, ref: str) -> list[EventHistory]:
     """The events of ``ref`` (oldest first), each with ``pipelines``: every run's pipelines
     and their steps (attempts, durations, results, errors)."""
-    return [event | {"pipelines": store.timeline(event["id"])} for event in find_events(store, ref)]
+    return [EventHistory(event, store.timeline(event.id)) for event in find_events(store, ref)]

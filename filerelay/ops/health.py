@@ -18,8 +18,8 @@ from celery import Celery
 
 from filerelay.config.models import step_slots
 from filerelay.settings import Settings
-from filerelay.store.agents import ONLINE
 from filerelay.store.migrate import current_revision, head_revision
+from filerelay.store.states import AgentState
 
 BROKER_TIMEOUT_S = 3.0
 
@@ -102,11 +102,11 @@ def check_agent(store: Any, settings: Settings, role: str) -> Check:
     host = socket.gethostname()
     since = datetime.now(UTC) - timedelta(days=1)
     agents = store.agents(since, role=role, host=host)
-    live = [a for a in agents if a["state"] == ONLINE]
+    live = [a for a in agents if a.state == AgentState.ONLINE]
     name = f"{role} heartbeat"
     if not live:
         return Check(name, False, f"no {role} on {host} heartbeated in 3 periods")
-    age = (datetime.now(UTC) - live[0]["last_heartbeat_at"]).total_seconds()
+    age = (datetime.now(UTC) - live[0].last_heartbeat_at).total_seconds()
     return Check(name, True, f"{age:.0f}s ago")
 
 

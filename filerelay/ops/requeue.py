@@ -34,7 +34,7 @@ from filerelay.ops.inputs import is_event_id
 from filerelay.ops.paths import absolute, locate
 from filerelay.store import Store
 from filerelay.store.listing import Cursor, EventFilter
-from filerelay.store.records import event_from_row
+from filerelay.store.rows import EventRow
 from filerelay.store.schema import DEDUP_KEY_LEN
 from filerelay.tasks.publisher import send_ingest
 
@@ -79,7 +79,7 @@ def renewed(event: FileEvent) -> FileEvent:
 
 def select(
     store: Store, refs: list[str], flt: EventFilter | None, sources: list[Any] | None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[EventRow]:
     """The event rows to reprocess: the given ids and paths (a path's latest version), or
     every event matching ``flt``. A path outside every configured source is refused."""
     if refs and flt is not None:
@@ -99,7 +99,7 @@ def select(
     yield from rows
 
 
-def _matching(store: Store, flt: EventFilter) -> Iterator[dict[str, Any]]:
+def _matching(store: Store, flt: EventFilter) -> Iterator[EventRow]:
     """Every event matching ``flt``, page by page (the oldest page last; nothing skipped
     while rows change state underneath, as the cursor is on creation time)."""
     cursor = None
@@ -111,29 +111,29 @@ def _matching(store: Store, flt: EventFilter) -> Iterator[dict[str, Any]]:
         cursor = Cursor.decode(page.next_cursor)
 
 
-def plan(rows: Iterable[dict[str, Any]], force: bool) -> tuple[list[dict[str, Any]], Outcome]:
+def plan(rows: Iterable[EventRow], force: bool) -> tuple[list[EventRow], Outcome]:
     """Split rows into those to queue and those left alone (with why)."""
-    take: list[dict[str, Any]] = []
+    take: list[EventRow] = []
     out = Outcome()
     for row in rows:
-        state = row["state"]
+        state = row.state
         if state == EventState.FAILED or (force and state in _FORCEABLE):
             take.append(row)
         elif state in _FORCEABLE:
-            out.left.append((row["id"], f"{state} (use --force to run it again)"))
+            out.left.append((row.id, f"{state} (use --force to run it again)"))
         else:
-            out.left.append((row["id"], f"{state}: still in progress"))
+            out.left.append((row.id, f"{state}: still in progress"))
     return take, out
 
 
-_FORCEABLE = {"succeeded", "duplicate", "vanished", "skipped"}
+_FORCEABLE = {EventState.SUCCEEDED, EventState.DUPLICATE, EventState.VANISHED, EventState.SKIPPED}
 
 
 def reprocess(
     store: Store,
     app: Celery,
     queue: str,
-    rows: list[dict[str, Any]],
+    rows: list[EventRow],
     out: Outcome,
     *,
     same_rules: bool = False,
@@ -142,9 +142,9 @@ def reprocess(
     """Queue every row of ``rows`` (from :func:`plan`) and publish its ingest task."""
     with app.producer_or_acquire() as producer:
         for row in rows:
-            rules = store.last_config_hash(row["id"]) if same_rules else None
-            event = event_from_row(row)  # type: ignore[arg-type]  # a dict row reads alike
-            if row["state"] == EventState.FAILED:
+            rules = store.last_config_hash(row.id) if same_rules else None
+            event = row.to_event()
+            if row.state == EventState.FAILED:
                 _requeue(store, app, queue, producer, event, rules, out)
             else:
                 fresh = renewed(event)

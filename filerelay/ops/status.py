@@ -10,6 +10,7 @@ from celery import Celery
 
 from filerelay.settings import Settings
 from filerelay.store import Store
+from filerelay.store.rows import AgentRow, PendingEvent, SourceRow
 
 PING_TIMEOUT_S = 1.0
 AGENTS_SEEN_WITHIN = timedelta(days=1)
@@ -24,14 +25,19 @@ class Status:
     broker_error: str | None
     workers: list[str] | None  # None: not asked or not answerable (see workers_note)
     workers_note: str | None
-    agents: list[dict[str, Any]]
-    sources: list[dict[str, Any]]
+    agents: list[AgentRow]
+    sources: list[SourceRow]
     last_hour: dict[str, int]
     last_day: dict[str, int]
-    oldest_pending: dict[str, Any] | None
+    oldest_pending: PendingEvent | None
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The ``--json`` form: every field, rows as plain mappings."""
+        out = dict(self.__dict__)
+        out["agents"] = [a.to_json() for a in self.agents]
+        out["sources"] = [s.to_json() for s in self.sources]
+        out["oldest_pending"] = self.oldest_pending.to_json() if self.oldest_pending else None
+        return out
 
 
 def queue_depths(app: Celery, queues: list[str]) -> dict[str, int | None]:

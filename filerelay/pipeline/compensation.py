@@ -16,6 +16,7 @@ from filerelay.config.models import StepBase
 from filerelay.model import StepPhase, StepStatus
 from filerelay.pipeline.runtime import Rules, Runtime
 from filerelay.store import ClaimedStep, StepPlan
+from filerelay.store.rows import RoutedStep
 
 
 def recovery_plan(runtime: Runtime, rules: Rules, pipeline_id: int, route: str) -> list[StepPlan]:
@@ -24,10 +25,10 @@ def recovery_plan(runtime: Runtime, rules: Rules, pipeline_id: int, route: str) 
     done = [
         row
         for row in runtime.store.steps_of(pipeline_id)
-        if row["phase"] == StepPhase.MAIN and row["status"] == StepStatus.SUCCEEDED
+        if row.phase == StepPhase.MAIN and row.status == StepStatus.SUCCEEDED
     ]
-    for row in sorted(done, key=lambda r: (r["position"], r["branch"]), reverse=True):
-        step = rules.step(route, row["position"], row["branch"])
+    for row in sorted(done, key=lambda r: (r.position, r.branch), reverse=True):
+        step = rules.step(route, row.position, row.branch)
         if step is None:
             continue
         action = runtime.registry.get(step.action)(step.action_config, rules.resources)
@@ -36,11 +37,11 @@ def recovery_plan(runtime: Runtime, rules: Rules, pipeline_id: int, route: str) 
                 StepPlan(
                     position=0,
                     branch=0,
-                    name=f"undo-{row['name']}",
+                    name=f"undo-{row.name}",
                     action=step.action,
                     max_attempts=rules.retry_policy(step).max_attempts,
                     phase=StepPhase.UNDO.value,
-                    undoes=row["id"],
+                    undoes=row.id,
                 )
             )
     for i, step in enumerate(_on_failure(rules, route)):
@@ -64,20 +65,20 @@ def _on_failure(rules: Rules, route: str) -> list[StepBase]:
         return []
 
 
-def recovery_step(runtime: Runtime, rules: Rules, row: dict[str, Any]) -> StepBase | None:
+def recovery_step(runtime: Runtime, rules: Rules, row: RoutedStep) -> StepBase | None:
     """The config an undo or on_failure step row runs with."""
-    if row["phase"] == StepPhase.UNDO:
-        original = runtime.store.step_row(row["undoes"])
+    if row.phase == StepPhase.UNDO:
+        original = runtime.store.step_row(row.undoes) if row.undoes is not None else None
         if original is None:
             return None
-        return rules.step(row["route"], original["position"], original["branch"])
+        return rules.step(row.route, original.position, original.branch)
     siblings = [
-        r["id"]
-        for r in sorted(runtime.store.steps_of(row["pipeline_id"]), key=lambda r: r["position"])
-        if r["phase"] == StepPhase.ON_FAILURE
+        r.id
+        for r in sorted(runtime.store.steps_of(row.pipeline_id), key=lambda r: r.position)
+        if r.phase == StepPhase.ON_FAILURE
     ]
-    steps = _on_failure(rules, row["route"])
-    index = siblings.index(row["id"]) if row["id"] in siblings else -1
+    steps = _on_failure(rules, row.route)
+    index = siblings.index(row.id) if row.id in siblings else -1
     return steps[index] if 0 <= index < len(steps) else None
 
 
@@ -86,4 +87,4 @@ def undone_result(runtime: Runtime, claim: ClaimedStep) -> tuple[str, dict[str, 
     original = runtime.store.step_row(claim.undoes) if claim.undoes is not None else None
     if original is None:
         return "", {}
-    return str(original["name"]), dict(original["result"] or {})
+    return original.name, dict(original.result or {})

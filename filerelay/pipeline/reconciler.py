@@ -27,7 +27,9 @@ from filerelay.pipeline.runner import (
     redrive_message,
 )
 from filerelay.pipeline.runtime import Runtime
+from filerelay.store import Store
 from filerelay.store.locks import SingletonLock
+from filerelay.store.rows import PoisonedStep
 
 log = structlog.get_logger("filerelay.reconciler")
 
@@ -77,13 +79,13 @@ class Reconciler:
         done = Pass()
         outcome = Outcome()
         for row in store.poisoned_steps():
-            error = f"the worker died on each of {row['attempts']} attempts (poison cap)"
+            error = f"the worker died on each of {row.attempts} attempts (poison cap)"
             before = len(outcome.enqueue)
             with structlog.contextvars.bound_contextvars(**_step_context(store, row)):
                 outcome.enqueue += fail_poisoned(self.runtime, row, error).enqueue
                 log.error(
                     "step_poisoned",
-                    step_id=row["id"],
+                    step_id=row.id,
                     error=error,
                     compensation_steps=len(outcome.enqueue) - before,
                 )
@@ -96,9 +98,7 @@ class Reconciler:
             if msg is not None:
                 outcome.enqueue.append(msg)
         for pipeline in store.stalled_pipelines(self.grace_s):
-            outcome.enqueue += advance_stalled(
-                self.runtime, pipeline["id"], pipeline["event_id"]
-            ).enqueue
+            outcome.enqueue += advance_stalled(self.runtime, pipeline.id, pipeline.event_id).enqueue
         redriven = len(outcome.enqueue)
         self.publisher.enqueue(outcome)
         done.redriven = redriven
@@ -117,11 +117,11 @@ class Reconciler:
         """Abort multipart uploads that ended steps left behind (their parts cost storage)."""
         store, aborted = self.runtime.store, 0
         for row in store.abandoned_checkpoints(self.orphan_upload_age_s):
-            saved = (row["checkpoint"] or {}).get("multipart")
-            full = store.step_row(row["id"])
+            saved = (row.checkpoint or {}).get("multipart")
+            full = store.step_row(row.id)
             if saved and full is not None and abort_upload(self.runtime, full, saved):
                 aborted += 1
-            store.clear_checkpoint(row["id"])
+            store.clear_checkpoint(row.id)
         return aborted
 
     def _audit_disk(self) -> int:
@@ -150,14 +150,14 @@ class Reconciler:
             self.lock.release()
 
 
-def _step_context(store: Any, row: dict[str, Any]) -> dict[str, Any]:
+def _step_context(store: Store, row: PoisonedStep) -> dict[str, Any]:
     """The log context of a step the reconciler acts on, as a worker's lines have it."""
-    full = store.step_row(row["id"]) or {}
-    event = store.get_event(full["event_id"]) if full.get("event_id") else None
+    full = store.step_row(row.id)
+    event = store.get_event(full.event_id) if full else None
     return {
-        "event_id": full.get("event_id"),
-        "source": (event or {}).get("source"),
-        "route": full.get("route"),
-        "step": row["name"],
-        "attempt": row["attempts"],
+        "event_id": full.event_id if full else None,
+        "source": event.source if event else None,
+        "route": full.route if full else None,
+        "step": row.name,
+        "attempt": row.attempts,
     }

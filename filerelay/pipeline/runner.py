@@ -42,6 +42,7 @@ from filerelay.store import (
     StepRef,
     Verdict,
 )
+from filerelay.store.rows import PoisonedStep, RoutedStep
 
 log = structlog.get_logger("filerelay.runner")
 
@@ -182,9 +183,9 @@ def _current_steps(runtime: Runtime, event: FileEvent) -> Outcome:
     """Messages for the pending, unclaimed steps at each running pipeline's position."""
     out = Outcome()
     for pipeline in runtime.store.pipelines_of(event.event_id):
-        if pipeline["status"] != PipelineStatus.RUNNING:
+        if pipeline.status != PipelineStatus.RUNNING:
             continue
-        for step_id in runtime.store.advance(pipeline["id"]).next_steps:
+        for step_id in runtime.store.advance(pipeline.id).next_steps:
             out.enqueue.append(_message_for(runtime, step_id, event))
     return out
 
@@ -193,7 +194,7 @@ def _message_for(runtime: Runtime, step_id: int, event: FileEvent) -> StepMessag
     """The message of a pending step, delayed until its ``next_attempt_at``."""
     row = runtime.store.step_row(step_id)
     rules, step = _slot(runtime, row)
-    delay = _delay_s(row["next_attempt_at"]) if row else 0.0
+    delay = _delay_s(row.next_attempt_at) if row else 0.0
     return _message(rules, step_id, event, step, countdown=delay)
 
 
@@ -206,14 +207,14 @@ def _ref_message(runtime: Runtime, rules: Rules, ref: StepRef, event: FileEvent)
     return _message(rules, ref.step_id, event, step, countdown=_delay_s(ref.next_attempt_at))
 
 
-def _slot(runtime: Runtime, row: dict[str, Any] | None) -> tuple[Rules, StepBase | None]:
+def _slot(runtime: Runtime, row: RoutedStep | None) -> tuple[Rules, StepBase | None]:
     """The rules a step's pipeline started with, and the step's config in them."""
-    rules = runtime.rules_for(row["config_hash"]) if row else None
+    rules = runtime.rules_for(row.config_hash) if row else None
     if row is None or rules is None:
         return runtime.rules, None
-    if row["phase"] != StepPhase.MAIN:
+    if row.phase != StepPhase.MAIN:
         return rules, recovery_step(runtime, rules, row)
-    return rules, rules.step(row["route"], row["position"], row["branch"])
+    return rules, rules.step(row.route, row.position, row.branch)
 
 
 def _delay_s(not_before: datetime | None) -> float:
@@ -300,20 +301,20 @@ def _step_context(claim: ClaimedStep) -> Any:
     )
 
 
-def _not_due(runtime: Runtime, row: dict[str, Any] | None) -> Outcome:
+def _not_due(runtime: Runtime, row: RoutedStep | None) -> Outcome:
     """A step that arrived before its ``next_attempt_at`` (a time window, a clock skew, a
     long wait split into short countdowns) is sent again for later; anything else that cannot
     be claimed is a duplicate or late delivery, and is dropped."""
-    if row is not None and row["status"] == StepStatus.SUCCEEDED:
+    if row is not None and row.status == StepStatus.SUCCEEDED:
         # a redelivery of a step that finished: its pipeline may not have advanced (the
         # store went away between the two); advancing again is idempotent
-        return _advance_pipeline(runtime, row["pipeline_id"], row["event_id"])
-    due = row.get("next_attempt_at") if row else None
-    if row is None or row["status"] != StepStatus.PENDING or due is None:
+        return _advance_pipeline(runtime, row.pipeline_id, row.event_id)
+    due = row.next_attempt_at if row else None
+    if row is None or row.status != StepStatus.PENDING or due is None:
         return Outcome()
     if due <= datetime.now(UTC):
         return Outcome()
-    msg = redrive_message(runtime, row["id"])
+    msg = redrive_message(runtime, row.id)
     return Outcome([msg] if msg is not None else [])
 
 
@@ -403,18 +404,18 @@ def _fail(runtime: Runtime, rules: Rules, claim: ClaimedStep, owner: str, error:
     return _advanced(runtime, rules, claim, adv)
 
 
-def fail_poisoned(runtime: Runtime, row: dict[str, Any], error: str) -> Outcome:
+def fail_poisoned(runtime: Runtime, row: PoisonedStep, error: str) -> Outcome:
     """The reconciler's poison cap: fail a step whose worker died on every attempt."""
-    full = runtime.store.step_row(row["id"])
+    full = runtime.store.step_row(row.id)
     if full is None:
         return Outcome()
     plan = None
-    rules = runtime.rules_for(full["config_hash"]) or runtime.rules
-    if full["phase"] == StepPhase.MAIN:
-        plan = recovery_plan(runtime, rules, full["pipeline_id"], full["route"])
-    if not runtime.store.fail_poisoned(row["id"], error, plan):
+    rules = runtime.rules_for(full.config_hash) or runtime.rules
+    if full.phase == StepPhase.MAIN:
+        plan = recovery_plan(runtime, rules, full.pipeline_id, full.route)
+    if not runtime.store.fail_poisoned(row.id, error, plan):
         return Outcome()
-    return _advance_pipeline(runtime, full["pipeline_id"], full["event_id"])
+    return _advance_pipeline(runtime, full.pipeline_id, full.event_id)
 
 
 def advance_stalled(runtime: Runtime, pipeline_id: int, event_id: str) -> Outcome:
@@ -440,7 +441,7 @@ def _advanced(runtime: Runtime, rules: Rules, claim: ClaimedStep, adv: Advance) 
     return Outcome([_ref_message(runtime, rules, ref, claim.event) for ref in adv.refs])
 
 
-def abort_upload(runtime: Runtime, row: dict[str, Any], saved: JSONDict) -> bool:
+def abort_upload(runtime: Runtime, row: RoutedStep, saved: JSONDict) -> bool:
     """Abort the multipart upload an ended ``s3`` step left (the reconciler's cleanup)."""
     from filerelay.actions.s3 import multipart as s3multipart
     from filerelay.actions.s3.client import s3_client
@@ -456,9 +457,9 @@ def abort_upload(runtime: Runtime, row: dict[str, Any], saved: JSONDict) -> bool
             Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id
         )
     except Exception as exc:  # gone already, or S3 down: the next pass does not retry it
-        log.warning("orphan_upload_abort_failed", step_id=row["id"], error=str(exc))
+        log.warning("orphan_upload_abort_failed", step_id=row.id, error=str(exc))
         return False
-    log.info("orphan_upload_aborted", step_id=row["id"], object=upload.where)
+    log.info("orphan_upload_aborted", step_id=row.id, object=upload.where)
     return True
 
 
@@ -467,13 +468,13 @@ def redrive_message(runtime: Runtime, step_id: int) -> StepMessage | None:
     row = runtime.store.step_row(step_id)
     if row is None:
         return None
-    event = runtime.store.get_event(row["event_id"]) or {}
+    event = runtime.store.get_event(row.event_id)
     rules, step = _slot(runtime, row)
     return StepMessage(
         step_id=step_id,
-        event_id=row["event_id"],
-        source=event.get("source", ""),
-        relpath=event.get("relpath", ""),
+        event_id=row.event_id,
+        source=event.source if event else "",
+        relpath=event.relpath if event else "",
         timeout_s=rules.timeout_s(step),
-        countdown_s=_delay_s(row["next_attempt_at"]),
+        countdown_s=_delay_s(row.next_attempt_at),
     )

@@ -6,7 +6,10 @@ carries the work").
   migrations (``migrations/``)
 - :mod:`~filerelay.store.states` — the state machines of events, pipelines and steps
 - :mod:`~filerelay.store.access` — short transactions and translated errors, shared by
-  the facades :class:`Store` and the alert evaluator's ``AlertStore``
+  the facades :class:`Store` and the alert evaluator's
+  :class:`~filerelay.alerting.repo.AlertStore`
+- :mod:`~filerelay.store.records` — what the store takes (plans, verdicts) and answers
+  (claims, advances); :mod:`~filerelay.store.rows` — the rows it reads back, typed
 - :mod:`~filerelay.store.repo` — :class:`Store`, built on the queries in
   :mod:`~filerelay.store.events`, :mod:`~filerelay.store.pipelines` and
   :mod:`~filerelay.store.steps`

@@ -10,13 +10,16 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from filerelay.errors import StoreError
 from filerelay.store.db import read_only
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+#: How often a write that lost an insert race runs again (the next try sees the winner's row).
+INSERT_RACE_ATTEMPTS = 3
 
 
 def translated(method: Callable[P, T]) -> Callable[P, T]:
@@ -43,6 +46,18 @@ class Transactions:
     def _write(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    def _write_racing(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a write transaction, again in a new one when a concurrent insert of
+        the same key won (``IntegrityError``): that transaction sees the winner's row."""
+        for attempt in range(INSERT_RACE_ATTEMPTS):
+            try:
+                with self._write() as conn:
+                    return work(conn)
+            except IntegrityError:
+                if attempt == INSERT_RACE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

@@ -109,7 +109,7 @@ def _readmit(
 ) -> Admission:
     """The event id was recorded before: a redelivered ingest, or a reprocess (``queued``)."""
     recorded = RecordedEvent(
-        mine.id, mine.state, mine.state == EventState.QUEUED.value, mine.duplicate_of
+        mine.id, mine.state, mine.state == EventState.QUEUED, mine.duplicate_of
     )
     if not recorded.is_new:
         return Admission(recorded)

@@ -12,12 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.engine import RowMapping
 
 from filerelay.model import JSONDict
+from filerelay.store.rows import AgentRow
 from filerelay.store.schema import agents
+from filerelay.store.states import AgentState
 
 MISSED_HEARTBEATS = 3
-ONLINE, OFFLINE, STOPPED = "online", "offline", "stopped"
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,12 @@ def stop(conn: Connection, agent_id: str, now: datetime) -> bool:
     return done.rowcount == 1
 
 
-def state_of(row: dict[str, Any], now: datetime) -> str:
+def state_of(row: RowMapping, now: datetime) -> AgentState:
     """``online``, ``offline`` or ``stopped`` at ``now``."""
     if row["stopped_at"] is not None:
-        return STOPPED
+        return AgentState.STOPPED
     silent = timedelta(seconds=MISSED_HEARTBEATS * float(row["heartbeat_s"]))
-    return ONLINE if now - row["last_heartbeat_at"] <= silent else OFFLINE
+    return AgentState.ONLINE if now - row["last_heartbeat_at"] <= silent else AgentState.OFFLINE
 
 
 def rows(
@@ -87,7 +89,7 @@ def rows(
     seen_since: datetime,
     role: str | None = None,
     host: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[AgentRow]:
     """Agents heard from since ``seen_since``, newest heartbeat first, each with ``state``."""
     query = select(agents).where(agents.c.last_heartbeat_at >= seen_since)
     if role is not None:
@@ -95,7 +97,4 @@ def rows(
     if host is not None:
         query = query.where(agents.c.host == host)
     query = query.order_by(agents.c.last_heartbeat_at.desc(), agents.c.id)
-    out = [dict(r) for r in conn.execute(query).mappings()]
-    for row in out:
-        row["state"] = state_of(row, now)
-    return out
+    return [AgentRow.of(r, state=state_of(r, now)) for r in conn.execute(query).mappings()]

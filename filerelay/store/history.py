@@ -4,31 +4,29 @@ run, pipeline and step), finding events by absolute path, and the rules a run us
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Any
 
 from sqlalchemy import Connection, select
 
+from filerelay.store.rows import EventRow, PipelineRun, StepRow
 from filerelay.store.schema import file_events as fe
 from filerelay.store.schema import pipelines, steps
 
 
-def timeline(conn: Connection, event_id: str) -> list[dict[str, Any]]:
+def timeline(conn: Connection, event_id: str) -> list[PipelineRun]:
     """Every pipeline of the event (all runs, oldest first), each with its ``steps``."""
     query = select(pipelines).where(pipelines.c.event_id == event_id).order_by(pipelines.c.id)
-    runs = [dict(r) for r in conn.execute(query).mappings()]
+    runs = list(conn.execute(query).mappings())
     if not runs:
-        return runs
+        return []
     step_query = (
         select(steps)
         .where(steps.c.pipeline_id.in_([r["id"] for r in runs]))
         .order_by(steps.c.pipeline_id, steps.c.position, steps.c.branch)
     )
-    by_pipeline: dict[int, list[dict[str, Any]]] = {r["id"]: [] for r in runs}
+    by_pipeline: dict[int, list[StepRow]] = {r["id"]: [] for r in runs}
     for row in conn.execute(step_query).mappings():
-        by_pipeline[row["pipeline_id"]].append(dict(row))
-    for run in runs:
-        run["steps"] = by_pipeline[run["id"]]
-    return runs
+        by_pipeline[row["pipeline_id"]].append(StepRow.of(row))
+    return [PipelineRun.of(run, steps=tuple(by_pipeline[run["id"]])) for run in runs]
 
 
 def relpath_candidates(path: str) -> list[str]:
@@ -37,7 +35,7 @@ def relpath_candidates(path: str) -> list[str]:
     return ["/".join(parts[i:]) for i in range(len(parts))]
 
 
-def by_path(conn: Connection, path: str) -> list[dict[str, Any]]:
+def by_path(conn: Connection, path: str) -> list[EventRow]:
     """Every recorded version of the file at absolute ``path``, oldest first.
 
     Looked up through the relpath index (every suffix of the path is a candidate relpath),
@@ -51,7 +49,7 @@ def by_path(conn: Connection, path: str) -> list[dict[str, Any]]:
         .where(fe.c.relpath.in_(candidates), fe.c.path == path)
         .order_by(fe.c.created_at, fe.c.id)
     )
-    return [dict(r) for r in conn.execute(query).mappings()]
+    return [EventRow.of(r) for r in conn.execute(query).mappings()]
 
 
 def last_config_hash(conn: Connection, event_id: str) -> str | None:

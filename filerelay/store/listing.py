@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from filerelay.model import EventState
 from filerelay.store.db import UTCDateTime, as_utc
+from filerelay.store.rows import EventRow, PendingEvent
 from filerelay.store.schema import file_events as fe
 from filerelay.store.schema import pipelines
 
@@ -65,7 +66,7 @@ class Cursor:
 class Page:
     """One page of event rows, newest first; ``next_cursor`` is None on the last page."""
 
-    rows: list[dict[str, Any]]
+    rows: list[EventRow]
     next_cursor: str | None
 
 
@@ -156,11 +157,11 @@ def page(conn: Connection, flt: EventFilter, limit: int, cursor: Cursor | None) 
             )
         )
     query = select(fe).where(*terms).order_by(created.desc(), fe.c.id.desc()).limit(limit + 1)
-    rows = [dict(r) for r in conn.execute(query).mappings()]
+    rows = [EventRow.of(r) for r in conn.execute(query).mappings()]
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows and more else None
-    next_cursor = Cursor(last["created_at"], last["id"]).encode() if last else None
+    next_cursor = Cursor(last.created_at, last.id).encode() if last else None
     return Page(rows, next_cursor)
 
 
@@ -187,7 +188,7 @@ def count_by_state_since(conn: Connection, since: datetime) -> dict[str, int]:
     return {state: int(n) for state, n in conn.execute(query)}
 
 
-def oldest_pending(conn: Connection) -> dict[str, Any] | None:
+def oldest_pending(conn: Connection) -> PendingEvent | None:
     """The oldest event still queued or processing, or None."""
     query = (
         select(fe.c.id, fe.c.state, fe.c.source, fe.c.relpath, fe.c.created_at)
@@ -196,4 +197,4 @@ def oldest_pending(conn: Connection) -> dict[str, Any] | None:
         .limit(1)
     )
     row = conn.execute(query).mappings().first()
-    return dict(row) if row is not None else None
+    return PendingEvent.of(row) if row is not None else None

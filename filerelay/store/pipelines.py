@@ -17,6 +17,7 @@ from filerelay.errors import StoreError
 from filerelay.model import EventState, PipelineStatus, StepPhase, StepStatus
 from filerelay.store import events
 from filerelay.store.records import Advance, RoutePlan, StepPlan, StepRef
+from filerelay.store.rows import PipelineRow
 from filerelay.store.schema import pipelines, steps
 from filerelay.store.states import EVENT
 
@@ -34,7 +35,7 @@ def create(
     if event is None:
         raise StoreError(f"no event {event_id}")
     last_run = _last_run(conn, event_id)
-    if event["state"] != EventState.QUEUED.value:
+    if event["state"] != EventState.QUEUED:
         existing = _run_ids(conn, event_id, last_run, [p.route for p in plans])
         if existing:
             return existing
@@ -98,33 +99,31 @@ def insert_run(
     if key is None:  # pragma: no cover - both dialects report the new id
         raise StoreError("the database did not return the new pipeline id")
     pipeline_id = int(key[0])
-    rows: list[dict[str, Any]] = [
-        {
-            "pipeline_id": pipeline_id,
-            "position": s.position,
-            "branch": s.branch,
-            "name": s.name,
-            "action": s.action,
-            "status": StepStatus.PENDING.value,
-            "attempts": 0,
-            "max_attempts": s.max_attempts,
-            "idempotency_key": f"{event['dedup_key']}:{plan.route}:{s.name}",
-            "next_attempt_at": s.not_before,
-        }
-        for s in plan.steps
-    ]
+    prefix = f"{event['dedup_key']}:{plan.route}"
+    rows = [step_values(pipeline_id, prefix, s, s.position, s.branch) for s in plan.steps]
     conn.execute(insert(steps), rows)
     return pipeline_id
 
 
-def steps_at(conn: Connection, pipeline_id: int, position: int) -> list[int]:
-    """Ids of the pipeline's steps at ``position``, by branch."""
-    query = (
-        select(steps.c.id)
-        .where(steps.c.pipeline_id == pipeline_id, steps.c.position == position)
-        .order_by(steps.c.branch)
-    )
-    return [int(i) for i in conn.execute(query).scalars()]
+def step_values(
+    pipeline_id: int, key_prefix: str, plan: StepPlan, position: int, branch: int
+) -> dict[str, Any]:
+    """Column values of a new, pending step row at ``position``/``branch``; its idempotency
+    key is ``{key_prefix}:{name}`` (``key_prefix``: the event's dedup key and the route)."""
+    return {
+        "pipeline_id": pipeline_id,
+        "position": position,
+        "branch": branch,
+        "name": plan.name,
+        "action": plan.action,
+        "status": StepStatus.PENDING.value,
+        "attempts": 0,
+        "max_attempts": plan.max_attempts,
+        "idempotency_key": f"{key_prefix}:{plan.name}",
+        "next_attempt_at": plan.not_before,
+        "phase": plan.phase,
+        "undoes": plan.undoes,
+    }
 
 
 _GET = select(pipelines).where(pipelines.c.id == bindparam("pid"))
@@ -183,9 +182,7 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
     position = pipeline["current_position"]
     ahead = conn.execute(_AHEAD, {"pid": pipeline_id, "pos": position}).all()
     here = [r for r in ahead if r.position == position]
-    done = (
-        _DONE_WHILE_RUNNING if status == PipelineStatus.RUNNING.value else _DONE_WHILE_COMPENSATING
-    )
+    done = _DONE_WHILE_RUNNING if status == PipelineStatus.RUNNING else _DONE_WHILE_COMPENSATING
     if all(r.status in done for r in here):
         later = [r for r in ahead if r.position > position]
         if not later:
@@ -207,7 +204,7 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
             next_attempt_at=r.next_attempt_at,
         )
         for r in here
-        if r.status == StepStatus.PENDING.value and r.attempts == 0
+        if r.status == StepStatus.PENDING and r.attempts == 0
     ]
     return Advance([ref.step_id for ref in refs], status, refs=refs)
 
@@ -215,7 +212,7 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
 def _final_status(conn: Connection, pipeline_id: int, status: str) -> str:
     """succeeded for a running pipeline at its end; for a compensating one, failed — or
     compensation_failed when an undo or on_failure step failed too."""
-    if status == PipelineStatus.RUNNING.value:
+    if status == PipelineStatus.RUNNING:
         return PipelineStatus.SUCCEEDED.value
     failed_recovery = conn.execute(
         select(func.count()).where(
@@ -233,7 +230,7 @@ def _finished(conn: Connection, event_id: str, now: datetime) -> tuple[str | Non
     """The event's state if it is no longer processing (after trying to finish it), and
     whether this call finished it."""
     state, changed = settle_event(conn, event_id, now)
-    return (None if state == EventState.PROCESSING.value else state), changed
+    return (None if state == EventState.PROCESSING else state), changed
 
 
 def _set_status(
@@ -249,7 +246,7 @@ def _set_status(
     values: dict[str, Any] = {"status": status}
     if error is not None:
         values["error"] = error
-    if status != PipelineStatus.COMPENSATING.value:
+    if status != PipelineStatus.COMPENSATING:
         values["finished_at"] = now
     result = conn.execute(
         update(pipelines)
@@ -291,22 +288,8 @@ def _append_recovery(conn: Connection, pipeline_id: int, plans: list[StepPlan]) 
         select(func.max(steps.c.position)).where(steps.c.pipeline_id == pipeline_id)
     ).scalar()
     first = int(last or 0) + 1
-    rows = [
-        {
-            "pipeline_id": pipeline_id,
-            "position": first + i,
-            "branch": 0,
-            "name": p.name,
-            "action": p.action,
-            "status": StepStatus.PENDING.value,
-            "attempts": 0,
-            "max_attempts": p.max_attempts,
-            "idempotency_key": f"{event['dedup_key']}:{pipeline['route']}:{p.name}",
-            "phase": p.phase,
-            "undoes": p.undoes,
-        }
-        for i, p in enumerate(plans)
-    ]
+    prefix = f"{event['dedup_key']}:{pipeline['route']}"
+    rows = [step_values(pipeline_id, prefix, p, first + i, 0) for i, p in enumerate(plans)]
     conn.execute(insert(steps), rows)
     conn.execute(
         update(pipelines).where(pipelines.c.id == pipeline_id).values(current_position=first)
@@ -335,7 +318,7 @@ def settle_event(conn: Connection, event_id: str, now: datetime) -> tuple[str, b
     event = events.get(conn, event_id, lock=True)
     if event is None:
         raise StoreError(f"no event {event_id}")
-    if event["state"] != EventState.PROCESSING.value:
+    if event["state"] != EventState.PROCESSING:
         return str(event["state"]), False
     every = conn.execute(_RUNS_OF, {"eid": event_id}).all()
     latest = max((r.run for r in every), default=None)
@@ -343,9 +326,9 @@ def settle_event(conn: Connection, event_id: str, now: datetime) -> tuple[str, b
     if any(status in ACTIVE for status, _ in runs):
         return str(event["state"]), False
     errors = [
-        error if status == PipelineStatus.FAILED.value else f"{error} (and compensation failed)"
+        error if status == PipelineStatus.FAILED else f"{error} (and compensation failed)"
         for status, error in runs
-        if status in (PipelineStatus.FAILED.value, PipelineStatus.COMPENSATION_FAILED.value)
+        if status in (PipelineStatus.FAILED, PipelineStatus.COMPENSATION_FAILED)
     ]
     if errors:
         events.transition(conn, event_id, EventState.FAILED.value, now, errors[0])
@@ -354,7 +337,7 @@ def settle_event(conn: Connection, event_id: str, now: datetime) -> tuple[str, b
     return EventState.SUCCEEDED.value, True
 
 
-def rows_of(conn: Connection, event_id: str) -> list[dict[str, Any]]:
+def rows_of(conn: Connection, event_id: str) -> list[PipelineRow]:
     """Every pipeline of the event, oldest first."""
     query = select(pipelines).where(pipelines.c.event_id == event_id).order_by(pipelines.c.id)
-    return [dict(row) for row in conn.execute(query).mappings()]
+    return [PipelineRow.of(row) for row in conn.execute(query).mappings()]

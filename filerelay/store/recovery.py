@@ -15,6 +15,7 @@ from filerelay.model import EventState, StepStatus
 from filerelay.store import pipelines
 from filerelay.store import steps as steps_q
 from filerelay.store.records import StepPlan
+from filerelay.store.rows import PoisonedStep, StepCheckpoint
 from filerelay.store.schema import file_events, steps
 from filerelay.store.schema import pipelines as pipelines_t
 
@@ -89,7 +90,7 @@ def overdue_steps(conn: Connection, cutoff: datetime, limit: int) -> list[int]:
     return [int(i) for i in conn.execute(query).scalars()]
 
 
-def poisoned_steps(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+def poisoned_steps(conn: Connection, now: datetime, limit: int) -> list[PoisonedStep]:
     """Running steps whose lease expired with no attempts left: the worker died on every
     attempt (a poison file); they will never be claimed again."""
     query = (
@@ -101,7 +102,7 @@ def poisoned_steps(conn: Connection, now: datetime, limit: int) -> list[dict[str
         )
         .limit(limit)
     )
-    return [dict(r) for r in conn.execute(query).mappings()]
+    return [PoisonedStep.of(r) for r in conn.execute(query).mappings()]
 
 
 def fail_poisoned(
@@ -112,7 +113,7 @@ def fail_poisoned(
     return steps_q.fail(conn, step_id, None, error, now, recovery)
 
 
-def abandoned_checkpoints(conn: Connection, cutoff: datetime, limit: int) -> list[dict[str, Any]]:
+def abandoned_checkpoints(conn: Connection, cutoff: datetime, limit: int) -> list[StepCheckpoint]:
     """Steps that ended (failed or cancelled) before ``cutoff`` still holding a checkpoint —
     e.g. the id of a multipart upload no attempt will finish."""
     query = (
@@ -124,7 +125,7 @@ def abandoned_checkpoints(conn: Connection, cutoff: datetime, limit: int) -> lis
         )
         .limit(limit)
     )
-    return [dict(r) for r in conn.execute(query).mappings()]
+    return [StepCheckpoint.of(r) for r in conn.execute(query).mappings()]
 
 
 def clear_checkpoint(conn: Connection, step_id: int) -> None:

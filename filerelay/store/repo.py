@@ -11,16 +11,14 @@ The life of a file version, as the tasks drive it::
                                              ├► retry_step (claim again later)
                                              └► fail_and_advance (compensate, or fail the event)
 
-``record_event``, ``create_pipelines``, ``complete_step``, ``fail_step`` and ``advance`` are
-the same transitions one transaction each: ``admit`` and the fused methods are built from
-the same query functions, and the store tests drive the state machines through them.
+``advance`` alone moves a pipeline on whose step ended without it (a redelivery, the
+reconciler); ``fail_poisoned`` fails a step whose worker died on every attempt.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -48,15 +46,22 @@ from filerelay.store.records import (
     Advance,
     ClaimedStep,
     InlineClaim,
-    RecordedEvent,
-    RoutePlan,
     StepPlan,
     Verdict,
     event_from_row,
 )
-
-#: How often ``record_event`` retries after losing an insert race (it then sees the winner).
-RECORD_ATTEMPTS = 3
+from filerelay.store.rows import (
+    AgentRow,
+    EventRow,
+    PendingEvent,
+    PipelineRow,
+    PipelineRun,
+    PoisonedStep,
+    RoutedStep,
+    SourceRow,
+    StepCheckpoint,
+    StepRow,
+)
 
 
 class Store(Transactions):
@@ -68,24 +73,6 @@ class Store(Transactions):
     """
 
     # --- events ---------------------------------------------------------------------------
-
-    @translated
-    def record_event(self, event: FileEvent) -> RecordedEvent:
-        """Record a detected file version: ``queued``, or ``duplicate`` of a known one.
-
-        Recording the same ``event_id`` again (a redelivered ingest) returns the existing
-        row; ``is_new`` stays true while it is ``queued``, so the ingest goes on idempotently.
-        """
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                with self._write() as conn:
-                    return events.record(conn, event, utcnow())
-            except IntegrityError:
-                # Another process inserted this id or a primary for this dedup key first;
-                # the next transaction sees its row.
-                if attempt == RECORD_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
 
     @translated
     def set_event_state(self, event_id: str, state: str, reason: str | None = None) -> bool:
@@ -104,44 +91,22 @@ class Store(Transactions):
 
         New and routed: the event is ``processing``, its pipelines exist, and the answer
         lists their first steps — less the one claimed for ``inline``, if it could be.
-        Otherwise the same answers as :meth:`record_event` followed by
-        :meth:`set_event_state` or :meth:`create_pipelines`.
+        Otherwise: a known ``event_id`` (a redelivered ingest) is answered as recorded before,
+        going on only while it is ``queued`` (a reprocess then gets a new run); a known dedup
+        key makes it a ``duplicate``; a verdict without plans records its ``state``.
         """
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                with self._write() as conn:
-                    return admission.admit(conn, event, verdict, utcnow(), inline)
-            except IntegrityError:
-                if attempt == RECORD_ATTEMPTS - 1:  # a concurrent insert won: look again
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._write_racing(
+            lambda conn: admission.admit(conn, event, verdict, utcnow(), inline)
+        )
 
     # --- pipelines ------------------------------------------------------------------------
-
-    @translated
-    def create_pipelines(
-        self, event_id: str, plans: list[RoutePlan], config_hash: str
-    ) -> list[int]:
-        """Create the event's pipelines and steps and move it to ``processing``; idempotent.
-
-        Called again for the same event (a redelivered ingest) it returns the ids of the
-        pipelines created before. A reprocessed (``failed → queued``) event gets a new run.
-        """
-        with self._write() as conn:
-            return pipelines.create(conn, event_id, plans, config_hash, utcnow())
-
-    @translated
-    def steps_at(self, pipeline_id: int, position: int) -> list[int]:
-        """Ids of the pipeline's steps at ``position`` (parallel siblings by branch)."""
-        with self._read() as conn:
-            return pipelines.steps_at(conn, pipeline_id, position)
 
     @translated
     def advance(self, pipeline_id: int) -> Advance:
         """Move the pipeline on once its current position is done; finish it and the event.
 
         Call it after the step's completing transaction committed. Safe to call twice or
-        concurrently. Right after :meth:`create_pipelines` it returns the first steps.
+        concurrently. On a pipeline whose current steps wait, it returns those not yet claimed.
         """
         with self._write() as conn:
             return pipelines.advance(conn, pipeline_id, utcnow())
@@ -161,15 +126,9 @@ class Store(Transactions):
             return steps.claim(conn, step_id, owner, lease_s, _now(now))
 
     @translated
-    def complete_step(self, step_id: int, owner: str, result: JSONDict) -> bool:
-        """Record success, only while ``owner`` holds the lease (else False: a stale worker)."""
-        with self._write() as conn:
-            return steps.complete(conn, step_id, owner, result, utcnow())
-
-    @translated
     def succeed_step(self, claim: ClaimedStep, owner: str, result: JSONDict) -> Advance | None:
-        """:meth:`complete_step` and :meth:`advance` in one transaction; None if ``owner`` no
-        longer holds the lease (nothing changed)."""
+        """Record the claimed step succeeded and :meth:`advance` its pipeline, in one
+        transaction; None if ``owner`` no longer holds the lease (nothing changed)."""
         with self._write() as conn:
             now = utcnow()
             if not steps.complete(conn, claim.step_id, owner, result, now, claim.started_at):
@@ -180,14 +139,21 @@ class Store(Transactions):
     def fail_and_advance(
         self, claim: ClaimedStep, owner: str, error: str, recovery_plan: list[StepPlan] | None
     ) -> Advance | None:
-        """:meth:`fail_step` and :meth:`advance` in one transaction; None if the lease is lost."""
+        """Fail the claimed step for good and :meth:`advance`, in one transaction; None if the
+        lease is lost.
+
+        A main step: pending steps are cancelled and the pipeline fails, or — given
+        ``recovery_plan`` (undo and on_failure steps) — starts compensating; the event ends
+        ``failed`` once no pipeline of it is active. An undo or on_failure step: the advance
+        goes on to the next one.
+        """
         with self._write() as conn:
             now = utcnow()
             before = events.get(conn, claim.event_id)
             if not steps.fail(conn, claim.step_id, owner, error, now, recovery_plan):
                 return None
             adv = pipelines.advance(conn, claim.pipeline_id, now)
-            ended = before is not None and before["state"] == EventState.PROCESSING.value
+            ended = before is not None and before["state"] == EventState.PROCESSING
             if adv.event_state and ended and not adv.event_finished_now:
                 adv = replace(adv, event_finished_now=True)
             return adv
@@ -204,52 +170,29 @@ class Store(Transactions):
         with self._write() as conn:
             return steps.retry(conn, step_id, owner, error, as_utc(next_attempt_at))
 
-    @translated
-    def fail_step(
-        self, step_id: int, owner: str, error: str, recovery_plan: list[StepPlan] | None = None
-    ) -> bool:
-        """Fail the step for good. A main step: pending steps are cancelled and the pipeline
-        fails, or — given ``recovery_plan`` (undo and on_failure steps) — starts compensating;
-        the event ends ``failed`` once no pipeline of it is active. An undo or on_failure step:
-        only the step is recorded (advance to go on)."""
-        with self._write() as conn:
-            return steps.fail(conn, step_id, owner, error, utcnow(), recovery_plan)
-
     # --- reads ----------------------------------------------------------------------------
 
     @translated
-    def get_event(self, event_id: str) -> dict[str, Any] | None:
-        """The event row as a dict, or None."""
+    def get_event(self, event_id: str) -> EventRow | None:
+        """The event's row, or None."""
         with self._read() as conn:
             row = events.get(conn, event_id)
-            return dict(row) if row is not None else None
+            return EventRow.of(row) if row is not None else None
 
     @translated
-    def events_by_relpath(self, source: str, relpath: str) -> list[dict[str, Any]]:
-        """Every recorded version of one file, oldest first."""
-        with self._read() as conn:
-            return events.by_relpath(conn, source, relpath)
-
-    @translated
-    def list_events(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest events, optionally only those in ``state``."""
-        with self._read() as conn:
-            return events.list_rows(conn, state, limit)
-
-    @translated
-    def pipelines_of(self, event_id: str) -> list[dict[str, Any]]:
+    def pipelines_of(self, event_id: str) -> list[PipelineRow]:
         """Every pipeline of the event (all runs), oldest first."""
         with self._read() as conn:
             return pipelines.rows_of(conn, event_id)
 
     @translated
-    def steps_of(self, pipeline_id: int) -> list[dict[str, Any]]:
+    def steps_of(self, pipeline_id: int) -> list[StepRow]:
         """Every step of the pipeline in running order."""
         with self._read() as conn:
             return steps.rows_of(conn, pipeline_id)
 
     @translated
-    def step_row(self, step_id: int) -> dict[str, Any] | None:
+    def step_row(self, step_id: int) -> RoutedStep | None:
         """One step row with its pipeline's ``route`` and ``event_id``, or None."""
         with self._read() as conn:
             return steps.row_with_route(conn, step_id)
@@ -271,15 +214,16 @@ class Store(Transactions):
             return ids
 
     @translated
-    def stalled_pipelines(self, grace_s: float, limit: int = 200) -> list[dict[str, Any]]:
+    def stalled_pipelines(self, grace_s: float, limit: int = 200) -> list[PipelineRow]:
         """Active pipelines whose position has no step left to run (a lost advance)."""
         cutoff = utcnow() - timedelta(seconds=grace_s)
         with self._read() as conn:
             ids = recovery.stalled_pipelines(conn, cutoff, limit)
-            return [dict(pipelines.get(conn, i)) for i in ids]
+            return [PipelineRow.of(pipelines.get(conn, i)) for i in ids]
 
     @translated
-    def poisoned_steps(self, limit: int = 100) -> list[dict[str, Any]]:
+    def poisoned_steps(self, limit: int = 100) -> list[PoisonedStep]:
+        """Running steps whose lease expired with no attempts left (see :mod:`recovery`)."""
         with self._read() as conn:
             return recovery.poisoned_steps(conn, utcnow(), limit)
 
@@ -287,12 +231,13 @@ class Store(Transactions):
     def fail_poisoned(
         self, step_id: int, error: str, recovery_plan: list[StepPlan] | None = None
     ) -> bool:
-        """Fail a step whose worker died on every attempt (see :meth:`fail_step`)."""
+        """Fail a step whose worker died on every attempt, as :meth:`fail_and_advance` would
+        (call :meth:`advance` after it)."""
         with self._write() as conn:
             return recovery.fail_poisoned(conn, step_id, error, utcnow(), recovery_plan)
 
     @translated
-    def abandoned_checkpoints(self, age_s: float, limit: int = 100) -> list[dict[str, Any]]:
+    def abandoned_checkpoints(self, age_s: float, limit: int = 100) -> list[StepCheckpoint]:
         """Ended steps still holding a checkpoint older than ``age_s`` (orphaned uploads)."""
         with self._read() as conn:
             return recovery.abandoned_checkpoints(conn, utcnow() - timedelta(seconds=age_s), limit)
@@ -305,6 +250,7 @@ class Store(Transactions):
 
     @translated
     def clear_checkpoint(self, step_id: int) -> None:
+        """Forget a step's checkpoint (its upload was aborted, or is gone)."""
         with self._write() as conn:
             recovery.clear_checkpoint(conn, step_id)
 
@@ -317,6 +263,7 @@ class Store(Transactions):
 
     @translated
     def unrouted_events(self, grace_s: float, limit: int = 500) -> list[str]:
+        """Events recorded ``queued`` longer than ``grace_s`` ago that never got a pipeline."""
         with self._read() as conn:
             return recovery.unrouted_events(conn, utcnow() - timedelta(seconds=grace_s), limit)
 
@@ -337,12 +284,6 @@ class Store(Transactions):
         """The text of the config with this SHA-256, if it was ever saved."""
         with self._read() as conn:
             return configs.text_of(conn, sha256)
-
-    @translated
-    def count_by_state(self) -> dict[str, int]:
-        """Number of events per state."""
-        with self._read() as conn:
-            return events.count_by_state(conn)
 
     # --- operator views (events list / show, status) --------------------------------------
 
@@ -365,19 +306,19 @@ class Store(Transactions):
             return listing.count_by_state_since(conn, as_utc(since))
 
     @translated
-    def oldest_pending(self) -> dict[str, Any] | None:
+    def oldest_pending(self) -> PendingEvent | None:
         """The oldest queued or processing event, or None."""
         with self._read() as conn:
             return listing.oldest_pending(conn)
 
     @translated
-    def timeline(self, event_id: str) -> list[dict[str, Any]]:
+    def timeline(self, event_id: str) -> list[PipelineRun]:
         """Every pipeline of the event (all runs), each with its ``steps``."""
         with self._read() as conn:
             return history.timeline(conn, event_id)
 
     @translated
-    def events_by_path(self, path: str) -> list[dict[str, Any]]:
+    def events_by_path(self, path: str) -> list[EventRow]:
         """Every recorded version of the file at an absolute path, oldest first."""
         with self._read() as conn:
             return history.by_path(conn, path)
@@ -411,7 +352,7 @@ class Store(Transactions):
     @translated
     def agents(
         self, seen_since: datetime, role: str | None = None, host: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[AgentRow]:
         """Agents heard from since ``seen_since``, each with its ``state`` now."""
         with self._read() as conn:
             return agents.rows(conn, utcnow(), as_utc(seen_since), role, host)
@@ -419,14 +360,8 @@ class Store(Transactions):
     @translated
     def register_source(self, name: str, root: str | None) -> None:
         """Make a source known (its pause switch is kept)."""
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                with self._write() as conn:
-                    sources.register(conn, name, root, utcnow())
-                return
-            except IntegrityError:  # two watchers registered it at once
-                if attempt == RECORD_ATTEMPTS - 1:
-                    raise
+        # two watchers may register it at once
+        self._write_racing(lambda conn: sources.register(conn, name, root, utcnow()))
 
     @translated
     def set_paused(self, name: str, paused: bool, by: str) -> bool:
@@ -441,7 +376,7 @@ class Store(Transactions):
             return sources.paused_names(conn)
 
     @translated
-    def sources(self) -> list[dict[str, Any]]:
+    def sources(self) -> list[SourceRow]:
         """Every known source with its switch."""
         with self._read() as conn:
             return sources.all_rows(conn)

@@ -7,10 +7,10 @@ a background thread; the switch survives restarts because it lives here.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from filerelay.store.rows import SourceRow
 from filerelay.store.schema import sources
 
 
@@ -60,6 +60,7 @@ def paused_names(conn: Connection) -> set[str]:
     return {str(name) for name in conn.execute(query).scalars()}
 
 
-def all_rows(conn: Connection) -> list[dict[str, Any]]:
+def all_rows(conn: Connection) -> list[SourceRow]:
     """Every known source, by name."""
-    return [dict(r) for r in conn.execute(select(sources).order_by(sources.c.name)).mappings()]
+    query = select(sources).order_by(sources.c.name)
+    return [SourceRow.of(r) for r in conn.execute(query).mappings()]

@@ -17,6 +17,9 @@ store's rows start as ``queued``, or as ``duplicate`` when the file version is a
 Pipeline (one route run): ``running ─► succeeded | failed | compensating``;
 ``compensating ─► failed | compensation_failed`` (once its undo and on_failure steps ran).
 
+Agent (a watcher or worker process, by its heartbeats): ``online``, ``offline``, ``stopped``
+— not a stored column but read from the heartbeat times (:class:`AgentState`).
+
 Step: ``pending ─► running ─► succeeded | failed``; ``running ─► pending`` (retry later),
 ``running ─► running`` (re-claimed after its lease expired), ``pending | running ─►
 cancelled`` (its pipeline failed).
@@ -26,11 +29,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from filerelay.errors import StoreError
 from filerelay.model import EventState as E
 from filerelay.model import PipelineStatus as P
 from filerelay.model import StepStatus as S
+
+
+class AgentState(StrEnum):
+    """Whether an agent is heard from (see :mod:`filerelay.store.agents`)."""
+
+    ONLINE = "online"  # its last heartbeat is recent
+    OFFLINE = "offline"  # silent for several heartbeats: killed, or its host is gone
+    STOPPED = "stopped"  # it stopped cleanly
 
 
 @dataclass(frozen=True)
@@ -120,8 +132,3 @@ STEP = _machine(
         S.CANCELLED: set(),
     },
 )
-
-
-def event_predecessors(to_state: str) -> frozenset[str]:
-    """States an event may move to ``to_state`` from."""
-    return EVENT.predecessors(to_state)

@@ -19,6 +19,7 @@ from filerelay.model import JSONDict, StepPhase, StepStatus
 from filerelay.store import pipelines
 from filerelay.store.db import UTCDateTime
 from filerelay.store.records import ClaimedStep, StepPlan, event_from_row
+from filerelay.store.rows import RoutedStep, StepRow
 from filerelay.store.schema import file_events, steps
 from filerelay.store.schema import pipelines as pipelines_t
 
@@ -261,14 +262,14 @@ def fail(
     )
     if done.rowcount != 1:
         return False
-    if step["phase"] == StepPhase.MAIN.value:
+    if step["phase"] == StepPhase.MAIN:
         reason = f"step {step['name']}: {error}"
         pipelines.fail(conn, step["pipeline_id"], reason, now, recovery)
         pipelines.finish_event(conn, pipeline["event_id"], now)
     return True
 
 
-def row_with_route(conn: Connection, step_id: int) -> dict[str, Any] | None:
+def row_with_route(conn: Connection, step_id: int) -> RoutedStep | None:
     """The step row plus its pipeline's ``route``, ``event_id`` and ``config_hash``, or None."""
     query = (
         select(steps, pipelines_t.c.route, pipelines_t.c.event_id, pipelines_t.c.config_hash)
@@ -276,14 +277,14 @@ def row_with_route(conn: Connection, step_id: int) -> dict[str, Any] | None:
         .where(steps.c.id == step_id)
     )
     row = conn.execute(query).mappings().first()
-    return dict(row) if row is not None else None
+    return RoutedStep.of(row) if row is not None else None
 
 
-def rows_of(conn: Connection, pipeline_id: int) -> list[dict[str, Any]]:
+def rows_of(conn: Connection, pipeline_id: int) -> list[StepRow]:
     """Every step of the pipeline, in running order."""
     query = (
         select(steps)
         .where(steps.c.pipeline_id == pipeline_id)
         .order_by(steps.c.position, steps.c.branch)
     )
-    return [dict(row) for row in conn.execute(query).mappings()]
+    return [StepRow.of(row) for row in conn.execute(query).mappings()]

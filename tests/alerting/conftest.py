@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from filerelay.alerting.repo import AlertStore
 from filerelay.store import Store, ensure_schema, make_engine
-from filerelay.store.alert_repo import AlertStore
 
 # the SMTP server of the notify tests, reused
 from tests.actions.test_notify_email import SmtpServer, smtp_server  # noqa: F401

@@ -14,13 +14,13 @@ from pytest_httpserver import HTTPServer
 
 from filerelay.actions.registry import default_registry
 from filerelay.alerting.evaluator import Evaluator
+from filerelay.alerting.repo import AlertStore
 from filerelay.alerting.service import build_evaluator
 from filerelay.config import ActionCatalog, LoadedConfig, load_config
 from filerelay.model import FileEvent
 from filerelay.settings import load_settings
 from filerelay.store import Store
-from filerelay.store.alert_repo import AlertStore
-from tests.store.store_helpers import make_event
+from tests.store.store_helpers import make_event, record
 
 SECRET_KEY = b"alert-signing-key-0123"
 SECRET = "whsec_" + base64.b64encode(SECRET_KEY).decode()
@@ -69,7 +69,7 @@ def evaluator(path: Path, alert_store: AlertStore, **settings: Any) -> Evaluator
 def finished(store: Store, state: str, source: str = "cam", **fields: Any) -> FileEvent:
     """A recorded event moved to ``state`` (failed, succeeded or left queued)."""
     event = make_event(source=source, **fields)
-    store.record_event(event)
+    record(store, event)
     if state == "failed":
         store.set_event_state(event.event_id, "failed", "boom")
     elif state == "succeeded":

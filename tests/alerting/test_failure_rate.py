@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 
+from filerelay.alerting.repo import AlertStore
 from filerelay.store import Store
-from filerelay.store.alert_repo import AlertStore
 from filerelay.store.db import utcnow
 from tests.alerting.conftest import SmtpServer
 from tests.alerting.helpers import (

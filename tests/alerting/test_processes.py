@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from filerelay.alerting.repo import AlertStore
 from filerelay.store import Store, ensure_schema, make_engine
-from filerelay.store.alert_repo import AlertStore
 from filerelay.store.db import utcnow
 from tests.alerting.conftest import SmtpServer
 from tests.alerting.helpers import evaluator, finished, posts, write_config
@@ -50,7 +50,7 @@ def stores(relay: Relay) -> tuple[Store, AlertStore]:
 
 def registered(alert_store: AlertStore, pid: int) -> bool:
     now = utcnow()
-    return any(a["pid"] == pid for a in alert_store.agents(now, now - timedelta(hours=1), None))
+    return any(a.pid == pid for a in alert_store.agents(now, now - timedelta(hours=1), None))
 
 
 def test_alerts_test_reports_each_channel(

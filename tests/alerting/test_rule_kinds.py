@@ -9,12 +9,12 @@ from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 
+from filerelay.alerting.repo import AlertStore
 from filerelay.model import StepPhase
 from filerelay.store import StepPlan, Store
-from filerelay.store.alert_repo import AlertStore
 from filerelay.store.db import utcnow
 from tests.alerting.helpers import evaluator, finished, posts, write_config
-from tests.store.store_helpers import make_event, plan, step
+from tests.store.store_helpers import admit, fail_step, make_event, plan, step
 
 
 def hook(server: HTTPServer, name: str = "hook") -> str:
@@ -80,17 +80,12 @@ def test_backlog_fires_on_queue_depth_and_pending_age(
 def _compensation_failed(store: Store, relpath: str) -> int:
     """A pipeline through the Store API: its step fails, then its on_failure step fails."""
     event = make_event(relpath)
-    store.record_event(event)
-    [pid] = store.create_pipelines(
-        event.event_id, [plan("r", step(0, "upload", max_attempts=1))], "h"
-    )
+    [pid] = admit(store, event, plan("r", step(0, "upload", max_attempts=1)))
     [sid] = store.advance(pid).next_steps
-    assert store.claim_step(sid, "w", 60) is not None
     recovery = [StepPlan(1, 0, "on_failure.0-move", "move", 1, phase=StepPhase.ON_FAILURE.value)]
-    assert store.fail_step(sid, "w", "upload refused", recovery)
+    fail_step(store, sid, "upload refused", recovery)
     [undo] = store.advance(pid).next_steps
-    assert store.claim_step(undo, "w", 60) is not None
-    assert store.fail_step(undo, "w", "quarantine full")
+    assert fail_step(store, undo, "quarantine full").pipeline_status == "compensation_failed"
     assert store.advance(pid).pipeline_status == "compensation_failed"
     return pid
 

@@ -24,9 +24,11 @@ from typing import Any
 
 import redis
 
+from filerelay.store.rows import StepRow
 from tests.conftest import free_port, port_open, stop_process, wait_for
 from tests.e2e.harness import Proc, Relay
 from tests.e2e.test_core_pipeline import objects
+from tests.store.store_helpers import count_by_state, events_by_relpath
 
 # Short leases and a fast reconciler, so recovery fits in a test (see filerelay/settings.py).
 CHAOS_ENV = {
@@ -337,9 +339,9 @@ def wait_states(relay: Relay, expected: dict[str, int], timeout_s: float) -> flo
     """Wait until the store's event counts are ``expected``; return the seconds it took."""
     started = time.monotonic()
     try:
-        wait_for(lambda: relay.store.count_by_state() == expected, timeout_s, 0.2)
+        wait_for(lambda: count_by_state(relay.store) == expected, timeout_s, 0.2)
     except AssertionError:
-        have = relay.store.count_by_state()
+        have = count_by_state(relay.store)
         raise AssertionError(f"after {timeout_s}s events are {have}, not {expected}") from None
     return time.monotonic() - started
 
@@ -347,7 +349,7 @@ def wait_states(relay: Relay, expected: dict[str, int], timeout_s: float) -> flo
 def settled(relay: Relay, succeeded: int) -> bool:
     """``succeeded`` events, and every other one ``duplicate`` (an extra detection or ingest
     of a file version that already has its event)."""
-    states = relay.store.count_by_state()
+    states = count_by_state(relay.store)
     return states.get("succeeded") == succeeded and set(states) <= {"succeeded", "duplicate"}
 
 
@@ -365,19 +367,19 @@ def assert_once_each(relay: Relay, relpaths: list[str], source: str = "drop") ->
     """Every file has exactly one primary event, ``succeeded``; any other detection of the
     same version is recorded ``duplicate``."""
     for rel in relpaths:
-        states = sorted(e["state"] for e in relay.store.events_by_relpath(source, rel))
+        states = sorted(e.state for e in events_by_relpath(relay.store, source, rel))
         assert states.count("succeeded") == 1 and set(states) <= {"succeeded", "duplicate"}, (
             rel,
             states,
         )
 
 
-def steps_of_file(relay: Relay, relpath: str, source: str = "drop") -> list[dict[str, Any]]:
+def steps_of_file(relay: Relay, relpath: str, source: str = "drop") -> list[StepRow]:
     """Every step row of every pipeline of the file's events."""
-    rows: list[dict[str, Any]] = []
-    for event in relay.store.events_by_relpath(source, relpath):
-        for pipe in relay.store.pipelines_of(event["id"]):
-            rows += relay.store.steps_of(pipe["id"])
+    rows: list[StepRow] = []
+    for event in events_by_relpath(relay.store, source, relpath):
+        for pipe in relay.store.pipelines_of(event.id):
+            rows += relay.store.steps_of(pipe.id)
     return rows
 
 

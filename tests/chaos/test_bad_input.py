@@ -22,6 +22,7 @@ from tests.chaos.helpers import (
     write_files,
 )
 from tests.conftest import ON_CI, wait_for
+from tests.store.store_helpers import events_by_relpath
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
@@ -71,10 +72,10 @@ def test_unreadable_file_fails_at_once_with_its_reason(deploy, tmp_path, broker_
     (inbox / "fine.txt").write_bytes(b"readable")
     # then the unreadable file fails for good on its first attempt, naming the cause
     wait_states(relay, {"failed": 1, "succeeded": 1}, 30)
-    [event] = relay.store.events_by_relpath("drop", "secret.txt")
-    assert "permission denied" in event["reason"], event["reason"]
+    [event] = events_by_relpath(relay.store, "drop", "secret.txt")
+    assert "permission denied" in event.reason, event.reason
     [step] = steps_of_file(relay, "secret.txt")
-    assert (step["status"], step["attempts"]) == ("failed", 1)
+    assert (step.status, step.attempts) == ("failed", 1)
     assert sorted(p.name for p in out.iterdir()) == ["fine.txt"]
 
 
@@ -141,8 +142,8 @@ def test_awkward_names_and_an_empty_file_arrive_whole(
     assert_bucket(s3_client, bucket, uploaded)
     for rel, data in AWKWARD.items():
         assert (out / rel).read_bytes() == data, rel
-        [event] = relay.store.events_by_relpath("drop", rel)
-        assert event["size"] == len(data)
+        [event] = events_by_relpath(relay.store, "drop", rel)
+        assert event.size == len(data)
 
 
 @pytest.mark.xfail(
@@ -161,13 +162,13 @@ def test_non_utf8_name_is_recorded_and_copied(deploy, tmp_path, broker_url):
     with open(os.path.join(os.fsencode(inbox), name), "wb") as fh:
         fh.write(b"bytes of a latin-1 name")
     (inbox / "barrier.txt").write_bytes(b"after it")
-    wait_for(lambda: relay.store.events_by_relpath("drop", "barrier.txt"), 30, 0.1)
+    wait_for(lambda: events_by_relpath(relay.store, "drop", "barrier.txt"), 30, 0.1)
     wait_states(relay, {"succeeded": 2}, 5)  # its ingest was queued before the barrier's
     assert Path(os.fsdecode(os.path.join(os.fsencode(out), name))).read_bytes() == (
         b"bytes of a latin-1 name"
     )
-    [event] = relay.store.events_by_relpath("drop", os.fsdecode(name))
-    assert event["state"] == "succeeded"
+    [event] = events_by_relpath(relay.store, "drop", os.fsdecode(name))
+    assert event.state == "succeeded"
 
 
 def test_a_non_utf8_name_does_not_stop_the_disk_audit(deploy, tmp_path, own_redis):
@@ -223,9 +224,9 @@ def test_file_larger_than_the_destination_free_space_fails_cleanly(
     (inbox / "small.txt").write_bytes(b"fits")
     (inbox / "huge.bin").write_bytes(os.urandom(2 * 2**20))
     wait_states(relay, {"succeeded": 1, "failed": 1}, 30)
-    [event] = relay.store.events_by_relpath("drop", "huge.bin")
-    assert "no space left on device" in event["reason"], event["reason"]
+    [event] = events_by_relpath(relay.store, "drop", "huge.bin")
+    assert "no space left on device" in event.reason, event.reason
     [step] = steps_of_file(relay, "huge.bin")
-    assert (step["status"], step["attempts"]) == ("failed", 1)
+    assert (step.status, step.attempts) == ("failed", 1)
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["small.txt"]  # no partial file
     assert (inbox / "huge.bin").stat().st_size == 2 * 2**20

@@ -23,6 +23,7 @@ from tests.chaos.helpers import (
     write_files,
 )
 from tests.conftest import wait_for
+from tests.store.store_helpers import count_by_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
@@ -81,12 +82,12 @@ def test_redis_sigkilled_under_load_and_restarted(
     files = {f"d{i % 4}/f{i:03d}.bin": os.urandom(500 + i) for i in range(200)}
     first, last = dict(list(files.items())[:150]), dict(list(files.items())[150:])
     write_files(inbox, first)
-    wait_for(lambda: relay.store.count_by_state().get("succeeded", 0) >= 20, 60, 0.05)
+    wait_for(lambda: count_by_state(relay.store).get("succeeded", 0) >= 20, 60, 0.05)
     wait_for(lambda: any(500 in v for v in receiver.statuses().values()), 30, 0.05)
     write_files(inbox, last)
     wait_for(lambda: watcher_sent(relay) == 200, 30, 0.02, what="all 200 events published")
     server.kill()
-    at_kill, retrying = relay.store.count_by_state(), retries_pending(relay)
+    at_kill, retrying = count_by_state(relay.store), retries_pending(relay)
     server.start()
     restarted = time.monotonic()
     # then every file ends succeeded, once, with one effect per idempotency key
@@ -97,7 +98,7 @@ def test_redis_sigkilled_under_load_and_restarted(
     print(
         f"redis SIGKILL, restarted {kind}: at the kill events {at_kill}, {retrying} retries "
         f"pending; ingested again by the disk audit {audited}; all done {took:.1f}s after the "
-        f"restart; events {relay.store.count_by_state()}"
+        f"restart; events {count_by_state(relay.store)}"
     )
     assert retrying > 0
     assert_bucket(s3_client, bucket, files)
@@ -125,7 +126,7 @@ def test_redis_down_for_20s_the_watcher_outbox_holds_and_flushes(
     files = {f"f{i:03d}.txt": f"file {i}\n".encode() * (i + 1) for i in range(100)}
     write_files(inbox, files)
     wait_for(lambda: outbox_depth(relay) == 100, 30, 0.1, what="100 events held in the outbox")
-    assert relay.store.count_by_state() == {}
+    assert count_by_state(relay.store) == {}
     time.sleep(max(0.0, 20 - (time.monotonic() - down_at)))  # the outage itself
     server.start()
     back_at = time.monotonic()
@@ -134,7 +135,7 @@ def test_redis_down_for_20s_the_watcher_outbox_holds_and_flushes(
     flushed_s = time.monotonic() - back_at
     wait_for(lambda: settled(relay, 100), 90, 0.2, what="100 succeeded, nothing in progress")
     done_s = time.monotonic() - back_at
-    states = relay.store.count_by_state()
+    states = count_by_state(relay.store)
     print(
         f"redis down 20s: outbox flushed {flushed_s:.1f}s after restart, all done {done_s:.1f}s; "
         f"events {states}"

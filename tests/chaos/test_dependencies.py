@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from filerelay.store.rows import StepRow
 from tests.chaos.helpers import (
     TcpProxy,
     assert_bucket,
@@ -28,6 +29,7 @@ from tests.chaos.helpers import (
 )
 from tests.conftest import wait_for
 from tests.e2e.test_core_pipeline import objects
+from tests.store.store_helpers import count_by_state, events_by_relpath
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
@@ -41,15 +43,15 @@ defaults: {{timeout: 5s, retry: {{max_attempts: {attempts}, backoff: 1s, max_bac
 """
 
 
-def upload_step(relay, relpath: str) -> dict:
-    [step] = [s for s in steps_of_file(relay, relpath) if s["name"] == "upload"]
+def upload_step(relay, relpath: str) -> StepRow:
+    [step] = [s for s in steps_of_file(relay, relpath) if s.name == "upload"]
     return step
 
 
 def failed_once(relay, relpath: str) -> bool:
     """The file's upload has had an attempt, and it failed (a retry is scheduled)."""
     step = upload_step(relay, relpath)
-    return step["attempts"] >= 2 or (step["attempts"] == 1 and step["status"] == "pending")
+    return step.attempts >= 2 or (step.attempts == 1 and step.status == "pending")
 
 
 def test_s3_down_for_15s_steps_retry_with_backoff_and_succeed(
@@ -81,7 +83,7 @@ def test_s3_down_for_15s_steps_retry_with_backoff_and_succeed(
         # then every step succeeds after a few attempts, each file once
         wait_states(relay, {"succeeded": 10}, 60)
         took = time.monotonic() - back_at
-        attempts = sorted(upload_step(relay, rel)["attempts"] for rel in files)
+        attempts = sorted(upload_step(relay, rel).attempts for rel in files)
         print(f"S3 down 15s: all done {took:.1f}s after it came back; attempts per step {attempts}")
         assert all(2 <= a < 20 for a in attempts), attempts
         assert_bucket(s3_client, bucket, files)
@@ -118,17 +120,17 @@ def test_missing_bucket_fails_at_once_and_quarantines_the_file(
     (inbox / "sub/doomed.csv").write_bytes(b"a,b\n1,2\n")
     # then the step fails once, without retries, and on_failure moves the file aside
     wait_states(relay, {"failed": 1}, 30)
-    [event] = relay.store.events_by_relpath("drop", "sub/doomed.csv")
-    assert "NoSuchBucket" in (event["reason"] or ""), event["reason"]
-    steps = {s["name"]: s for s in steps_of_file(relay, "sub/doomed.csv")}
-    assert steps["upload"]["attempts"] == 1
-    assert steps["upload"]["status"] == "failed"
-    [quarantined] = [s for s in steps.values() if s["phase"] == "on_failure"]
-    assert quarantined["status"] == "succeeded"
+    [event] = events_by_relpath(relay.store, "drop", "sub/doomed.csv")
+    assert "NoSuchBucket" in (event.reason or ""), event.reason
+    steps = {s.name: s for s in steps_of_file(relay, "sub/doomed.csv")}
+    assert steps["upload"].attempts == 1
+    assert steps["upload"].status == "failed"
+    [quarantined] = [s for s in steps.values() if s.phase == "on_failure"]
+    assert quarantined.status == "succeeded"
     assert (quarantine / "sub/doomed.csv").read_bytes() == b"a,b\n1,2\n"
     assert not (inbox / "sub/doomed.csv").exists()
-    [pipe] = relay.store.pipelines_of(event["id"])
-    assert pipe["status"] == "failed"
+    [pipe] = relay.store.pipelines_of(event.id)
+    assert pipe.status == "failed"
     assert missing not in {b["Name"] for b in s3_client.list_buckets()["Buckets"]}
 
 
@@ -157,11 +159,11 @@ def test_webhook_500_three_times_then_200_is_one_success_in_four_attempts(
     # then the step succeeds on its fourth attempt, every attempt under the same key
     wait_states(relay, {"succeeded": 1}, 30)
     [step] = steps_of_file(relay, "ping.json")
-    assert (step["status"], step["attempts"]) == ("succeeded", 4)
+    assert (step.status, step.attempts) == ("succeeded", 4)
     assert [h.status for h in receiver.hits] == [500, 500, 500, 200]
-    assert {h.key for h in receiver.hits} == {step["idempotency_key"]}
-    assert {h.headers["idempotency-key"] for h in receiver.hits} == {step["idempotency_key"]}
-    assert receiver.successes() == {step["idempotency_key"]: 1}
+    assert {h.key for h in receiver.hits} == {step.idempotency_key}
+    assert {h.headers["idempotency-key"] for h in receiver.hits} == {step.idempotency_key}
+    assert receiver.successes() == {step.idempotency_key: 1}
 
 
 COMPENSATED = """\
@@ -199,14 +201,14 @@ def test_step_failing_for_good_after_an_upload_deletes_the_object(
     wait_states(relay, {"failed": 2}, 30)
     wait_for(lambda: objects(s3_client, bucket) == {}, 10, 0.2, what="objects deleted")
     for rel in ("hook/a.txt", "move/b.txt"):
-        [event] = relay.store.events_by_relpath("drop", rel)
-        [pipe] = relay.store.pipelines_of(event["id"])
-        assert pipe["status"] == "failed", (rel, pipe)
+        [event] = events_by_relpath(relay.store, "drop", rel)
+        [pipe] = relay.store.pipelines_of(event.id)
+        assert pipe.status == "failed", (rel, pipe)
         steps = steps_of_file(relay, rel)
-        [upload] = [s for s in steps if s["action"] == "s3" and s["phase"] == "main"]
-        [undo] = [s for s in steps if s["phase"] == "undo"]
-        assert upload["status"] == "succeeded" and upload["result"]["uploaded"] is True
-        assert (undo["status"], undo["undoes"]) == ("succeeded", upload["id"])
+        [upload] = [s for s in steps if s.action == "s3" and s.phase == "main"]
+        [undo] = [s for s in steps if s.phase == "undo"]
+        assert upload.status == "succeeded" and upload.result["uploaded"] is True
+        assert (undo.status, undo.undoes) == ("succeeded", upload.id)
     assert len(receiver.hits) == 1 and receiver.hits[0].status == 404  # 404: not retried
     assert (done / "move/b.txt").read_bytes() == b"someone else's b"
     assert (inbox / "move/b.txt").read_bytes() == b"b to move"
@@ -261,7 +263,7 @@ def test_store_unreachable_for_10s_loses_nothing(
         start_watcher(relay)
         first = {f"before/f{i:02d}.bin": os.urandom(800 + i) for i in range(20)}
         write_files(inbox, first)
-        wait_for(lambda: relay.store.count_by_state().get("succeeded", 0) >= 5, 30, 0.05)
+        wait_for(lambda: count_by_state(relay.store).get("succeeded", 0) >= 5, 30, 0.05)
         # when the store is unreachable for 10 s, from the next claim on, while 20 more land
         armed.set()
         wait_for(proxy.tapped.is_set, 10, 0.01, what="the store cut at a claim")
@@ -274,7 +276,7 @@ def test_store_unreachable_for_10s_loses_nothing(
         # then everything resumes: each file once, every event succeeded
         wait_for(lambda: settled(relay, 40), 90, 0.2, what="40 succeeded, nothing in progress")
         took = time.monotonic() - back_at
-        states = relay.store.count_by_state()
+        states = count_by_state(relay.store)
         deferred = (relay.root / "worker.log").read_text().count("task_deferred")
         print(
             f"store unreachable 10s: all 40 done {took:.1f}s after it came back; {deferred} "
@@ -313,7 +315,7 @@ def test_store_cut_between_a_step_success_and_its_advance_loses_nothing(
         # sends it again, and the upload finds its object already there
         wait_states(relay, {"succeeded": 1}, 60)
         step = upload_step(relay, "one.bin")
-        assert (step["status"], step["attempts"]) == ("succeeded", 2)
+        assert (step.status, step.attempts) == ("succeeded", 2)
         assert_bucket(s3_client, bucket, {"one.bin": b"one file"})
     finally:
         proxy.close()

@@ -24,6 +24,7 @@ from tests.chaos.helpers import (
     write_files,
 )
 from tests.conftest import wait_for
+from tests.store.store_helpers import count_by_state, events_by_relpath
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
@@ -101,8 +102,8 @@ def test_two_watchers_on_one_tree_run_each_file_once(
     write_files(inbox, files)
     # then 200 objects and 200 succeeded events; the second detections are duplicates
     wait_for(lambda: settled(relay, 200), 90, 0.2, what="200 succeeded")
-    wait_for(lambda: relay.store.count_by_state().get("duplicate", 0) == 200, 30, 0.2)
-    print(f"HA pair, 200 files: events {relay.store.count_by_state()}")
+    wait_for(lambda: count_by_state(relay.store).get("duplicate", 0) == 200, 30, 0.2)
+    print(f"HA pair, 200 files: events {count_by_state(relay.store)}")
     assert_bucket(s3_client, bucket, files)
     assert_once_each(relay, list(files))
 
@@ -157,5 +158,5 @@ def test_burst_of_5000_files_under_back_pressure_keeps_the_watcher_small(
     for rel, data in copied.items():
         assert (out / rel).read_bytes() == data, rel
     for rel in list(files)[::97]:
-        [event] = relay.store.events_by_relpath("drop", rel)
-        assert event["state"] == ("succeeded" if rel.startswith("d0/") else "skipped"), rel
+        [event] = events_by_relpath(relay.store, "drop", rel)
+        assert event.state == ("succeeded" if rel.startswith("d0/") else "skipped"), rel

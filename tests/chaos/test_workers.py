@@ -30,6 +30,7 @@ from tests.chaos.helpers import (
 )
 from tests.conftest import wait_for
 from tests.e2e.harness import Relay
+from tests.store.store_helpers import count_by_state, events_by_relpath
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
@@ -48,9 +49,7 @@ defaults: {{timeout: 6s, retry: {{max_attempts: 3, backoff: 200ms}}}}
 def running_script(relay, relpaths: list[str]) -> str | None:
     """The file whose ``think`` step is running right now, if any."""
     for rel in relpaths:
-        if any(
-            s["name"] == "think" and s["status"] == "running" for s in steps_of_file(relay, rel)
-        ):
+        if any(s.name == "think" and s.status == "running" for s in steps_of_file(relay, rel)):
             return rel
     return None
 
@@ -76,7 +75,7 @@ def test_worker_sigkilled_mid_step_is_replaced_within_the_lease(
     # then every file is done once; the killed step was taken over after its lease lapsed
     lease_s = 6 + 3  # step timeout + FILERELAY_LEASE_MARGIN_S
     wait_for(
-        lambda: relay.store.events_by_relpath("drop", victim)[0]["state"] == "succeeded",
+        lambda: events_by_relpath(relay.store, "drop", victim)[0].state == "succeeded",
         lease_s + 30,
         0.1,
         what=f"{victim} succeeded after the kill",
@@ -86,8 +85,8 @@ def test_worker_sigkilled_mid_step_is_replaced_within_the_lease(
     wait_states(relay, {"succeeded": 4}, 60)
     # re-driven at most one reconcile interval after the lease, then 3 s of script + upload
     assert recovery_s <= lease_s + 1 + 3 + 6
-    think = next(s for s in steps_of_file(relay, victim) if s["name"] == "think")
-    assert think["attempts"] == 2
+    think = next(s for s in steps_of_file(relay, victim) if s.name == "think")
+    assert think.attempts == 2
     assert_bucket(s3_client, bucket, files)
     assert_once_each(relay, list(files))
 
@@ -156,8 +155,8 @@ def test_one_step_message_delivered_twice_at_once_has_one_effect(
     # then the receiver saw one request, and the step ran once
     assert len(receiver.hits) == 1, receiver.statuses()
     [step] = steps_of_file(relay, "twice.txt")
-    assert (step["status"], step["attempts"]) == ("succeeded", 1)
-    assert relay.store.count_by_state() == {"succeeded": 1}
+    assert (step.status, step.attempts) == ("succeeded", 1)
+    assert count_by_state(relay.store) == {"succeeded": 1}
 
 
 def steps_done(relay: Relay) -> int:
@@ -180,9 +179,9 @@ routes:
 def parts_saved(relay, relpath: str) -> tuple[int, int] | None:
     """``(pid running the upload, parts its checkpoint holds)`` while the upload runs."""
     for step in steps_of_file(relay, relpath):
-        saved = (step.get("checkpoint") or {}).get("multipart")
-        if step["status"] == "running" and saved:
-            return int(step["lease_owner"].split(":")[-2]), len(saved["parts"])
+        saved = (step.checkpoint or {}).get("multipart")
+        if step.status == "running" and saved:
+            return int(step.lease_owner.split(":")[-2]), len(saved["parts"])
     return None
 
 
@@ -217,13 +216,13 @@ def test_worker_child_sigkilled_mid_multipart_upload_resumes_it(
     wait_states(relay, {"succeeded": 1}, 90)
     took = time.monotonic() - killed_at
     [step] = steps_of_file(relay, "big.bin")
-    result = step["result"]
+    result = step.result
     print(
         f"worker child SIGKILL mid-multipart ({done} of 8 parts checkpointed): completed "
-        f"{took:.1f}s later on attempt {step['attempts']}, resumed {result['resumed_parts']} "
+        f"{took:.1f}s later on attempt {step.attempts}, resumed {result['resumed_parts']} "
         f"parts, sent {result['parts'] - result['resumed_parts']}"
     )
-    assert step["attempts"] == 2
+    assert step.attempts == 2
     assert result["parts"] == 8 and 2 <= result["resumed_parts"] < 8
     assert_bucket(s3_client, bucket, {"big.bin": data})
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

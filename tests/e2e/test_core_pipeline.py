@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.e2e.harness import Relay
+from tests.store.store_helpers import count_by_state, events_by_relpath
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +94,7 @@ def test_200_files_dropped_at_once_all_arrive_with_right_bytes(relay, s3_client)
     wait_objects(s3_client, relay.bucket, {f"drop/{rel}" for rel in files})
     for rel, data in files.items():
         assert body(s3_client, relay.bucket, f"drop/{rel}") == data
-    wait_for(lambda: relay.store.count_by_state().get("succeeded") == 200, 60, what="200 succeeded")
+    wait_for(lambda: count_by_state(relay.store).get("succeeded") == 200, 60, what="200 succeeded")
 
 
 def test_slow_writer_is_uploaded_once_whole(relay, s3_client):
@@ -108,8 +109,8 @@ def test_slow_writer_is_uploaded_once_whole(relay, s3_client):
             time.sleep(0.7)
     wait_objects(s3_client, relay.bucket, {"drop/slow.dat"})
     assert body(s3_client, relay.bucket, "drop/slow.dat") == b"".join(chunks)
-    events = relay.store.events_by_relpath("drop", "slow.dat")
-    assert [e["state"] for e in events] == ["succeeded"], events
+    events = events_by_relpath(relay.store, "drop", "slow.dat")
+    assert [e.state for e in events] == ["succeeded"], events
 
 
 def test_part_file_renamed_is_uploaded_once_under_its_final_name(relay, s3_client):
@@ -177,10 +178,10 @@ def test_64mib_file_goes_up_multipart_with_matching_bytes(relay, s3_client):
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
     # hashed as it was sent: the SHA-256 is in the step result, the part size on the object
     assert head["Metadata"]["part-size"] == str(8 * 2**20)
-    [event] = relay.store.events_by_relpath("drop", "big.bin")
-    [pipe] = relay.store.pipelines_of(event["id"])
-    [step] = relay.store.steps_of(pipe["id"])
-    assert step["result"]["sha256"] == hashlib.sha256(data).hexdigest()
+    [event] = events_by_relpath(relay.store, "drop", "big.bin")
+    [pipe] = relay.store.pipelines_of(event.id)
+    [step] = relay.store.steps_of(pipe.id)
+    assert step.result["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_restarting_the_watcher_does_not_upload_again(relay, s3_client):
@@ -189,13 +190,13 @@ def test_restarting_the_watcher_does_not_upload_again(relay, s3_client):
     for i in range(10):
         drop(relay.inbox / f"f{i}.txt", f"{i}".encode())
     first = wait_objects(s3_client, relay.bucket, {f"drop/f{i}.txt" for i in range(10)})
-    wait_for(lambda: relay.store.count_by_state().get("succeeded") == 10, 60, what="10 done")
+    wait_for(lambda: count_by_state(relay.store).get("succeeded") == 10, 60, what="10 done")
     # when the watcher restarts and one new file arrives
     watcher.stop()
     relay.start_watcher()
     drop(relay.inbox / "after.txt", b"after restart")
     wait_objects(s3_client, relay.bucket, {"drop/after.txt"})
-    wait_for(lambda: relay.store.count_by_state().get("succeeded") == 11, 60, what="11 done")
+    wait_for(lambda: count_by_state(relay.store).get("succeeded") == 11, 60, what="11 done")
     # then no old file was emitted again: one event row each, no duplicates recorded
-    assert relay.store.count_by_state() == {"succeeded": 11}
+    assert count_by_state(relay.store) == {"succeeded": 11}
     assert set(objects(s3_client, relay.bucket)) == {*first, "drop/after.txt"}

@@ -11,6 +11,7 @@ import requests
 from tests.conftest import free_port, port_open, wait_for
 from tests.e2e.harness import Relay
 from tests.e2e.operator_helpers import cli, extra_proc, private_queue
+from tests.store.store_helpers import count_by_state
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,7 @@ def test_submit_reruns_an_unchanged_file_and_flower_lists_its_tasks(relay):
     relay.start_watcher()
     target = relay.inbox / "report.csv"  # type: ignore[attr-defined]
     target.write_text("a,b\n")
-    wait_for(lambda: relay.store.count_by_state() == {"succeeded": 1}, 60, what="first run")
+    wait_for(lambda: count_by_state(relay.store) == {"succeeded": 1}, 60, what="first run")
 
     def tasks() -> dict:
         reply = requests.get(f"http://127.0.0.1:{port}/api/tasks", auth=AUTH, timeout=5)
@@ -76,8 +77,8 @@ def test_submit_reruns_an_unchanged_file_and_flower_lists_its_tasks(relay):
     # and without credentials the API refuses
     assert requests.get(f"http://127.0.0.1:{port}/api/tasks", timeout=5).status_code == 401
     # and every submission became its own succeeded event, not a duplicate
-    wait_for(lambda: set(relay.store.count_by_state()) == {"succeeded"}, 60, what="all succeeded")
+    wait_for(lambda: set(count_by_state(relay.store)) == {"succeeded"}, 60, what="all succeeded")
     assert (relay.out / "report.csv").read_text() == "a,b\n"  # type: ignore[attr-defined]
     versions = relay.store.events_by_path(str(target))
-    assert len(versions) >= 2 and versions[0]["stable_signal"] != "manual"
-    assert all(v["stable_signal"] == "manual" for v in versions[1:])
+    assert len(versions) >= 2 and versions[0].stable_signal != "manual"
+    assert all(v.stable_signal == "manual" for v in versions[1:])

@@ -20,6 +20,7 @@ from pytest_httpserver import HTTPServer
 from tests.chaos.helpers import RedisServer, start_reconciler, start_watcher, start_worker
 from tests.conftest import wait_for
 from tests.e2e.harness import Proc, Relay, clean_env
+from tests.store.store_helpers import count_by_state
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +149,7 @@ def test_json_lines_carry_context_and_no_secret(
         for name in ("a.dat", "b.dat", "c.boom"):
             (inbox / name).write_bytes(os.urandom(2_000))
         wait_for(
-            lambda: relay.store.count_by_state() == {"succeeded": 2, "failed": 1},
+            lambda: count_by_state(relay.store) == {"succeeded": 2, "failed": 1},
             120,
             what="two files shipped, one failed",
         )

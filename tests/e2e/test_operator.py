@@ -18,6 +18,7 @@ from tests.conftest import wait_for
 from tests.e2e.harness import Relay
 from tests.e2e.operator_helpers import cli, cli_json, extra_proc, private_queue
 from tests.e2e.test_core_pipeline import CONFIG, objects
+from tests.store.store_helpers import count_by_state
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +59,7 @@ def test_failed_files_are_listed_reprocessed_after_a_fix_and_keep_both_runs(rela
     names = [f"f{i}.bin" for i in range(3)]
     for name in names:
         (relay.inbox / name).write_bytes(name.encode() * 100)
-    wait_for(lambda: relay.store.count_by_state().get("failed") == 3, 60, what="3 failed")
+    wait_for(lambda: count_by_state(relay.store).get("failed") == 3, 60, what="3 failed")
 
     # when the operator lists the failed events / then they are there with the reason
     listed = cli_json(relay, "events", "list", "--state", "failed", "--since", "1h")
@@ -75,7 +76,7 @@ def test_failed_files_are_listed_reprocessed_after_a_fix_and_keep_both_runs(rela
     assert result.returncode == 0 and "queued 3 event(s)" in result.stdout, result.stderr
 
     # then every file arrives and succeeds
-    wait_for(lambda: relay.store.count_by_state() == {"succeeded": 3}, 60, what="3 succeeded")
+    wait_for(lambda: count_by_state(relay.store) == {"succeeded": 3}, 60, what="3 succeeded")
     assert set(objects(s3_client, relay.bucket)) == {f"drop/{n}" for n in names}  # type: ignore[attr-defined]
     # and the history of each shows both runs: the failure and the success
     event_id = listed["events"][0]["id"]
@@ -156,8 +157,8 @@ def test_pause_holds_files_across_a_watcher_restart_and_resume_releases_them(rel
 
     # then nothing was processed; status shows both held
     wait_for(lambda: held() == {"drop": 2}, 30, what="2 held in status")
-    assert relay.store.count_by_state() == {}
+    assert count_by_state(relay.store) == {}
     # when resumed / then both are processed
     assert cli(relay, "resume").stdout.strip() == "resumed: drop"
-    wait_for(lambda: relay.store.count_by_state() == {"succeeded": 2}, 60, what="2 succeeded")
+    wait_for(lambda: count_by_state(relay.store) == {"succeeded": 2}, 60, what="2 succeeded")
     assert set(objects(s3_client, relay.bucket)) == {"drop/held1.bin", "drop/held2.bin"}  # type: ignore[attr-defined]

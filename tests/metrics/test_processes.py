@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import free_port, wait_for
 from tests.e2e.harness import Proc, Relay, run_filerelay
 from tests.metrics.helpers import group_pids, listening_ports, scrape, total
+from tests.store.store_helpers import listed
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +61,8 @@ def drop(relay: Relay, names: list[str]) -> None:
 
 
 def finished(relay: Relay, succeeded: int, failed: int) -> bool:
-    ok = len(relay.store.list_events(state="succeeded"))
-    bad = len(relay.store.list_events(state="failed"))
+    ok = len(listed(relay.store, state="succeeded"))
+    bad = len(listed(relay.store, state="failed"))
     return ok == succeeded and bad == failed
 
 

@@ -23,8 +23,8 @@ def test_heartbeat_registers_beats_survives_an_outage_and_stops_cleanly(tmp_path
     # then the agent is registered and online, with its details
     store = lazy.get()
     (row,) = store.agents(datetime.now(UTC) - timedelta(minutes=1))
-    assert row["state"] == "online" and row["details"] == {"n": 1} and row["queues"] == ["q"]
+    assert row.state == "online" and row.details == {"n": 1} and row.queues == ["q"]
     # and a clean stop marks it stopped
     beat.stop()
     (row,) = store.agents(datetime.now(UTC) - timedelta(minutes=1))
-    assert row["state"] == "stopped"
+    assert row.state == "stopped"

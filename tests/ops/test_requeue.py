@@ -73,7 +73,7 @@ def test_failed_event_runs_again_with_the_same_or_the_current_rules(relay: Any) 
     (out / "a.txt").write_bytes(b"other")
     event = make_event(inbox, "a.txt")
     drain(rt, ingest(rt, event))
-    assert store.get_event(event.event_id)["state"] == "failed"
+    assert store.get_event(event.event_id).state == "failed"
     v1 = rt.rules.sha256
     # when the config is fixed (overwrite) and the event reprocessed with the same rules
     write("overwrite")
@@ -83,18 +83,18 @@ def test_failed_event_runs_again_with_the_same_or_the_current_rules(relay: Any) 
     reprocess(store, app, "q", rows, out_, same_rules=True)  # type: ignore[arg-type]
     # then it is queued with the old rules' hash, and fails again under them
     assert out_.requeued == [event.event_id] and app.sent[0]["kwargs"] == {"rules": v1}
-    assert store.get_event(event.event_id)["state"] == "queued"
+    assert store.get_event(event.event_id).state == "queued"
     deliver(rt, app.sent[0])
-    assert store.get_event(event.event_id)["state"] == "failed"
+    assert store.get_event(event.event_id).state == "failed"
     # when reprocessed by state with the current rules
     rows, out_ = plan(select(store, [], EventFilter(state="failed"), None), force=False)
     reprocess(store, app, "q", rows, out_)  # type: ignore[arg-type]
     deliver(rt, app.sent[1])
     # then it succeeds, and its history holds three runs with the rules each one used
-    assert store.get_event(event.event_id)["state"] == "succeeded"
+    assert store.get_event(event.event_id).state == "succeeded"
     assert (out / "a.txt").read_bytes() == b"data"
     runs = store.timeline(event.event_id)
-    assert [(r["run"], r["status"], r["config_hash"]) for r in runs] == [
+    assert [(r.run, r.status, r.config_hash) for r in runs] == [
         (1, "failed", v1),
         (2, "failed", v1),
         (3, "succeeded", rt.rules.sha256),
@@ -105,7 +105,7 @@ def test_force_runs_a_succeeded_event_again_as_a_new_event(relay: Any) -> None:
     inbox, out, _write, rt = relay
     event = make_event(inbox, "b.txt")
     drain(rt, ingest(rt, event))
-    assert rt.store.get_event(event.event_id)["state"] == "succeeded"
+    assert rt.store.get_event(event.event_id).state == "succeeded"
     # without --force it is left alone, and says why
     _rows, out_ = plan(select(rt.store, [event.event_id], None, None), force=False)
     assert out_.left == [(event.event_id, "succeeded (use --force to run it again)")]
@@ -117,8 +117,8 @@ def test_force_runs_a_succeeded_event_again_as_a_new_event(relay: Any) -> None:
     ((old, new),) = out_.renewed
     deliver(rt, app.sent[0])
     fresh = rt.store.get_event(new)
-    assert old == event.event_id and fresh["state"] == "succeeded"
-    assert fresh["dedup_key"].endswith(f":manual:{new}") and fresh["stable_signal"] == "manual"
+    assert old == event.event_id and fresh.state == "succeeded"
+    assert fresh.dedup_key.endswith(f":manual:{new}") and fresh.stable_signal == "manual"
     assert (out / "b.txt").read_bytes() == b"data"
 
 

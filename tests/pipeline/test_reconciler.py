@@ -18,6 +18,7 @@ from filerelay.tasks import make_celery
 from filerelay.tasks.publisher import CeleryWorkPublisher
 from tests.conftest import wait_for
 from tests.pipeline.test_runner import make_event
+from tests.store.store_helpers import record
 
 QUEUE = "filerelay"
 
@@ -70,7 +71,7 @@ def test_a_step_whose_worker_died_is_redriven_after_its_lease(setup):
     assert [m["task"] for m in queued(client)] == ["filerelay.step"]
     nxt = run_step(runtime, step_id)
     assert (
-        runtime.store.steps_of(runtime.store.pipelines_of(ev.event_id)[0]["id"])[0]["status"]
+        runtime.store.steps_of(runtime.store.pipelines_of(ev.event_id)[0].id)[0].status
         == "succeeded"
     )
     assert nxt.enqueue  # the chain goes on
@@ -85,7 +86,7 @@ def test_a_step_that_killed_its_worker_every_time_is_failed(setup):
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         wait_for(lambda: reconciler.run_once().poisoned == 1, 10, what="poison cap")
     row = runtime.store.get_event(ev.event_id)
-    assert row["state"] == "failed" and "poison cap" in row["reason"]
+    assert row.state == "failed" and "poison cap" in row.reason
     # and its log line has the step's context, as a worker's lines do
     (line,) = [entry for entry in logs if entry["event"] == "step_poisoned"]
     context = {key: line.get(key) for key in ("event_id", "source", "route", "attempt")}
@@ -95,7 +96,7 @@ def test_a_step_that_killed_its_worker_every_time_is_failed(setup):
 def test_an_event_recorded_but_never_routed_is_ingested_again(setup):
     runtime, reconciler, client, inbox, _out = setup
     ev = make_event(inbox, "f.txt")
-    runtime.store.record_event(ev)  # the ingest task died right after recording
+    record(runtime.store, ev)  # the ingest task died right after recording
     client.delete(QUEUE)
     assert reconciler.run_once().reingested == 1
     assert [m["task"] for m in queued(client)] == ["filerelay.ingest"]
@@ -151,9 +152,10 @@ def test_an_upload_left_by_a_failed_step_is_aborted(tmp_path, redis_url, moto_en
         "part_size": 5 * 2**20,
         "parts": {},
     }
-    assert runtime.store.claim_step(step_id, "w", lease_s=30) is not None
+    claim = runtime.store.claim_step(step_id, "w", lease_s=30)
+    assert claim is not None
     assert runtime.store.save_checkpoint(step_id, "w", {"multipart": saved}, 30)
-    assert runtime.store.fail_step(step_id, "w", "PermanentError: boom")
+    assert runtime.store.fail_and_advance(claim, "w", "PermanentError: boom", None) is not None
     # when the reconciler passes (orphan age 0)
     publisher = CeleryWorkPublisher(make_celery(settings), QUEUE)
     reconciler = Reconciler(runtime, publisher, orphan_upload_age_s=0.0)
@@ -170,7 +172,7 @@ def test_files_on_disk_the_store_never_recorded_are_ingested(setup):
 
     runtime, reconciler, client, inbox, _out = setup
     recorded = make_event(inbox, "known.txt")
-    runtime.store.record_event(recorded)
+    record(runtime.store, recorded)
     for name in ("lost-1.txt", "sub/lost-2.txt", "x.tmp"):  # x.tmp: filtered, never emitted
         make_event(inbox, name)
     sources = runtime.rules.loaded.model.sources

@@ -83,13 +83,13 @@ def test_parallel_group_runs_all_children_then_the_next_step(env):
     assert (out / "a/x/f.txt").read_bytes() == b"data"
     assert (out / "b/x/f.txt").read_bytes() == b"data"
     assert (out / "moved/x/f.txt").exists() and not (inbox / "x/f.txt").exists()
-    steps = rt.store.steps_of(rt.store.pipelines_of(ev.event_id)[0]["id"])
-    assert [(s["position"], s["branch"], s["name"], s["status"]) for s in steps] == [
+    steps = rt.store.steps_of(rt.store.pipelines_of(ev.event_id)[0].id)
+    assert [(s.position, s.branch, s.name, s.status) for s in steps] == [
         (0, 0, "0.0-copy", "succeeded"),
         (0, 1, "second", "succeeded"),
         (1, 0, "1-move", "succeeded"),
     ]
-    assert rt.store.get_event(ev.event_id)["state"] == "succeeded"
+    assert rt.store.get_event(ev.event_id).state == "succeeded"
 
 
 def test_a_duplicate_step_message_does_nothing(env):
@@ -163,7 +163,7 @@ def test_no_matching_route_records_skipped_with_the_reason(env):
     ev = make_event(inbox, "f.txt")
     assert ingest(rt, ev).enqueue == []
     row = rt.store.get_event(ev.event_id)
-    assert (row["state"], row["reason"]) == ("skipped", "no route matched")
+    assert (row.state, row.reason) == ("skipped", "no route matched")
 
 
 def test_a_failed_step_undoes_completed_steps_then_runs_on_failure(env):
@@ -185,16 +185,16 @@ def test_a_failed_step_undoes_completed_steps_then_runs_on_failure(env):
     assert (out / "quarantine/f.txt").read_bytes() == b"data"
     assert (out / "taken/f.txt").read_text() == "someone else's file"
     pipeline = rt.store.pipelines_of(ev.event_id)[0]
-    assert pipeline["status"] == "failed" and pipeline["error"].startswith("step 1-move:")
-    steps = rt.store.steps_of(pipeline["id"])
-    assert [(s["name"], s["phase"], s["status"]) for s in steps] == [
+    assert pipeline.status == "failed" and pipeline.error.startswith("step 1-move:")
+    steps = rt.store.steps_of(pipeline.id)
+    assert [(s.name, s.phase, s.status) for s in steps] == [
         ("backup", "main", "succeeded"),
         ("1-move", "main", "failed"),
         ("undo-backup", "undo", "succeeded"),
         ("on_failure.0-move", "on_failure", "succeeded"),
     ]
     event = rt.store.get_event(ev.event_id)
-    assert event["state"] == "failed" and "destination exists" in event["reason"]
+    assert event.state == "failed" and "destination exists" in event.reason
 
 
 class StampConfig(BaseModel):
@@ -239,9 +239,9 @@ def test_a_failed_undo_ends_compensation_failed_and_on_failure_still_runs(env, t
     drain(rt, ingest(rt, ev))
     pipeline = rt.store.pipelines_of(ev.event_id)[0]
     assert (out / "quarantine/f.txt").exists()  # on_failure ran after the failed undo
-    assert pipeline["status"] == "compensation_failed"
+    assert pipeline.status == "compensation_failed"
     event = rt.store.get_event(ev.event_id)
-    assert event["state"] == "failed" and "compensation failed" in event["reason"]
+    assert event.state == "failed" and "compensation failed" in event.reason
 
 
 def test_the_first_step_runs_inside_the_ingest_when_its_timeout_fits_the_budget(env):
@@ -258,11 +258,11 @@ def test_the_first_step_runs_inside_the_ingest_when_its_timeout_fits_the_budget(
     # then the first copy is done already, and only the second step is handed out
     assert (out / "a/f.txt").read_bytes() == b"data"
     assert not (out / "b/f.txt").exists()
-    steps = rt.store.steps_of(rt.store.pipelines_of(ev.event_id)[0]["id"])
-    assert [(s["status"], s["attempts"]) for s in steps] == [("succeeded", 1), ("pending", 0)]
-    assert [m.step_id for m in outcome.enqueue] == [steps[1]["id"]]
+    steps = rt.store.steps_of(rt.store.pipelines_of(ev.event_id)[0].id)
+    assert [(s.status, s.attempts) for s in steps] == [("succeeded", 1), ("pending", 0)]
+    assert [m.step_id for m in outcome.enqueue] == [steps[1].id]
     drain(rt, outcome)
-    assert rt.store.get_event(ev.event_id)["state"] == "succeeded"
+    assert rt.store.get_event(ev.event_id).state == "succeeded"
     # a redelivered ingest of the same event hands out nothing and runs nothing again
     (out / "a/f.txt").unlink()
     assert ingest(rt, ev, inline_budget_s=600.0).enqueue == []
@@ -297,7 +297,7 @@ def test_an_inline_first_step_that_fails_for_good_fails_the_event_at_once(env):
     ev = make_event(inbox, "f.txt")
     assert ingest(rt, ev, inline_budget_s=600.0).enqueue == []
     event = rt.store.get_event(ev.event_id)
-    assert event["state"] == "failed" and "destination exists" in event["reason"]
+    assert event.state == "failed" and "destination exists" in event.reason
 
 
 def test_other_routes_first_steps_are_sent_before_the_inline_step_runs(env):
@@ -314,7 +314,7 @@ def test_other_routes_first_steps_are_sent_before_the_inline_step_runs(env):
         sent.append(([m.step_id for m in msgs], (out / "a/f.txt").exists()))
 
     rest = ingest(rt, ev, inline_budget_s=600.0, send=send)
-    [b_pipeline] = [p for p in rt.store.pipelines_of(ev.event_id) if p["route"] == "b"]
-    [b_step] = rt.store.steps_of(b_pipeline["id"])
-    assert sent == [([b_step["id"]], False)]
+    [b_pipeline] = [p for p in rt.store.pipelines_of(ev.event_id) if p.route == "b"]
+    [b_step] = rt.store.steps_of(b_pipeline.id)
+    assert sent == [([b_step.id], False)]
     assert rest.enqueue == [] and (out / "a/f.txt").read_bytes() == b"data"

@@ -3,10 +3,9 @@ pipelines and claiming would give one by one."""
 
 from __future__ import annotations
 
-from store_helpers import make_event, plan, step
-
 from filerelay.model import EventState
 from filerelay.store import InlineClaim, Store, Verdict
+from tests.store.store_helpers import make_event, plan, step
 
 
 def routed(*plans_):  # type: ignore[no-untyped-def]
@@ -18,9 +17,9 @@ def test_a_new_routed_event_is_processing_with_its_first_steps(store: Store) -> 
     verdict = routed(plan("video", step(0, "s3"), step(1, "hook")), plan("audit", step(0, "log")))
     admitted = store.admit(event, verdict)
     assert admitted.created and admitted.recorded.is_new and admitted.claimed is None
-    assert store.get_event(event.event_id)["state"] == EventState.PROCESSING
+    assert store.get_event(event.event_id).state == EventState.PROCESSING
     pipes = store.pipelines_of(event.event_id)
-    assert [(p["route"], p["run"], p["config_hash"]) for p in pipes] == [
+    assert [(p.route, p.run, p.config_hash) for p in pipes] == [
         ("video", 1, "cfg1"),
         ("audit", 1, "cfg1"),
     ]
@@ -28,8 +27,8 @@ def test_a_new_routed_event_is_processing_with_its_first_steps(store: Store) -> 
     assert firsts == [("video", 0, 0, "main"), ("audit", 0, 0, "main")]
     # the same steps advance would hand out
     assert [r.step_id for r in admitted.first_steps] == [
-        *store.advance(pipes[0]["id"]).next_steps,
-        *store.advance(pipes[1]["id"]).next_steps,
+        *store.advance(pipes[0].id).next_steps,
+        *store.advance(pipes[1].id).next_steps,
     ]
 
 
@@ -46,7 +45,7 @@ def test_an_inline_claim_takes_the_lease_of_that_step_only(store: Store) -> None
     assert store.claim_step(claim.step_id, "w2", 60) is None
     adv = store.succeed_step(claim, "w1", {"key": "k"})
     assert adv is not None and [(r.route, r.position) for r in adv.refs] == [("video", 1)]
-    assert store.step_row(claim.step_id)["result"] == {"key": "k"}
+    assert store.step_row(claim.step_id).result == {"key": "k"}
     assert store.succeed_step(claim, "w1", {}) is None  # the lease is gone
 
 
@@ -68,7 +67,7 @@ def test_a_second_version_with_the_same_key_is_a_duplicate(store: Store) -> None
     admitted = store.admit(again, routed(plan("r", step(0, "s3"))), InlineClaim("r", 0, 0, "w", 9))
     assert not admitted.created and not admitted.recorded.is_new
     assert admitted.recorded.duplicate_of == first.event_id
-    assert store.get_event(again.event_id)["state"] == EventState.DUPLICATE
+    assert store.get_event(again.event_id).state == EventState.DUPLICATE
     assert store.pipelines_of(again.event_id) == []
 
 
@@ -86,7 +85,7 @@ def test_a_settled_verdict_records_its_state_and_reason(store: Store) -> None:
     admitted = store.admit(event, Verdict(state="vanished", reason="vanished"))
     assert admitted.recorded.is_new and not admitted.created
     row = store.get_event(event.event_id)
-    assert (row["state"], row["reason"]) == ("vanished", "vanished")
+    assert (row.state, row.reason) == ("vanished", "vanished")
 
 
 def test_a_reprocessed_event_gets_a_new_run(store: Store) -> None:
@@ -94,11 +93,11 @@ def test_a_reprocessed_event_gets_a_new_run(store: Store) -> None:
     first = store.admit(event, routed(plan("r", step(0, "s3"))), InlineClaim("r", 0, 0, "w", 60))
     assert first.claimed is not None
     assert store.fail_and_advance(first.claimed, "w", "boom", None) is not None
-    assert store.get_event(event.event_id)["state"] == EventState.FAILED
+    assert store.get_event(event.event_id).state == EventState.FAILED
     assert store.set_event_state(event.event_id, EventState.QUEUED)
     admitted = store.admit(event, routed(plan("r", step(0, "s3"))))
     assert admitted.created and len(admitted.first_steps) == 1
-    assert [p["run"] for p in store.pipelines_of(event.event_id)] == [1, 2]
+    assert [p.run for p in store.pipelines_of(event.event_id)] == [1, 2]
 
 
 def test_only_the_last_pipeline_to_finish_ends_the_event(store: Store) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from filerelay.store import Store
 from filerelay.store.agents import AgentInfo, state_of
 from filerelay.store.schema import agents, file_events, pipelines, steps
-from tests.store.store_helpers import make_event, plan, step
+from tests.store.store_helpers import admit, make_event, plan, record, run_step, step, steps_at
 
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 
@@ -37,14 +37,14 @@ def test_agents_are_online_offline_or_stopped(store: Store) -> None:
     assert store.agent_heartbeat("w1", {"x": 2})
     assert store.stop_agent("wt")
     # then
-    by_id = {a["id"]: a for a in store.agents(HOUR_AGO - timedelta(minutes=1))}
-    assert {k: v["state"] for k, v in by_id.items()} == {
+    by_id = {a.id: a for a in store.agents(HOUR_AGO - timedelta(minutes=1))}
+    assert {k: v.state for k, v in by_id.items()} == {
         "w1": "online",
         "w2": "offline",
         "wt": "stopped",
     }
-    assert by_id["w1"]["details"] == {"x": 2} and by_id["w1"]["queues"] == ["filerelay"]
-    assert [a["id"] for a in store.agents(HOUR_AGO, role="watcher", host="h1")] == ["wt"]
+    assert by_id["w1"].details == {"x": 2} and by_id["w1"].queues == ["filerelay"]
+    assert [a.id for a in store.agents(HOUR_AGO, role="watcher", host="h1")] == ["wt"]
     # and an unknown agent's heartbeat says so (it registers again)
     assert not store.agent_heartbeat("nope")
 
@@ -63,7 +63,7 @@ def test_pause_switch_survives_and_registration_keeps_it(store: Store) -> None:
     store.register_source("cam", "/data/cam2")  # a watcher restarting keeps the switch
     assert store.paused_sources() == {"cam"}
     row = store.sources()[0]
-    assert row["root"] == "/data/cam2" and row["paused_by"] == "alice@h1"
+    assert row.root == "/data/cam2" and row.paused_by == "alice@h1"
     assert store.set_paused("cam", False, "bob")
     assert store.paused_sources() == set()
 
@@ -73,17 +73,14 @@ def test_prune_deletes_old_finished_events_with_their_rows_in_batches(store: Sto
     old = []
     for i in range(5):
         event = make_event(f"o{i}.txt")
-        store.record_event(event)
-        (pid,) = store.create_pipelines(event.event_id, [plan("r", step(0, "s"))], "h")
-        (sid,) = store.steps_at(pid, 0)
-        store.claim_step(sid, "w", 60)
-        store.complete_step(sid, "w", {})
-        store.advance(pid)
+        (pid,) = admit(store, event, plan("r", step(0, "s")))
+        (sid,) = steps_at(store, pid, 0)
+        run_step(store, sid, {})
         old.append(event.event_id)
-    dup = make_event("o0.txt", dedup_key=store.get_event(old[0])["dedup_key"])  # type: ignore[index]
-    store.record_event(dup)
+    dup = make_event("o0.txt", dedup_key=store.get_event(old[0]).dedup_key)  # type: ignore[union-attr]
+    record(store, dup)
     fresh = make_event("new.txt")
-    store.record_event(fresh)
+    record(store, fresh)
     with store.engine.begin() as conn:
         conn.execute(
             update(file_events).where(file_events.c.id.in_(old)).values(created_at=HOUR_AGO)
@@ -101,4 +98,4 @@ def test_prune_deletes_old_finished_events_with_their_rows_in_batches(store: Sto
         assert conn.execute(select(steps)).first() is None
     assert store.get_event(fresh.event_id) is not None
     kept = store.get_event(dup.event_id)
-    assert kept is not None and kept["duplicate_of"] is None
+    assert kept is not None and kept.duplicate_of is None

@@ -11,10 +11,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from store_helpers import make_event, plan, step
-
 from filerelay.model import FileEvent
-from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.store import Store, Verdict, ensure_schema, make_engine
+from tests.store.store_helpers import admit, listed, make_event, plan, record, step, steps_at
 
 PROCESSES = 4
 CTX = mp.get_context("fork")
@@ -50,34 +49,34 @@ def test_racing_ingests_leave_one_primary_row_per_file_version(store: Store, db_
     versions = [make_event(f"f{i}.bin") for i in range(10)]
     batches = [[make_event(v.relpath, inode=v.inode) for v in versions] for _ in range(PROCESSES)]
 
-    def record(events: list[FileEvent]) -> Callable[[Store], object]:
-        return lambda s: [s.record_event(e).is_new for e in events]
+    def ingest(events: list[FileEvent]) -> Callable[[Store], object]:
+        verdict = Verdict([plan("r", step(0, "a"))], "h")
+        return lambda s: [s.admit(e, verdict).recorded.is_new for e in events]
 
-    # when all processes record their events at the same time
-    results = run_together(db_url, [record(b) for b in batches])
+    # when all processes admit their events at the same time
+    results = run_together(db_url, [ingest(b) for b in batches])
     # then each version has exactly one primary row and every other row points at it
     assert sum(sum(r) for r in results) == len(versions)  # type: ignore[call-overload]
-    rows = store.list_events(limit=1000)
+    rows = listed(store)
     assert len(rows) == len(versions) * PROCESSES
-    primaries = {r["dedup_key"]: r["id"] for r in rows if r["state"] != "duplicate"}
+    primaries = {r.dedup_key: r.id for r in rows if r.state != "duplicate"}
     assert len(primaries) == len(versions)
     for row in rows:
-        if row["state"] == "duplicate":
-            assert row["duplicate_of"] == primaries[row["dedup_key"]]
+        if row.state == "duplicate":
+            assert row.duplicate_of == primaries[row.dedup_key]
 
 
 def test_racing_redeliveries_of_one_event_record_it_once(store: Store, db_url: str) -> None:
     event = make_event("a.bin")
-    results = run_together(db_url, [lambda s: s.record_event(event).state] * PROCESSES)
+    results = run_together(db_url, [lambda s: record(s, event).state] * PROCESSES)
     assert results == ["queued"] * PROCESSES
-    assert len(store.list_events()) == 1
+    assert len(listed(store)) == 1
 
 
 def test_racing_claims_of_one_step_let_exactly_one_win(store: Store, db_url: str) -> None:
     # given a step delivered to every process at once
     event = make_event("a.bin")
-    store.record_event(event)
-    (pid,) = store.create_pipelines(event.event_id, [plan("r", step(0, "a"))], "h")
+    (pid,) = admit(store, event, plan("r", step(0, "a")))
     (step_id,) = store.advance(pid).next_steps
 
     def claim(owner: str) -> Callable[[Store], object]:
@@ -86,32 +85,36 @@ def test_racing_claims_of_one_step_let_exactly_one_win(store: Store, db_url: str
     # when they all claim it / then one holds it
     results = run_together(db_url, [claim(f"w{i}") for i in range(PROCESSES)])
     assert Counter(results) == {True: 1, False: PROCESSES - 1}
-    assert store.steps_of(pid)[0]["attempts"] == 1
+    assert store.steps_of(pid)[0].attempts == 1
 
 
 def test_siblings_finishing_at_once_still_advance_the_pipeline(store: Store, db_url: str) -> None:
     # given two parallel steps, each claimed by its own worker
     event = make_event("a.bin")
-    store.record_event(event)
     steps = [step(0, "a", 0), step(0, "b", 1), step(1, "after")]
-    (pid,) = store.create_pipelines(event.event_id, [plan("r", *steps)], "h")
+    (pid,) = admit(store, event, plan("r", *steps))
     first, second = store.advance(pid).next_steps
-    for sid, owner in ((first, "w0"), (second, "w1")):
-        assert store.claim_step(sid, owner, 60)
+    claims = {
+        owner: store.claim_step(sid, owner, 60) for sid, owner in ((first, "w0"), (second, "w1"))
+    }
+    assert None not in claims.values()
 
-    def finish(sid: int, owner: str) -> Callable[[Store], object]:
+    def finish(owner: str) -> Callable[[Store], object]:
         def work(s: Store) -> object:
-            assert s.complete_step(sid, owner, {"by": owner})
-            return s.advance(pid).next_steps
+            claim = claims[owner]
+            assert claim is not None
+            adv = s.succeed_step(claim, owner, {"by": owner})
+            assert adv is not None
+            return adv.next_steps
 
         return work
 
     # when both complete and advance at the same moment
-    results = run_together(db_url, [finish(first, "w0"), finish(second, "w1")])
+    results = run_together(db_url, [finish("w0"), finish("w1")])
     # then the later one sees both done and hands out the next step
-    after = store.steps_at(pid, 1)
+    after = steps_at(store, pid, 1)
     assert after in results  # type: ignore[comparison-overlap]
-    assert store.pipelines_of(event.event_id)[0]["current_position"] == 1
+    assert store.pipelines_of(event.event_id)[0].current_position == 1
 
 
 def test_processes_starting_on_an_empty_store_migrate_it_once(db_url: str) -> None:

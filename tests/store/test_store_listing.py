@@ -10,7 +10,7 @@ from sqlalchemy import update
 from filerelay.store import Store
 from filerelay.store.listing import Cursor, EventFilter
 from filerelay.store.schema import file_events
-from tests.store.store_helpers import make_event, plan, step
+from tests.store.store_helpers import admit, fail_step, make_event, plan, record, step, steps_at
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -18,7 +18,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def record_at(store: Store, relpath: str, minutes: int, **fields: object) -> str:
     """Record an event and set its created_at to T0 + minutes."""
     event = make_event(relpath, **fields)
-    store.record_event(event)
+    record(store, event)
     with store.engine.begin() as conn:
         conn.execute(
             update(file_events)
@@ -30,10 +30,11 @@ def record_at(store: Store, relpath: str, minutes: int, **fields: object) -> str
 
 def fail(store: Store, event_id: str, route: str, error: str) -> None:
     """Run the event's route to a failed first step."""
-    (pid,) = store.create_pipelines(event_id, [plan(route, step(0, "up"))], "sha-1")
-    (sid,) = store.steps_at(pid, 0)
-    assert store.claim_step(sid, "w", 60) is not None
-    store.fail_step(sid, "w", error)
+    event = store.load_event(event_id)
+    assert event is not None
+    (pid,) = admit(store, event, plan(route, step(0, "up")), config_hash="sha-1")
+    (sid,) = steps_at(store, pid, 0)
+    fail_step(store, sid, error)
 
 
 def test_pages_are_newest_first_and_cover_every_row_once(store: Store) -> None:
@@ -45,13 +46,13 @@ def test_pages_are_newest_first_and_cover_every_row_once(store: Store) -> None:
     cursor = None
     for _ in range(5):
         page = store.list_page(EventFilter(), limit=3, cursor=cursor)
-        seen += [r["id"] for r in page.rows]
+        seen += [r.id for r in page.rows]
         if page.next_cursor is None:
             break
         cursor = Cursor.decode(page.next_cursor)
     # then every event came exactly once, newest first (ties by id, descending)
     assert sorted(seen) == sorted(ids) and len(seen) == 7
-    created = [store.get_event(i)["created_at"] for i in seen]  # type: ignore[index]
+    created = [store.get_event(i).created_at for i in seen]  # type: ignore[union-attr]
     assert created == sorted(created, reverse=True)
 
 
@@ -63,7 +64,7 @@ def test_filters_state_source_time_route_glob_and_search(store: Store) -> None:
     fail(store, c, "archive", "disk full")
 
     def ids(**kw: object) -> set[str]:
-        return {r["id"] for r in store.list_page(EventFilter(**kw), 50).rows}  # type: ignore[arg-type]
+        return {r.id for r in store.list_page(EventFilter(**kw), 50).rows}  # type: ignore[arg-type]
 
     assert ids(state="failed") == {a, c}
     assert ids(state="queued") == {b}
@@ -89,20 +90,20 @@ def test_cursor_that_is_not_one_is_refused() -> None:
 def test_timeline_has_every_run_and_path_lookup_finds_every_version(store: Store) -> None:
     # given an event that failed, was requeued and ran again
     event = make_event("x/y.bin")
-    store.record_event(event)
+    record(store, event)
     fail(store, event.event_id, "upload", "boom")
     assert store.set_event_state(event.event_id, "queued")
-    store.create_pipelines(event.event_id, [plan("upload", step(0, "up"))], "sha-2")
+    admit(store, event, plan("upload", step(0, "up")), config_hash="sha-2")
     # when its timeline is read
     runs = store.timeline(event.event_id)
     # then both runs are there with their steps, and the latest run's rules
-    assert [(r["run"], r["status"]) for r in runs] == [(1, "failed"), (2, "running")]
-    assert runs[0]["steps"][0]["last_error"] == "boom" and runs[0]["steps"][0]["attempts"] == 1
+    assert [(r.run, r.status) for r in runs] == [(1, "failed"), (2, "running")]
+    assert runs[0].steps[0].last_error == "boom" and runs[0].steps[0].attempts == 1
     assert store.last_config_hash(event.event_id) == "sha-2"
     # and the absolute path finds it (and not a file with the same relpath elsewhere)
     other = make_event("x/y.bin", source="cam2", path="/elsewhere/x/y.bin")
-    store.record_event(other)
-    assert [e["id"] for e in store.events_by_path("/data/cam/x/y.bin")] == [event.event_id]
+    record(store, other)
+    assert [e.id for e in store.events_by_path("/data/cam/x/y.bin")] == [event.event_id]
 
 
 def test_status_counts_and_oldest_pending(store: Store) -> None:
@@ -110,4 +111,4 @@ def test_status_counts_and_oldest_pending(store: Store) -> None:
     record_at(store, "new.txt", 30)
     assert store.count_by_state_since(T0 + timedelta(minutes=10)) == {"queued": 1}
     pending = store.oldest_pending()
-    assert pending is not None and pending["id"] == old
+    assert pending is not None and pending.id == old

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from store_helpers import make_event, plan, step
 
 from filerelay.errors import StoreError
 from filerelay.store import Store
+from tests.store.store_helpers import admit, make_event, plan, step, steps_at
 
 T0 = datetime.now(UTC)
 
@@ -16,22 +16,20 @@ T0 = datetime.now(UTC)
 def first_step(store: Store, *steps: object, relpath: str = "a.bin") -> tuple[str, int, int]:
     """An event with one pipeline; returns (event id, pipeline id, first step id)."""
     event = make_event(relpath)
-    store.record_event(event)
     chain = steps or (step(0, "a"), step(1, "b"))
-    (pid,) = store.create_pipelines(event.event_id, [plan("r", *chain)], "h")  # type: ignore[arg-type]
-    return event.event_id, pid, store.steps_at(pid, 0)[0]
+    (pid,) = admit(store, event, plan("r", *chain))  # type: ignore[arg-type]
+    return event.event_id, pid, steps_at(store, pid, 0)[0]
 
 
 def step_row(store: Store, pid: int, step_id: int) -> dict[str, object]:
-    return next(s for s in store.steps_of(pid) if s["id"] == step_id)
+    return next(s for s in store.steps_of(pid) if s.id == step_id)
 
 
 def test_claim_gives_the_worker_everything_it_needs(store: Store) -> None:
     # given a pending first step
     event = make_event("in/clip.mp4", sha256="cd" * 32)
-    store.record_event(event)
-    (pid,) = store.create_pipelines(event.event_id, [plan("video", step(0, "s3"))], "h")
-    (sid,) = store.steps_at(pid, 0)
+    (pid,) = admit(store, event, plan("video", step(0, "s3")))
+    (sid,) = steps_at(store, pid, 0)
     # when a worker claims it
     claimed = store.claim_step(sid, "w1", 30, now=T0)
     # then it holds the lease and has the event, route, step and attempt
@@ -51,9 +49,9 @@ def test_claim_gives_the_worker_everything_it_needs(store: Store) -> None:
     )
     assert claimed.event.detected_at == pytest.approx(event.detected_at, abs=1e-5)
     row = step_row(store, pid, sid)
-    assert (row["status"], row["lease_owner"], row["attempts"]) == ("running", "w1", 1)
-    assert row["lease_expires_at"] == T0 + timedelta(seconds=30)
-    assert row["started_at"] == T0
+    assert (row.status, row.lease_owner, row.attempts) == ("running", "w1", 1)
+    assert row.lease_expires_at == T0 + timedelta(seconds=30)
+    assert row.started_at == T0
 
 
 def test_second_claim_of_a_leased_step_gets_nothing(store: Store) -> None:
@@ -66,17 +64,18 @@ def test_second_claim_of_a_leased_step_gets_nothing(store: Store) -> None:
 def test_claim_after_lease_expiry_is_the_next_attempt(store: Store) -> None:
     # given a step whose worker died holding the lease
     _, pid, sid = first_step(store)
-    assert store.claim_step(sid, "dead", 30, now=T0) is not None
+    dead = store.claim_step(sid, "dead", 30, now=T0)
+    assert dead is not None
     # when another worker claims it after the lease ran out
     claimed = store.claim_step(sid, "w2", 30, now=T0 + timedelta(seconds=31))
     # then it runs as attempt 2 under the new owner, keeping the first start time
     assert claimed is not None and claimed.attempt == 2
     row = step_row(store, pid, sid)
-    assert (row["lease_owner"], row["started_at"]) == ("w2", T0)
+    assert (row.lease_owner, row.started_at) == ("w2", T0)
     # and the dead worker, if it comes back, cannot complete it
-    assert store.complete_step(sid, "dead", {"late": True}) is False
-    assert store.complete_step(sid, "w2", {"ok": True}) is True
-    assert step_row(store, pid, sid)["result"] == {"ok": True}
+    assert store.succeed_step(dead, "dead", {"late": True}) is None
+    assert store.succeed_step(claimed, "w2", {"ok": True}) is not None
+    assert step_row(store, pid, sid).result == {"ok": True}
 
 
 def test_claim_is_refused_once_attempts_are_used_up(store: Store) -> None:
@@ -89,18 +88,19 @@ def test_claim_is_refused_once_attempts_are_used_up(store: Store) -> None:
 def test_claim_is_refused_when_the_pipeline_failed(store: Store) -> None:
     # given two parallel steps, one of which failed for good
     _, pid, a = first_step(store, step(0, "a", 0), step(0, "b", 1))
-    b = store.steps_at(pid, 0)[1]
-    assert store.claim_step(a, "w", 30) is not None
-    assert store.fail_step(a, "w", "boom")
+    b = steps_at(store, pid, 0)[1]
+    claim = store.claim_step(a, "w", 30)
+    assert claim is not None
+    assert store.fail_and_advance(claim, "w", "boom", None) is not None
     # then its sibling is cancelled and cannot be claimed
     assert store.claim_step(b, "w", 30) is None
-    assert step_row(store, pid, b)["status"] == "cancelled"
+    assert step_row(store, pid, b).status == "cancelled"
 
 
 def test_claim_is_refused_before_its_position(store: Store) -> None:
     # a step of a later position waits until the pipeline gets there
     _, pid, _ = first_step(store)
-    (later,) = store.steps_at(pid, 1)
+    (later,) = steps_at(store, pid, 1)
     assert store.claim_step(later, "w", 30) is None
 
 
@@ -112,12 +112,12 @@ def test_retry_releases_the_step_until_its_next_attempt(store: Store) -> None:
     # when it is retried
     assert store.retry_step(sid, "w1", "503 from S3", retry_at)
     row = step_row(store, pid, sid)
-    assert (row["status"], row["last_error"], row["lease_owner"]) == (
+    assert (row.status, row.last_error, row.lease_owner) == (
         "pending",
         "503 from S3",
         None,
     )
-    assert row["next_attempt_at"] == retry_at
+    assert row.next_attempt_at == retry_at
     # then it cannot be claimed before its time, and can after
     assert store.claim_step(sid, "w2", 30, now=T0 + timedelta(seconds=59)) is None
     claimed = store.claim_step(sid, "w2", 30, now=retry_at)
@@ -126,10 +126,11 @@ def test_retry_releases_the_step_until_its_next_attempt(store: Store) -> None:
 
 def test_only_the_lease_owner_can_retry_or_fail(store: Store) -> None:
     _, pid, sid = first_step(store)
-    assert store.claim_step(sid, "w1", 30) is not None
+    claim = store.claim_step(sid, "w1", 30)
+    assert claim is not None
     assert store.retry_step(sid, "other", "x", T0) is False
-    assert store.fail_step(sid, "other", "x") is False
-    assert step_row(store, pid, sid)["status"] == "running"
+    assert store.fail_and_advance(claim, "other", "x", None) is None
+    assert step_row(store, pid, sid).status == "running"
 
 
 def test_retry_without_attempts_left_is_refused(store: Store) -> None:
@@ -142,49 +143,52 @@ def test_retry_without_attempts_left_is_refused(store: Store) -> None:
 def test_retry_of_a_step_whose_pipeline_failed_cancels_it(store: Store) -> None:
     # given two running siblings; one fails the pipeline while the other is retrying
     _, pid, a = first_step(store, step(0, "a", 0), step(0, "b", 1))
-    b = store.steps_at(pid, 0)[1]
-    assert store.claim_step(a, "w1", 30) is not None
+    b = steps_at(store, pid, 0)[1]
+    claim_a = store.claim_step(a, "w1", 30)
+    assert claim_a is not None
     assert store.claim_step(b, "w2", 30) is not None
-    assert store.fail_step(a, "w1", "boom")
+    assert store.fail_and_advance(claim_a, "w1", "boom", None) is not None
     # when the sibling asks for a retry / then it is cancelled: nothing would ever claim it
     assert store.retry_step(b, "w2", "timeout", T0)
-    assert step_row(store, pid, b)["status"] == "cancelled"
+    assert step_row(store, pid, b).status == "cancelled"
 
 
-def test_fail_step_fails_pipeline_and_event(store: Store) -> None:
+def test_a_failed_step_fails_pipeline_and_event(store: Store) -> None:
     # given a chain whose first step fails for good
     event_id, pid, sid = first_step(store)
-    assert store.claim_step(sid, "w", 30) is not None
+    claim = store.claim_step(sid, "w", 30)
+    assert claim is not None
     # when it fails
-    assert store.fail_step(sid, "w", "403 Forbidden")
+    assert store.fail_and_advance(claim, "w", "403 Forbidden", None) is not None
     # then the step, the pipeline and (its only pipeline) the event are failed
     row = step_row(store, pid, sid)
-    assert (row["status"], row["last_error"], row["lease_owner"]) == (
+    assert (row.status, row.last_error, row.lease_owner) == (
         "failed",
         "403 Forbidden",
         None,
     )
-    assert row["finished_at"] is not None and row["duration_ms"] is not None
+    assert row.finished_at is not None and row.duration_ms is not None
     (pipe,) = store.pipelines_of(event_id)
-    assert (pipe["status"], pipe["error"]) == ("failed", "step a: 403 Forbidden")
-    assert [s["status"] for s in store.steps_of(pid)] == ["failed", "cancelled"]
+    assert (pipe.status, pipe.error) == ("failed", "step a: 403 Forbidden")
+    assert [s.status for s in store.steps_of(pid)] == ["failed", "cancelled"]
     event = store.get_event(event_id)
     assert event is not None
-    assert (event["state"], event["reason"]) == ("failed", "step a: 403 Forbidden")
+    assert (event.state, event.reason) == ("failed", "step a: 403 Forbidden")
     # and failing it again changes nothing
-    assert store.fail_step(sid, "w", "again") is False
+    assert store.fail_and_advance(claim, "w", "again", None) is None
 
 
 def test_complete_records_result_and_duration(store: Store) -> None:
     _, pid, sid = first_step(store)
-    assert store.claim_step(sid, "w", 30) is not None
-    assert store.complete_step(sid, "w", {"key": "raw/a.bin", "etag": "e1"})
+    claim = store.claim_step(sid, "w", 30)
+    assert claim is not None
+    assert store.succeed_step(claim, "w", {"key": "raw/a.bin", "etag": "e1"}) is not None
     row = step_row(store, pid, sid)
-    assert row["status"] == "succeeded" and row["result"] == {"key": "raw/a.bin", "etag": "e1"}
-    assert row["lease_owner"] is None and row["lease_expires_at"] is None
-    assert isinstance(row["duration_ms"], int) and row["duration_ms"] >= 0
+    assert row.status == "succeeded" and row.result == {"key": "raw/a.bin", "etag": "e1"}
+    assert row.lease_owner is None and row.lease_expires_at is None
+    assert isinstance(row.duration_ms, int) and row.duration_ms >= 0
     # a duplicate completion changes nothing, and a completed step cannot be claimed
-    assert store.complete_step(sid, "w", {"other": 1}) is False
+    assert store.succeed_step(claim, "w", {"other": 1}) is None
     assert store.claim_step(sid, "w", 30) is None
 
 
@@ -198,11 +202,11 @@ def test_step_row_carries_its_route_and_event(store: Store) -> None:
     event_id, pid, sid = first_step(store)
     row = store.step_row(sid)
     assert row is not None
-    assert (row["id"], row["pipeline_id"], row["route"], row["event_id"]) == (
+    assert (row.id, row.pipeline_id, row.route, row.event_id) == (
         sid,
         pid,
         "r",
         event_id,
     )
-    assert (row["position"], row["name"], row["status"]) == (0, "a", "pending")
+    assert (row.position, row.name, row.status) == (0, "a", "pending")
     assert store.step_row(999_999) is None

@@ -78,7 +78,7 @@ def latencies(conn: Connection, since: datetime, by: str) -> dict[str, list[floa
     out: dict[str, list[float]] = defaultdict(list)
     rows = conn.execute(query.order_by(finished.desc()).limit(MAX_LATENCY_ROWS))
     for key_value, done_at, detected, *state in rows:
-        if state and state[0] != EventState.SUCCEEDED.value:
+        if state and state[0] != EventState.SUCCEEDED:
             continue
         out[str(key_value)].append(max(0.0, (done_at - detected).total_seconds()))
     return dict(out)

@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from filerelay.alerting import queries
 from filerelay.store import agents as agent_rows
-from filerelay.store import alert_measures, listing
+from filerelay.store import listing
 from filerelay.store.access import Transactions, translated
+from filerelay.store.rows import AgentRow, PendingEvent
 from filerelay.store.schema import alert_states, notifications
 
 EXCERPT_CHARS = 2000
@@ -27,34 +29,34 @@ class AlertStore(Transactions):
     def failure_counts(self, since: datetime, over: str, by: str) -> dict[str, tuple[int, int]]:
         """``{group: (failed, finished)}`` since ``since``."""
         with self._read() as conn:
-            return alert_measures.failure_counts(conn, since, over, by)
+            return queries.failure_counts(conn, since, over, by)
 
     @translated
     def latencies(self, since: datetime, by: str) -> dict[str, list[float]]:
         """End-to-end latencies (s) of succeeded work since ``since``, per group."""
         with self._read() as conn:
-            return alert_measures.latencies(conn, since, by)
+            return queries.latencies(conn, since, by)
 
     @translated
     def last_file_at(self) -> tuple[dict[str, datetime], dict[str, datetime]]:
         """Per source: the newest event's time, and when a watcher last registered it."""
         with self._read() as conn:
-            return alert_measures.last_file_at(conn), alert_measures.registered_sources(conn)
+            return queries.last_file_at(conn), queries.registered_sources(conn)
 
     @translated
     def compensation_failures(self, since: datetime) -> dict[str, int]:
         """Per route: pipelines ended ``compensation_failed`` since ``since``."""
         with self._read() as conn:
-            return alert_measures.compensation_failures(conn, since)
+            return queries.compensation_failures(conn, since)
 
     @translated
-    def oldest_pending(self) -> dict[str, Any] | None:
+    def oldest_pending(self) -> PendingEvent | None:
         """The oldest queued or processing event, or None."""
         with self._read() as conn:
             return listing.oldest_pending(conn)
 
     @translated
-    def agents(self, now: datetime, seen_since: datetime, role: str | None) -> list[dict[str, Any]]:
+    def agents(self, now: datetime, seen_since: datetime, role: str | None) -> list[AgentRow]:
         """Agents heard from since ``seen_since`` (each with its ``state`` at ``now``)."""
         with self._read() as conn:
             return agent_rows.rows(conn, now, seen_since, role=role)
