@@ -21,8 +21,8 @@ from filerelay.model import FileEvent
 from filerelay.pipeline.publisher import WorkPublisher
 from filerelay.pipeline.runner import (
     Outcome,
-    abort_upload,
     advance_stalled,
+    discard_checkpoint,
     fail_poisoned,
     redrive_message,
 )
@@ -114,13 +114,13 @@ class Reconciler:
         return done
 
     def _abort_orphaned_uploads(self) -> int:
-        """Abort multipart uploads that ended steps left behind (their parts cost storage)."""
+        """Release what ended steps' checkpoints still hold (e.g. multipart uploads, whose
+        parts cost storage): each action knows its own checkpoint."""
         store, aborted = self.runtime.store, 0
         for row in store.abandoned_checkpoints(self.orphan_upload_age_s):
-            saved = (row.checkpoint or {}).get("multipart")
             full = store.step_row(row.id)
-            if saved and full is not None and abort_upload(self.runtime, full, saved):
-                aborted += 1
+            if row.checkpoint and full is not None:
+                aborted += discard_checkpoint(self.runtime, full, row.checkpoint)
             store.clear_checkpoint(row.id)
         return aborted
 

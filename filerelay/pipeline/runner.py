@@ -441,25 +441,22 @@ def _advanced(runtime: Runtime, rules: Rules, claim: ClaimedStep, adv: Advance) 
     return Outcome([_ref_message(runtime, rules, ref, claim.event) for ref in adv.refs])
 
 
-def abort_upload(runtime: Runtime, row: RoutedStep, saved: JSONDict) -> bool:
-    """Abort the multipart upload an ended ``s3`` step left (the reconciler's cleanup)."""
-    from filerelay.actions.s3 import multipart as s3multipart
-    from filerelay.actions.s3.client import s3_client
-
+def discard_checkpoint(runtime: Runtime, row: RoutedStep, checkpoint: JSONDict) -> bool:
+    """Let an ended step's action release what its checkpoint still holds outside filerelay
+    (:meth:`Action.discard_checkpoint`; the reconciler's cleanup). True if it released
+    something; a failure is logged and not retried (the row's checkpoint is cleared anyway)."""
     rules, step = _slot(runtime, row)
-    connection = getattr(step.action_config, "connection", None) if step else None
-    if connection is None:
+    if step is None:
         return False
     try:
-        client = s3_client(rules.resources, connection)
-        upload = s3multipart.MultipartUpload.from_json(saved)
-        client.abort_multipart_upload(
-            Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id
-        )
-    except Exception as exc:  # gone already, or S3 down: the next pass does not retry it
+        action = runtime.registry.get(step.action)(step.action_config, rules.resources)
+        released = action.discard_checkpoint(checkpoint)
+    except Exception as exc:  # gone already, or the peer down: the next pass does not retry it
         log.warning("orphan_upload_abort_failed", step_id=row.id, error=str(exc))
         return False
-    log.info("orphan_upload_aborted", step_id=row.id, object=upload.where)
+    if released is None:
+        return False
+    log.info("orphan_upload_aborted", step_id=row.id, object=released)
     return True
 
 

@@ -19,6 +19,7 @@ from filerelay.pipeline.runtime import Runtime, build_runtime
 from filerelay.settings import load_settings
 from tests.conftest import wait_for
 from tests.pipeline.test_runner import drain, make_event
+from tests.store.store_helpers import record
 
 
 class ListPublisher:
@@ -74,7 +75,7 @@ def test_a_step_whose_message_was_lost_is_sent_again_while_the_queue_is_idle(env
     assert [msg.step_id for msg in publisher.steps] == [step_id]
     drain(runtime, Outcome(publisher.steps))
     assert (out / "f.txt").read_bytes() == b"data"
-    assert runtime.store.get_event(ev.event_id)["state"] == "succeeded"
+    assert runtime.store.get_event(ev.event_id).state == "succeeded"
 
 
 def test_while_messages_wait_only_a_step_whose_worker_died_is_sent_again(env) -> None:
@@ -96,7 +97,7 @@ def test_while_messages_wait_only_a_step_whose_worker_died_is_sent_again(env) ->
 def test_an_event_recorded_but_never_routed_is_sent_to_ingest_again(env) -> None:
     runtime, reconciler, publisher, inbox, _out = env
     ev = make_event(inbox, "f.txt")
-    runtime.store.record_event(ev)  # the ingest task died right after recording
+    record(runtime.store, ev)  # the ingest task died right after recording
     assert reconciler.run_once().reingested == 1
     assert [sent.event_id for sent in publisher.ingests] == [ev.event_id]
     assert ingest(runtime, publisher.ingests[0]).enqueue  # the re-sent ingest routes it
