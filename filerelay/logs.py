@@ -202,5 +202,5 @@ def stdout_to_log() -> None:
     itself (``worker_shutting_down``).
     """
     stream = LineLogger("stdout")
-    sys.stdout = stream  # type: ignore[assignment]
+    sys.stdout = stream
     sys.__stdout__ = stream  # type: ignore[assignment,misc]

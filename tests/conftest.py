@@ -18,8 +18,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_HOST, REDIS_PORT = "127.0.0.1", int(os.environ.get("FILERELAY_TEST_REDIS_PORT", "6379"))
@@ -34,11 +37,11 @@ def missing_service(what: str) -> None:
 
 
 def wait_for(
-    predicate: Callable[[], object],
+    predicate: Callable[[], T | None],
     timeout_s: float = 60.0,
     interval_s: float = 0.05,
     what: str = "",
-) -> object:
+) -> T:
     """Poll until ``predicate()`` is truthy; fail with ``what`` after the deadline."""
     deadline = time.monotonic() + timeout_s
     last_exc: Exception | None = None
@@ -113,7 +116,7 @@ S3_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 
 
 @pytest.fixture
-def s3_client(moto_endpoint: str):  # type: ignore[no-untyped-def]
+def s3_client(moto_endpoint: str):
     import boto3
     from botocore.config import Config
 
@@ -128,7 +131,7 @@ def s3_client(moto_endpoint: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def bucket(s3_client) -> str:  # type: ignore[no-untyped-def]
+def bucket(s3_client) -> str:
     name = f"t-{uuid.uuid4().hex[:16]}"
     s3_client.create_bucket(Bucket=name)
     return name

@@ -60,7 +60,7 @@ def events() -> list[FileEvent]:
     return out
 
 
-def build_router(patterns: list[str]):  # type: ignore[no-untyped-def]
+def build_router(patterns: list[str]):
     from filerelay.actions.registry import default_registry
     from filerelay.config import ActionCatalog
     from filerelay.config.loader import parse_config_text

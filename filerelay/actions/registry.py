@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib.metadata import entry_points
+from typing import Any
 
 from filerelay.actions.base import Action
 
@@ -32,13 +33,13 @@ ENTRY_POINT_GROUP = "filerelay.actions"
 class Registry:
     """Maps action names to action classes."""
 
-    def __init__(self, table: Mapping[str, str | type[Action]]) -> None:
-        self._table: dict[str, str | type[Action]] = dict(table)
-        self._loaded: dict[str, type[Action]] = {}
+    def __init__(self, table: Mapping[str, str | type[Action[Any]]]) -> None:
+        self._table: dict[str, str | type[Action[Any]]] = dict(table)
+        self._loaded: dict[str, type[Action[Any]]] = {}
 
     @classmethod
     def with_entry_points(cls, table: Mapping[str, str] | None = None) -> Registry:
-        merged: dict[str, str | type[Action]] = dict(table or BUILTIN_ACTIONS)
+        merged: dict[str, str | type[Action[Any]]] = dict(table or BUILTIN_ACTIONS)
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             merged.setdefault(ep.name, ep.value)
         return cls(merged)
@@ -46,7 +47,7 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._table)
 
-    def get(self, name: str) -> type[Action]:
+    def get(self, name: str) -> type[Action[Any]]:
         if name not in self._loaded:
             target = self._table[name]
             if isinstance(target, str):

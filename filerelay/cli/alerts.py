@@ -84,7 +84,7 @@ def _table(states: list[dict[str, object]]) -> None:
     table = Table("rule", "kind", "state", "since", "last sent", "escalated", "instances")
     for s in states:
         instances = "\n".join(
-            f"{i['instance']} ({i['status']})"  # type: ignore[index]
+            f"{i['instance']} ({i['status']})"
             for i in s["instances"]  # type: ignore[attr-defined]
         )
         table.add_row(

@@ -7,7 +7,7 @@ import typer
 from filerelay.cli import views
 from filerelay.cli.common import run_guarded, settings_for
 from filerelay.ops import open_store
-from filerelay.ops.events import history, list_events
+from filerelay.ops.events import EventList, history, list_events
 from filerelay.ops.inputs import parse_limit, parse_state, parse_time
 from filerelay.store.listing import EventFilter
 
@@ -45,7 +45,7 @@ def list_cmd(
     """
     settings = settings_for(None)
 
-    def query() -> views.EventList:
+    def query() -> EventList:
         flt = EventFilter(
             state=parse_state(state),
             source=source,

@@ -310,7 +310,7 @@ def _build(actions: tuple[tuple[str, type[BaseModel]], ...]) -> type[PipelineCon
                 __doc__=cfg.__doc__,
                 **{name: (cfg, Field(description=(cfg.__doc__ or name).strip().splitlines()[0]))},
             )
-        variants.append(Annotated[model, Tag(name)])  # type: ignore[valid-type]
+        variants.append(Annotated[model, Tag(name)])
     names = ", ".join(n for n, _ in actions)
     action_step: Any = Annotated[  # built at run time from the registry
         Union[tuple(variants)],  # noqa: UP007
@@ -339,7 +339,7 @@ def _build(actions: tuple[tuple[str, type[BaseModel]], ...]) -> type[PipelineCon
     route = create_model(
         "Route",
         __base__=RouteBase,
-        steps=(list[step_type], Field(min_length=1, description="Steps, run in order.")),  # type: ignore[valid-type]
+        steps=(list[step_type], Field(min_length=1, description="Steps, run in order.")),
         on_failure=(
             list[action_step],
             Field(
@@ -349,8 +349,8 @@ def _build(actions: tuple[tuple[str, type[BaseModel]], ...]) -> type[PipelineCon
             ),
         ),
     )
-    return create_model(  # type: ignore[no-any-return]
+    return create_model(
         "PipelineConfig",
         __base__=PipelineConfigBase,
-        routes=(list[route], Field(min_length=1, description="Rules, evaluated in order.")),  # type: ignore[valid-type]
+        routes=(list[route], Field(min_length=1, description="Rules, evaluated in order.")),
     )

@@ -7,6 +7,7 @@ gone), and *stopped* once it stopped cleanly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,7 +76,7 @@ def stop(conn: Connection, agent_id: str, now: datetime) -> bool:
     return done.rowcount == 1
 
 
-def state_of(row: RowMapping, now: datetime) -> AgentState:
+def state_of(row: Mapping[str, Any] | RowMapping, now: datetime) -> AgentState:
     """``online``, ``offline`` or ``stopped`` at ``now``."""
     if row["stopped_at"] is not None:
         return AgentState.STOPPED

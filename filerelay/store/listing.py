@@ -13,7 +13,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, and_, exists, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -99,8 +99,8 @@ def _search_clause(conn: Connection, text: str) -> ColumnElement[bool]:
 
     def match(column: Any) -> ColumnElement[bool]:
         if conn.dialect.name == "sqlite":
-            return column.like(like, escape="\\")
-        return column.ilike(like, escape="\\")
+            return cast(ColumnElement[bool], column.like(like, escape="\\"))
+        return cast(ColumnElement[bool], column.ilike(like, escape="\\"))
 
     in_pipelines = select(pipelines.c.event_id).where(
         or_(match(pipelines.c.route), match(pipelines.c.error))

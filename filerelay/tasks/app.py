@@ -91,7 +91,7 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
     app = Celery("filerelay", set_as_current=False)
     app.conf.update(celery_config(settings))
     holder = RuntimeHolder(settings, hooks)
-    app.filerelay_runtime = holder  # type: ignore[attr-defined]
+    app.filerelay_runtime = holder
 
     # max_retries=None here: retry(max_retries=None) falls back to the task's limit, which
     # is 3 by default; a 4th deferral would fail the task and drop its message

@@ -33,7 +33,7 @@ def enqueue(app: Celery, outcome: Outcome, queue: str) -> None:
 
 def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
     """Publish a step message; the hard time limit stays inside the step's lease."""
-    settings: Settings = app.filerelay_runtime.settings  # type: ignore[attr-defined]
+    settings: Settings = app.filerelay_runtime.settings
     kill_after_s = _kill_after_s(settings)
     app.send_task(
         STEP,
@@ -132,7 +132,7 @@ def send_ingest(
     """
     hard_s = None
     if inline_step_s:
-        settings: Settings = app.filerelay_runtime.settings  # type: ignore[attr-defined]
+        settings: Settings = app.filerelay_runtime.settings
         hard_s = inline_step_s + _kill_after_s(settings)
     app.send_task(
         INGEST,

@@ -78,7 +78,7 @@ def test_tar_gz_round_trip(src: Path, dst: Path) -> None:
     with tarfile.open(out, "r:gz") as tar:
         (member,) = tar.getmembers()
         assert member.name == "data.csv" and member.isreg()
-        assert tar.extractfile(member).read() == DATA  # type: ignore[union-attr]
+        assert tar.extractfile(member).read() == DATA
         assert member.mode == 0o640
         assert abs(member.mtime - MTIME_NS / 1e9) < 1e-6  # pax keeps sub-second mtime
     assert result["format"] == "tar.gz" and result["created"] is True

@@ -25,7 +25,7 @@ def client_error(code: str, status: int) -> ClientError:
         "Error": {"Code": code, "Message": f"{code} happened"},
         "ResponseMetadata": {"HTTPStatusCode": status},
     }
-    return ClientError(response, "PutObject")  # type: ignore[arg-type]
+    return ClientError(response, "PutObject")
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ class SmtpServer:
 
     def parsed(self, index: int = 0) -> email.message.EmailMessage:
         raw = self.mailbox.messages[index].content
-        return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+        return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def _controller(mailbox: Mailbox, **options: Any) -> Any:

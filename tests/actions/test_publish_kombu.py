@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kombu import Connection, Exchange, Queue
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
 
 from filerelay.actions.base import ActionContext, Resources
 from filerelay.actions.publish.action import PublishAction, PublishConfig, publisher_for
@@ -157,7 +158,7 @@ def test_amqp_raw_format_to_the_default_exchange(
         # when a raw message is published
         result = action.run(ctx_for(event, resources))
         # then the body is the plain data object
-        msg = wait_for(lambda: queue.get(no_ack=True), 10, what="a message")
+        msg: Any = wait_for(lambda: queue.get(no_ack=True), 10, what="a message")
         assert msg.content_type == "application/json"
         assert msg.properties["delivery_mode"] == 1
         assert msg.decode()["relpath"] == "cam/a.jpg"

@@ -149,7 +149,9 @@ def test_a_client_the_broker_dropped_is_replaced(
     assert isinstance(publisher, MqttPublisher) and publisher._session is not None
     old = publisher._session.client
     # when the broker drops it (another client takes over its client id)
-    thief = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=publisher.client_id, protocol=5)
+    thief = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=publisher.client_id, protocol=mqtt.MQTTv5
+    )
     thief.connect(MQTT_HOST, MQTT_PORT)
     thief.loop_start()
     try:

@@ -214,7 +214,12 @@ def test_multipart_upload_failing_retryably_is_kept_for_the_next_attempt(
     )
     saved: list[dict[str, Any]] = []
     ctx = make_context(make_event(path, src), resources)
-    ctx.checkpointer = lambda data: saved.append(data) or True
+
+    def checkpointer(data: dict[str, Any]) -> bool:
+        saved.append(data)
+        return True
+
+    ctx.checkpointer = checkpointer
     # when the upload runs, then it fails retryably, and the upload is not aborted but kept
     with pytest.raises(RetryableError, match="upload part"):
         action.run(ctx)

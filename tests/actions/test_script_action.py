@@ -10,6 +10,7 @@ import stat
 import sys
 import time
 import tracemalloc
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,7 @@ def test_timeout_kills_a_grandchild_that_ignores_sigterm(src: Path, tmp_path: Pa
     recorded = [int(p) for p in pids.read_text().split()]
     assert len(recorded) == 2
     for pid in recorded:
-        wait_for(lambda pid=pid: gone(pid), 5, what=f"pid {pid} to be gone")
+        wait_for(partial(gone, pid), 5, what=f"pid {pid} to be gone")
 
 
 def test_leftover_background_process_is_stopped_when_the_script_exits(
@@ -321,4 +322,4 @@ def test_interrupted_wait_still_stops_the_process_group(src: Path, tmp_path: Pat
     # then the exception went through, and the script and its child are gone anyway
     wait_for(lambda: len(pids.read_text().split()) == 2, 5, what="both pids recorded")
     for pid in [int(p) for p in pids.read_text().split()]:
-        wait_for(lambda pid=pid: gone(pid), 5, what=f"pid {pid} to be gone")
+        wait_for(partial(gone, pid), 5, what=f"pid {pid} to be gone")

@@ -12,7 +12,8 @@ from filerelay.alerting.repo import AlertStore
 from filerelay.store import Store, ensure_schema, make_engine
 
 # the SMTP server of the notify tests, reused
-from tests.actions.test_notify_email import SmtpServer, smtp_server  # noqa: F401
+from tests.actions.test_notify_email import SmtpServer as SmtpServer
+from tests.actions.test_notify_email import smtp_server as smtp_server
 
 
 @pytest.fixture

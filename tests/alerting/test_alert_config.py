@@ -6,6 +6,7 @@ import pytest
 
 from filerelay.actions.registry import default_registry
 from filerelay.config import ActionCatalog, parse_config_text
+from filerelay.config.alerts import FailureRateRule
 from filerelay.errors import ConfigError
 
 HEAD = """\
@@ -110,6 +111,7 @@ def test_a_valid_section_loads_with_its_defaults() -> None:
     model = parse_config_text(text, "cfg.yaml", catalog, check_paths=False)
     assert model.alerts is not None and model.alerts.interval == 15.0
     rule = model.alerts.rules[0]
+    assert isinstance(rule, FailureRateRule)
     assert (rule.kind, rule.window, rule.repeat_interval, rule.for_s) == (
         "failure_rate",
         900.0,

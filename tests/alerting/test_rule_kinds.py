@@ -144,7 +144,7 @@ def test_escalation_tells_escalate_to_once_then_by_repeat_interval(
     secret = "SEC0123456789abcdef"
     received: list[dict[str, str]] = []
 
-    def robot(request):  # type: ignore[no-untyped-def]
+    def robot(request):
         from werkzeug import Response
 
         from filerelay.channels.dingtalk import sign

@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 
+from filerelay.model import EventState
 from filerelay.store.rows import StepRow
 from tests.conftest import free_port, port_open, stop_process, wait_for
 from tests.e2e.harness import Proc, Relay
@@ -368,7 +369,10 @@ def assert_once_each(relay: Relay, relpaths: list[str], source: str = "drop") ->
     same version is recorded ``duplicate``."""
     for rel in relpaths:
         states = sorted(e.state for e in events_by_relpath(relay.store, source, rel))
-        assert states.count("succeeded") == 1 and set(states) <= {"succeeded", "duplicate"}, (
+        assert states.count(EventState.SUCCEEDED) == 1 and set(states) <= {
+            "succeeded",
+            "duplicate",
+        }, (
             rel,
             states,
         )

@@ -74,7 +74,7 @@ def wait_objects(s3_client, bucket: str, keys: set[str], timeout_s: float = 120)
         have = objects(s3_client, bucket)
         return have if keys <= set(have) else None
 
-    return wait_for(arrived, timeout_s, 0.25, what=f"{len(keys)} objects")  # type: ignore[return-value]
+    return wait_for(arrived, timeout_s, 0.25, what=f"{len(keys)} objects")
 
 
 def drop(path: Path, data: bytes) -> None:

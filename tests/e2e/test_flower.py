@@ -54,7 +54,7 @@ def test_submit_reruns_an_unchanged_file_and_flower_lists_its_tasks(relay):
     wait_for(lambda: port_open("127.0.0.1", port), 60, what="flower port")
     assert "s3cret" not in " ".join(flower.argv)  # the secret is not on the command line
     relay.start_watcher()
-    target = relay.inbox / "report.csv"  # type: ignore[attr-defined]
+    target = relay.inbox / "report.csv"
     target.write_text("a,b\n")
     wait_for(lambda: count_by_state(relay.store) == {"succeeded": 1}, 60, what="first run")
 
@@ -71,14 +71,14 @@ def test_submit_reruns_an_unchanged_file_and_flower_lists_its_tasks(relay):
 
     ingests = wait_for(submitted_and_listed, 60, 1.0, what="an ingest task in Flower")
     # then Flower lists the task by name, labelled with event id, source and path only
-    args = ingests[0]["args"]  # type: ignore[index]
+    args = ingests[0]["args"]
     assert "event_id=" in args and "source=drop" in args and str(target) in args
     assert "dedup_key" not in args
     # and without credentials the API refuses
     assert requests.get(f"http://127.0.0.1:{port}/api/tasks", timeout=5).status_code == 401
     # and every submission became its own succeeded event, not a duplicate
     wait_for(lambda: set(count_by_state(relay.store)) == {"succeeded"}, 60, what="all succeeded")
-    assert (relay.out / "report.csv").read_text() == "a,b\n"  # type: ignore[attr-defined]
+    assert (relay.out / "report.csv").read_text() == "a,b\n"
     versions = relay.store.events_by_path(str(target))
     assert len(versions) >= 2 and versions[0].stable_signal != "manual"
     assert all(v.stable_signal == "manual" for v in versions[1:])

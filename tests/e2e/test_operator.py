@@ -70,21 +70,21 @@ def test_failed_files_are_listed_reprocessed_after_a_fix_and_keep_both_runs(rela
 
     # when the config is fixed and the failed events are reprocessed
     mark = len(worker.log())
-    rewrite(relay, relay.fixed)  # type: ignore[attr-defined]
+    rewrite(relay, relay.fixed)
     worker.wait_log("config_reloaded", 30, after=mark)
     result = cli(relay, "reprocess", "--state", "failed")
     assert result.returncode == 0 and "queued 3 event(s)" in result.stdout, result.stderr
 
     # then every file arrives and succeeds
     wait_for(lambda: count_by_state(relay.store) == {"succeeded": 3}, 60, what="3 succeeded")
-    assert set(objects(s3_client, relay.bucket)) == {f"drop/{n}" for n in names}  # type: ignore[attr-defined]
+    assert set(objects(s3_client, relay.bucket)) == {f"drop/{n}" for n in names}
     # and the history of each shows both runs: the failure and the success
     event_id = listed["events"][0]["id"]
     (shown,) = cli_json(relay, "events", "show", event_id)["events"]
     runs = [(p["run"], p["status"]) for p in shown["pipelines"]]
     assert runs == [(1, "failed"), (2, "succeeded")]
     assert "NoSuchBucket" in shown["pipelines"][0]["steps"][0]["last_error"]
-    assert shown["pipelines"][1]["steps"][0]["result"]["bucket"] == relay.bucket  # type: ignore[attr-defined]
+    assert shown["pipelines"][1]["steps"][0]["result"]["bucket"] == relay.bucket
     # and the same timeline comes by path, in human form too
     by_path = cli_json(relay, "events", "show", shown["path"])["events"]
     assert [e["id"] for e in by_path] == [event_id]
@@ -111,11 +111,11 @@ def test_status_reports_the_live_worker_and_an_agent_killed_with_sigkill(relay):
         return {a["pid"]: a["state"] for a in cli_json(relay, "status")["agents"]}
 
     assert doomed.proc is not None
-    wait_for(lambda: agents().get(doomed.proc.pid) == "online", 30, what="worker2 online")  # type: ignore[union-attr]
+    wait_for(lambda: agents().get(doomed.proc.pid) == "online", 30, what="worker2 online")
     os.killpg(doomed.proc.pid, signal.SIGKILL)
     doomed.proc.wait(10)
     # when 3 heartbeats (1 s each) pass / then status shows it offline, the first one online
-    wait_for(lambda: agents().get(doomed.proc.pid) == "offline", 30, what="worker2 offline")  # type: ignore[union-attr]
+    wait_for(lambda: agents().get(doomed.proc.pid) == "offline", 30, what="worker2 offline")
     status = cli_json(relay, "status")
     states = sorted(a["state"] for a in status["agents"] if a["role"] == "worker")
     assert states == ["offline", "online"]
@@ -129,7 +129,7 @@ def test_status_reports_the_live_worker_and_an_agent_killed_with_sigkill(relay):
     health = cli(relay, "health", "--role", "worker", "-c", str(relay.config))
     assert health.returncode == 1, health.stdout
     assert health.stdout.startswith("unhealthy: s3 s3/no-such-bucket-here: ")
-    rewrite(relay, relay.fixed)  # type: ignore[attr-defined]
+    rewrite(relay, relay.fixed)
     health = cli(relay, "health", "--role", "worker", "-c", str(relay.config))
     assert health.returncode == 0, health.stdout
     assert health.stdout.startswith("ok: broker, store, s3 s3/t-"), health.stdout
@@ -138,7 +138,7 @@ def test_status_reports_the_live_worker_and_an_agent_killed_with_sigkill(relay):
 
 def test_pause_holds_files_across_a_watcher_restart_and_resume_releases_them(relay, s3_client):
     # given a working pipeline whose source is paused
-    rewrite(relay, relay.fixed)  # type: ignore[attr-defined]
+    rewrite(relay, relay.fixed)
     relay.start_worker(concurrency=1)
     watcher = relay.start_watcher()
     assert cli(relay, "pause", "--source", "drop").stdout.strip() == "paused: drop"
@@ -161,4 +161,4 @@ def test_pause_holds_files_across_a_watcher_restart_and_resume_releases_them(rel
     # when resumed / then both are processed
     assert cli(relay, "resume").stdout.strip() == "resumed: drop"
     wait_for(lambda: count_by_state(relay.store) == {"succeeded": 2}, 60, what="2 succeeded")
-    assert set(objects(s3_client, relay.bucket)) == {"drop/held1.bin", "drop/held2.bin"}  # type: ignore[attr-defined]
+    assert set(objects(s3_client, relay.bucket)) == {"drop/held1.bin", "drop/held2.bin"}

@@ -61,7 +61,7 @@ def rewrite(relay: Relay, text: str) -> None:
 
 
 def test_config_changes_are_picked_up_and_bad_ones_refused(relay):
-    d = relay.dirs  # type: ignore[attr-defined]
+    d = relay.dirs
     worker = relay.start_worker(concurrency=1)
     watcher = relay.start_watcher()
     (d["one"] / "a.txt").write_text("a")

@@ -57,21 +57,21 @@ def relay(tmp_path, redis_url, pg_url) -> Iterator[Relay]:
 
 
 def test_files_dropped_while_the_store_is_unreachable_all_end_succeeded(relay):
-    store: Store = relay.direct  # type: ignore[attr-defined]
+    store: Store = relay.direct
     worker = relay.start_worker(concurrency=2)
     watcher = relay.start_watcher()
-    (relay.inbox / "before.txt").write_text("before")  # type: ignore[attr-defined]
+    (relay.inbox / "before.txt").write_text("before")
     wait_for(lambda: count_by_state(store) == {"succeeded": 1}, 60, what="first file")
 
     # when the store becomes unreachable and files keep arriving
-    relay.proxy.cut()  # type: ignore[attr-defined]
+    relay.proxy.cut()
     cut_at = time.monotonic()
     names = [f"during-{i}.txt" for i in range(10)]
     for name in names[:5]:
-        (relay.inbox / name).write_text(name)  # type: ignore[attr-defined]
+        (relay.inbox / name).write_text(name)
     worker.wait_log("task_deferred", 30)  # the ingests meet the outage and are deferred
     for name in names[5:]:
-        (relay.inbox / name).write_text(name)  # type: ignore[attr-defined]
+        (relay.inbox / name).write_text(name)
     # then the watcher still detects and hands every file to the broker: it never waits on
     # the store
     for name in names:
@@ -80,8 +80,8 @@ def test_files_dropped_while_the_store_is_unreachable_all_end_succeeded(relay):
     assert count_by_state(store) == {"succeeded": 1}  # nothing ran while it was down
 
     # when the store is back / then every file ends succeeded, none lost, none twice
-    relay.proxy.restore()  # type: ignore[attr-defined]
+    relay.proxy.restore()
     wait_for(lambda: count_by_state(store) == {"succeeded": 11}, 90, 0.5, what="11 succeeded")
     for name in names:
-        assert (relay.out / name).read_text() == name  # type: ignore[attr-defined]
+        assert (relay.out / name).read_text() == name
     assert worker.proc is not None and worker.proc.poll() is None

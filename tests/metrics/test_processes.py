@@ -149,10 +149,10 @@ def test_prefork_worker_sums_its_children(relay: Relay) -> None:
     assert total(samples, "filerelay_worker_tasks_running") == 0
     assert total(samples, "filerelay_broker_up") == 1
     # and only the parent listens: the children closed their copy of the socket
-    children = [pid for pid in group_pids(worker.proc.pid) if pid != worker.proc.pid]  # type: ignore[union-attr]
+    children = [pid for pid in group_pids(worker.proc.pid) if pid != worker.proc.pid]
     assert len(children) >= 2
     assert listening_ports(children) == set()
-    assert listening_ports([worker.proc.pid]) == {port}  # type: ignore[union-attr]
+    assert listening_ports([worker.proc.pid]) == {port}
 
 
 def test_run_serves_watcher_and_worker_on_one_port(relay: Relay) -> None:
@@ -181,7 +181,7 @@ def test_no_port_no_listener(relay: Relay) -> None:
     wait_for(lambda: finished(relay, 1, 0), 90, 0.25, what="the event finished")
     # then none of their processes listens on any port
     for proc in (worker, watcher):
-        pids = group_pids(proc.proc.pid)  # type: ignore[union-attr]
+        pids = group_pids(proc.proc.pid)
         assert pids
         assert listening_ports(pids) == set()
 

@@ -80,7 +80,7 @@ def test_failed_event_runs_again_with_the_same_or_the_current_rules(relay: Any) 
     assert rt.maybe_reload()
     app = RecordingApp()
     rows, out_ = plan(select(store, [event.event_id], None, None), force=False)
-    reprocess(store, app, "q", rows, out_, same_rules=True)  # type: ignore[arg-type]
+    reprocess(store, app, "q", rows, out_, same_rules=True)
     # then it is queued with the old rules' hash, and fails again under them
     assert out_.requeued == [event.event_id] and app.sent[0]["kwargs"] == {"rules": v1}
     assert store.get_event(event.event_id).state == "queued"
@@ -88,7 +88,7 @@ def test_failed_event_runs_again_with_the_same_or_the_current_rules(relay: Any) 
     assert store.get_event(event.event_id).state == "failed"
     # when reprocessed by state with the current rules
     rows, out_ = plan(select(store, [], EventFilter(state="failed"), None), force=False)
-    reprocess(store, app, "q", rows, out_)  # type: ignore[arg-type]
+    reprocess(store, app, "q", rows, out_)
     deliver(rt, app.sent[1])
     # then it succeeds, and its history holds three runs with the rules each one used
     assert store.get_event(event.event_id).state == "succeeded"
@@ -113,7 +113,7 @@ def test_force_runs_a_succeeded_event_again_as_a_new_event(relay: Any) -> None:
     (out / "b.txt").unlink()
     app = RecordingApp()
     rows, out_ = plan(select(rt.store, [event.event_id], None, None), force=True)
-    reprocess(rt.store, app, "q", rows, out_)  # type: ignore[arg-type]
+    reprocess(rt.store, app, "q", rows, out_)
     ((old, new),) = out_.renewed
     deliver(rt, app.sent[0])
     fresh = rt.store.get_event(new)

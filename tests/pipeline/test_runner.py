@@ -208,11 +208,11 @@ class StampAction(Action[StampConfig]):
     name = "stamp"
     Config = StampConfig
 
-    def run(self, ctx):  # type: ignore[no-untyped-def]
+    def run(self, ctx):
         Path(self.config.to).write_text(ctx.event.relpath)
         return {"path": self.config.to}
 
-    def compensate(self, ctx, result):  # type: ignore[no-untyped-def]
+    def compensate(self, ctx, result):
         raise PermanentError("stamps cannot be taken back")
 
 

@@ -37,7 +37,7 @@ def make_event(
         "host": "h1",
     }
     values.update(fields)
-    return FileEvent(**values)  # type: ignore[arg-type]
+    return FileEvent(**values)
 
 
 def step(position: int, name: str, branch: int = 0, max_attempts: int = 3) -> StepPlan:

@@ -8,7 +8,7 @@ from filerelay.store import InlineClaim, Store, Verdict
 from tests.store.store_helpers import make_event, plan, step
 
 
-def routed(*plans_):  # type: ignore[no-untyped-def]
+def routed(*plans_):
     return Verdict(plans=list(plans_), config_hash="cfg1")
 
 

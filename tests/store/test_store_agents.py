@@ -77,7 +77,7 @@ def test_prune_deletes_old_finished_events_with_their_rows_in_batches(store: Sto
         (sid,) = steps_at(store, pid, 0)
         run_step(store, sid, {})
         old.append(event.event_id)
-    dup = make_event("o0.txt", dedup_key=store.get_event(old[0]).dedup_key)  # type: ignore[union-attr]
+    dup = make_event("o0.txt", dedup_key=store.get_event(old[0]).dedup_key)
     record(store, dup)
     fresh = make_event("new.txt")
     record(store, fresh)

@@ -48,7 +48,7 @@ def test_same_file_version_again_is_a_duplicate_of_the_first(store: Store) -> No
         False,
         first.event_id,
     )
-    assert store.get_event(again.event_id).duplicate_of == first.event_id  # type: ignore[union-attr]
+    assert store.get_event(again.event_id).duplicate_of == first.event_id
     assert count_by_state(store) == {"queued": 1, "duplicate": 1}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -15,7 +16,7 @@ from tests.store.store_helpers import admit, fail_step, make_event, plan, record
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def record_at(store: Store, relpath: str, minutes: int, **fields: object) -> str:
+def record_at(store: Store, relpath: str, minutes: int, **fields: Any) -> str:
     """Record an event and set its created_at to T0 + minutes."""
     event = make_event(relpath, **fields)
     record(store, event)
@@ -52,7 +53,7 @@ def test_pages_are_newest_first_and_cover_every_row_once(store: Store) -> None:
         cursor = Cursor.decode(page.next_cursor)
     # then every event came exactly once, newest first (ties by id, descending)
     assert sorted(seen) == sorted(ids) and len(seen) == 7
-    created = [store.get_event(i).created_at for i in seen]  # type: ignore[union-attr]
+    created = [store.get_event(i).created_at for i in seen]
     assert created == sorted(created, reverse=True)
 
 

@@ -57,10 +57,10 @@ def test_admitting_records_steps_and_starts_processing(store: Store) -> None:
         (1, 0, "hook", "pending", 0),
         (1, 1, "mq", "pending", 0),
     ]
-    dedup_key = store.get_event(event_id).dedup_key  # type: ignore[union-attr]
+    dedup_key = store.get_event(event_id).dedup_key
     assert steps[0].idempotency_key == f"{dedup_key}:video:s3"
     assert store.steps_of(ids[1])[0].max_attempts == 5
-    assert store.get_event(event_id).state == "processing"  # type: ignore[union-attr]
+    assert store.get_event(event_id).state == "processing"
     assert steps_at(store, ids[0], 1) == [steps[1].id, steps[2].id]
 
 
@@ -110,7 +110,7 @@ def test_unrunnable_plans_are_refused(
     event_id = recorded(store).event_id
     with pytest.raises(error, match=match):
         create(engine, event_id, plans)
-    assert store.get_event(event_id).state == "queued"  # type: ignore[union-attr]
+    assert store.get_event(event_id).state == "queued"
 
 
 def test_pipelines_for_a_finished_or_unknown_event_are_refused(
@@ -147,7 +147,7 @@ def test_advance_walks_the_positions_then_finishes(store: Store) -> None:
     assert store.advance(pid) == Advance([], "succeeded", "succeeded")
     (pipe,) = store.pipelines_of(event_id)
     assert pipe.finished_at is not None and pipe.current_position == 5
-    assert store.get_event(event_id).state == "succeeded"  # type: ignore[union-attr]
+    assert store.get_event(event_id).state == "succeeded"
 
 
 def test_parallel_siblings_both_finish_before_the_next_position(store: Store) -> None:
@@ -158,12 +158,12 @@ def test_parallel_siblings_both_finish_before_the_next_position(store: Store) ->
     claims = {sid: store.claim_step(sid, "w", 60) for sid in (hook, mq)}
     assert None not in claims.values()
     # when one branch is done / then the next position waits
-    assert store.succeed_step(claims[hook], "w", {"status": 200}) is not None  # type: ignore[arg-type]
+    assert store.succeed_step(claims[hook], "w", {"status": 200}) is not None
     assert store.advance(pid) == Advance([], "running", None)
     (move,) = steps_at(store, pid, 1)
     assert store.claim_step(move, "w", 60) is None
     # when the other is done too / then the step after them starts, seeing both results
-    assert store.succeed_step(claims[mq], "w", {"message_id": "m1"}) is not None  # type: ignore[arg-type]
+    assert store.succeed_step(claims[mq], "w", {"message_id": "m1"}) is not None
     assert store.advance(pid) == Advance([move], "running", None)
     claimed = store.claim_step(move, "w", 60)
     assert claimed is not None
@@ -188,14 +188,14 @@ def test_event_fails_with_the_failing_pipelines_error(store: Store) -> None:
     (s3,) = store.advance(p1).next_steps
     fail_step(store, s3, "bucket missing")
     # then the event waits for the other pipeline
-    assert store.get_event(event_id).state == "processing"  # type: ignore[union-attr]
+    assert store.get_event(event_id).state == "processing"
     assert store.advance(p1) == Advance([], "failed", None)
     # when the other succeeds / then the event fails with the first failure as reason
     run_step(store, store.advance(p2).next_steps[0])
     assert store.advance(p2) == Advance([], "succeeded", "failed")
-    event = store.get_event(event_id)
-    assert event is not None
-    assert (event.state, event.reason) == ("failed", "step s3: bucket missing")
+    row = store.get_event(event_id)
+    assert row is not None
+    assert (row.state, row.reason) == ("failed", "step s3: bucket missing")
 
 
 def test_advance_of_unknown_pipeline_is_an_error(store: Store) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from filerelay.errors import StoreError
 from filerelay.store import Store
+from filerelay.store.rows import StepRow
 from tests.store.store_helpers import admit, make_event, plan, step, steps_at
 
 T0 = datetime.now(UTC)
@@ -21,7 +22,7 @@ def first_step(store: Store, *steps: object, relpath: str = "a.bin") -> tuple[st
     return event.event_id, pid, steps_at(store, pid, 0)[0]
 
 
-def step_row(store: Store, pid: int, step_id: int) -> dict[str, object]:
+def step_row(store: Store, pid: int, step_id: int) -> StepRow:
     return next(s for s in store.steps_of(pid) if s.id == step_id)
 
 

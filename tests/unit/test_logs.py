@@ -70,7 +70,7 @@ def test_secret_values_of_settings_are_url_passwords_and_secret_fields() -> None
     settings = Settings(
         broker_url="redis://:broker-pw@127.0.0.1:6379/0",
         database_url="postgresql://app:db%2Fpw@db/filerelay",
-        flower_basic_auth="ops:flower-pw",  # type: ignore[arg-type]
+        flower_basic_auth="ops:flower-pw",
     )
     found = secrets_in(settings)
     assert {"broker-pw", "db%2Fpw", "db/pw", "ops:flower-pw"} <= found

@@ -28,7 +28,7 @@ def test_held_source_files_wait_in_the_outbox_and_resume_releases_them_in_order(
         published.wait_for(*(f"d{i}.txt" for i in range(5)))
         # then the paused source's files are detected but held in the outbox
         assert watcher.outbox is not None
-        wait_for(lambda: watcher.outbox.depth() == 5, 30, what="5 held rows")  # type: ignore[union-attr]
+        wait_for(lambda: watcher.outbox.depth() == 5, 30, what="5 held rows")
         assert not [r for r in published.relpaths() if r.startswith("c")]
         assert held_counts(state, frozenset({"cam"})) == {"cam": 5}
         detected = [event.event_id for _row, event in watcher.outbox.peek(100)]
@@ -36,7 +36,7 @@ def test_held_source_files_wait_in_the_outbox_and_resume_releases_them_in_order(
         holds.update(set())
         published.wait_for(*(f"c{i}.jpg" for i in range(5)))
         assert [e.event_id for e in published.events if e.source == "cam"] == detected
-        wait_for(lambda: watcher.outbox.depth() == 0, 30, what="outbox drained")  # type: ignore[union-attr]
+        wait_for(lambda: watcher.outbox.depth() == 0, 30, what="outbox drained")
 
 
 def test_poller_keeps_the_last_known_set_while_the_store_is_down() -> None:

@@ -85,7 +85,8 @@ def test_overflow_is_reported_to_the_hook(tmp_path: Path) -> None:
         observer.start()
         observer.schedule(QueueHandler("s", queue.SimpleQueue()), str(tmp_path), recursive=True)
         # what the kernel sends when its queue overflowed: wd -1, IN_Q_OVERFLOW
-        observer.inotify_fd.handle_event(InotifyEvent(-1, InotifyConstants.IN_Q_OVERFLOW, 0, b""))
+        overflow = InotifyEvent(-1, InotifyConstants.IN_Q_OVERFLOW, 0, b"")  # type: ignore[arg-type]
+        observer.inotify_fd.handle_event(overflow)
         assert flags.overflows.is_set()
     finally:
         stop_observer(observer)
@@ -135,7 +136,7 @@ def test_inotify_limit_falls_back_to_polling_and_names_the_sysctl(
         def schedule(self, *args: Any, **kwargs: Any) -> Any:
             raise OSError(err, "inotify limit")
 
-    def factory(kind: str, source: Any, hooks: ObserverHooks) -> Any:
+    def factory(kind: Any, source: Any, hooks: ObserverHooks) -> Any:
         return (
             FailingSchedule() if kind == "native" else default_observer_factory(kind, source, hooks)
         )

@@ -28,7 +28,7 @@ def event(
 
 
 @pytest.fixture
-def outbox(tmp_path: Path):  # type: ignore[no-untyped-def]
+def outbox(tmp_path: Path):
     box = Outbox(tmp_path)
     yield box
     box.close()
@@ -173,7 +173,7 @@ def test_prune_missing_keeps_a_file_emitted_again_during_the_walk(outbox: Outbox
         ((1, 0, 0), (0, 2**63 - 1, 2**64 - 1)),
     ],
 )
-def test_versions_of_different_files_differ(a, b) -> None:  # type: ignore[no-untyped-def]
+def test_versions_of_different_files_differ(a, b) -> None:
     assert file_version(*a) != file_version(*b)
     assert file_version(*a) == file_version(*a)
 

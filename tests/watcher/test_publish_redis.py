@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -61,7 +62,7 @@ def test_a_burst_reaches_the_queue_whole_and_without_task_sent_events(tmp_path: 
     # first one on the channel (Redis delivers in the order it executed the commands)
     sentinel = make_celery(settings)
     sentinel.send_task("sentinel", queue="sentinel")
-    sent = []
+    sent: list[dict[Any, Any]] = []
     wait_for(
         lambda: _collect(events, sent) and sent[-1].get("name") == "sentinel", 30, what="sentinel"
     )

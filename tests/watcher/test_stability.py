@@ -34,7 +34,7 @@ def make(
     return det, clock, fs, writers
 
 
-def paths(stable: list) -> list[str]:  # type: ignore[type-arg]
+def paths(stable: list) -> list[str]:
     return [s.path for s in stable]
 
 

@@ -331,7 +331,7 @@ def _write_zip(
         zf.comment = stamp.encode()
         force_zip64 = st.st_size >= zipfile.ZIP64_LIMIT
         with zf.open(info, "w", force_zip64=force_zip64) as dst:
-            shutil.copyfileobj(reader, dst, fsops.CHUNK_BYTES)  # type: ignore[misc]
+            shutil.copyfileobj(reader, dst, fsops.CHUNK_BYTES)
 
 
 def _write_tar_gz(
@@ -347,7 +347,7 @@ def _write_tar_gz(
         gzip.GzipFile(filename="", mode="wb", compresslevel=level, fileobj=out, mtime=sec) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
-        tar.addfile(info, reader)  # type: ignore[arg-type]
+        tar.addfile(info, reader)
 
 
 @contextlib.contextmanager

@@ -50,7 +50,7 @@ class KombuPublisher:
 
     def publish(self, message: Outgoing) -> Receipt:
         """Publish ``message`` (declaring its exchange); confirmed when the broker acked it."""
-        from kombu import Exchange
+        from kombu.entity import Exchange
 
         exchange = Exchange(message.exchange, type=message.exchange_type, durable=message.durable)
         with self._lock:
@@ -97,7 +97,7 @@ class KombuPublisher:
         return bool(heartbeat) and time.monotonic() - self._last_used > heartbeat / 2
 
     def _new_connection(self) -> Any:
-        from kombu import Connection
+        from kombu.connection import Connection
 
         conn = self.conn
         options: dict[str, Any] = dict(RETRY_POLICY)  # bounds kombu's own connect retries too

@@ -328,7 +328,10 @@ class S3Action(Action[S3Config]):
             if upload is None:
                 upload = mp.start(client, self.config.bucket, key, ctx.event.size, part_size, args)
                 ctx.log.debug("s3_multipart_started", object=upload.where, parts=upload.part_count)
-            save = lambda: ctx.save_checkpoint({CHECKPOINT_KEY: upload.to_json()})  # noqa: E731
+
+            def save() -> None:
+                ctx.save_checkpoint({CHECKPOINT_KEY: upload.to_json()})
+
             save()  # the upload id is on record before the first part goes
             try:
                 sent = PartSender(client, upload, fd, held, save).run(self.config.concurrency)

@@ -52,7 +52,7 @@ def put_for_event(head: JSONDict, event_id: str, result: JSONDict) -> bool:
         return False
     if meta.get("sha256"):
         return bool(meta["sha256"] == result["sha256"])
-    return etag_of(head) == result["etag"]
+    return bool(etag_of(head) == result["etag"])
 
 
 def version_id(answer: JSONDict) -> str | None:

@@ -10,6 +10,8 @@ timestamp columns are plain ``DateTime`` here — the database type ``UTCDateTim
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,7 +21,7 @@ branch_labels = None
 depends_on = None
 
 
-def _ts(name: str, nullable: bool) -> sa.Column:
+def _ts(name: str, nullable: bool) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=False), nullable=nullable)
 
 

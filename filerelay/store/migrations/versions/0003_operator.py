@@ -13,6 +13,8 @@ route filter from ``pipelines``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -22,7 +24,7 @@ branch_labels = None
 depends_on = None
 
 
-def _ts(name: str, nullable: bool) -> sa.Column:
+def _ts(name: str, nullable: bool) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=False), nullable=nullable)
 
 

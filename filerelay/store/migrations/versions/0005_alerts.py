@@ -20,6 +20,8 @@ The rules read "finished since T" every interval: ``file_events.updated_at`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -29,7 +31,7 @@ branch_labels = None
 depends_on = None
 
 
-def _ts(name: str, nullable: bool) -> sa.Column:
+def _ts(name: str, nullable: bool) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=False), nullable=nullable)
 
 
