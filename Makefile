@@ -36,7 +36,7 @@ slow: install
 	$(PYTEST) -m slow
 
 unit: install
-	$(PYTEST) -q tests/unit
+	$(PYTEST) -q tests/core tests/config tests/routing
 
 # Regenerate the generated sections of the docs (config reference, settings) from the models.
 GENERATED_PAGES = docs/configuration.md docs/operations.md

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from filerelay.actions.base import ActionContext, Resources
 from filerelay.config.models import S3Connection
-from filerelay.model import FileEvent, path_dedup_key
+from filerelay.model import FileEvent
+from tests.factories import event_of_file
 
 S3_CONNECTION = "s3-test"
 # 2024-03-05 06:07:08 UTC
@@ -24,22 +24,8 @@ def write_file(path: Path, data: bytes) -> Path:
 
 def make_event(path: Path, root: Path, *, source: str = "src", **overrides: Any) -> FileEvent:
     """The event a watcher would emit for ``path`` (under source root ``root``) right now."""
-    st = os.stat(path)
-    relpath = path.relative_to(root).as_posix()
-    values: dict[str, Any] = {
-        "source": source,
-        "path": str(path),
-        "relpath": relpath,
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "inode": st.st_ino,
-        "device": st.st_dev,
-        "dedup_key": path_dedup_key(source, relpath, st.st_size, st.st_mtime_ns, st.st_ino),
-        "detected_at": DETECTED_AT,
-        "host": "test-host",
-    }
-    values.update(overrides)
-    return FileEvent(**values)
+    values: dict[str, Any] = {"detected_at": DETECTED_AT, "host": "test-host", **overrides}
+    return event_of_file(path, root, source=source, **values)
 
 
 def make_context(

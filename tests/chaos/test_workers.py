@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from filerelay.model import FileEvent, path_dedup_key
 from filerelay.pipeline.runner import StepMessage, ingest
 from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
@@ -30,6 +29,7 @@ from tests.chaos.helpers import (
 )
 from tests.conftest import wait_for
 from tests.e2e.harness import Relay
+from tests.factories import event_of_file
 from tests.store.store_helpers import count_by_state, events_by_relpath
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
@@ -111,17 +111,7 @@ def ingest_without_enqueueing(relay: Relay, path: Path, broker_url: str) -> Step
     )
     runtime = build_runtime(settings)
     try:
-        st = path.stat()
-        relpath = path.name
-        event = FileEvent(
-            source="drop",
-            path=str(path),
-            relpath=relpath,
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            inode=st.st_ino,
-            dedup_key=path_dedup_key("drop", relpath, st.st_size, st.st_mtime_ns, st.st_ino),
-        )
+        event = event_of_file(path, path.parent, source="drop")
         [message] = ingest(runtime, event).enqueue
         return message
     finally:

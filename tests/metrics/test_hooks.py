@@ -18,18 +18,17 @@ from filerelay.model import FileEvent
 from filerelay.pipeline.hooks import StepHookList, StepHooks
 from filerelay.store import ClaimedStep
 from filerelay.watcher.hooks import WatcherHookList, WatcherHooks
+from tests.factories import file_event
 
 
 def event(source: str = "drop", detected_at: float | None = None, **kw: object) -> FileEvent:
     now = time.time()
-    return FileEvent(
+    return file_event(
+        str(kw.get("relpath", "a.csv")),
         source=source,
-        path=f"/in/{kw.get('relpath', 'a.csv')}",
-        relpath=str(kw.get("relpath", "a.csv")),
+        root="/in",
         size=3,
         mtime_ns=int((now - 2.0) * 1e9),
-        inode=1,
-        dedup_key=f"k{now}",
         detected_at=now if detected_at is None else detected_at,
     )
 

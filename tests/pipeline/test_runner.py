@@ -14,26 +14,18 @@ from pydantic import BaseModel, ConfigDict
 from filerelay.actions.base import Action
 from filerelay.actions.registry import BUILTIN_ACTIONS, Registry
 from filerelay.errors import PermanentError
-from filerelay.model import FileEvent, path_dedup_key
+from filerelay.model import FileEvent
 from filerelay.pipeline.runner import Outcome, ingest, run_step
 from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
+from tests.factories import event_of_file
 
 
 def make_event(root: Path, relpath: str, data: bytes = b"data") -> FileEvent:
     path = root / relpath
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    st = path.stat()
-    return FileEvent(
-        source="in",
-        path=str(path),
-        relpath=relpath,
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
-        inode=st.st_ino,
-        dedup_key=path_dedup_key("in", relpath, st.st_size, st.st_mtime_ns, st.st_ino),
-    )
+    return event_of_file(path, root, source="in")
 
 
 def drain(runtime, outcome: Outcome, limit: int = 50) -> list[int]:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
-from filerelay.model import EventState, FileEvent, path_dedup_key
+from filerelay.model import EventState, FileEvent
 from filerelay.store import Advance, RecordedEvent, RoutePlan, StepPlan, Store, Verdict
 from filerelay.store.db import read_only
 from filerelay.store.listing import EventFilter
 from filerelay.store.rows import EventRow
 from filerelay.store.schema import file_events
+from tests.factories import file_event
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -25,19 +27,8 @@ def make_event(
 ) -> FileEvent:
     """A file event for ``relpath`` in source ``cam``; each call a new file version."""
     ino = next(_inodes) if inode is None else inode
-    values: dict[str, object] = {
-        "source": "cam",
-        "path": f"/data/cam/{relpath}",
-        "relpath": relpath,
-        "size": size,
-        "mtime_ns": 1_700_000_000_000_000_000,
-        "inode": ino,
-        "dedup_key": path_dedup_key("cam", relpath, size, 1_700_000_000_000_000_000, ino),
-        "tags": {"team": "vision"},
-        "host": "h1",
-    }
-    values.update(fields)
-    return FileEvent(**values)
+    values: dict[str, Any] = {"source": "cam", "tags": {"team": "vision"}, "host": "h1", **fields}
+    return file_event(relpath, root="/data/cam", size=size, inode=ino, **values)
 
 
 def step(position: int, name: str, branch: int = 0, max_attempts: int = 3) -> StepPlan:

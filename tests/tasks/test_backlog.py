@@ -9,20 +9,12 @@ from filerelay.model import FileEvent
 from filerelay.settings import load_settings
 from filerelay.tasks import make_celery
 from filerelay.tasks.publisher import BacklogFull, CeleryPublisher
+from tests.factories import file_event
 
 
 def events(n: int, start: int = 0) -> list[FileEvent]:
     return [
-        FileEvent(
-            source="s",
-            path=f"/x/{i}",
-            relpath=str(i),
-            size=1,
-            mtime_ns=1,
-            inode=i,
-            dedup_key=f"k{i}",
-        )
-        for i in range(start, start + n)
+        file_event(str(i), source="s", root="/x", size=1, inode=i) for i in range(start, start + n)
     ]
 
 

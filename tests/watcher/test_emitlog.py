@@ -10,14 +10,12 @@ from structlog.testing import capture_logs
 
 from filerelay.model import FileEvent
 from filerelay.watcher.emitlog import EmitLog
+from tests.factories import file_event
 from tests.watcher.fakes import FakeClock
 
 
 def event(i: int, source: str) -> FileEvent:
-    return FileEvent(
-        source=source, path=f"/d/{i}", relpath=str(i), size=1, mtime_ns=1, inode=i,
-        dedup_key=f"k{i}",
-    )  # fmt: skip
+    return file_event(str(i), source=source, root="/d", size=1, inode=i)
 
 
 def events(n: int, source: str = "s") -> list[tuple[FileEvent, float]]:

@@ -8,23 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from filerelay.model import FileEvent, path_dedup_key
+from filerelay.model import FileEvent
 from filerelay.watcher.outbox import Outbox, StateDirLocked
 from filerelay.watcher.version import file_version
+from tests.factories import file_event
 
 
 def event(
     relpath: str, size: int = 1, mtime_ns: int = 5, inode: int = 7, source: str = "s"
 ) -> FileEvent:
-    return FileEvent(
-        source=source,
-        path=f"/data/{relpath}",
-        relpath=relpath,
-        size=size,
-        mtime_ns=mtime_ns,
-        inode=inode,
-        dedup_key=path_dedup_key(source, relpath, size, mtime_ns, inode),
-    )
+    return file_event(relpath, source=source, size=size, mtime_ns=mtime_ns, inode=inode)
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import pytest
 
 from filerelay.model import FileEvent
 from filerelay.routing import Router
-from tests.unit.test_config_loader import load
+from tests.factories import event_of_file, file_event
+from tests.config.test_config_loader import load
 
 RULES = """\
 sources:
@@ -31,16 +32,7 @@ routes:
 
 
 def event(relpath: str, size: int = 10, source: str = "cam", tags=None) -> FileEvent:
-    return FileEvent(
-        source=source,
-        path=f"/x/{relpath}",
-        relpath=relpath,
-        size=size,
-        mtime_ns=1,
-        inode=1,
-        dedup_key=relpath,
-        tags=tags or {},
-    )
+    return file_event(relpath, source=source, root="/x", size=size, tags=tags or {})
 
 
 @pytest.fixture
@@ -111,17 +103,8 @@ def real_file(tmp_path, name: str, data: bytes, age_s: float = 0) -> FileEvent:
     path = tmp_path / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    st = path.stat()
-    mtime_ns = st.st_mtime_ns - int(age_s * 1e9)
-    return FileEvent(
-        source="cam",
-        path=str(path),
-        relpath=name,
-        size=st.st_size,
-        mtime_ns=mtime_ns,
-        inode=st.st_ino,
-        dedup_key=name,
-    )
+    mtime_ns = path.stat().st_mtime_ns - int(age_s * 1e9)
+    return event_of_file(path, tmp_path, source="cam", mtime_ns=mtime_ns)
 
 
 def test_mime_is_sniffed_from_content_not_the_name(more, tmp_path):

@@ -12,7 +12,8 @@ from filerelay.globs import compile_glob
 from filerelay.model import FileEvent
 from filerelay.routing import Router
 from filerelay.routing.index import MAX_KEYS, CandidateIndex, GlobNeed, Needs, event_key
-from tests.unit.test_config_loader import load
+from tests.factories import file_event
+from tests.config.test_config_loader import load
 
 LITERALS = ["a", "b", ".", ".c", "x.y", "/"]
 WILDCARDS = ["*", "**", "**/", "?", "[ab]", "[!a]"]
@@ -113,8 +114,5 @@ def naive(router: Router, ev: FileEvent) -> list[str]:
 @pytest.mark.parametrize("size", [10, 1000])
 def test_router_agrees_with_evaluating_every_route(tmp_path, source, relpath, size):
     router = Router(load(RULES, tmp_path).routes)
-    ev = FileEvent(
-        source=source, path=f"/x/{relpath}", relpath=relpath, size=size, mtime_ns=1, inode=1,
-        dedup_key=relpath,
-    )  # fmt: skip
+    ev = file_event(relpath, source=source, root="/x", size=size)
     assert [r.name for r in router.match(ev)] == naive(router, ev)
