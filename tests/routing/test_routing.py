@@ -8,8 +8,8 @@ import pytest
 
 from filerelay.model import FileEvent
 from filerelay.routing import Router
-from tests.factories import event_of_file, file_event
 from tests.config.test_config_loader import load
+from tests.factories import event_of_file, file_event
 
 RULES = """\
 sources:

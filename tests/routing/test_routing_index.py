@@ -12,8 +12,8 @@ from filerelay.globs import compile_glob
 from filerelay.model import FileEvent
 from filerelay.routing import Router
 from filerelay.routing.index import MAX_KEYS, CandidateIndex, GlobNeed, Needs, event_key
-from tests.factories import file_event
 from tests.config.test_config_loader import load
+from tests.factories import file_event
 
 LITERALS = ["a", "b", ".", ".c", "x.y", "/"]
 WILDCARDS = ["*", "**", "**/", "?", "[ab]", "[!a]"]
