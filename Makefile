@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PYTEST = $(PYTHON) -m pytest -p no:cacheprovider
 
-.PHONY: install quickstart lint test fast slow unit docs site
+.PHONY: install quickstart lint audit test fast slow unit docs site
 
 # Installed once per environment: the stamp lives in the environment and is remade only when
 # pyproject.toml changes, so a fresh venv always gets a full install.
@@ -24,8 +24,13 @@ lint: install
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
 
-# Everything: lint, the docs site, every test tier (slow and chaos included).
-test: lint site
+# Known vulnerabilities of the installed packages (pip-audit --local); accepted ones are listed
+# in .ci/pip-audit-ignore.txt. Only warns when the vulnerability database cannot be reached.
+audit: install
+	$(PYTHON) .ci/audit.py
+
+# Everything: lint, the dependency audit, the docs site, every test tier (slow and chaos included).
+test: lint audit site
 	$(PYTEST)
 
 # The quick tier: everything but the slow end-to-end and chaos tests.

@@ -1,22 +1,35 @@
-"""Process settings: ``FILERELAY_*`` environment variables and ``.env``.
+"""Process settings: ``FILERELAY_*`` environment variables, their ``_FILE`` forms and ``.env``.
+
+Every setting may instead be read from a file named by ``FILERELAY_<NAME>_FILE`` (a container
+secret such as ``/run/secrets/database_url``); its trailing newline is dropped. The variable
+itself wins over the file when both are set, as ``${NAME}`` / ``NAME_FILE`` do in the config.
 
 Read by :func:`load_settings` in each entry point and passed down; nothing reads them at import.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "FILERELAY_"
+FILE_SUFFIX = "_FILE"
 
 
 class Settings(BaseSettings):
     """Settings of one filerelay process (watcher, worker or both)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FILERELAY_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
     )
 
     broker_url: str | None = Field(
@@ -109,6 +122,24 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="Address the metrics server binds (0.0.0.0: all)."
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then ``FILERELAY_X``, then ``FILERELAY_X_FILE``, then ``.env``."""
+        return (
+            init_settings,
+            env_settings,
+            SecretFilesSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
     def resolved_database_url(self) -> str:
         """The store URL, defaulting to SQLite in the state dir."""
         if self.database_url:
@@ -126,6 +157,26 @@ class Settings(BaseSettings):
     def broker_dir(self) -> Path:
         """Folder of the embedded filesystem broker."""
         return (self.state_dir / "broker").resolve()
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """``FILERELAY_<NAME>_FILE``: the setting ``<name>`` read from the file it names."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # all the work is in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        env = {key.upper(): value for key, value in os.environ.items()}
+        values: dict[str, Any] = {}
+        for name in self.settings_cls.model_fields:
+            var = f"{ENV_PREFIX}{name.upper()}{FILE_SUFFIX}"
+            if var not in env:
+                continue
+            try:
+                values[name] = Path(env[var]).read_text(encoding="utf-8").rstrip("\n")
+            except OSError as exc:  # the message names the variable and path, never a value
+                raise ValueError(f"cannot read {var}={env[var]}: {exc.strerror}") from None
+        return values
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -42,9 +42,11 @@ class Channels:
         self._http: Any = None  # built at the first webhook send
         self._lock = threading.Lock()
         for name, cfg in self.configs.items():
-            if isinstance(cfg, WebhookAlertChannel) and cfg.secret is not None:
+            if not isinstance(cfg, WebhookAlertChannel):
+                continue
+            for secret in cfg.secret_values():
                 try:
-                    decode_secret(cfg.secret.get_secret_value())
+                    decode_secret(secret)
                 except ValueError as exc:  # at start, not at the first alert
                     raise ConfigError(f"alerts.channels.{name}.secret: {exc}") from None
 
@@ -104,11 +106,12 @@ class Channels:
 
 
 def _send_webhook(http: Any, cfg: WebhookAlertChannel, alert: Alert) -> None:
-    """POST the alert's JSON, signed per Standard Webhooks when the channel has a secret."""
+    """POST the alert's JSON, signed per Standard Webhooks when the channel has a secret
+    (one signature per secret while a rotation is in progress)."""
     url = cfg.url.get_secret_value()
     body = json.dumps(alert.payload(), separators=(",", ":")).encode()
-    keys = [decode_secret(cfg.secret.get_secret_value())] if cfg.secret else []
+    keys = [decode_secret(secret) for secret in cfg.secret_values()]
     headers = {**cfg.headers, "Content-Type": "application/json"}
     headers.update(signature_headers(keys, f"msg_{uuid.uuid4().hex}", int(time.time()), [body]))
-    secrets = [*cfg.headers.values(), *([cfg.secret.get_secret_value()] if cfg.secret else [])]
+    secrets = [*cfg.headers.values(), *cfg.secret_values()]
     post(http, "alert", url, body, timeout_s=cfg.timeout, headers=headers, secrets=secrets)

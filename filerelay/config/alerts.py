@@ -23,9 +23,17 @@ Which channel names a rule may use is checked in :mod:`filerelay.config.semantic
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from filerelay.config.types import DurationS
 
@@ -77,12 +85,26 @@ class WebhookAlertChannel(ChannelBase):
 
     type: Literal["webhook"] = Field(description="Channel type.")
     url: HttpUrlSecret = Field(description="Endpoint URL (may embed a token: use ${ENV}).")
-    secret: SecretStr | None = Field(
+    secret: SecretStr | list[SecretStr] | None = Field(
         None,
         description="HMAC-SHA256 signing secret ('whsec_<base64>' or a plain string): adds "
-        "webhook-id, webhook-timestamp and webhook-signature headers.",
+        "webhook-id, webhook-timestamp and webhook-signature headers; a list signs with "
+        "each (secret rotation: a receiver holding any one of them verifies).",
     )
     headers: dict[str, str] = Field({}, description="Extra request headers.")
+
+    @field_validator("secret")
+    @classmethod
+    def _some_secret(cls, value: SecretStr | list[SecretStr] | None) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one secret, or leave 'secret' out")
+        return value
+
+    def secret_values(self) -> list[str]:
+        """The configured signing secrets in clear, in order (none when unsigned)."""
+        if isinstance(self.secret, list):
+            return [item.get_secret_value() for item in self.secret]
+        return [self.secret.get_secret_value()] if self.secret is not None else []
 
 
 class EmailAlertChannel(ChannelBase):
