@@ -31,7 +31,7 @@ def fs_action(kind: str, to: str, **config: Any) -> Action[Any]:
     if kind == "archive":
         return ArchiveAction(ArchiveConfig(to=to, **config), Resources())
     action, model = ACTIONS[kind]
-    return action(model(to=to, **config), Resources())  # type: ignore[abstract]
+    return action(model(to=to, **config), Resources())
 
 
 # --- item 3: a link planted in the destination tree ----------------------------------------
@@ -101,7 +101,7 @@ def test_the_quickstart_keeps_one_copy_with_the_newest_bytes(
     monkeypatch.chdir(tmp_path)
     catalog = ActionCatalog.from_registry(default_registry())
     loaded = load_config(REPO / "examples" / "quickstart.yaml", catalog, check_paths=False)
-    step = loaded.model.routes[0].steps[0]
+    step = loaded.model.route("to-outbox").steps[0]
     action = default_registry().get(step.action)(step.action_config, Resources())
     inbox = tmp_path / "inbox"
     for attempt, data in enumerate([b"v1\n", b"version two\n", b"v3, the last\n"], 1):
