@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import stat
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ from filerelay.errors import (
     UnsafeFileError,
 )
 
+CHUNK_BYTES = 1024 * 1024
 NAME_MAX = 255  # bytes of one path component on every Linux filesystem filerelay writes to
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -241,6 +243,17 @@ class SourceFile:
         fd = os.dup(self.fd)
         os.lseek(fd, 0, os.SEEK_SET)
         return os.fdopen(fd, "rb")
+
+    def sha256(self) -> str:
+        """SHA-256 hex of the whole file, streamed from its start."""
+        digest = hashlib.sha256()
+        try:
+            with self.stream() as fh:
+                while chunk := fh.read(CHUNK_BYTES):
+                    digest.update(chunk)
+        except OSError as exc:
+            raise source_error(exc, self.path) from exc
+        return digest.hexdigest()
 
     def check_unchanged(self, identity: Identity) -> None:
         """After reading: the file is still ``identity`` (a write meanwhile tore the copy)."""
