@@ -99,6 +99,14 @@ def source_error(exc: OSError, path: str) -> ActionError:
     return os_error(exc, "reading", path)
 
 
+def sha256_of_stream(fh: BinaryIO) -> str:
+    """SHA-256 hex of what is left to read in ``fh`` (OSError is the caller's)."""
+    digest = hashlib.sha256()
+    while chunk := fh.read(CHUNK_BYTES):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def kind_of(mode: int) -> str:
     """'a FIFO', 'a directory', ... for a file mode (for messages)."""
     for test, name in (
@@ -246,14 +254,11 @@ class SourceFile:
 
     def sha256(self) -> str:
         """SHA-256 hex of the whole file, streamed from its start."""
-        digest = hashlib.sha256()
         try:
             with self.stream() as fh:
-                while chunk := fh.read(CHUNK_BYTES):
-                    digest.update(chunk)
+                return sha256_of_stream(fh)
         except OSError as exc:
             raise source_error(exc, self.path) from exc
-        return digest.hexdigest()
 
     def check_unchanged(self, identity: Identity) -> None:
         """After reading: the file is still ``identity`` (a write meanwhile tore the copy)."""

@@ -40,17 +40,15 @@ from filerelay.actions.fs.config import TargetConfig
 from filerelay.actions.fs.destinations import (
     Destination,
     Placement,
-    place,
     rename_candidates,
     render_destination,
+    settle,
 )
 from filerelay.actions.fs.ops import Entry
 from filerelay.config.types import TemplateStr
 from filerelay.errors import ActionError, FileVanishedError, PermanentError, RetryableError
 from filerelay.model import JSONDict
 from filerelay.safefs import SourceFile, os_error
-
-PLACEMENT_ATTEMPTS = 5
 
 
 class ArchiveConfig(TargetConfig):
@@ -96,19 +94,18 @@ class ArchiveAction(Action[ArchiveConfig]):
 
     def _place(self, ctx: ActionContext, source: SourceFile, entry: Entry) -> JSONDict:
         member, stamp = member_name(ctx), step_stamp(ctx.idempotency_key)
-        for _ in range(PLACEMENT_ATTEMPTS):
-            placement = place(entry, self.config.on_conflict, lambda e: self._same(ctx, e))
-            if placement.decision == "skip":
-                return self._result(ctx, entry, created=False, skipped=True, owned=False)
-            if placement.decision == "same":
-                owned = self._read(placement.entry).stamp == stamp
-                return self._finish(ctx, source, placement.entry, created=False, owned=owned)
-            try:
-                self._write(ctx, source, placement, member, stamp)
-            except FileExistsError:
-                continue
-            return self._finish(ctx, source, placement.entry, created=True, owned=True)
-        raise RetryableError(f"destination kept changing while archiving to {entry.path}")
+        placement = settle(
+            entry,
+            self.config.on_conflict,
+            lambda e: self._same(ctx, e),
+            lambda p: self._write(ctx, source, p, member, stamp),
+        )
+        if placement.decision == "skip":
+            return self._result(ctx, entry, created=False, skipped=True, owned=False)
+        if placement.decision == "same":
+            owned = self._read(placement.entry).stamp == stamp
+            return self._finish(ctx, source, placement.entry, created=False, owned=owned)
+        return self._finish(ctx, source, placement.entry, created=True, owned=True)
 
     def _same(self, ctx: ActionContext, entry: Entry) -> bool:
         """Whether ``entry`` is an archive of exactly this file (name, size, SHA-256)."""

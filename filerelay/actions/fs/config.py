@@ -89,6 +89,15 @@ class TargetConfig(BaseModel):
         return 0o666 & ~umask()
 
 
+class FileTargetConfig(TargetConfig):
+    """The fields of an action that puts the file itself (not an archive of it) at a path."""
+
+    preserve_mtime: bool = Field(
+        default=True,
+        description="Give a copy the source's mtime (a rename within one filesystem keeps it).",
+    )
+
+
 def umask() -> int:
     """The process umask, read without changing it (Linux /proc; else set and restore)."""
     try:

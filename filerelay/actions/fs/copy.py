@@ -8,26 +8,17 @@ partial file (see :mod:`filerelay.actions.fs.ops`); the copy's mode follows the 
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from filerelay.actions.base import Action, ActionContext
 from filerelay.actions.fs import ops as fsops
-from filerelay.actions.fs.config import TargetConfig
-from filerelay.actions.fs.destinations import Destination, Placement, place, render_destination
-from filerelay.errors import ActionError, PermanentError, RetryableError
+from filerelay.actions.fs.config import FileTargetConfig
+from filerelay.actions.fs.destinations import Destination, Placement, render_destination, settle
+from filerelay.errors import ActionError, PermanentError
 from filerelay.model import JSONDict
 from filerelay.safefs import SourceFile
 
-# Another writer can take the chosen name between the check and the link: decide again.
-PLACEMENT_ATTEMPTS = 5
 
-
-class CopyConfig(TargetConfig):
+class CopyConfig(FileTargetConfig):
     """Copy the file to another path, atomically."""
-
-    preserve_mtime: bool = Field(
-        default=True, description="Give the copy the source's mtime and atime."
-    )
 
 
 class CopyAction(Action[CopyConfig]):
@@ -45,20 +36,15 @@ class CopyAction(Action[CopyConfig]):
             return self._place(ctx, source, entry)
 
     def _place(self, ctx: ActionContext, source: SourceFile, entry: fsops.Entry) -> JSONDict:
-        size = ctx.event.size
-        for _ in range(PLACEMENT_ATTEMPTS):
-            placement = place(
-                entry, self.config.on_conflict, lambda e: fsops.same_content(e, size, ctx.sha256)
-            )
-            if placement.decision in ("same", "skip"):
-                skipped = placement.decision == "skip"
-                return self._result(ctx, placement.path, copied=False, skipped=skipped)
-            try:
-                self._copy(ctx, source, placement)
-            except FileExistsError:
-                continue
-            return self._result(ctx, placement.path, copied=True, skipped=False)
-        raise RetryableError(f"destination kept changing while copying to {entry.path}")
+        placement = settle(
+            entry,
+            self.config.on_conflict,
+            lambda e: fsops.same_content(e, ctx.event.size, ctx.sha256),
+            lambda p: self._copy(ctx, source, p),
+        )
+        copied = placement.decision in ("write", "overwrite")
+        skipped = placement.decision == "skip"
+        return self._result(ctx, placement.path, copied=copied, skipped=skipped)
 
     def _copy(self, ctx: ActionContext, source: SourceFile, placement: Placement) -> None:
         digest = fsops.atomic_copy(

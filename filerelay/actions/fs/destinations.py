@@ -23,7 +23,7 @@ from filerelay import safefs
 from filerelay.actions.base import ActionContext
 from filerelay.actions.fs import ops as fsops
 from filerelay.actions.fs.ops import Entry
-from filerelay.errors import PermanentError
+from filerelay.errors import PermanentError, RetryableError
 
 OnConflict = Literal["fail", "skip", "overwrite", "rename"]
 ON_CONFLICT_HELP = (
@@ -33,6 +33,8 @@ ON_CONFLICT_HELP = (
     "SHA-256) is always success."
 )
 MAX_RENAMES = 10_000
+# Another writer can take the chosen name between the check and the link: decide again.
+PLACEMENT_ATTEMPTS = 5
 
 Decision = Literal["write", "overwrite", "same", "skip"]
 
@@ -122,6 +124,27 @@ def place(dest: Entry, policy: OnConflict, is_same: Callable[[Entry], bool]) -> 
     if policy == "overwrite":
         return Placement(dest, "overwrite")
     return _next_free(dest, is_same)
+
+
+def settle(
+    dest: Entry,
+    policy: OnConflict,
+    is_same: Callable[[Entry], bool],
+    write: Callable[[Placement], None],
+) -> Placement:
+    """Decide with :func:`place` and ``write`` the file when the decision is to write one;
+    decide again when the chosen name was taken meanwhile (``write`` raised
+    FileExistsError). Returns the placement; nothing was written for 'same' and 'skip'."""
+    for _ in range(PLACEMENT_ATTEMPTS):
+        placement = place(dest, policy, is_same)
+        if placement.decision in ("same", "skip"):
+            return placement
+        try:
+            write(placement)
+        except FileExistsError:
+            continue
+        return placement
+    raise RetryableError(f"destination kept changing while writing {dest.path}")
 
 
 def rename_candidates(dest: Entry) -> Iterator[Entry]:

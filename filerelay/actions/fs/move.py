@@ -20,32 +20,24 @@ import os
 import stat
 from collections.abc import Iterable
 
-from pydantic import Field
-
 from filerelay import safefs
 from filerelay.actions.base import Action, ActionContext
 from filerelay.actions.fs import ops as fsops
-from filerelay.actions.fs.config import SPECIAL_BITS, TargetConfig
+from filerelay.actions.fs.config import SPECIAL_BITS, FileTargetConfig
 from filerelay.actions.fs.destinations import (
     Destination,
-    place,
     rename_candidates,
     render_destination,
+    settle,
 )
 from filerelay.actions.fs.ops import Entry
-from filerelay.errors import ActionError, FileVanishedError, RetryableError, UnsafeFileError
+from filerelay.errors import ActionError, FileVanishedError, UnsafeFileError
 from filerelay.model import JSONDict
 from filerelay.safefs import Identity, SourceFile
 
-PLACEMENT_ATTEMPTS = 5
 
-
-class MoveConfig(TargetConfig):
+class MoveConfig(FileTargetConfig):
     """Move the file to another path (rename, or copy + unlink across filesystems)."""
-
-    preserve_mtime: bool = Field(
-        default=True, description="Across filesystems: give the copy the source's mtime and atime."
-    )
 
 
 class MoveAction(Action[MoveConfig]):
@@ -72,21 +64,19 @@ class MoveAction(Action[MoveConfig]):
             return _result(found, src, moved=True)
         with source, dest.parent() as entry:
             mode = self.config.target_mode(source.stat.st_mode)
-            for _ in range(PLACEMENT_ATTEMPTS):
-                placement = place(entry, self.config.on_conflict, lambda e: _same(ctx, source, e))
-                if placement.decision == "skip":
-                    return _result(src, src, moved=False, skipped=True)
-                if placement.decision == "same":
-                    # An earlier attempt got the file there and died before unlinking the source.
-                    fsops.remove(fsops.entry_of(source))
-                    self._sync_dirs(source, placement.entry)
-                    return _result(placement.path, src, moved=True)
-                try:
-                    self._move(source, placement.entry, mode, placement.decision == "overwrite")
-                except FileExistsError:
-                    continue
-                return _result(placement.path, src, moved=True)
-        raise RetryableError(f"destination kept changing while moving to {dest.path}")
+            placement = settle(
+                entry,
+                self.config.on_conflict,
+                lambda e: _same(ctx, source, e),
+                lambda p: self._move(source, p.entry, mode, p.decision == "overwrite"),
+            )
+            if placement.decision == "skip":
+                return _result(src, src, moved=False, skipped=True)
+            if placement.decision == "same":
+                # An earlier attempt got the file there and died before unlinking the source.
+                fsops.remove(fsops.entry_of(source))
+                self._sync_dirs(source, placement.entry)
+            return _result(placement.path, src, moved=True)
 
     def _already_moved(self, ctx: ActionContext, dest: Destination) -> str | None:
         """Where an earlier attempt put the file, judged by size (and inode or mtime for

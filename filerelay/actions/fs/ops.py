@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from filerelay.errors import UnsafeFileError
-from filerelay.safefs import SourceFile, os_error, source_error
+from filerelay.safefs import SourceFile, os_error, sha256_of_stream, source_error
 
 CHUNK_BYTES = 1024 * 1024
 TMP_SUFFIX = ".filerelay-tmp"
@@ -90,14 +90,11 @@ def sha256_of(entry: Entry) -> str | None:
     fh = open_regular(entry)
     if fh is None:
         return None
-    digest = hashlib.sha256()
     with fh:
         try:
-            while chunk := fh.read(CHUNK_BYTES):
-                digest.update(chunk)
+            return sha256_of_stream(fh)
         except OSError as exc:
             raise os_error(exc, "reading", entry.path) from exc
-    return digest.hexdigest()
 
 
 def same_content(entry: Entry, size: int, sha256: Callable[[], str]) -> bool:
