@@ -8,6 +8,8 @@
      ├── ActionError          a step's effect failed
      │    ├── RetryableError  connection, timeout, 5xx, 429, throttling: try again later
      │    └── PermanentError  4xx, validation, vanished file: retrying cannot help
+     │         ├── FileVanishedError  the file to act on is gone
+     │         └── UnsafeFileError    a link, a FIFO or another file where the file should be
      ├── StoreError           the metadata store refused or is unreachable
      └── UsageError           bad operator input: unknown state, bad duration, no such event
 
@@ -71,6 +73,11 @@ class PermanentError(ActionError):
 
 class FileVanishedError(PermanentError):
     """The file to act on no longer exists."""
+
+
+class UnsafeFileError(PermanentError):
+    """A symbolic link, a non-regular file (FIFO, socket, device) or another file is where the
+    file to act on (or a directory on its way) should be: refused, never followed."""
 
 
 class StoreError(FilerelayError):

@@ -8,7 +8,6 @@ idempotent under ``ctx.idempotency_key``: running it twice has the effect of run
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,13 +16,13 @@ from typing import Any, ClassVar, Generic, TypeVar
 import structlog
 from pydantic import BaseModel
 
-from filerelay.errors import FileVanishedError, PermanentError, RetryableError, RoutingError
-from filerelay.model import FileEvent, JSONDict
+from filerelay import safefs
+from filerelay.errors import PermanentError, RetryableError, RoutingError
+from filerelay.model import FileEvent, JSONDict, StepPhase
+from filerelay.safefs import Identity, SourceFile
 from filerelay.templates import Template, file_values
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
-
-HASH_CHUNK_BYTES = 1024 * 1024
 
 
 class ClientCache:
@@ -83,6 +82,7 @@ class ActionContext:
     results: Mapping[str, JSONDict] = field(default_factory=dict)
     log: Any = field(default_factory=structlog.get_logger)
     checkpoint: JSONDict | None = None  # what an earlier attempt saved with save_checkpoint
+    phase: StepPhase = StepPhase.MAIN  # why the step runs: a main, undo or on_failure step
     checkpointer: Callable[[JSONDict], bool] | None = field(default=None, repr=False)
     _sha256: str | None = field(default=None, repr=False)
 
@@ -97,28 +97,40 @@ class ActionContext:
 
     @property
     def path(self) -> str:
+        """The file's path, for messages and templates; read it through :meth:`open_source`."""
         return self.event.path
 
-    def check_unchanged(self) -> None:
-        """Raise if the file vanished or changed since it was declared stable."""
-        import os
+    def identity(self) -> Identity:
+        """What the detected file was. A main step wants exactly that file; an on_failure step
+        accepts a file put back by a compensation (a new inode with one link)."""
+        ev = self.event
+        strict = self.phase != StepPhase.ON_FAILURE
+        return Identity(ev.size, ev.mtime_ns, ev.inode, ev.device, ev.ctime_ns, strict=strict)
 
-        try:
-            st = os.stat(self.event.path)
-        except FileNotFoundError:
-            raise FileVanishedError(f"file vanished: {self.event.path}") from None
-        except OSError as exc:
-            raise PermanentError(f"cannot stat {self.event.path}: {exc.strerror}") from exc
-        if st.st_size != self.event.size or st.st_mtime_ns != self.event.mtime_ns:
-            raise PermanentError(
-                f"file changed since it was declared stable: {self.event.path} "
-                f"(size {self.event.size} -> {st.st_size})"
-            )
+    def source_root(self) -> tuple[str, list[str]]:
+        """The source root and the file's path components below it."""
+        return safefs.split_source(self.event.path, self.event.relpath)
+
+    def open_source(self) -> SourceFile:
+        """The file, opened without following a link at any component below its source root,
+        checked to be a regular file and the very file detected (:mod:`filerelay.safefs`).
+        Raises FileVanishedError, UnsafeFileError (a link, FIFO, ...) or PermanentError
+        (another file, or changed). Close it when done (it is a context manager)."""
+        root, parts = self.source_root()
+        return safefs.open_file(root, parts, self.identity())
+
+    def check_unchanged(self) -> None:
+        """Raise if the file vanished, changed or was swapped since it was declared stable."""
+        self.open_source().close()
 
     def sha256(self) -> str:
         """SHA-256 of the file, computed once per context (or taken from the event)."""
         if self._sha256 is None:
-            self._sha256 = self.event.sha256 or hash_file(self.event.path)
+            if self.event.sha256:
+                self._sha256 = self.event.sha256
+            else:
+                with self.open_source() as source:
+                    self._sha256 = hash_file(source)
         return self._sha256
 
     def set_sha256(self, digest: str) -> None:
@@ -158,18 +170,9 @@ class ActionContext:
             raise PermanentError(f"{what}: {exc}" if what else str(exc)) from exc
 
 
-def hash_file(path: str) -> str:
-    """SHA-256 hex of a file, streamed."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(HASH_CHUNK_BYTES):
-                digest.update(chunk)
-    except FileNotFoundError:
-        raise FileVanishedError(f"file vanished: {path}") from None
-    except PermissionError as exc:
-        raise PermanentError(f"cannot read {path}: permission denied") from exc
-    return digest.hexdigest()
+def hash_file(source: SourceFile) -> str:
+    """SHA-256 hex of an opened file (one seam, so tests can see a second read)."""
+    return source.sha256()
 
 
 class Action(Generic[ConfigT]):

@@ -31,13 +31,13 @@ from pydantic import (
 )
 
 from filerelay.actions.base import Action, ActionContext
-from filerelay.actions.fs.ops import source_error
 from filerelay.channels import dingtalk, mail, slack
 from filerelay.channels.http import check_http_url, new_session
 from filerelay.config.models import SmtpConnection
 from filerelay.config.types import SizeBytes, TemplateStr
 from filerelay.errors import PermanentError
 from filerelay.model import JSONDict
+from filerelay.safefs import source_error
 
 SESSION_KEY = ("notify", "requests.Session")  # the webhook channels' pooled session
 MiB = 1024 * 1024
@@ -230,14 +230,13 @@ class NotifyAction(Action[NotifyConfig]):
 
 def _attach(msg: EmailMessage, cfg: EmailChannel, ctx: ActionContext) -> None:
     """Attach the file itself, unless it changed or is above ``max_attachment_bytes``."""
-    ctx.check_unchanged()
     if ctx.event.size > cfg.max_attachment_bytes:
         raise PermanentError(
             f"file is {ctx.event.size} bytes, above max_attachment_bytes "
             f"({cfg.max_attachment_bytes}): not attached to the e-mail"
         )
     try:
-        with open(ctx.path, "rb") as fh:
+        with ctx.open_source() as source, source.stream() as fh:
             data = fh.read(cfg.max_attachment_bytes + 1)
     except OSError as exc:
         raise source_error(exc, ctx.path) from exc

@@ -11,7 +11,6 @@ the dedup record of the old one no longer applies. Submit does the same for file
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ from typing import Any
 import structlog
 from celery import Celery
 
-from filerelay.errors import UsageError
+from filerelay import safefs
+from filerelay.errors import ActionError, FileVanishedError, UsageError
 from filerelay.model import (
     EventState,
     FileEvent,
@@ -181,16 +181,23 @@ def _requeue(
 
 
 def submitted_event(sources: list[Any], path: str) -> FileEvent:
-    """The event of a file an operator submits: a new pipeline even if unchanged."""
+    """The event of a file an operator submits: a new pipeline even if unchanged.
+
+    The file is opened as a worker would open it (:mod:`filerelay.safefs`): a symbolic link
+    at any component below the source root, or anything but a regular file, is refused, and
+    the event describes the file actually opened (and hashed, for ``dedup: content``)."""
     source, relpath = locate(sources, path)
+    full = absolute(path)
+    root = full[: -len(relpath) - 1]
     try:
-        st = os.stat(absolute(path))
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
-    if not os.path.isfile(absolute(path)):
-        raise UsageError(f"{path}: not a regular file")
+        with safefs.open_file(root, relpath.split("/")) as opened:
+            st = opened.stat
+            digest = opened.sha256() if source.dedup == "content" else None
+    except FileVanishedError:
+        raise UsageError(f"{path}: No such file or directory") from None
+    except ActionError as exc:
+        raise UsageError(f"{path}: {exc}") from None
     event_id = new_event_id()
-    digest = _sha256(absolute(path)) if source.dedup == "content" else None
     if digest is not None:
         key = content_dedup_key(source.name, digest)
     else:
@@ -198,7 +205,7 @@ def submitted_event(sources: list[Any], path: str) -> FileEvent:
     return FileEvent(
         event_id=event_id,
         source=source.name,
-        path=absolute(path),
+        path=full,
         relpath=relpath,
         size=st.st_size,
         mtime_ns=st.st_mtime_ns,
@@ -211,14 +218,6 @@ def submitted_event(sources: list[Any], path: str) -> FileEvent:
         host=socket.gethostname(),
         stable_signal=StableSignal.MANUAL,
     )
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def submit(app: Celery, queue: str, events: list[FileEvent]) -> None:

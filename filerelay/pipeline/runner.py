@@ -336,6 +336,7 @@ def _execute(
         results=claim.results,
         log=log,
         checkpoint=claim.checkpoint,
+        phase=StepPhase(claim.phase),
         checkpointer=lambda data: runtime.store.save_checkpoint(
             claim.step_id, owner, data, rules.timeout_s(step) + runtime.settings.lease_margin_s
         ),

@@ -6,6 +6,8 @@ The only I/O routing may do; it reads at most :data:`SNIFF_BYTES` bytes, once pe
 from __future__ import annotations
 
 import mimetypes
+import os
+import stat
 
 SNIFF_BYTES = 512
 
@@ -65,12 +67,19 @@ def _is_text(head: bytes) -> bool:
 
 
 def sniff_file(path: str) -> str:
-    """Sniff a file; an unreadable file is ``application/octet-stream``."""
+    """Sniff a file; an unreadable file is ``application/octet-stream``, and so is a link or
+    anything but a regular file: a FIFO swapped in must not block the ingest in ``open``."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(SNIFF_BYTES)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return "application/octet-stream"
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return "application/octet-stream"
+            head = fh.read(SNIFF_BYTES)
+        except OSError:
+            return "application/octet-stream"
     return sniff_bytes(head, path)
 
 

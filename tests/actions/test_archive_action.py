@@ -14,7 +14,8 @@ import pytest
 from pydantic import ValidationError
 
 from filerelay.actions.base import Resources
-from filerelay.actions.fs.archive import ArchiveAction, ArchiveConfig, read_member
+from filerelay.actions.fs.archive import ArchiveAction, ArchiveConfig
+from filerelay.actions.fs.archive_formats import read_member
 from filerelay.actions.fs.ops import TMP_SUFFIX
 from filerelay.errors import FileVanishedError, PermanentError
 from tests.actions.helpers import make_context, make_event, write_file
@@ -159,7 +160,7 @@ def test_conflict_rename_and_its_retry(src: Path, dst: Path) -> None:
 
 def test_escaping_destination_is_rejected(src: Path, dst: Path) -> None:
     path = source_file(src, "x.csv")
-    event = make_event(path, src, relpath="../../etc/x.csv")
+    event = make_event(path, src).model_copy(update={"relpath": "../../etc/x.csv"})
     with pytest.raises(PermanentError, match="escapes its root"):
         archive(f"{dst}/{{relpath}}.zip").run(make_context(event))
     assert not dst.exists()
@@ -263,9 +264,10 @@ def test_read_member_ignores_what_is_not_a_one_file_archive(tmp_path: Path) -> N
         zf.writestr("a", b"a")
         zf.writestr("b", b"b")
     junk = write_file(tmp_path / "junk.tar.gz", b"\x1f\x8b not really")
-    assert read_member(str(two), "zip") is None
-    assert read_member(str(junk), "tar.gz") is None
-    assert read_member(str(tmp_path / "missing.zip"), "zip") is None
+    with two.open("rb") as fh:
+        assert read_member(fh, "zip") is None
+    with junk.open("rb") as fh:
+        assert read_member(fh, "tar.gz") is None
 
 
 @pytest.mark.parametrize(

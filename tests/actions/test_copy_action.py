@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from filerelay.actions.base import Resources
+from filerelay.actions.fs.config import umask
 from filerelay.actions.fs.copy import CopyAction, CopyConfig
 from filerelay.actions.fs.destinations import static_root
 from filerelay.actions.fs.ops import TMP_SUFFIX
@@ -35,13 +36,13 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.rglob("*") if p.name.endswith(TMP_SUFFIX))
 
 
-def test_copies_bytes_mode_and_mtime(src: Path, dst: Path) -> None:
+def test_copies_bytes_and_mtime_with_the_umask_mode(src: Path, dst: Path) -> None:
     path = source_file(src)
     result = copy_action(f"{dst}/{{relpath}}").run(make_context(make_event(path, src)))
     out = dst / "sub" / "a.txt"
     assert out.read_bytes() == b"payload\n"
     assert out.stat().st_mtime_ns == OLD_MTIME_NS
-    assert out.stat().st_mode & 0o777 == 0o640
+    assert out.stat().st_mode & 0o7777 == 0o666 & ~umask()
     assert result == {
         "path": str(out),
         "size": 8,

@@ -15,7 +15,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from filerelay import safefs
 from filerelay.actions.fs import ops as fsops
+from filerelay.actions.fs.destinations import Destination
 from filerelay.actions.s3.client import translate_error
 from filerelay.errors import FileVanishedError, PermanentError, RetryableError
 
@@ -67,12 +69,12 @@ def test_botocore_errors(exc: Exception, expected: type[Exception]) -> None:
     ],
 )
 def test_os_errors(code: int, expected: type[Exception], words: str) -> None:
-    err = fsops.os_error(OSError(code, "whatever"), "writing", "/d/x")
+    err = safefs.os_error(OSError(code, "whatever"), "writing", "/d/x")
     assert type(err) is expected and str(err).endswith(words)
 
 
 def test_missing_source_is_vanished() -> None:
-    err = fsops.source_error(FileNotFoundError(errno.ENOENT, "gone"), "/s/x")
+    err = safefs.source_error(FileNotFoundError(errno.ENOENT, "gone"), "/s/x")
     assert isinstance(err, FileVanishedError)
 
 
@@ -82,7 +84,11 @@ def test_atomic_copy_without_overwrite_never_clobbers(tmp_path: Path) -> None:
     dest = tmp_path / "out" / "a"
     dest.parent.mkdir()
     dest.write_bytes(b"old")
-    with pytest.raises(FileExistsError):
-        fsops.atomic_copy(str(src), str(dest), overwrite=False)
+    with (
+        pytest.raises(FileExistsError),
+        safefs.open_file(str(tmp_path), ["a"]) as source,
+        Destination(str(tmp_path), ("out", "a")).parent() as entry,
+    ):
+        fsops.atomic_copy(source, entry, overwrite=False, mode=0o644)
     assert dest.read_bytes() == b"old"
     assert [p.name for p in dest.parent.iterdir()] == ["a"]

@@ -108,7 +108,7 @@ def test_conflict_rename_and_its_retry(src: Path, dst: Path) -> None:
 
 def test_destination_escaping_its_root_is_permanent(src: Path, dst: Path) -> None:
     path = source_file(src)
-    event = make_event(path, src, relpath="../../../etc/x")
+    event = make_event(path, src).model_copy(update={"relpath": "../../../etc/x"})
     with pytest.raises(PermanentError, match="escapes its root"):
         move_action(f"{dst}/{{relpath}}").run(make_context(event))
     assert path.exists()

@@ -136,3 +136,31 @@ def test_submit_builds_a_manual_event_and_refuses_paths_outside_every_source(
         submitted_event(sources, str(tmp_path / "elsewhere.bin"))
     with pytest.raises(UsageError, match="No such file"):
         submitted_event(sources, str(tmp_path / "in" / "nope.bin"))
+
+
+@pytest.mark.parametrize(
+    ("plant", "why"),
+    [
+        ("file", r"x\.bin: it is a symbolic link"),
+        ("dir", r"in/d: it is a symbolic link, not a directory"),
+        ("fifo", r"it is a FIFO, not a regular file"),
+    ],
+)
+def test_submit_refuses_links_and_fifos_an_uploader_planted(
+    tmp_path: Path, plant: str, why: str
+) -> None:
+    secret_dir = tmp_path / "private"
+    secret_dir.mkdir()
+    (secret_dir / "x.bin").write_bytes(b"secret")
+    (tmp_path / "in" / "d").mkdir(parents=True)
+    target = tmp_path / "in" / "d" / "x.bin"
+    if plant == "file":
+        target.symlink_to(secret_dir / "x.bin")
+    elif plant == "dir":
+        (tmp_path / "in" / "d").rmdir()
+        (tmp_path / "in" / "d").symlink_to(secret_dir)
+    else:
+        os.mkfifo(target)
+    sources = [Source(name="in", path=tmp_path / "in")]
+    with pytest.raises(UsageError, match=why):
+        submitted_event(sources, str(target))

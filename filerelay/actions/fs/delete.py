@@ -37,13 +37,15 @@ class DeleteAction(Action[DeleteConfig]):
 
     def run(self, ctx: ActionContext) -> JSONDict:
         try:
-            # A file rewritten since it was declared stable is a new version: never delete it.
-            ctx.check_unchanged()
+            # A file rewritten since it was declared stable is a new version: never delete
+            # it; nor a link or another file swapped in for it.
+            source = ctx.open_source()
         except FileVanishedError:
             if self.config.missing_ok:
                 return {"path": ctx.path, "deleted": False}
             raise
-        deleted = fsops.remove(ctx.path)
+        with source:
+            deleted = source.is_named() and fsops.remove(fsops.entry_of(source))
         if not deleted and not self.config.missing_ok:
             raise FileVanishedError(f"file vanished: {ctx.path}")
         return {"path": ctx.path, "deleted": deleted}

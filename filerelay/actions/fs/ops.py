@@ -1,14 +1,14 @@
-"""Local filesystem effects shared by the copy and move actions: atomic copy, fsync, errno.
+"""Local filesystem effects shared by ``copy``, ``move`` and ``archive``, all relative to an
+open directory (an :class:`Entry` is a name in a directory fd), so no link is ever followed.
 
-A copy is written to ``.<name>.<random>.filerelay-tmp`` next to the destination, fsynced,
-then published with ``os.replace`` (overwrite) or ``os.link`` (never clobber), so the
-destination path never holds a partial file. On any failure the temp file is removed.
+A new file is written to a short fixed-length temp name next to its destination
+(``.<16 hex>.filerelay-tmp``: whatever the destination's length, so a 255-byte name works),
+fsynced, then published with ``renameat`` (overwrite) or ``linkat`` (never clobber), so the
+destination never holds a partial file. On any failure the temp file is removed.
 
-``OSError`` becomes a filerelay error here::
-
-    ENOSPC EDQUOT EROFS EACCES EPERM ENAMETOOLONG ...   PermanentError
-    EIO EAGAIN EBUSY EINTR ETIMEDOUT ESTALE ...         RetryableError
-    ENOENT on the source                                FileVanishedError
+Its mode follows the step's mode policy (:func:`~filerelay.actions.fs.config.target_mode`),
+never with setuid, setgid or sticky bits, and it belongs to the worker's user: ownership is
+never copied nor given away. Errors are translated with :func:`filerelay.safefs.os_error`.
 """
 
 from __future__ import annotations
@@ -20,233 +20,220 @@ import os
 import secrets
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import BinaryIO
 
-from filerelay.errors import ActionError, FileVanishedError, PermanentError, RetryableError
+from filerelay.errors import UnsafeFileError
+from filerelay.safefs import SourceFile, os_error, sha256_of_stream, source_error
 
 CHUNK_BYTES = 1024 * 1024
 TMP_SUFFIX = ".filerelay-tmp"
-
-RETRYABLE_ERRNOS = frozenset(
-    {
-        errno.EIO,
-        errno.EAGAIN,
-        errno.EBUSY,
-        errno.EINTR,
-        errno.ETIMEDOUT,
-        errno.ESTALE,
-        errno.ENOTCONN,
-        errno.ECONNRESET,
-        errno.EHOSTDOWN,
-        errno.EHOSTUNREACH,
-        errno.ENOLCK,
-        errno.EMFILE,
-        errno.ENFILE,
-        errno.ENOMEM,
-    }
-)
-# Our own wording for the errors users meet most, so messages read the same everywhere.
-_PHRASES = {
-    errno.ENOSPC: "no space left on device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EROFS: "read-only file system",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-}
+_NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EMLINK)
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
-def describe(exc: OSError) -> str:
-    """A short lower-case reason for ``exc`` (no paths: callers add their own)."""
-    if exc.errno in _PHRASES:
-        return _PHRASES[exc.errno]
-    return (exc.strerror or str(exc)).lower()
+@dataclass(frozen=True)
+class Entry:
+    """``name`` in the open directory ``dir_fd``; ``path`` only names it in messages."""
+
+    dir_fd: int
+    name: str
+    path: str
+
+    def sibling(self, name: str) -> Entry:
+        return Entry(self.dir_fd, name, os.path.join(os.path.dirname(self.path), name))
 
 
-def os_error(exc: OSError, doing: str, path: str) -> ActionError:
-    """The filerelay error for ``exc`` raised while ``doing`` (e.g. 'writing') ``path``."""
-    message = f"{describe(exc)} {doing} {path}"
-    if exc.errno in RETRYABLE_ERRNOS:
-        return RetryableError(message)
-    return PermanentError(message)
+def entry_of(source: SourceFile) -> Entry:
+    """The name of an opened source file in its directory."""
+    return Entry(source.dir_fd, source.name, source.path)
 
 
-def source_error(exc: OSError, path: str) -> ActionError:
-    """Like :func:`os_error` for the file being acted on: a missing source has vanished."""
-    if isinstance(exc, FileNotFoundError):
-        return FileVanishedError(f"file vanished: {path}")
-    return os_error(exc, "reading", path)
-
-
-def file_sha256(path: str) -> str:
-    """SHA-256 hex of ``path`` (read errors translated as errors on the destination)."""
-    digest = hashlib.sha256()
+def lstat(entry: Entry) -> os.stat_result | None:
+    """The entry's own status (a link is not followed), or None when nothing is there."""
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(CHUNK_BYTES):
-                digest.update(chunk)
-    except OSError as exc:
-        raise os_error(exc, "reading", path) from exc
-    return digest.hexdigest()
-
-
-def same_content(path: str, size: int, sha256: Callable[[], str]) -> bool:
-    """True when ``path`` is a regular file of ``size`` bytes whose SHA-256 is ``sha256()``.
-
-    The source digest is a callable so it is only computed when the sizes match.
-    """
-    try:
-        st = os.stat(path)
+        return os.lstat(entry.name, dir_fd=entry.dir_fd)
     except FileNotFoundError:
-        return False
+        return None
     except OSError as exc:
-        raise os_error(exc, "checking", path) from exc
-    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
-        return False
-    return file_sha256(path) == sha256()
+        raise os_error(exc, "checking", entry.path) from exc
 
 
-def exists(path: str) -> bool:
-    """``os.path.lexists`` that reports errors other than 'not there'."""
+def exists(entry: Entry) -> bool:
+    """Whether anything is at ``entry``; a symbolic link there is an UnsafeFileError."""
+    st = lstat(entry)
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise UnsafeFileError(f"refusing {entry.path}: it is a symbolic link")
+    return st is not None
+
+
+def open_regular(entry: Entry) -> BinaryIO | None:
+    """The regular file at ``entry``, opened for reading without following a link or
+    blocking; None when nothing or something else (a FIFO, a directory) is there. A link is
+    an UnsafeFileError."""
     try:
-        os.lstat(path)
+        fd = os.open(entry.name, _READ_FLAGS, dir_fd=entry.dir_fd)
     except FileNotFoundError:
-        return False
+        return None
     except OSError as exc:
-        raise os_error(exc, "checking", path) from exc
-    return True
-
-
-def remove(path: str) -> bool:
-    """Unlink ``path``; False if it was not there (other errors translated)."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise os_error(exc, "removing", path) from exc
-    return True
-
-
-def makedirs(directory: str) -> None:
-    """Create ``directory`` and its parents (translated errors)."""
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as exc:
-        raise os_error(exc, "creating directory", directory) from exc
-
-
-def fsync_dir(directory: str) -> None:
-    """Make a rename or link in ``directory`` durable (best effort where unsupported)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise os_error(exc, "syncing", directory) from exc
-    finally:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFileError(f"refusing {entry.path}: it is a symbolic link") from None
+        raise os_error(exc, "reading", entry.path) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
+        return None
+    return os.fdopen(fd, "rb")
 
 
-def temp_path_for(dest: str) -> str:
-    """``<dir>/.<name>.<random>.filerelay-tmp`` next to ``dest``."""
-    directory, name = os.path.split(dest)
-    return os.path.join(directory, f".{name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+def sha256_of(entry: Entry) -> str | None:
+    """SHA-256 of the regular file at ``entry`` (None if it is something else or gone)."""
+    fh = open_regular(entry)
+    if fh is None:
+        return None
+    with fh:
+        try:
+            return sha256_of_stream(fh)
+        except OSError as exc:
+            raise os_error(exc, "reading", entry.path) from exc
+
+
+def same_content(entry: Entry, size: int, sha256: Callable[[], str]) -> bool:
+    """True when ``entry`` is a regular file of ``size`` bytes whose SHA-256 is ``sha256()``.
+    The source digest is a callable so it is only computed when the sizes match."""
+    st = lstat(entry)
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != size:
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            raise UnsafeFileError(f"refusing {entry.path}: it is a symbolic link")
+        return False
+    return sha256_of(entry) == sha256()
+
+
+def remove(entry: Entry) -> bool:
+    """Unlink ``entry`` (a link itself, never its target); False if it was not there."""
+    try:
+        os.unlink(entry.name, dir_fd=entry.dir_fd)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise os_error(exc, "removing", entry.path) from exc
+    return True
+
+
+def remove_quietly(entry: Entry) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(entry.name, dir_fd=entry.dir_fd)
+
+
+def fsync_dir(dir_fd: int, path: str) -> None:
+    """Make a rename or link in the directory durable (best effort where unsupported)."""
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise os_error(exc, "syncing", path) from exc
+
+
+def temp_entry(dest: Entry) -> Entry:
+    """A fresh temp name next to ``dest``, of fixed length (31 bytes) whatever its name."""
+    return dest.sibling(f".{secrets.token_hex(8)}{TMP_SUFFIX}")
+
+
+def create_temp(dest: Entry) -> tuple[Entry, int]:
+    """Create a new temp file next to ``dest`` (0o600 until :func:`finish_file`)."""
+    tmp = temp_entry(dest)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return tmp, os.open(tmp.name, flags, 0o600, dir_fd=tmp.dir_fd)
+    except OSError as exc:
+        raise os_error(exc, "writing", dest.path) from exc
+
+
+def finish_file(fd: int, mode: int, *, mtime_ns: int | None, fsync: bool) -> None:
+    """Give a written file its mode (no special bits, ever) and mtime, and sync it."""
+    os.fchmod(fd, mode & 0o777)
+    if mtime_ns is not None:
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+    if fsync:
+        os.fsync(fd)
 
 
 def atomic_copy(
-    src: str, dest: str, *, overwrite: bool, fsync: bool = True, preserve_mtime: bool = True
+    source: SourceFile,
+    dest: Entry,
+    *,
+    overwrite: bool,
+    mode: int,
+    fsync: bool = True,
+    preserve_mtime: bool = True,
 ) -> str:
-    """Copy ``src`` to ``dest`` atomically and return the SHA-256 of the bytes copied.
+    """Copy the opened ``source`` to ``dest`` atomically; returns the SHA-256 of the bytes.
 
     With ``overwrite=False`` an existing ``dest`` is never replaced: ``FileExistsError`` is
     raised (untranslated, so callers can pick another name). Every other failure leaves no
     temp file behind and is raised as a filerelay error.
     """
-    directory = os.path.dirname(dest) or "."
-    makedirs(directory)
-    tmp = temp_path_for(dest)
+    tmp, fd = create_temp(dest)
     try:
-        digest = _write_temp(src, tmp, dest, fsync=fsync, preserve_mtime=preserve_mtime)
+        try:
+            digest = _pump(source, fd)
+            mtime = source.stat.st_mtime_ns if preserve_mtime else None
+            finish_file(fd, mode, mtime_ns=mtime, fsync=fsync)
+        except OSError as exc:
+            raise os_error(exc, "writing", dest.path) from exc
+        finally:
+            os.close(fd)
         publish(tmp, dest, overwrite=overwrite)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    _remove_quietly(tmp)  # after os.link the temp name is a second link to the same file
+    finally:
+        remove_quietly(tmp)  # after linkat the temp name is a second link to the same file
     if fsync:
-        fsync_dir(directory)
+        fsync_dir(dest.dir_fd, os.path.dirname(dest.path))
     return digest
 
 
-def publish(tmp: str, dest: str, *, overwrite: bool) -> None:
+def publish(tmp: Entry, dest: Entry, *, overwrite: bool) -> None:
     """Give the finished ``tmp`` its final name: replace, or link without clobbering."""
     try:
-        if overwrite:
-            os.replace(tmp, dest)
-            return
-        try:
-            os.link(tmp, dest)
-        except OSError as exc:
-            # Filesystems without hard links (vfat, some FUSE): check-then-rename instead.
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EXDEV):
-                raise
-            if os.path.lexists(dest):
-                raise FileExistsError(errno.EEXIST, "File exists", dest) from exc
-            os.replace(tmp, dest)
+        place_file(tmp, dest, overwrite=overwrite)
     except FileExistsError:
         raise
     except OSError as exc:
-        raise os_error(exc, "writing", dest) from exc
+        raise os_error(exc, "writing", dest.path) from exc
 
 
-def _write_temp(src: str, tmp: str, dest: str, *, fsync: bool, preserve_mtime: bool) -> str:
-    """Stream ``src`` into a new ``tmp`` (hashing on the way); returns the SHA-256."""
+def place_file(src: Entry, dest: Entry, *, overwrite: bool) -> bool:
+    """Give the file at ``src`` the name ``dest`` (in the same filesystem), never following a
+    link. With ``overwrite`` it replaces ``dest`` (renameat); without, it links and never
+    clobbers (FileExistsError, raw), falling back to check-then-rename where hard links are
+    not supported. Returns True when ``src`` is still a name of the file (linked: the caller
+    unlinks it). OSError other than EEXIST is raised raw."""
+    if overwrite:
+        os.rename(src.name, dest.name, src_dir_fd=src.dir_fd, dst_dir_fd=dest.dir_fd)
+        return False
     try:
-        src_fh = open(src, "rb")  # noqa: SIM115 - closed below, errors translated apart
+        os.link(src.name, dest.name, src_dir_fd=src.dir_fd, dst_dir_fd=dest.dir_fd)
     except OSError as exc:
-        raise source_error(exc, src) from exc
-    with src_fh:
-        try:
-            src_st = os.fstat(src_fh.fileno())
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as exc:
-            raise os_error(exc, "writing", dest) from exc
-        try:
-            digest = _pump(src_fh, fd, src)
-            _finish_temp(fd, src_st, fsync=fsync, preserve_mtime=preserve_mtime)
-        except OSError as exc:
-            raise os_error(exc, "writing", dest) from exc
-        finally:
-            os.close(fd)
-    return digest
+        if exc.errno not in _NO_HARD_LINKS:
+            raise  # EXDEV included: a move across filesystems copies instead
+        # No hard links here (vfat, some FUSE, protected_hardlinks): check, then rename.
+        if lstat(dest) is not None:
+            raise FileExistsError(errno.EEXIST, "File exists", dest.path) from exc
+        os.rename(src.name, dest.name, src_dir_fd=src.dir_fd, dst_dir_fd=dest.dir_fd)
+        return False
+    return True
 
 
-def _pump(src_fh: BinaryIO, fd: int, src: str) -> str:
+def _pump(source: SourceFile, fd: int) -> str:
     digest = hashlib.sha256()
-    read = src_fh.read
+    offset = 0
     while True:
         try:
-            chunk = read(CHUNK_BYTES)
+            chunk = os.pread(source.fd, CHUNK_BYTES, offset)
         except OSError as exc:
-            raise source_error(exc, src) from exc
+            raise source_error(exc, source.path) from exc
         if not chunk:
             return digest.hexdigest()
+        offset += len(chunk)
         digest.update(chunk)
         view = memoryview(chunk)
         while view:
             view = view[os.write(fd, view) :]
-
-
-def _finish_temp(fd: int, src_st: os.stat_result, *, fsync: bool, preserve_mtime: bool) -> None:
-    os.fchmod(fd, stat.S_IMODE(src_st.st_mode))
-    if preserve_mtime:
-        os.utime(fd, ns=(src_st.st_atime_ns, src_st.st_mtime_ns))
-    if fsync:
-        os.fsync(fd)
-
-
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from filerelay.actions.base import Action, ActionContext
-from filerelay.actions.fs.ops import source_error
 from filerelay.actions.s3 import multipart as mp
 from filerelay.actions.s3.client import (
     error_code,
@@ -51,6 +50,7 @@ from filerelay.config.models import S3Connection
 from filerelay.config.types import SizeBytes, TemplateStr
 from filerelay.errors import PermanentError, RetryableError, RoutingError
 from filerelay.model import JSONDict
+from filerelay.safefs import SourceFile, source_error
 from filerelay.templates import Template, safe_relative
 
 MiB = 1024 * 1024
@@ -157,19 +157,24 @@ class S3Action(Action[S3Config]):
         return upload.where
 
     def run(self, ctx: ActionContext) -> JSONDict:
-        ctx.check_unchanged()
+        with ctx.open_source() as source:  # never through a link, and the very file detected
+            return self._upload(ctx, source)
+
+    def _upload(self, ctx: ActionContext, source: SourceFile) -> JSONDict:
         cfg = self.config
         client = s3_client(self.resources, cfg.connection)
         size = ctx.event.size
         multipart = size >= cfg.multipart_threshold
         part_size = mp.choose_part_size(size, cfg.part_size) if multipart else max(size, 1)
-        body, digests = (None, None) if multipart else self._read_body(ctx)
+        body, digests = (None, None) if multipart else self._read_body(ctx, source)
         if multipart and self._needs_sha256():
-            digests = self._digest(ctx, part_size)  # the key or metadata need it first
+            digests = self._digest(ctx, source, part_size)  # the key or metadata need it first
         key, metadata = self._key(ctx), self._metadata(ctx)
         if cfg.skip_existing:
             existing = self._head(client, key)
-            same = self._same_content(ctx, existing, digests, part_size) if existing else None
+            same = (
+                self._same_content(ctx, source, existing, digests, part_size) if existing else None
+            )
             if existing is not None and same is not None:
                 return self._result(client, key, existing, same, uploaded=False)
         content_type = self.content_type(key, ctx.path)
@@ -178,7 +183,7 @@ class S3Action(Action[S3Config]):
         if body is not None and digests is not None:
             answer = self._put(client, key, body, digests, args)
         else:
-            answer, digests = self._multipart(ctx, client, key, part_size, known, args)
+            answer, digests = self._multipart(ctx, source, client, key, part_size, known, args)
         head = answer
         if cfg.verify:  # a single PUT is checked by its answer: no second round trip
             verify = self._verify if multipart else self._verify_answer
@@ -212,37 +217,38 @@ class S3Action(Action[S3Config]):
         fixed = {"source": ev.source, "relpath": ev.relpath, "event-id": ev.event_id}
         return {k: header_value(v) for k, v in {**extra, **fixed}.items()}
 
-    def _read_body(self, ctx: ActionContext) -> tuple[bytearray, Digests]:
+    def _read_body(self, ctx: ActionContext, source: SourceFile) -> tuple[bytearray, Digests]:
         """The whole file in memory, for one PUT, and its digests."""
         size = ctx.event.size
         body = bytearray(size)  # botocore sends a bytearray without copying it first
+        view, got = memoryview(body), 0
         try:
-            with open(ctx.path, "rb", buffering=0) as fh:
-                got = fh.readinto(body) or 0
-                while got < size and (more := fh.readinto(memoryview(body)[got:])):
-                    got += more
-                grew = bool(fh.read(1))
+            while got < size and (more := os.preadv(source.fd, [view[got:]], got)):
+                got += more
+            grew = bool(os.pread(source.fd, 1, size))
         except OSError as exc:
             raise source_error(exc, ctx.path) from exc
         if got != size or grew:
             raise PermanentError(f"file changed while reading it: {ctx.path}")
         digests = digest_bytes(body)
-        self._check_read(ctx, digests.sha256)
+        self._check_read(ctx, source, digests.sha256)
         return body, digests
 
-    def _digest(self, ctx: ActionContext, part_size: int) -> Digests:
+    def _digest(self, ctx: ActionContext, source: SourceFile, part_size: int) -> Digests:
         """Hash the file without uploading it (for a template, or to compare with an object)."""
-        digests = digest_file(ctx.path, part_size, ctx.event.size)
-        self._check_read(ctx, digests.sha256)
+        digests = digest_file(source, part_size, ctx.event.size)
+        self._check_read(ctx, source, digests.sha256)
         return digests
 
-    def _check_read(self, ctx: ActionContext, sha256: str, known: str | None = None) -> None:
+    def _check_read(
+        self, ctx: ActionContext, source: SourceFile, sha256: str, known: str | None = None
+    ) -> None:
         """After reading the whole file: it must still be the file that was detected (and
         hashed, if it was); records the SHA-256 in ``ctx`` for templates."""
         for earlier in (ctx.event.sha256, known):
             if earlier and earlier != sha256:
                 raise PermanentError(f"file content changed since it was hashed: {ctx.path}")
-        ctx.check_unchanged()  # a write during the read would leave a torn snapshot
+        source.check_unchanged(ctx.identity())  # a write during the read: a torn snapshot
         ctx.set_sha256(sha256)  # templates using {sha256} must not hash it again
 
     def content_type(self, key: str, path: str) -> str:
@@ -253,7 +259,12 @@ class S3Action(Action[S3Config]):
         return guessed or "application/octet-stream"
 
     def _same_content(
-        self, ctx: ActionContext, head: JSONDict, digests: Digests | None, part_size: int
+        self,
+        ctx: ActionContext,
+        source: SourceFile,
+        head: JSONDict,
+        digests: Digests | None,
+        part_size: int,
     ) -> Digests | None:
         """The local file's digests when the object ``head`` holds the same bytes, else None.
         The file is hashed only when the object has its size and something to compare."""
@@ -261,11 +272,11 @@ class S3Action(Action[S3Config]):
         if check is None:
             return None
         if check.sha256 is not None:
-            mine = digests or self._digest(ctx, part_size)
+            mine = digests or self._digest(ctx, source, part_size)
             return mine if mine.sha256 == check.sha256 else None
         assert check.part_size is not None
         if digests is None or digests.part_size != check.part_size:
-            digests = self._digest(ctx, check.part_size)
+            digests = self._digest(ctx, source, check.part_size)
         return digests if digests.expected_etag(True) == check.etag else None
 
     # --- talking to S3 --------------------------------------------------------------
@@ -312,6 +323,7 @@ class S3Action(Action[S3Config]):
     def _multipart(
         self,
         ctx: ActionContext,
+        source: SourceFile,
         client: Any,
         key: str,
         part_size: int,
@@ -319,33 +331,26 @@ class S3Action(Action[S3Config]):
         args: JSONDict,
     ) -> tuple[JSONDict, Digests]:
         """Start (or resume) the upload, send the parts, check the file, complete."""
-        try:
-            fd = os.open(ctx.path, os.O_RDONLY)
-        except OSError as exc:
-            raise source_error(exc, ctx.path) from exc
-        try:
-            upload, held = self._resume(ctx, client, key, part_size)
-            if upload is None:
-                upload = mp.start(client, self.config.bucket, key, ctx.event.size, part_size, args)
-                ctx.log.debug("s3_multipart_started", object=upload.where, parts=upload.part_count)
+        upload, held = self._resume(ctx, client, key, part_size)
+        if upload is None:
+            upload = mp.start(client, self.config.bucket, key, ctx.event.size, part_size, args)
+            ctx.log.debug("s3_multipart_started", object=upload.where, parts=upload.part_count)
 
-            def save() -> None:
-                ctx.save_checkpoint({CHECKPOINT_KEY: upload.to_json()})
+        def save() -> None:
+            ctx.save_checkpoint({CHECKPOINT_KEY: upload.to_json()})
 
-            save()  # the upload id is on record before the first part goes
-            try:
-                sent = PartSender(client, upload, fd, held, save).run(self.config.concurrency)
-                self._resumed_parts = sent.reused
-                self._check_read(ctx, sent.sha256, known)
-                digests = Digests(sent.sha256, sent.part_md5s, part_size, ctx.event.size)
-                return mp.complete(client, upload), digests
-            except PermanentError:
-                mp.abort(client, upload, ctx.log)
-                raise
-            # anything else (retryable, a time limit, a dying worker): the parts stay, and the
-            # next attempt resumes from the checkpoint
-        finally:
-            os.close(fd)
+        save()  # the upload id is on record before the first part goes
+        try:
+            sent = PartSender(client, upload, source.fd, held, save).run(self.config.concurrency)
+            self._resumed_parts = sent.reused
+            self._check_read(ctx, source, sent.sha256, known)
+            digests = Digests(sent.sha256, sent.part_md5s, part_size, ctx.event.size)
+            return mp.complete(client, upload), digests
+        except PermanentError:
+            mp.abort(client, upload, ctx.log)
+            raise
+        # anything else (retryable, a time limit, a dying worker): the parts stay, and the
+        # next attempt resumes from the checkpoint
 
     def _resume(
         self, ctx: ActionContext, client: Any, key: str, part_size: int

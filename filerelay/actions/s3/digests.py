@@ -12,8 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from filerelay.actions.fs.ops import source_error
 from filerelay.errors import PermanentError
+from filerelay.safefs import SourceFile, source_error
 
 READ_BYTES = 1024 * 1024
 
@@ -46,7 +46,7 @@ def digest_bytes(data: bytes | bytearray) -> Digests:
     return Digests(hashlib.sha256(data).hexdigest(), (md5,), max(len(data), 1), len(data))
 
 
-def digest_file(path: str, part_size: int, expected_size: int) -> Digests:
+def digest_file(source: SourceFile, part_size: int, expected_size: int) -> Digests:
     """Stream ``path`` once: SHA-256 plus the MD5 of each part of ``part_size`` bytes.
 
     Used where the digests are needed *before* an upload (a ``{sha256}`` template) or to
@@ -55,7 +55,7 @@ def digest_file(path: str, part_size: int, expected_size: int) -> Digests:
     md5s: list[bytes] = []
     total = 0
     try:
-        with open(path, "rb") as fh:
+        with source.stream() as fh:
             while True:
                 part = hashlib.md5(usedforsecurity=False)
                 got = _hash_part(fh, part_size, sha, part)
@@ -66,9 +66,11 @@ def digest_file(path: str, part_size: int, expected_size: int) -> Digests:
                 if got < part_size:
                     break
     except OSError as exc:
-        raise source_error(exc, path) from exc
+        raise source_error(exc, source.path) from exc
     if total != expected_size:
-        raise PermanentError(f"file changed while reading it: {path} ({expected_size} -> {total})")
+        raise PermanentError(
+            f"file changed while reading it: {source.path} ({expected_size} -> {total})"
+        )
     return Digests(sha.hexdigest(), tuple(md5s), part_size, total)
 
 

@@ -25,10 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from filerelay.actions.fs.ops import source_error
 from filerelay.actions.s3.client import translate_error
 from filerelay.actions.s3.multipart import MultipartUpload
 from filerelay.errors import PermanentError
+from filerelay.safefs import source_error
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ as part ``event`` and the file, streamed, as part ``file``. ``GET`` and ``DELETE
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterable
@@ -207,15 +208,16 @@ class WebhookAction(Action[WebhookConfig]):
         cfg = self.config
         url = _render_url(ctx, cfg.url)
         payload: Payload = None
-        if cfg.method not in BODYLESS_METHODS:
-            payload = self._message(ctx)
-            if cfg.upload_file:
-                ctx.check_unchanged()
-                payload = MultipartBody(
-                    payload.id, payload.body, payload.content_type, ctx.path, ctx.event.size
-                )
         msg_id = wire_id(ctx.idempotency_key)
-        answer, where = self._call(ctx, cfg.method, url, msg_id, payload)
+        with contextlib.ExitStack() as stack:
+            if cfg.method not in BODYLESS_METHODS:
+                payload = self._message(ctx)
+                if cfg.upload_file:  # never through a link, and the very file detected
+                    source = stack.enter_context(ctx.open_source())
+                    payload = MultipartBody(
+                        payload.id, payload.body, payload.content_type, source, ctx.event.size
+                    )
+            answer, where = self._call(ctx, cfg.method, url, msg_id, payload)
         check_status(answer, where)
         return {
             "status": answer.status,

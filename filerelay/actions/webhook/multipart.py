@@ -11,9 +11,9 @@ import hashlib
 import mimetypes
 from collections.abc import Iterator
 
-from filerelay.actions.fs.ops import source_error
 from filerelay.actions.webhook.cloudevent import clean_text
 from filerelay.errors import PermanentError
+from filerelay.safefs import SourceFile, source_error
 
 CHUNK_BYTES = 256 * 1024
 JSON_PART = "event"
@@ -23,11 +23,13 @@ FILE_PART = "file"
 class MultipartBody:
     """``--B`` / JSON part / ``--B`` / file part / ``--B--``, streamed from the file."""
 
-    def __init__(self, message_id: str, json_body: bytes, json_type: str, path: str, size: int):
+    def __init__(
+        self, message_id: str, json_body: bytes, json_type: str, source: SourceFile, size: int
+    ):
         self.boundary = "filerelay-" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
-        self.path = path
+        self.source = source  # opened and checked by the action; open while the body is sent
         self.size = size
-        name = clean_text(path.rsplit("/", 1)[-1])
+        name = clean_text(source.path.rsplit("/", 1)[-1])
         file_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         self._head = (
             self._part_head(f'name="{JSON_PART}"', json_type)
@@ -59,14 +61,14 @@ class MultipartBody:
     def _file_chunks(self) -> Iterator[bytes]:
         sent = 0
         try:
-            with open(self.path, "rb") as fh:
+            with self.source.stream() as fh:
                 while sent < self.size and (chunk := fh.read(min(CHUNK_BYTES, self.size - sent))):
                     sent += len(chunk)
                     yield chunk
         except OSError as exc:
-            raise source_error(exc, self.path) from exc
+            raise source_error(exc, self.source.path) from exc
         if sent != self.size:
-            raise PermanentError(f"file changed while sending it: {self.path}")
+            raise PermanentError(f"file changed while sending it: {self.source.path}")
 
 
 def _quote(name: str) -> str:
