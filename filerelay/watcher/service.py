@@ -30,6 +30,7 @@ from filerelay.watcher.outbox import Outbox
 from filerelay.watcher.publisher import Publisher, PublishFn
 from filerelay.watcher.source_watch import SourceWatch
 from filerelay.watcher.stability import StableFile
+from filerelay.watcher.version import stat_version
 from filerelay.watcher.writers import WriterCheck
 
 log = structlog.get_logger()
@@ -210,8 +211,7 @@ class Watcher:
         relpath = sw.relpath(sf.path)
         if relpath is None:
             return None
-        st = sf.stat
-        if self.outbox.is_seen(sw.name, relpath, st.st_size, st.st_mtime_ns, st.st_ino):
+        if self.outbox.is_seen(sw.name, relpath, stat_version(sf.stat)):
             log.debug("watcher.already_emitted", source=sw.name, relpath=relpath)
             return None
         try:

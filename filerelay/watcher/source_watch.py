@@ -179,6 +179,14 @@ class SourceWatch:
         """Reload the seen index, walk everything, prune seen rows of files gone."""
         started = time.monotonic()
         walk_started_at = now()
+        adopted = outbox.adopt_legacy(self.name, self.root)
+        if adopted:
+            log.info(
+                "watcher.seen_upgraded",
+                source=self.name,
+                files=adopted,
+                effect="files emitted by an older watcher keep their version; not emitted again",
+            )
         outbox.load_seen(self.name)
         pending_before = len(self.detector)
         # the seen files a complete walk does not find are forgotten: a set of the index's own

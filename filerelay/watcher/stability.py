@@ -1,10 +1,10 @@
 """When is a file completely written? A pure detector: clock, stat and writer check injected.
 
 A path is *pending* from its first event until it has been quiet for ``silence`` seconds: no
-event, and its ``(size, mtime_ns, inode)`` sampled at the end of the window is either the one
-sampled at its start, or a new one whose ctime is not later than the last event (the change
-the events told us about, not one made after them: lost events or a polling observer that
-has not looked yet). Then, per source:
+event, and its version ``(size, mtime_ns, inode, ctime_ns)`` sampled at the end of the window
+is either the one sampled at its start, or a new one whose ctime is not later than the last
+event (the change the events told us about, not one made after them: lost events or a
+polling observer that has not looked yet). Then, per source:
 
 * ``ready_marker``: its marker file exists (signal ``READY_MARKER``); no writer check, the
   marker is the producer's own statement that it is done;
@@ -44,7 +44,7 @@ from filerelay.watcher.writers import FileKey, ProcWriters, WriterCheck
 
 StatFn = Callable[[str], os.stat_result]
 Signature = int
-"""``(size, mtime_ns, inode)`` as one int (:func:`~filerelay.watcher.version.file_version`)."""
+"""``(size, mtime_ns, inode, ctime_ns)`` as one int (:func:`~.version.file_version`)."""
 
 log = structlog.get_logger()
 
