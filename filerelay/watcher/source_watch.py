@@ -1,6 +1,7 @@
 """One watched source on the watcher thread: its filter, detector, observer and rescans.
 
-Raw observer events are applied here: a create/modify/close touches the detector, a delete
+Raw observer events are applied here: a create/modify/close touches the detector (a modify
+marks the file as being written, until its close-write), a delete
 forgets, a move within the tree forgets the old path and touches the new one (so ``x.part``
 renamed to ``x.csv`` yields only ``x.csv``), and a directory created or moved in is walked
 at once, since files written before its watch was set produced no event.
@@ -94,6 +95,7 @@ class SourceWatch:
         self.observer, self.kind = start_observer(
             self.source, self.root, self.handler, kind=kind, hooks=self.hooks, factory=factory
         )
+        self.detector.close_events = self.kind == "native"
         log.info("watcher.source_started", source=self.name, root=self.root, observer=self.kind)
 
     def stop(self) -> None:
@@ -111,6 +113,7 @@ class SourceWatch:
         self.observer, self.kind = start_observer(
             self.source, self.root, self.handler, kind="polling", hooks=self.hooks, factory=factory
         )
+        self.detector.close_events = False
         self.rescan_requested = True
 
     # --- raw events ---------------------------------------------------------------------
@@ -123,8 +126,8 @@ class SourceWatch:
 
     def apply(self, kind: str, src: str, dest: str) -> None:
         """Apply one raw observer event."""
-        if kind in ("touch", "close"):
-            self._touch(src, closed=kind == "close")
+        if kind in ("touch", "modify", "close"):
+            self._touch(src, closed=kind == "close", modified=kind == "modify")
         elif kind == "delete":
             self.detector.forget(src)
         elif kind == "move":
@@ -140,12 +143,12 @@ class SourceWatch:
             self.watcher_hooks.observer_error(self.name, "queue_overflow")
             self.rescan_requested = True
 
-    def _touch(self, path: str, closed: bool = False) -> None:
+    def _touch(self, path: str, closed: bool = False, modified: bool = False) -> None:
         rel = self.relpath(path)
         if rel is None:
             return
         if self.filter(rel):
-            self.detector.touch(path, closed)
+            self.detector.touch(path, closed, modified=modified)
         elif self.filter.is_marker(rel):
             self.detector.marker_appeared(path)
 

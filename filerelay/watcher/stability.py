@@ -12,6 +12,12 @@ polling observer that has not looked yet). Then, per source:
 * ``stable_when: close``: no process holds it open for writing: a close-write was seen after
   its last change (``CLOSE_WRITE``), or the ``/proc`` check finds no writer (``SILENCE``). A
   writer that stays open *and idle* for ``open_timeout`` no longer holds it back (logged).
+  When the check is *partial* (it could not inspect every process: another user's writer is
+  invisible to it) "no writer found" is no evidence for a file seen being *written*: a modify
+  event with no close-write after it. Such a file waits for its writer's close-write, which
+  inotify reports for a writer of any user, or for ``open_timeout`` of quiet. A polling
+  observer reports no closes at all (:attr:`StabilityDetector.close_events` is False), so there
+  every event counts as a write and a file waits ``open_timeout`` unless the check is complete.
 
 A file found by a walk (``touch(scan=True)``) counts as quiet since its ctime, so a file that
 has not changed for ``silence`` is stable at the first poll (``SCAN``). A pending file that
@@ -40,7 +46,7 @@ from filerelay.model import StableSignal
 from filerelay.watcher.filters import ReadyMarker
 from filerelay.watcher.scanqueue import ScanQueue
 from filerelay.watcher.version import stat_version
-from filerelay.watcher.writers import FileKey, ProcWriters, WriterCheck
+from filerelay.watcher.writers import FileKey, ProcWriters, WriterCheck, WriterScan
 
 StatFn = Callable[[str], os.stat_result]
 Signature = int
@@ -87,7 +93,17 @@ class StableFile:
 class _Entry:
     """Book-keeping of one pending path."""
 
-    __slots__ = ("closed", "first_seen", "path", "quiet_since", "scan", "seq", "sig", "touched")
+    __slots__ = (
+        "closed",
+        "first_seen",
+        "path",
+        "quiet_since",
+        "scan",
+        "seq",
+        "sig",
+        "touched",
+        "writing",
+    )
 
     def __init__(self, path: str, sig: Signature, now: float) -> None:
         self.path = path
@@ -97,6 +113,7 @@ class _Entry:
         self.closed = False  # a close-write came after the last change
         self.scan = False  # known only from a walk, no event since
         self.touched = False  # an event came since the last stat
+        self.writing = False  # written (modify event) and no close-write seen since
         self.seq = 0  # sequence number of this entry's live heap item
 
 
@@ -128,6 +145,8 @@ class StabilityDetector:
         self._due = ScanQueue()
         self._seq = 0
         self._marker_waiters: dict[str, str] = {}  # marker path -> data path
+        self.close_events = True
+        """Whether the observer reports close-writes (inotify); a polling one does not."""
 
     def __len__(self) -> int:
         return len(self._entries) + len(self._due)
@@ -142,11 +161,13 @@ class StabilityDetector:
         path: str,
         closed: bool = False,
         *,
+        modified: bool = False,
         scan: bool = False,
         st: os.stat_result | None = None,
         now: float | None = None,
     ) -> None:
-        """Record activity on ``path``: created, modified, closed (``closed=True``), moved in.
+        """Record activity on ``path``: created, modified (``modified=True``: its data was
+        written), closed after writing (``closed=True``), moved in.
 
         ``scan=True`` means a walk found it (no event): a file already pending is left as is,
         a new one counts as quiet since its ctime. ``st`` spares a stat when the caller has one,
@@ -154,12 +175,14 @@ class StabilityDetector:
         """
         if now is None:
             now = self._clock()
+        writing = not closed and (modified or not self.close_events)
         entry = self._entries.get(path)
         if entry is not None:
             if not scan:
                 entry.quiet_since = now
                 entry.touched = True
                 entry.closed = closed
+                entry.writing = writing or (entry.writing and not closed)
                 entry.scan = False
             return
         if st is None:
@@ -172,6 +195,7 @@ class StabilityDetector:
             return
         entry = _Entry(path, _signature(st), now)
         entry.closed = closed
+        entry.writing = writing and not scan
         entry.scan = scan
         entry.quiet_since = quiet_since
         self._entries[path] = entry
@@ -293,22 +317,40 @@ class StabilityDetector:
             return [self._done(e, st, self._quiet_signal(e)) for e, st in quiet]
         done = [self._done(e, st, StableSignal.CLOSE_WRITE) for e, st in quiet if e.closed]
         unsure = [(e, st) for e, st in quiet if not e.closed]
-        held = self._writers({_key(st) for _e, st in unsure}) if unsure else set()
+        scan = self._writers({_key(st) for _e, st in unsure}) if unsure else WriterScan()
         for entry, st in unsure:
-            if _key(st) not in held:
+            why = self._held_by(entry, st, scan)
+            if why is None:
                 done.append(self._done(entry, st, self._quiet_signal(entry)))
             elif now - entry.quiet_since >= rules.open_timeout_s:
-                log.warning(
-                    "stability.open_timeout",
-                    **self._where(entry.path),
-                    idle_s=round(now - entry.quiet_since, 1),
-                    open_timeout_s=rules.open_timeout_s,
-                    effect="still open for writing but idle too long; taking it anyway",
-                )
+                self._log_timeout(entry, why, now)
                 done.append(self._done(entry, st, StableSignal.SILENCE))
             else:
                 self._schedule(entry, now + rules.recheck_s)
         return done
+
+    def _held_by(self, entry: _Entry, st: os.stat_result, scan: WriterScan) -> str | None:
+        """Why a quiet file not closed is not stable yet; None if it is."""
+        if _key(st) in scan.held:
+            return "writer"
+        if entry.writing and not scan.complete:
+            return "blind"  # written, no close-write since, and the check cannot see everyone
+        return None
+
+    def _log_timeout(self, entry: _Entry, why: str, now: float) -> None:
+        fields = {
+            **self._where(entry.path),
+            "idle_s": round(now - entry.quiet_since, 1),
+            "open_timeout_s": self.rules.open_timeout_s,
+        }
+        if why == "writer":
+            effect = "still open for writing but idle too long; taking it anyway"
+            log.warning("stability.open_timeout", **fields, effect=effect)
+        elif self.close_events:
+            effect = "no close-write came and the writer check is partial; taking it anyway"
+            log.warning("stability.open_timeout", **fields, effect=effect)
+        else:  # polling, partial check: the expected way a file becomes stable
+            log.debug("stability.open_timeout", **fields, effect="quiet for open_timeout")
 
     def _marked(self, entry: _Entry, now: float) -> bool:
         """Whether the entry's marker exists; if not, wait for it (indexed for marker_appeared)."""

@@ -20,10 +20,11 @@ def make(
     stable_when: str = "close",
     open_timeout_s: float = 60.0,
     marker: str | None = None,
+    complete: bool = True,
 ) -> tuple[StabilityDetector, FakeClock, FakeFS, FakeWriters]:
     clock = FakeClock()
     fs = FakeFS(clock)
-    writers = FakeWriters()
+    writers = FakeWriters(complete)
     rules = StabilityRules(
         silence_s=SILENCE,
         stable_when=stable_when,
