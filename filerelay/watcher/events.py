@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from filerelay.model import FileEvent, content_dedup_key, new_event_id, stat_event
-from filerelay.watcher.stability import StableFile
+from filerelay.watcher.rules import StableFile
 from filerelay.watcher.version import stat_version
 
 CHUNK_BYTES = 1 << 20

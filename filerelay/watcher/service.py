@@ -28,8 +28,8 @@ from filerelay.watcher.hooks import WatcherHookList
 from filerelay.watcher.observers import ObserverFactory, RawEvent, default_observer_factory
 from filerelay.watcher.outbox import Outbox
 from filerelay.watcher.publisher import Publisher, PublishFn
+from filerelay.watcher.rules import StableFile
 from filerelay.watcher.source_watch import SourceWatch
-from filerelay.watcher.stability import StableFile
 from filerelay.watcher.version import stat_version
 from filerelay.watcher.writers import ProcWriters, WriterCheck
 

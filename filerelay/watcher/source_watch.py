@@ -20,7 +20,7 @@ import structlog
 from watchdog.observers.api import BaseObserver
 
 from filerelay.errors import ConfigError
-from filerelay.watcher.filters import PathFilter
+from filerelay.watcher.filters import PathFilter, download_target
 from filerelay.watcher.hooks import WatcherHooks
 from filerelay.watcher.mounts import ObserverKind, choose_observer
 from filerelay.watcher.observers import (
@@ -33,8 +33,9 @@ from filerelay.watcher.observers import (
     stop_observer,
 )
 from filerelay.watcher.outbox import Outbox
+from filerelay.watcher.rules import StabilityRules
 from filerelay.watcher.scan import TreeWalk
-from filerelay.watcher.stability import StabilityDetector, StabilityRules
+from filerelay.watcher.stability import StabilityDetector
 from filerelay.watcher.version import stat_version
 from filerelay.watcher.writers import WriterCheck
 
@@ -127,11 +128,15 @@ class SourceWatch:
     def apply(self, kind: str, src: str, dest: str) -> None:
         """Apply one raw observer event."""
         if kind in ("touch", "modify", "close"):
+            self._partial(src, present=True)
             self._touch(src, closed=kind == "close", modified=kind == "modify")
         elif kind == "delete":
+            self._partial(src, present=False)
             self.detector.forget(src)
         elif kind == "move":
+            self._partial(src, present=False)
             self.detector.forget(src)
+            self._partial(dest, present=True)
             self._touch(dest)
         elif kind == "dir":
             self.dirs_to_scan.add(src)
@@ -142,6 +147,16 @@ class SourceWatch:
             log.warning("watcher.queue_overflow", source=self.name, effect="rescanning now")
             self.watcher_hooks.observer_error(self.name, "queue_overflow")
             self.rescan_requested = True
+
+    def _partial(self, path: str, *, present: bool) -> None:
+        """Tell the detector about a partial download (``x.part``) of a file appearing or gone."""
+        target = download_target(path)
+        if target is None:
+            return
+        if present:
+            self.detector.partial_seen(target)
+        else:
+            self.detector.partial_gone(target)
 
     def _touch(self, path: str, closed: bool = False, modified: bool = False) -> None:
         rel = self.relpath(path)
@@ -174,6 +189,8 @@ class SourceWatch:
             version = seen(rel)
             if version is None or version != stat_version(st):
                 touch(prefix + rel, scan=True, st=st, now=now)
+        for rel in walk.partials:
+            self._partial(prefix + rel, present=True)
         return walk
 
     def full_rescan(

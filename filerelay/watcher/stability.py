@@ -19,6 +19,11 @@ polling observer that has not looked yet). Then, per source:
   observer reports no closes at all (:attr:`StabilityDetector.close_events` is False), so there
   every event counts as a write and a file waits ``open_timeout`` unless the check is complete.
 
+In every mode a file is held while a partial download of it exists beside it (``x.part`` for
+``x``, :data:`~filerelay.watcher.filters.PARTIAL_SUFFIXES`): a browser's empty placeholder
+is not a file. The watcher tells the detector about such siblings (:meth:`partial_seen`),
+from events and walks, so the common case costs a set lookup, not a stat per suffix.
+
 A file found by a walk (``touch(scan=True)``) counts as quiet since its ctime, so a file that
 has not changed for ``silence`` is stable at the first poll (``SCAN``). A pending file that
 vanishes is dropped silently. Symlinks and non-regular files are never stable.
@@ -37,13 +42,12 @@ import heapq
 import os
 import stat as stat_mod
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from filerelay.model import StableSignal
-from filerelay.watcher.filters import ReadyMarker
+from filerelay.watcher.filters import PARTIAL_SUFFIXES
+from filerelay.watcher.rules import StabilityRules, StableFile
 from filerelay.watcher.scanqueue import ScanQueue
 from filerelay.watcher.version import stat_version
 from filerelay.watcher.writers import FileKey, ProcWriters, WriterCheck, WriterScan
@@ -53,41 +57,6 @@ Signature = int
 """``(size, mtime_ns, inode, ctime_ns)`` as one int (:func:`~.version.file_version`)."""
 
 log = structlog.get_logger()
-
-
-@dataclass(frozen=True)
-class StabilityRules:
-    """The per-source settings of the detector, in seconds."""
-
-    silence_s: float = 2.0
-    stable_when: str = "close"
-    open_timeout_s: float = 3600.0
-    ready_marker: ReadyMarker | None = None
-
-    @classmethod
-    def from_source(cls, source: Any) -> StabilityRules:
-        """Rules from a ``filerelay.config.models.Source``."""
-        return cls(
-            silence_s=float(source.silence),
-            stable_when=source.stable_when,
-            open_timeout_s=float(source.open_timeout),
-            ready_marker=ReadyMarker(source.ready_marker) if source.ready_marker else None,
-        )
-
-    @property
-    def recheck_s(self) -> float:
-        """How soon a quiet file held back (open writer, no marker yet) is looked at again."""
-        return min(max(self.silence_s, 0.25), 5.0)
-
-
-@dataclass(frozen=True, slots=True)
-class StableFile:
-    """A file the detector declared completely written."""
-
-    path: str
-    stat: os.stat_result
-    signal: StableSignal
-    pending_since: float
 
 
 class _Entry:
@@ -147,6 +116,7 @@ class StabilityDetector:
         self._marker_waiters: dict[str, str] = {}  # marker path -> data path
         self.close_events = True
         """Whether the observer reports close-writes (inotify); a polling one does not."""
+        self._downloads: set[str] = set()  # paths with a partial download beside them
 
     def __len__(self) -> int:
         return len(self._entries) + len(self._due)
@@ -213,6 +183,14 @@ class StabilityDetector:
         for path in gone:
             self.forget(path)
         return len(gone)
+
+    def partial_seen(self, path: str) -> None:
+        """A partial download of ``path`` (``path + '.part'``...) exists: hold ``path``."""
+        self._downloads.add(path)
+
+    def partial_gone(self, path: str) -> None:
+        """The partial download of ``path`` was deleted or renamed."""
+        self._downloads.discard(path)
 
     def marker_appeared(self, marker_path: str) -> None:
         """A file with a marker's name appeared: look at its data file at the next poll."""
@@ -305,6 +283,8 @@ class StabilityDetector:
     def _settle(self, quiet: list[tuple[_Entry, os.stat_result]], now: float) -> list[StableFile]:
         """Apply the marker / writer rules to quiet files; report the stable ones."""
         rules = self.rules
+        if self._downloads:
+            quiet = [(e, st) for e, st in quiet if not self._downloading(e, now)]
         if not quiet:
             return []
         if rules.ready_marker is not None:
@@ -351,6 +331,26 @@ class StabilityDetector:
             log.warning("stability.open_timeout", **fields, effect=effect)
         else:  # polling, partial check: the expected way a file becomes stable
             log.debug("stability.open_timeout", **fields, effect="quiet for open_timeout")
+
+    def _downloading(self, entry: _Entry, now: float) -> bool:
+        """Whether a partial download of the entry exists (then it waits for it, at most
+        ``open_timeout``); a sibling gone without its event is noticed here."""
+        if entry.path not in self._downloads:
+            return False
+        if all(self._try_stat(entry.path + suffix) is None for suffix in PARTIAL_SUFFIXES):
+            self._downloads.discard(entry.path)
+            return False
+        if now - entry.quiet_since >= self.rules.open_timeout_s:
+            log.warning(
+                "stability.open_timeout",
+                **self._where(entry.path),
+                idle_s=round(now - entry.quiet_since, 1),
+                open_timeout_s=self.rules.open_timeout_s,
+                effect="a partial download of it is still there; taking it anyway",
+            )
+            return False
+        self._schedule(entry, now + self.rules.recheck_s)
+        return True
 
     def _marked(self, entry: _Entry, now: float) -> bool:
         """Whether the entry's marker exists; if not, wait for it (indexed for marker_appeared)."""

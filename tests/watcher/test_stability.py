@@ -9,7 +9,8 @@ import pytest
 
 from filerelay.model import StableSignal
 from filerelay.watcher.filters import ReadyMarker
-from filerelay.watcher.stability import StabilityDetector, StabilityRules
+from filerelay.watcher.rules import StabilityRules
+from filerelay.watcher.stability import StabilityDetector
 from tests.watcher.fakes import FakeClock, FakeFS, FakeWriters
 
 SILENCE = 2.0
