@@ -113,16 +113,69 @@ class FileEvent(BaseModel):
 MAX_READABLE_KEY_PATH = 400
 
 
-def path_dedup_key(source: str, relpath: str, size: int, mtime_ns: int, inode: int) -> str:
-    """The default dedup key: one file version = path + size + mtime_ns + inode.
+def path_dedup_key(
+    source: str, relpath: str, size: int, mtime_ns: int, inode: int, ctime_ns: int
+) -> str:
+    """The default dedup key: one file version = path + size + mtime_ns + inode + ctime_ns.
 
-    Readable for ordinary paths; a very long relpath is replaced by its SHA-256 so the key
-    stays within the store's column (paths may be 4,096 bytes long).
+    The ctime is what a user cannot set: ``cp -p`` over a file of the same size and mtime,
+    or a rename over it of a file that got a reused inode, keeps size, mtime and inode but
+    not the ctime. Readable for ordinary paths; a very long relpath is replaced by its
+    SHA-256 so the key stays within the store's column (paths may be 4,096 bytes long).
+    """
+    return f"{legacy_path_dedup_key(source, relpath, size, mtime_ns, inode)}:{ctime_ns}"
+
+
+def legacy_path_dedup_key(source: str, relpath: str, size: int, mtime_ns: int, inode: int) -> str:
+    """The default key of filerelay before the ctime was part of it (path+size+mtime+inode).
+
+    Only to recognise file versions delivered under it (the disk audit after an upgrade).
     """
     if len(relpath) > MAX_READABLE_KEY_PATH:
         digest = hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).hexdigest()
         relpath = f"sha256={digest}"
     return f"path:{source}:{relpath}:{size}:{mtime_ns}:{inode}"
+
+
+def stat_dedup_key(source: str, relpath: str, st: os.stat_result) -> str:
+    """The default dedup key of a file from its stat result."""
+    return path_dedup_key(source, relpath, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def stat_event(
+    source: str,
+    path: str,
+    relpath: str,
+    st: os.stat_result,
+    *,
+    signal: StableSignal,
+    tags: dict[str, str],
+    host: str,
+    dedup_key: str | None = None,
+    sha256: str | None = None,
+    **fields: Any,
+) -> FileEvent:
+    """The event of a file from its stat result: the one place a stat becomes a file version.
+
+    ``dedup_key`` defaults to the path key (:func:`stat_dedup_key`); ``fields`` sets the
+    others (``event_id``, ``detected_at``).
+    """
+    return FileEvent(
+        source=source,
+        path=path,
+        relpath=relpath,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+        inode=st.st_ino,
+        device=st.st_dev,
+        dedup_key=stat_dedup_key(source, relpath, st) if dedup_key is None else dedup_key,
+        sha256=sha256,
+        tags=dict(tags),
+        host=host,
+        stable_signal=signal,
+        **fields,
+    )
 
 
 def content_dedup_key(source: str, sha256: str) -> str:

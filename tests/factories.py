@@ -2,7 +2,7 @@
 (:func:`file_event`), or for a real file as a watcher would see it now (:func:`event_of_file`).
 
 The dedup key is always the default one (:func:`path_dedup_key`), so two events of the same
-path, size, mtime and inode are the same file version, as in production.
+path, size, mtime, inode and ctime are the same file version, as in production.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def file_event(
     size: int = 10,
     mtime_ns: int = MTIME_NS,
     inode: int = 1,
+    ctime_ns: int = MTIME_NS,
     **fields: Any,
 ) -> FileEvent:
     """An event for ``root/relpath`` in ``source``; ``fields`` set or override any other field
@@ -35,7 +36,8 @@ def file_event(
         "size": size,
         "mtime_ns": mtime_ns,
         "inode": inode,
-        "dedup_key": path_dedup_key(source, relpath, size, mtime_ns, inode),
+        "ctime_ns": ctime_ns,
+        "dedup_key": path_dedup_key(source, relpath, size, mtime_ns, inode, ctime_ns),
     }
     values.update(fields)
     return FileEvent(**values)
@@ -48,6 +50,7 @@ def event_of_file(path: Path, root: Path, *, source: str = "src", **fields: Any)
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
         "inode": st.st_ino,
+        "ctime_ns": st.st_ctime_ns,
         "device": st.st_dev,
         "path": str(path),
     }

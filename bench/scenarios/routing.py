@@ -52,7 +52,7 @@ def events() -> list[FileEvent]:
     out = []
     for j in range(EVENTS):
         rel = f"d{j % ROUTES:03d}/f{j:06d}.{EXTS[j % 7 % len(EXTS)]}"
-        key = path_dedup_key("in", rel, 4096, 1_700_000_000_000_000_000 + j, j)
+        key = path_dedup_key("in", rel, 4096, 1_700_000_000_000_000_000 + j, j, j)
         out.append(
             FileEvent(source="in", path=f"/data/{rel}", relpath=rel, size=4096,
                       mtime_ns=1_700_000_000_000_000_000 + j, inode=j, dedup_key=key)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filerelay.model import FileEvent, StableSignal, path_dedup_key
+from filerelay.model import StableSignal, stat_event
 from filerelay.routing import Router
 from filerelay.watcher.filters import PathFilter
 
@@ -48,18 +48,14 @@ def explain_path(config: Any, router: Router, raw: str) -> Explained:
         st = os.stat(path)
     except OSError as exc:
         return Explained(raw, "", [], f"{raw}: cannot stat: {exc.strerror}")
-    event = FileEvent(
-        source=source.name,
-        path=str(path),
-        relpath=relpath,
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
-        inode=st.st_ino,
-        device=st.st_dev,
-        dedup_key=path_dedup_key(source.name, relpath, st.st_size, st.st_mtime_ns, st.st_ino),
-        tags=dict(source.tags),
+    event = stat_event(
+        source.name,
+        str(path),
+        relpath,
+        st,
+        signal=StableSignal.MANUAL,
+        tags=source.tags,
         host=socket.gethostname(),
-        stable_signal=StableSignal.MANUAL,
     )
     facts = router.facts(event)
     header = f"source {source.name}, relpath {relpath}, {st.st_size} bytes, {facts.mime}"

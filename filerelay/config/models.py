@@ -88,7 +88,8 @@ class Source(Strict):
     poll_interval: DurationS = Field(1.0, description="Polling observer interval.")
     rescan_interval: DurationS = Field(300.0, description="Full reconcile walk period.")
     dedup: Literal["path", "content"] = Field(
-        "path", description="path: path+size+mtime_ns+inode; content: SHA-256 of the bytes."
+        "path",
+        description="path: path+size+mtime_ns+inode+ctime_ns; content: SHA-256 of the bytes.",
     )
     tags: dict[str, str] = Field({}, description="Tags copied onto every event.")
 

@@ -27,7 +27,7 @@ from filerelay.model import (
     StableSignal,
     content_dedup_key,
     new_event_id,
-    path_dedup_key,
+    stat_event,
 )
 from filerelay.ops.events import find_events
 from filerelay.ops.inputs import is_event_id
@@ -198,26 +198,19 @@ def submitted_event(sources: list[Any], path: str) -> FileEvent:
     except ActionError as exc:
         raise UsageError(f"{path}: {exc}") from None
     event_id = new_event_id()
-    if digest is not None:
-        key = content_dedup_key(source.name, digest)
-    else:
-        key = path_dedup_key(source.name, relpath, st.st_size, st.st_mtime_ns, st.st_ino)
-    return FileEvent(
-        event_id=event_id,
-        source=source.name,
-        path=full,
-        relpath=relpath,
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
-        ctime_ns=st.st_ctime_ns,
-        inode=st.st_ino,
-        device=st.st_dev,
-        dedup_key=manual_dedup_key(key, event_id),
-        sha256=digest,
-        tags=dict(source.tags),
+    event = stat_event(
+        source.name,
+        full,
+        relpath,
+        st,
+        signal=StableSignal.MANUAL,
+        tags=source.tags,
         host=socket.gethostname(),
-        stable_signal=StableSignal.MANUAL,
+        dedup_key=content_dedup_key(source.name, digest) if digest is not None else None,
+        sha256=digest,
+        event_id=event_id,
     )
+    return event.model_copy(update={"dedup_key": manual_dedup_key(event.dedup_key, event_id)})
 
 
 def submit(app: Celery, queue: str, events: list[FileEvent]) -> None:

@@ -246,7 +246,8 @@ def _restat(event: FileEvent) -> str | None:
         return EventState.VANISHED.value
     except OSError as exc:
         return f"cannot stat: {exc.strerror}"
-    if st.st_size != event.size or st.st_mtime_ns != event.mtime_ns:
+    changed = st.st_size != event.size or st.st_mtime_ns != event.mtime_ns
+    if changed or (event.ctime_ns and st.st_ctime_ns != event.ctime_ns):
         return "changed since detection (a newer event follows)"
     return None
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from filerelay.model import FileEvent, StableSignal, path_dedup_key
+from filerelay.model import FileEvent, StableSignal, legacy_path_dedup_key, stat_event
 from filerelay.watcher.filters import PathFilter
 from filerelay.watcher.scan import TreeWalk
 
@@ -41,21 +41,16 @@ def unrecorded_files(
         for relpath, st in TreeWalk(root, PathFilter(source), source=source.name):
             if now - st.st_ctime < min_age_s:
                 continue
-            key = path_dedup_key(source.name, relpath, st.st_size, st.st_mtime_ns, st.st_ino)
+            path = f"{root}/{relpath}"
             batch.append(
-                FileEvent(
-                    source=source.name,
-                    path=f"{root}/{relpath}",
-                    relpath=relpath,
-                    size=st.st_size,
-                    mtime_ns=st.st_mtime_ns,
-                    ctime_ns=st.st_ctime_ns,
-                    inode=st.st_ino,
-                    device=st.st_dev,
-                    dedup_key=key,
-                    tags=dict(source.tags),
+                stat_event(
+                    source.name,
+                    path,
+                    relpath,
+                    st,
+                    signal=StableSignal.SCAN,
+                    tags=source.tags,
                     host=host,
-                    stable_signal=StableSignal.SCAN,
                 )
             )
             if len(batch) >= BATCH:
@@ -79,7 +74,18 @@ def _missing(store: Any, batch: list[FileEvent]) -> Iterator[FileEvent]:
     if not batch:
         return
     known = store.known_dedup_keys([e.dedup_key for e in batch])
-    for event in batch:
-        if event.dedup_key not in known:
+    unknown = [e for e in batch if e.dedup_key not in known]
+    # a file delivered before the ctime was part of the key has its old key in the store
+    legacy = {e.event_id: _legacy_key(e) for e in unknown}
+    known_before = store.known_dedup_keys(list(legacy.values())) if unknown else set()
+    for event in unknown:
+        if legacy[event.event_id] not in known_before:
             log.warning("audit_unrecorded_file", source=event.source, relpath=event.relpath)
             yield event
+
+
+def _legacy_key(event: FileEvent) -> str:
+    """The key the file had before the ctime was part of the default key."""
+    return legacy_path_dedup_key(
+        event.source, event.relpath, event.size, event.mtime_ns, event.inode
+    )

@@ -6,8 +6,9 @@ import hashlib
 import os
 from typing import Any
 
-from filerelay.model import FileEvent, content_dedup_key, new_event_id, path_dedup_key
-from filerelay.watcher.stability import StableFile
+from filerelay.model import FileEvent, content_dedup_key, new_event_id, stat_event
+from filerelay.watcher.rules import StableFile
+from filerelay.watcher.version import stat_version
 
 CHUNK_BYTES = 1 << 20
 
@@ -22,20 +23,20 @@ def sha256_of(path: str, expected: os.stat_result) -> str:
     The file is opened without following symlinks and checked by fstat before and after
     reading, so the digest belongs to exactly the version the detector declared stable.
     """
-    want = (expected.st_size, expected.st_mtime_ns, expected.st_ino)
+    want = stat_version(expected)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         raise FileChanged(str(exc)) from exc
     with os.fdopen(fd, "rb") as fh:
         before = os.fstat(fd)
-        if (before.st_size, before.st_mtime_ns, before.st_ino) != want:
+        if stat_version(before) != want:
             raise FileChanged("changed before hashing")
         digest = hashlib.sha256()
         while chunk := fh.read(CHUNK_BYTES):
             digest.update(chunk)
         after = os.fstat(fd)
-    if (after.st_size, after.st_mtime_ns, after.st_ino) != want:
+    if stat_version(after) != want:
         raise FileChanged("changed while hashing")
     return digest.hexdigest()
 
@@ -48,26 +49,17 @@ def build_event(
     Raises :class:`FileChanged` when hashing finds the file changed.
     """
     st = stable.stat
-    digest: str | None = None
-    if source.dedup == "content":
-        digest = sha256_of(stable.path, st)
-        key = content_dedup_key(source.name, digest)
-    else:
-        key = path_dedup_key(source.name, relpath, st.st_size, st.st_mtime_ns, st.st_ino)
-    return FileEvent(
-        event_id=new_event_id(now),
-        source=source.name,
-        path=stable.path,
-        relpath=relpath,
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
-        ctime_ns=st.st_ctime_ns,
-        inode=st.st_ino,
-        device=st.st_dev,
-        dedup_key=key,
-        sha256=digest,
-        tags=dict(source.tags),
+    digest = sha256_of(stable.path, st) if source.dedup == "content" else None
+    return stat_event(
+        source.name,
+        stable.path,
+        relpath,
+        st,
+        signal=stable.signal,
+        tags=source.tags,
         host=host,
-        stable_signal=stable.signal,
+        dedup_key=content_dedup_key(source.name, digest) if digest is not None else None,
+        sha256=digest,
+        event_id=new_event_id(now),
         detected_at=now,
     )

@@ -75,6 +75,18 @@ def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
 
 _GLOB_CHARS = frozenset("*?[")
 
+PARTIAL_SUFFIXES = (".part", ".crdownload", ".partial", ".opdownload")
+"""Suffixes of a download in progress: while ``x.part`` exists, ``x`` is not complete (Firefox
+keeps an empty ``x`` beside ``x.part`` and renames the latter over it at the end)."""
+
+
+def download_target(path: str) -> str | None:
+    """The final path of a partial-download file (``x.iso.part`` -> ``x.iso``), else None."""
+    for suffix in PARTIAL_SUFFIXES:
+        if path.endswith(suffix) and not path.endswith("/" + suffix):
+            return path[: -len(suffix)]
+    return None
+
 
 class NameMatcher:
     """Globs on a bare file name; ``*suffix`` and ``prefix*`` become str tests (hot path)."""
@@ -114,16 +126,32 @@ class PathFilter:
     """
 
     ignore_names: tuple[str, ...] = (
-        "*.tmp",
-        "*.part",
-        "*.partial",
-        "*.crdownload",
-        "*.swp",
-        "*~",
-        ".#*",
-        ".~lock.*",
+        # downloads in progress (browsers, download managers)
+        "*.part",  # Firefox, wget2, many others
+        "*.partial",  # old Edge/IE; the OneDrive Linux client
+        "*.crdownload",  # Chromium, Chrome, Edge
+        "*.opdownload",  # Opera
+        # editors
+        "*.swp",  # vim swap files (.name.swp)
+        "*.swo",
+        "*.swx",
+        "*~",  # emacs, gedit and other editors' backups
+        ".#*",  # emacs lock files
+        "#*#",  # emacs auto-save files
+        "*.kate-swp",  # Kate
+        ".goutputstream-*",  # GNOME's atomic saves
+        # office suites
+        "~$*",  # Microsoft Office owner files (~$report.docx)
+        ".~lock.*",  # LibreOffice lock files (.~lock.report.odt#)
+        "*.tmp",  # Office's ~WRL0001.tmp, Syncthing's .syncthing.x.tmp, most others
+        # sync clients and file systems
+        ".*.~*",  # Nextcloud and ownCloud downloads (.name.~1a2b3c4d)
+        "*.!sync",  # Resilio Sync
+        ".dropbox.attr",
+        ".nfs*",  # NFS "silly renames" of files deleted while open
         ".*.filerelay-tmp",  # our own copy/move actions write under this name, then rename
     )
+    """File names never emitted (globs on the name). The table in docs/concepts.md lists them."""
 
     def __init__(self, source: Any) -> None:
         self.recursive: bool = source.recursive

@@ -53,7 +53,7 @@ log = structlog.get_logger()
 RawEvent = tuple[str, str, str, str]
 """``(source, kind, src_path, dest_path)``; kind is one of :data:`KINDS`."""
 
-KINDS = ("touch", "close", "delete", "move", "dir", "dirmove", "overflow", "watch_limit")
+KINDS = ("touch", "modify", "close", "delete", "move", "dir", "dirmove", "overflow", "watch_limit")
 
 EVENT_FILTER: list[type[FileSystemEvent]] = [
     FileCreatedEvent,
@@ -69,7 +69,7 @@ EVENT_FILTER: list[type[FileSystemEvent]] = [
 
 _KIND_OF: dict[type[FileSystemEvent], str] = {
     FileCreatedEvent: "touch",
-    FileModifiedEvent: "touch",
+    FileModifiedEvent: "modify",  # data written: a close-write follows (inotify)
     FileAttribEvent: "touch",
     FileClosedEvent: "close",
     FileMovedEvent: "move",

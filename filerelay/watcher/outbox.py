@@ -6,7 +6,9 @@
   only once ``publish`` returned;
 * ``seen``: the last emitted version of every file, per source and relative path, so a
   restarted watcher or a rescan does not emit a file again (in memory: one int per file,
-  :func:`~filerelay.watcher.version.file_version`).
+  :func:`~filerelay.watcher.version.file_version`). Rows written before the ctime was part
+  of the version have none: :meth:`Outbox.adopt_legacy` takes the file's current ctime for
+  each whose size, mtime and inode are unchanged, so an upgrade re-emits nothing.
 
 :meth:`Outbox.emit` writes both in one transaction: a file is either emitted and remembered,
 or neither. ``relpath`` (and ``dedup_key``, which embeds it) is stored as bytes
@@ -31,7 +33,7 @@ import structlog
 
 from filerelay.errors import FilerelayError
 from filerelay.model import FileEvent
-from filerelay.watcher.version import file_version
+from filerelay.watcher.version import file_version, stat_version
 
 log = structlog.get_logger()
 
@@ -40,7 +42,10 @@ LOCK_NAME = "watcher.lock"
 FULL_LOG_INTERVAL_S = 60.0
 
 SeenVersion = int
-"""``(size, mtime_ns, inode)`` of an emitted file, as one int (``file_version``)."""
+"""``(size, mtime_ns, inode, ctime_ns)`` of an emitted file, as one int (``file_version``)."""
+
+NO_CTIME = -(1 << 63)
+"""The ctime a legacy row (no ctime recorded) is loaded with: no real file has it."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -58,16 +63,18 @@ CREATE TABLE IF NOT EXISTS seen (
     inode INTEGER NOT NULL,
     dedup_key BLOB NOT NULL,
     emitted_at REAL NOT NULL,
+    ctime_ns INTEGER,
     PRIMARY KEY (source, relpath)
 ) WITHOUT ROWID;
 """
 
 _UPSERT_SEEN = """
-INSERT INTO seen (source, relpath, size, mtime_ns, inode, dedup_key, emitted_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO seen (source, relpath, size, mtime_ns, inode, ctime_ns, dedup_key, emitted_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, relpath) DO UPDATE SET
     size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
-    dedup_key = excluded.dedup_key, emitted_at = excluded.emitted_at
+    ctime_ns = excluded.ctime_ns, dedup_key = excluded.dedup_key,
+    emitted_at = excluded.emitted_at
 """
 
 
@@ -96,8 +103,10 @@ class Outbox:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        _add_ctime_column(self._db)
         self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         self._seen: dict[str, dict[str, SeenVersion]] = {}
+        self._adopted: set[str] = set()  # sources whose legacy rows were looked at
         self._last_full_log = float("-inf")
 
     def close(self) -> None:
@@ -136,6 +145,7 @@ class Outbox:
                 e.size,
                 e.mtime_ns,
                 e.inode,
+                e.ctime_ns,
                 os.fsencode(e.dedup_key),
                 now,
             )
@@ -148,7 +158,9 @@ class Outbox:
             self._depth += len(taken)
         for e in taken:
             if e.source in self._seen:
-                self._seen[e.source][e.relpath] = file_version(e.size, e.mtime_ns, e.inode)
+                self._seen[e.source][e.relpath] = file_version(
+                    e.size, e.mtime_ns, e.inode, e.ctime_ns
+                )
         return len(taken)
 
     def peek(self, limit: int, skip: frozenset[str] = frozenset()) -> list[tuple[int, FileEvent]]:
@@ -197,9 +209,11 @@ class Outbox:
         """(Re)load a source's seen index into memory; returns its size."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT relpath, size, mtime_ns, inode FROM seen WHERE source = ?", (source,)
+                "SELECT relpath, size, mtime_ns, inode, COALESCE(ctime_ns, ?) FROM seen "
+                "WHERE source = ?",
+                (NO_CTIME, source),
             )
-            index = {os.fsdecode(r[0]): file_version(r[1], r[2], r[3]) for r in rows}
+            index = {os.fsdecode(r[0]): file_version(r[1], r[2], r[3], r[4]) for r in rows}
         self._seen[source] = index
         return len(index)
 
@@ -212,10 +226,39 @@ class Outbox:
             index = self._seen[source]
         return index
 
-    def is_seen(self, source: str, relpath: str, size: int, mtime_ns: int, inode: int) -> bool:
-        """Whether exactly this version of the file was emitted (in-memory lookup)."""
-        version = self.seen_versions(source).get(relpath)
-        return version == file_version(size, mtime_ns, inode)
+    def is_seen(self, source: str, relpath: str, version: int) -> bool:
+        """Whether exactly this version (:func:`file_version`) was emitted (in memory)."""
+        return self.seen_versions(source).get(relpath) == version
+
+    def adopt_legacy(self, source: str, root: str) -> int:
+        """Give the rows of ``source`` without a ctime (written by a watcher from before the
+        ctime was part of the version) the ctime of the file under ``root``, where its size,
+        mtime and inode are the row's; returns how many. A row whose file changed keeps no
+        ctime: that file is a new version and is emitted. Looks once per source."""
+        if source in self._adopted:
+            return 0
+        self._adopted.add(source)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT relpath, size, mtime_ns, inode FROM seen "
+                "WHERE source = ? AND ctime_ns IS NULL",
+                (source,),
+            ).fetchall()
+        adopted = []
+        for raw, size, mtime_ns, inode in rows:
+            try:
+                st = os.lstat(os.path.join(root, os.fsdecode(raw)))
+            except OSError:
+                continue
+            if stat_version(st) == file_version(size, mtime_ns, inode, st.st_ctime_ns):
+                adopted.append((st.st_ctime_ns, source, raw))
+        if adopted:
+            with self._lock, self._transaction():
+                self._db.executemany(
+                    "UPDATE seen SET ctime_ns = ? WHERE source = ? AND relpath = ?", adopted
+                )
+            self._seen.pop(source, None)  # reloaded with the ctimes on next use
+        return len(adopted)
 
     def prune_missing(self, source: str, missing: set[str], emitted_before: float) -> int:
         """Forget the files of ``missing`` (seen, then not found by a complete walk) emitted
@@ -274,6 +317,13 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, _exc: object, _tb: object) -> None:
         self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _add_ctime_column(db: sqlite3.Connection) -> None:
+    """Upgrade a seen table from before the ctime was part of the version (rows: NULL)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(seen)")}
+    if "ctime_ns" not in columns:
+        db.execute("ALTER TABLE seen ADD COLUMN ctime_ns INTEGER")
 
 
 def _lock_state_dir(path: Path) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import structlog
 
-from filerelay.watcher.filters import PathFilter
+from filerelay.watcher.filters import PARTIAL_SUFFIXES, PathFilter
 
 log = structlog.get_logger()
 
@@ -24,8 +24,9 @@ class TreeWalk:
     """One walk of a source below ``root`` (or only below ``start``, a directory inside it).
 
     Iterating yields ``(relpath, lstat)`` for each regular file the filter accepts; afterwards
-    ``dirs``, ``files`` and ``skipped_dirs`` tell what was seen, and ``complete`` whether every
-    directory could be read.
+    ``dirs``, ``files`` and ``skipped_dirs`` tell what was seen, ``complete`` whether every
+    directory could be read, and ``partials`` the relpaths of partial downloads found
+    (``x.part``: ``x`` is not complete yet).
     """
 
     def __init__(
@@ -38,6 +39,7 @@ class TreeWalk:
         self.dirs = 0
         self.files = 0
         self.skipped_dirs = 0
+        self.partials: list[str] = []
 
     @property
     def complete(self) -> bool:
@@ -102,6 +104,8 @@ class TreeWalk:
                                 stack.append((entry.path, relpath + "/"))
                         continue
                     if not entry.is_file(follow_symlinks=False) or not accept(relpath):
+                        if entry.name.endswith(PARTIAL_SUFFIXES):
+                            self.partials.append(relpath)
                         continue
                     st = entry.stat(follow_symlinks=False)
                 except OSError:

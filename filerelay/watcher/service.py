@@ -28,9 +28,10 @@ from filerelay.watcher.hooks import WatcherHookList
 from filerelay.watcher.observers import ObserverFactory, RawEvent, default_observer_factory
 from filerelay.watcher.outbox import Outbox
 from filerelay.watcher.publisher import Publisher, PublishFn
+from filerelay.watcher.rules import StableFile
 from filerelay.watcher.source_watch import SourceWatch
-from filerelay.watcher.stability import StableFile
-from filerelay.watcher.writers import WriterCheck
+from filerelay.watcher.version import stat_version
+from filerelay.watcher.writers import ProcWriters, WriterCheck
 
 log = structlog.get_logger()
 
@@ -78,9 +79,10 @@ class Watcher:
         self._held = held
         self.hooks = hooks if hooks is not None else WatcherHookList()
         self._events: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
+        self.writer_check: WriterCheck = writer_check or ProcWriters()
         self.sources = {
             s.name: SourceWatch(
-                s, self._events, clock=clock, writer_check=writer_check, hooks=self.hooks
+                s, self._events, clock=clock, writer_check=self.writer_check, hooks=self.hooks
             )
             for s in sources
         }
@@ -120,8 +122,34 @@ class Watcher:
         for sw in self.sources.values():
             sw.prepare_root()
             sw.start(self._factory)
+        self._say_writer_check()
         for sw in self.sources.values():
             sw.full_rescan(self.outbox, self._clock)
+
+    def _say_writer_check(self) -> None:
+        """One line at start-up when the open-for-writing check cannot see every process, with
+        what that means for the sources that rely on it."""
+        relying = [
+            sw for sw in self.sources.values()
+            if sw.source.stable_when == "close" and not sw.source.ready_marker
+        ]  # fmt: skip
+        blind = self.writer_check.blind_spot() if relying else None
+        if blind is None:
+            return
+        polling = [sw.name for sw in relying if sw.kind != "native"]
+        effect = (
+            "a file seen being written is taken only after its writer's close-write "
+            "(which inotify reports for any user), or after open_timeout of quiet"
+        )
+        if polling:
+            effect += f"; polling sources {polling} see no close: they wait open_timeout"
+        log.warning(
+            "watcher.writer_check_partial",
+            blind=blind,
+            sources=[sw.name for sw in relying],
+            effect=effect,
+            fix="run the watcher as root to see every writer, or have writers drop a ready_marker",
+        )
 
     def _shutdown(self) -> None:
         for sw in self.sources.values():
@@ -210,8 +238,7 @@ class Watcher:
         relpath = sw.relpath(sf.path)
         if relpath is None:
             return None
-        st = sf.stat
-        if self.outbox.is_seen(sw.name, relpath, st.st_size, st.st_mtime_ns, st.st_ino):
+        if self.outbox.is_seen(sw.name, relpath, stat_version(sf.stat)):
             log.debug("watcher.already_emitted", source=sw.name, relpath=relpath)
             return None
         try:

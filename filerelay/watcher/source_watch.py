@@ -1,6 +1,7 @@
 """One watched source on the watcher thread: its filter, detector, observer and rescans.
 
-Raw observer events are applied here: a create/modify/close touches the detector, a delete
+Raw observer events are applied here: a create/modify/close touches the detector (a modify
+marks the file as being written, until its close-write), a delete
 forgets, a move within the tree forgets the old path and touches the new one (so ``x.part``
 renamed to ``x.csv`` yields only ``x.csv``), and a directory created or moved in is walked
 at once, since files written before its watch was set produced no event.
@@ -19,7 +20,7 @@ import structlog
 from watchdog.observers.api import BaseObserver
 
 from filerelay.errors import ConfigError
-from filerelay.watcher.filters import PathFilter
+from filerelay.watcher.filters import PathFilter, download_target
 from filerelay.watcher.hooks import WatcherHooks
 from filerelay.watcher.mounts import ObserverKind, choose_observer
 from filerelay.watcher.observers import (
@@ -32,8 +33,9 @@ from filerelay.watcher.observers import (
     stop_observer,
 )
 from filerelay.watcher.outbox import Outbox
+from filerelay.watcher.rules import StabilityRules
 from filerelay.watcher.scan import TreeWalk
-from filerelay.watcher.stability import StabilityDetector, StabilityRules
+from filerelay.watcher.stability import StabilityDetector
 from filerelay.watcher.version import stat_version
 from filerelay.watcher.writers import WriterCheck
 
@@ -94,6 +96,7 @@ class SourceWatch:
         self.observer, self.kind = start_observer(
             self.source, self.root, self.handler, kind=kind, hooks=self.hooks, factory=factory
         )
+        self.detector.close_events = self.kind == "native"
         log.info("watcher.source_started", source=self.name, root=self.root, observer=self.kind)
 
     def stop(self) -> None:
@@ -111,6 +114,7 @@ class SourceWatch:
         self.observer, self.kind = start_observer(
             self.source, self.root, self.handler, kind="polling", hooks=self.hooks, factory=factory
         )
+        self.detector.close_events = False
         self.rescan_requested = True
 
     # --- raw events ---------------------------------------------------------------------
@@ -123,12 +127,16 @@ class SourceWatch:
 
     def apply(self, kind: str, src: str, dest: str) -> None:
         """Apply one raw observer event."""
-        if kind in ("touch", "close"):
-            self._touch(src, closed=kind == "close")
+        if kind in ("touch", "modify", "close"):
+            self._partial(src, present=True)
+            self._touch(src, closed=kind == "close", modified=kind == "modify")
         elif kind == "delete":
+            self._partial(src, present=False)
             self.detector.forget(src)
         elif kind == "move":
+            self._partial(src, present=False)
             self.detector.forget(src)
+            self._partial(dest, present=True)
             self._touch(dest)
         elif kind == "dir":
             self.dirs_to_scan.add(src)
@@ -140,12 +148,22 @@ class SourceWatch:
             self.watcher_hooks.observer_error(self.name, "queue_overflow")
             self.rescan_requested = True
 
-    def _touch(self, path: str, closed: bool = False) -> None:
+    def _partial(self, path: str, *, present: bool) -> None:
+        """Tell the detector about a partial download (``x.part``) of a file appearing or gone."""
+        target = download_target(path)
+        if target is None:
+            return
+        if present:
+            self.detector.partial_seen(target)
+        else:
+            self.detector.partial_gone(target)
+
+    def _touch(self, path: str, closed: bool = False, modified: bool = False) -> None:
         rel = self.relpath(path)
         if rel is None:
             return
         if self.filter(rel):
-            self.detector.touch(path, closed)
+            self.detector.touch(path, closed, modified=modified)
         elif self.filter.is_marker(rel):
             self.detector.marker_appeared(path)
 
@@ -171,6 +189,8 @@ class SourceWatch:
             version = seen(rel)
             if version is None or version != stat_version(st):
                 touch(prefix + rel, scan=True, st=st, now=now)
+        for rel in walk.partials:
+            self._partial(prefix + rel, present=True)
         return walk
 
     def full_rescan(
@@ -179,6 +199,14 @@ class SourceWatch:
         """Reload the seen index, walk everything, prune seen rows of files gone."""
         started = time.monotonic()
         walk_started_at = now()
+        adopted = outbox.adopt_legacy(self.name, self.root)
+        if adopted:
+            log.info(
+                "watcher.seen_upgraded",
+                source=self.name,
+                files=adopted,
+                effect="files emitted by an older watcher keep their version; not emitted again",
+            )
         outbox.load_seen(self.name)
         pending_before = len(self.detector)
         # the seen files a complete walk does not find are forgotten: a set of the index's own

@@ -1,10 +1,10 @@
 """When is a file completely written? A pure detector: clock, stat and writer check injected.
 
 A path is *pending* from its first event until it has been quiet for ``silence`` seconds: no
-event, and its ``(size, mtime_ns, inode)`` sampled at the end of the window is either the one
-sampled at its start, or a new one whose ctime is not later than the last event (the change
-the events told us about, not one made after them: lost events or a polling observer that
-has not looked yet). Then, per source:
+event, and its version ``(size, mtime_ns, inode, ctime_ns)`` sampled at the end of the window
+is either the one sampled at its start, or a new one whose ctime is not later than the last
+event (the change the events told us about, not one made after them: lost events or a
+polling observer that has not looked yet). Then, per source:
 
 * ``ready_marker``: its marker file exists (signal ``READY_MARKER``); no writer check, the
   marker is the producer's own statement that it is done;
@@ -12,6 +12,17 @@ has not looked yet). Then, per source:
 * ``stable_when: close``: no process holds it open for writing: a close-write was seen after
   its last change (``CLOSE_WRITE``), or the ``/proc`` check finds no writer (``SILENCE``). A
   writer that stays open *and idle* for ``open_timeout`` no longer holds it back (logged).
+  When the check is *partial* (it could not inspect every process: another user's writer is
+  invisible to it) "no writer found" is no evidence for a file seen being *written*: a modify
+  event with no close-write after it. Such a file waits for its writer's close-write, which
+  inotify reports for a writer of any user, or for ``open_timeout`` of quiet. A polling
+  observer reports no closes at all (:attr:`StabilityDetector.close_events` is False), so there
+  every event counts as a write and a file waits ``open_timeout`` unless the check is complete.
+
+In every mode a file is held while a partial download of it exists beside it (``x.part`` for
+``x``, :data:`~filerelay.watcher.filters.PARTIAL_SUFFIXES`): a browser's empty placeholder
+is not a file. The watcher tells the detector about such siblings (:meth:`partial_seen`),
+from events and walks, so the common case costs a set lookup, not a stat per suffix.
 
 A file found by a walk (``touch(scan=True)``) counts as quiet since its ctime, so a file that
 has not changed for ``silence`` is stable at the first poll (``SCAN``). A pending file that
@@ -31,63 +42,37 @@ import heapq
 import os
 import stat as stat_mod
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from filerelay.model import StableSignal
-from filerelay.watcher.filters import ReadyMarker
+from filerelay.watcher.filters import PARTIAL_SUFFIXES
+from filerelay.watcher.rules import StabilityRules, StableFile
 from filerelay.watcher.scanqueue import ScanQueue
 from filerelay.watcher.version import stat_version
-from filerelay.watcher.writers import FileKey, ProcWriters, WriterCheck
+from filerelay.watcher.writers import FileKey, ProcWriters, WriterCheck, WriterScan
 
 StatFn = Callable[[str], os.stat_result]
 Signature = int
-"""``(size, mtime_ns, inode)`` as one int (:func:`~filerelay.watcher.version.file_version`)."""
+"""``(size, mtime_ns, inode, ctime_ns)`` as one int (:func:`~.version.file_version`)."""
 
 log = structlog.get_logger()
-
-
-@dataclass(frozen=True)
-class StabilityRules:
-    """The per-source settings of the detector, in seconds."""
-
-    silence_s: float = 2.0
-    stable_when: str = "close"
-    open_timeout_s: float = 3600.0
-    ready_marker: ReadyMarker | None = None
-
-    @classmethod
-    def from_source(cls, source: Any) -> StabilityRules:
-        """Rules from a ``filerelay.config.models.Source``."""
-        return cls(
-            silence_s=float(source.silence),
-            stable_when=source.stable_when,
-            open_timeout_s=float(source.open_timeout),
-            ready_marker=ReadyMarker(source.ready_marker) if source.ready_marker else None,
-        )
-
-    @property
-    def recheck_s(self) -> float:
-        """How soon a quiet file held back (open writer, no marker yet) is looked at again."""
-        return min(max(self.silence_s, 0.25), 5.0)
-
-
-@dataclass(frozen=True, slots=True)
-class StableFile:
-    """A file the detector declared completely written."""
-
-    path: str
-    stat: os.stat_result
-    signal: StableSignal
-    pending_since: float
 
 
 class _Entry:
     """Book-keeping of one pending path."""
 
-    __slots__ = ("closed", "first_seen", "path", "quiet_since", "scan", "seq", "sig", "touched")
+    __slots__ = (
+        "closed",
+        "first_seen",
+        "path",
+        "quiet_since",
+        "scan",
+        "seq",
+        "sig",
+        "touched",
+        "writing",
+    )
 
     def __init__(self, path: str, sig: Signature, now: float) -> None:
         self.path = path
@@ -97,6 +82,7 @@ class _Entry:
         self.closed = False  # a close-write came after the last change
         self.scan = False  # known only from a walk, no event since
         self.touched = False  # an event came since the last stat
+        self.writing = False  # written (modify event) and no close-write seen since
         self.seq = 0  # sequence number of this entry's live heap item
 
 
@@ -128,6 +114,9 @@ class StabilityDetector:
         self._due = ScanQueue()
         self._seq = 0
         self._marker_waiters: dict[str, str] = {}  # marker path -> data path
+        self.close_events = True
+        """Whether the observer reports close-writes (inotify); a polling one does not."""
+        self._downloads: set[str] = set()  # paths with a partial download beside them
 
     def __len__(self) -> int:
         return len(self._entries) + len(self._due)
@@ -142,11 +131,13 @@ class StabilityDetector:
         path: str,
         closed: bool = False,
         *,
+        modified: bool = False,
         scan: bool = False,
         st: os.stat_result | None = None,
         now: float | None = None,
     ) -> None:
-        """Record activity on ``path``: created, modified, closed (``closed=True``), moved in.
+        """Record activity on ``path``: created, modified (``modified=True``: its data was
+        written), closed after writing (``closed=True``), moved in.
 
         ``scan=True`` means a walk found it (no event): a file already pending is left as is,
         a new one counts as quiet since its ctime. ``st`` spares a stat when the caller has one,
@@ -154,12 +145,14 @@ class StabilityDetector:
         """
         if now is None:
             now = self._clock()
+        writing = not closed and (modified or not self.close_events)
         entry = self._entries.get(path)
         if entry is not None:
             if not scan:
                 entry.quiet_since = now
                 entry.touched = True
                 entry.closed = closed
+                entry.writing = writing or (entry.writing and not closed)
                 entry.scan = False
             return
         if st is None:
@@ -172,6 +165,7 @@ class StabilityDetector:
             return
         entry = _Entry(path, _signature(st), now)
         entry.closed = closed
+        entry.writing = writing and not scan
         entry.scan = scan
         entry.quiet_since = quiet_since
         self._entries[path] = entry
@@ -189,6 +183,14 @@ class StabilityDetector:
         for path in gone:
             self.forget(path)
         return len(gone)
+
+    def partial_seen(self, path: str) -> None:
+        """A partial download of ``path`` (``path + '.part'``...) exists: hold ``path``."""
+        self._downloads.add(path)
+
+    def partial_gone(self, path: str) -> None:
+        """The partial download of ``path`` was deleted or renamed."""
+        self._downloads.discard(path)
 
     def marker_appeared(self, marker_path: str) -> None:
         """A file with a marker's name appeared: look at its data file at the next poll."""
@@ -281,6 +283,8 @@ class StabilityDetector:
     def _settle(self, quiet: list[tuple[_Entry, os.stat_result]], now: float) -> list[StableFile]:
         """Apply the marker / writer rules to quiet files; report the stable ones."""
         rules = self.rules
+        if self._downloads:
+            quiet = [(e, st) for e, st in quiet if not self._downloading(e, now)]
         if not quiet:
             return []
         if rules.ready_marker is not None:
@@ -293,22 +297,60 @@ class StabilityDetector:
             return [self._done(e, st, self._quiet_signal(e)) for e, st in quiet]
         done = [self._done(e, st, StableSignal.CLOSE_WRITE) for e, st in quiet if e.closed]
         unsure = [(e, st) for e, st in quiet if not e.closed]
-        held = self._writers({_key(st) for _e, st in unsure}) if unsure else set()
+        scan = self._writers({_key(st) for _e, st in unsure}) if unsure else WriterScan()
         for entry, st in unsure:
-            if _key(st) not in held:
+            why = self._held_by(entry, st, scan)
+            if why is None:
                 done.append(self._done(entry, st, self._quiet_signal(entry)))
             elif now - entry.quiet_since >= rules.open_timeout_s:
-                log.warning(
-                    "stability.open_timeout",
-                    **self._where(entry.path),
-                    idle_s=round(now - entry.quiet_since, 1),
-                    open_timeout_s=rules.open_timeout_s,
-                    effect="still open for writing but idle too long; taking it anyway",
-                )
+                self._log_timeout(entry, why, now)
                 done.append(self._done(entry, st, StableSignal.SILENCE))
             else:
                 self._schedule(entry, now + rules.recheck_s)
         return done
+
+    def _held_by(self, entry: _Entry, st: os.stat_result, scan: WriterScan) -> str | None:
+        """Why a quiet file not closed is not stable yet; None if it is."""
+        if _key(st) in scan.held:
+            return "writer"
+        if entry.writing and not scan.complete:
+            return "blind"  # written, no close-write since, and the check cannot see everyone
+        return None
+
+    def _log_timeout(self, entry: _Entry, why: str, now: float) -> None:
+        fields = {
+            **self._where(entry.path),
+            "idle_s": round(now - entry.quiet_since, 1),
+            "open_timeout_s": self.rules.open_timeout_s,
+        }
+        if why == "writer":
+            effect = "still open for writing but idle too long; taking it anyway"
+            log.warning("stability.open_timeout", **fields, effect=effect)
+        elif self.close_events:
+            effect = "no close-write came and the writer check is partial; taking it anyway"
+            log.warning("stability.open_timeout", **fields, effect=effect)
+        else:  # polling, partial check: the expected way a file becomes stable
+            log.debug("stability.open_timeout", **fields, effect="quiet for open_timeout")
+
+    def _downloading(self, entry: _Entry, now: float) -> bool:
+        """Whether a partial download of the entry exists (then it waits for it, at most
+        ``open_timeout``); a sibling gone without its event is noticed here."""
+        if entry.path not in self._downloads:
+            return False
+        if all(self._try_stat(entry.path + suffix) is None for suffix in PARTIAL_SUFFIXES):
+            self._downloads.discard(entry.path)
+            return False
+        if now - entry.quiet_since >= self.rules.open_timeout_s:
+            log.warning(
+                "stability.open_timeout",
+                **self._where(entry.path),
+                idle_s=round(now - entry.quiet_since, 1),
+                open_timeout_s=self.rules.open_timeout_s,
+                effect="a partial download of it is still there; taking it anyway",
+            )
+            return False
+        self._schedule(entry, now + self.rules.recheck_s)
+        return True
 
     def _marked(self, entry: _Entry, now: float) -> bool:
         """Whether the entry's marker exists; if not, wait for it (indexed for marker_appeared)."""

@@ -7,6 +7,8 @@ import stat
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from filerelay.watcher.writers import WriterScan
+
 
 class FakeClock:
     """Wall-clock seconds that only move when told to."""
@@ -64,12 +66,18 @@ class FakeFS:
 
 
 class FakeWriters:
-    """A writer check answering from a set of open (dev, ino) keys; counts its calls."""
+    """A writer check answering from a set of open (dev, ino) keys; counts its calls.
 
-    def __init__(self) -> None:
+    ``complete=False`` plays a check that cannot see every process (a watcher not root)."""
+
+    def __init__(self, complete: bool = True) -> None:
         self.open: set[tuple[int, int]] = set()
+        self.complete = complete
         self.calls = 0
 
-    def __call__(self, keys: Collection[tuple[int, int]]) -> set[tuple[int, int]]:
+    def __call__(self, keys: Collection[tuple[int, int]]) -> WriterScan:
         self.calls += 1
-        return set(keys) & self.open
+        return WriterScan(set(keys) & self.open, self.complete)
+
+    def blind_spot(self) -> str | None:
+        return None if self.complete else "processes of other users"

@@ -9,7 +9,8 @@ import pytest
 
 from filerelay.model import StableSignal
 from filerelay.watcher.filters import ReadyMarker
-from filerelay.watcher.stability import StabilityDetector, StabilityRules
+from filerelay.watcher.rules import StabilityRules
+from filerelay.watcher.stability import StabilityDetector
 from tests.watcher.fakes import FakeClock, FakeFS, FakeWriters
 
 SILENCE = 2.0
@@ -20,10 +21,11 @@ def make(
     stable_when: str = "close",
     open_timeout_s: float = 60.0,
     marker: str | None = None,
+    complete: bool = True,
 ) -> tuple[StabilityDetector, FakeClock, FakeFS, FakeWriters]:
     clock = FakeClock()
     fs = FakeFS(clock)
-    writers = FakeWriters()
+    writers = FakeWriters(complete)
     rules = StabilityRules(
         silence_s=SILENCE,
         stable_when=stable_when,

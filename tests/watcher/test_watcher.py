@@ -17,7 +17,12 @@ from filerelay.errors import ConfigError
 from filerelay.model import StableSignal, content_dedup_key
 from filerelay.watcher.observers import ObserverHooks, default_observer_factory
 from tests.conftest import wait_for
+from tests.watcher.fakes import FakeWriters
 from tests.watcher.helpers import Published, make_source, running
+
+# The polling tests give the watcher a writer check that sees every process: with a partial
+# one (not root, or a process hiding its descriptors even from root, as some sandboxes' pid 1
+# does) polling waits open_timeout (tests/watcher/test_other_users.py).
 
 
 @pytest.fixture
@@ -190,7 +195,11 @@ def test_inotify_watch_limit_from_the_factory_falls_back_to_polling(
 
     published = Published()
     with running(
-        [make_source(inbox, observer="native")], state, published, observer_factory=factory
+        [make_source(inbox, observer="native")],
+        state,
+        published,
+        observer_factory=factory,
+        writer_check=FakeWriters(complete=True),
     ) as w:
         assert w.sources["src"].kind == "polling"
         (inbox / "a.csv").write_bytes(b"1")
@@ -199,7 +208,10 @@ def test_inotify_watch_limit_from_the_factory_falls_back_to_polling(
 
 def test_forced_polling_observer_works(inbox: Path, state: Path) -> None:
     published = Published()
-    with running([make_source(inbox, observer="polling")], state, published) as w:
+    sees_all = FakeWriters(complete=True)
+    with running(
+        [make_source(inbox, observer="polling")], state, published, writer_check=sees_all
+    ) as w:
         assert isinstance(w.sources["src"].observer, PollingObserver)
         (inbox / "sub").mkdir()
         (inbox / "sub" / "p.csv").write_bytes(b"1")
@@ -241,7 +253,8 @@ def test_watch_limit_during_the_run_switches_the_source_to_polling(
 
     published = Published()
     source = make_source(inbox, observer="native")
-    with running([source], state, published, observer_factory=factory) as w:
+    sees_all = FakeWriters(complete=True)
+    with running([source], state, published, observer_factory=factory, writer_check=sees_all) as w:
         assert deaf.hooks is not None
         deaf.hooks.on_watch_limit()
         wait_for(lambda: w.sources["src"].kind == "polling", 10, what="switch to polling")
