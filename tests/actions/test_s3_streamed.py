@@ -180,7 +180,9 @@ def test_resumed_parts_whose_bytes_differ_are_sent_again(
 ) -> None:
     # given an attempt that sent two parts of one content and was cut off
     path = write_file(src / "big.bin", os.urandom(16 * MiB))
-    event = make_event(path, src)
+    # (an event without a ctime, as an older watcher sent: with one, the rewrite below is
+    # refused before any part is read, as a new file version)
+    event = make_event(path, src, ctime_ns=0)
     saved: list[dict[str, Any]] = []
 
     def dies_after_two_parts(data: dict[str, Any]) -> bool:
