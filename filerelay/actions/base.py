@@ -9,6 +9,7 @@ idempotent under ``ctx.idempotency_key``: running it twice has the effect of run
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -101,8 +102,6 @@ class ActionContext:
 
     def check_unchanged(self) -> None:
         """Raise if the file vanished or changed since it was declared stable."""
-        import os
-
         try:
             st = os.stat(self.event.path)
         except FileNotFoundError:
@@ -130,7 +129,7 @@ class ActionContext:
         return file_values(
             source=ev.source,
             relpath=ev.relpath,
-            path=ev.path,
+            path=os.path.abspath(ev.path),  # never starts with '-': safe in an argv
             size=ev.size,
             mtime_ns=ev.mtime_ns,
             detected_at=ev.detected_at,

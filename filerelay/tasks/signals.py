@@ -16,6 +16,7 @@ from filerelay.errors import ConfigError
 from filerelay.logs import stdout_to_log
 from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
+from filerelay.statedir import tighten_tree
 from filerelay.tasks.names import INGEST, STEP
 
 log = structlog.get_logger("filerelay.tasks")
@@ -43,6 +44,8 @@ def connect_worker_signals(app: Celery, holder: RuntimeHolder, settings: Setting
         signal.signal(signal.SIGHUP, lambda *_: _on_sighup(holder))
         holder.start_watching()  # threads/solo pools run tasks in this process
         start_worker_agent(app, settings)
+        if settings.embedded_broker:  # kombu made its exchange files with the umask
+            tighten_tree(settings.broker_dir())
 
     @signals.worker_shutdown.connect(weak=False)
     def _agent_stopped(**_: Any) -> None:
