@@ -8,6 +8,7 @@ and ``tags.<key>`` are plain dict lookups done here, never ``getattr``.
 from __future__ import annotations
 
 import posixpath
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,13 @@ SIMPLE_FIELDS = {
     "route": "route name",
 }
 NESTED_FIELDS = {"steps": 2, "tags": 1}
+# widths and precisions above this in a format spec are refused at load: '{name:>999999999}'
+# would build a 1 GB string for every file
+MAX_FORMAT_WIDTH = 1024
+# [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+_SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[_,]?(?:\.(\d+))?[a-zA-Z%]?$", re.DOTALL)
+# strftime field widths (glibc): '%010Y'
+_STRFTIME_WIDTH = re.compile(r"%[-_0^#]*(\d+)")
 _DATE_FIELDS = {"date", "mtime"}
 _FORMATTER = string.Formatter()
 
@@ -88,6 +96,7 @@ def _check_field(text: str, field: str, spec: str, conversion: str | None) -> No
     if head not in SIMPLE_FIELDS or rest:
         allowed = ", ".join([*sorted(SIMPLE_FIELDS), "steps.<name>.<field>", "tags.<key>"])
         raise ValueError(f"template {text!r}: unknown field {{{field}}}; allowed: {allowed}")
+    _check_width(text, head, spec)
     if spec and head in _DATE_FIELDS:
         datetime(2000, 1, 1, tzinfo=UTC).strftime(spec)
     elif spec:
@@ -97,6 +106,19 @@ def _check_field(text: str, field: str, spec: str, conversion: str | None) -> No
             raise ValueError(
                 f"template {text!r}: bad format spec {spec!r} for {{{head}}}"
             ) from None
+
+
+def _check_width(text: str, head: str, spec: str) -> None:
+    """Refuse a width or precision over :data:`MAX_FORMAT_WIDTH` (before trying the spec)."""
+    if head in _DATE_FIELDS:
+        numbers = _STRFTIME_WIDTH.findall(spec)
+    else:
+        match = _SPEC.match(spec)
+        numbers = [n for n in match.groups() if n] if match else []
+    if any(int(n) > MAX_FORMAT_WIDTH for n in numbers):
+        raise ValueError(
+            f"template {text!r}: width or precision over {MAX_FORMAT_WIDTH} in {{{head}:{spec}}}"
+        )
 
 
 def _lookup(values: Mapping[str, Any], field: str) -> Any:

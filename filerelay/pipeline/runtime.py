@@ -25,6 +25,7 @@ from filerelay.actions.base import Resources
 from filerelay.actions.registry import Registry, default_registry
 from filerelay.config import ActionCatalog, LoadedConfig, load_config, parse_config_text
 from filerelay.config.models import RetryPolicy, StepBase, step_slots
+from filerelay.config.reload import try_reload
 from filerelay.config.secrets import config_secrets
 from filerelay.config.stored import masked_config_text, unmasked_config_text
 from filerelay.errors import ConfigError
@@ -156,12 +157,9 @@ class Runtime:
         sig = _signature(path)
         if sig is None or sig == self._signature or sig == self._refused:
             return False
-        try:
-            loaded = load_config(path, self.catalog, check_paths=False)
-        except ConfigError as exc:
+        loaded = try_reload(lambda: load_config(path, self.catalog, check_paths=False), log, path)
+        if loaded is None:
             self._refused = sig
-            for problem in exc.problems:
-                log.error("config_reload_refused", problem=str(problem).lstrip(": "))
             return False
         self._signature = sig
         if loaded.sha256 == self.rules.sha256:

@@ -12,7 +12,7 @@ from celery import Celery, signals
 from celery.app.task import Task
 
 from filerelay.agents import start_worker_agent, stop_worker_agent
-from filerelay.errors import ConfigError
+from filerelay.config.reload import try_reload
 from filerelay.logs import stdout_to_log
 from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
@@ -99,10 +99,8 @@ def _on_sighup(holder: RuntimeHolder) -> None:
     from filerelay.config import ActionCatalog, load_config
 
     path = holder.settings.config
-    try:
-        loaded = load_config(str(path), ActionCatalog.from_registry(default_registry()))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("config_reload_refused", problem=str(problem).lstrip(": "))
+    catalog = ActionCatalog.from_registry(default_registry())
+    loaded = try_reload(lambda: load_config(str(path), catalog), log, path)
+    if loaded is None:
         return
     log.info("config_reload_requested", sha256=loaded.sha256[:12])
