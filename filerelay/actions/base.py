@@ -142,8 +142,14 @@ class ActionContext:
             steps=self.results,
         )
 
-    def render(self, template: str, what: str | None = None) -> str:
-        """Render a config template for this file (hashing it first if the template needs it).
+    def render(
+        self,
+        template: str,
+        what: str | None = None,
+        encode: Callable[[str, str], str] | None = None,
+    ) -> str:
+        """Render a config template for this file (hashing it first if the template needs it);
+        ``encode`` transforms each inserted value (see :meth:`Template.render`).
 
         A template that cannot be rendered for this file (a field with no value here) fails
         the step for good: PermanentError, its message prefixed with ``what`` when given.
@@ -152,7 +158,7 @@ class ActionContext:
         if tpl.needs_sha256:
             self.sha256()
         try:
-            return tpl.render(self.template_values())
+            return tpl.render(self.template_values(), encode)
         except RoutingError as exc:
             raise PermanentError(f"{what}: {exc}" if what else str(exc)) from exc
 
