@@ -23,6 +23,7 @@ import structlog
 from filerelay import __version__
 from filerelay.model import JSONDict
 from filerelay.settings import Settings
+from filerelay.statedir import private_dir
 from filerelay.store import Store, ensure_schema, make_engine
 from filerelay.store.agents import AgentInfo
 from filerelay.watcher.holds import CACHE_NAME, HoldPoller, Holds, held_counts
@@ -171,7 +172,7 @@ class WatcherAgent:
     def __init__(self, settings: Settings, sources: list[Any]) -> None:
         self.settings = settings
         self.store = LazyStore(settings)
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.state_dir)
         self.holds = Holds(cache=settings.state_dir / CACHE_NAME)
         self._grace_until = time.monotonic() + START_GRACE_S
         self._roots = {s.name: str(s.path) for s in sources}

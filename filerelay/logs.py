@@ -12,7 +12,8 @@ arguments (:func:`celery_task_fields`), since the worker's main process logs "re
 Secrets never reach the output: the last processor before the renderer masks values of
 secret-named keys and every known secret value in any string field (exception text too), and
 passwords in URLs. The secret values are registered per process when the settings and the
-config are loaded (:func:`register_secrets`).
+config are loaded (:func:`register_secrets`), on top of the environment's credentials; the
+store masks the same values (:func:`filerelay.redaction.process_redactor`).
 """
 
 from __future__ import annotations
@@ -28,21 +29,10 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict
 
-from filerelay.redaction import MASK, Redactor, is_secret_key
+from filerelay.redaction import MASK, Redactor, is_secret_key, process_redactor
 
 NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "watchdog", "kombu", "amqp")
 _CELERY_LABEL = re.compile(r"\b(event_id|source)['\"]?\s*[=:]\s*['\"]?([^\s'\",}\]]+)")
-
-# the process's secret values: made by the first configure_logging or register_secrets call
-_redactor: Redactor | None = None
-
-
-def process_redactor() -> Redactor:
-    """The redactor of this process (one, shared by every log line)."""
-    global _redactor
-    if _redactor is None:
-        _redactor = Redactor()
-    return _redactor
 
 
 def register_secrets(values: Iterable[str]) -> None:

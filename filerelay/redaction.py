@@ -8,6 +8,14 @@ model: every ``SecretStr`` and every password inside a URL, at any depth. :func:
 masks the secrets one piece of code holds (a script's env, a connection's password, a webhook's
 headers) in one text; every masking in filerelay goes through it or through a Redactor.
 
+:func:`process_redactor` is the one Redactor of a process, shared by the log output and the
+store: it starts with the secret values of the process environment
+(:func:`environment_secrets`: ``AWS_SECRET_ACCESS_KEY``, ``*_PASSWORD``, ``*_TOKEN``, the
+passwords of every URL in it, ...), and the settings and the config add theirs when they load.
+:func:`sanitize` is what the store applies to every text it records (results, errors,
+reasons): that masking, plus URLs without their userinfo and secret query values, plus the
+characters PostgreSQL refuses (NUL, lone surrogates) replaced.
+
 One minimum length everywhere: a value shorter than :data:`MIN_SECRET_CHARS` (4) characters
 is not masked by value, since masking ``"on"`` or ``"1"`` would garble every text it appears
 in and a 1-3 character secret is guessed anyway; 4 keeps short real secrets (PINs, a ``pw12``
@@ -16,9 +24,10 @@ password) out of errors, at the cost of sometimes masking a short non-secret val
 
 from __future__ import annotations
 
+import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
@@ -41,6 +50,18 @@ SECRET_KEY_PARTS = (
 )
 # scheme://user:PASSWORD@ — the password cannot hold '/', '@' or white space unencoded
 _URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)([^\s@/]+)@")
+# scheme://USERINFO@ (dropped whole from recorded text)
+_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/@?#]+@")
+# ?name=value / &name=value (a secret-named name's value is masked)
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;#\s?]+)=([^&;#\s]*)")
+# query parameter names that carry a secret without a secret-looking name
+_SECRET_QUERY_NAMES = frozenset({"sig", "signature", "key", "apikey", "auth", "code", "pass"})
+# environment variables whose value is a secret by the variable's name
+SECRET_NAME = re.compile(r"SECRET|PASSW|TOKEN|KEY|CREDENTIAL|AUTH|PRIVATE", re.IGNORECASE)
+# values of such variables that are switches, not secrets (masking them would garble text)
+_NOT_SECRET_VALUES = frozenset({"true", "false", "none", "null", "never", "always", "auto"})
+# NUL (PostgreSQL refuses it in text) and lone surrogates (not encodable as UTF-8)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @lru_cache(maxsize=4096)  # called for every key of every log line; keys are few
@@ -66,10 +87,22 @@ def _values_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
 
 
 def mask_url_passwords(text: str) -> str:
-    """``redis://:hunter2@host`` -> ``redis://:***@host``, for every URL in ``text``."""
+    """``redis://:hunter2@host`` -> ``redis://:***@host``, for every URL in ``text`` (a
+    ``${NAME}`` reference in a config text is not a secret and is kept)."""
     if "://" not in text or "@" not in text:
         return text
-    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+    return _URL_PASSWORD.sub(_mask_password, text)
+
+
+def _mask_password(match: re.Match[str]) -> str:
+    keep = match.group(2).startswith("${")
+    return f"{match.group(1)}{match.group(2) if keep else MASK}@"
+
+
+def mask_secret_query(text: str) -> str:
+    """``?access_token=abc&x=1`` -> ``?access_token=***&x=1``: the values of query parameters
+    named like a secret (``token``, ``sig``, ``key``, ...), for every query in ``text``."""
+    return _QUERY_PARAM.sub(_mask_query_value, text) if "=" in text else text
 
 
 class Redactor:
@@ -99,10 +132,69 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret value and every URL password masked."""
+        return mask_url_passwords(self.redact_values(text))
+
+    def redact_values(self, text: str) -> str:
+        """``text`` with every known secret value masked."""
         pattern = self._pattern
-        if pattern is not None:
-            text = pattern.sub(MASK, text)
-        return mask_url_passwords(text)
+        return text if pattern is None else pattern.sub(MASK, text)
+
+
+_process_redactor: Redactor | None = None
+_process_lock = threading.Lock()
+
+
+def process_redactor() -> Redactor:
+    """The redactor of this process, shared by every log line and every store write; made
+    with the secret values of the process environment (:func:`environment_secrets`)."""
+    global _process_redactor
+    if _process_redactor is None:
+        with _process_lock:
+            if _process_redactor is None:
+                _process_redactor = Redactor(environment_secrets(os.environ))
+    return _process_redactor
+
+
+def environment_secrets(environ: Mapping[str, str]) -> set[str]:
+    """Secret values of an environment: the value of every variable named like a credential
+    (SECRET, PASSW, TOKEN, KEY, CREDENTIAL, AUTH, PRIVATE), unless it is a switch like
+    ``true``, and every password inside a URL in any value."""
+    found: set[str] = set()
+    for name, value in environ.items():
+        if SECRET_NAME.search(name) and value.strip().lower() not in _NOT_SECRET_VALUES:
+            found.add(value)
+        found.update(url_passwords(value))
+    return found
+
+
+def sanitize(text: str, redactor: Redactor | None = None) -> str:
+    """``text`` fit to be recorded: known secrets masked (``redactor``, default the process's),
+    URLs without userinfo and with their secret query values masked, and NUL bytes and lone
+    surrogates (refused by PostgreSQL) replaced by U+FFFD."""
+    text = (redactor or process_redactor()).redact(text)
+    if "://" in text:
+        text = _URL_USERINFO.sub(r"\1", text)
+    return _UNSTORABLE.sub("\ufffd", mask_secret_query(text))
+
+
+def sanitize_json(value: Any, redactor: Redactor | None = None) -> Any:
+    """:func:`sanitize` applied to every string (and mapping key) of a JSON value."""
+    redactor = redactor or process_redactor()
+    if isinstance(value, str):
+        return sanitize(value, redactor)
+    if isinstance(value, dict):
+        return {sanitize(str(k), redactor): sanitize_json(v, redactor) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [sanitize_json(v, redactor) for v in value]
+    return value
+
+
+def _mask_query_value(match: re.Match[str]) -> str:
+    sep, name, value = match.groups()
+    secret = is_secret_key(name) or name.lower() in _SECRET_QUERY_NAMES
+    if not secret or not value or value == MASK or value.startswith("${"):
+        return match.group(0)
+    return f"{sep}{name}={MASK}"
 
 
 def secrets_in(obj: Any) -> set[str]:

@@ -8,12 +8,14 @@ and ``tags.<key>`` are plain dict lookups done here, never ``getattr``.
 from __future__ import annotations
 
 import posixpath
+import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from filerelay.errors import RoutingError
 
@@ -35,6 +37,13 @@ SIMPLE_FIELDS = {
     "route": "route name",
 }
 NESTED_FIELDS = {"steps": 2, "tags": 1}
+# widths and precisions above this in a format spec are refused at load: '{name:>999999999}'
+# would build a 1 GB string for every file
+MAX_FORMAT_WIDTH = 1024
+# [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+_SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[_,]?(?:\.(\d+))?[a-zA-Z%]?$", re.DOTALL)
+# strftime field widths (glibc): '%010Y'
+_STRFTIME_WIDTH = re.compile(r"%[-_0^#]*(\d+)")
 _DATE_FIELDS = {"date", "mtime"}
 _FORMATTER = string.Formatter()
 
@@ -65,12 +74,17 @@ class Template:
     def needs_sha256(self) -> bool:
         return "sha256" in self.fields
 
-    def render(self, values: Mapping[str, Any]) -> str:
+    def render(
+        self, values: Mapping[str, Any], encode: Callable[[str, str], str] | None = None
+    ) -> str:
+        """The text with every field's value; ``encode(rendered_so_far, value)``, when given,
+        transforms each value before it is inserted (a URL's percent-encoding)."""
         out: list[str] = []
         for literal, field, spec, _conversion in _FORMATTER.parse(self.text):
             out.append(literal)
             if field is not None:
-                out.append(format(_lookup(values, field), spec or ""))
+                value = format(_lookup(values, field), spec or "")
+                out.append(encode("".join(out), value) if encode is not None else value)
         return "".join(out)
 
 
@@ -88,6 +102,7 @@ def _check_field(text: str, field: str, spec: str, conversion: str | None) -> No
     if head not in SIMPLE_FIELDS or rest:
         allowed = ", ".join([*sorted(SIMPLE_FIELDS), "steps.<name>.<field>", "tags.<key>"])
         raise ValueError(f"template {text!r}: unknown field {{{field}}}; allowed: {allowed}")
+    _check_width(text, head, spec)
     if spec and head in _DATE_FIELDS:
         datetime(2000, 1, 1, tzinfo=UTC).strftime(spec)
     elif spec:
@@ -97,6 +112,35 @@ def _check_field(text: str, field: str, spec: str, conversion: str | None) -> No
             raise ValueError(
                 f"template {text!r}: bad format spec {spec!r} for {{{head}}}"
             ) from None
+
+
+def url_value(rendered_so_far: str, value: str) -> str:
+    """A value inserted into a URL template: percent-encoded whole (``/``, ``?``, ``#``, ``&``
+    and ``%`` included) once the template is past the URL's authority, so a file name like
+    ``x?admin=1#`` or ``../../admin`` cannot change the URL's shape; left as it is before that
+    (a template may start with ``{steps.<name>.url}``, a whole URL)."""
+    scheme_end = rendered_so_far.find("://")
+    rest = rendered_so_far[scheme_end + 3 :] if scheme_end >= 0 else ""
+    in_path = (scheme_end < 0 and bool(rendered_so_far)) or any(ch in rest for ch in "/?#")
+    if not in_path:
+        return value
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:  # a name that is not UTF-8: left for the caller to refuse
+        return value
+
+
+def _check_width(text: str, head: str, spec: str) -> None:
+    """Refuse a width or precision over :data:`MAX_FORMAT_WIDTH` (before trying the spec)."""
+    if head in _DATE_FIELDS:
+        numbers = _STRFTIME_WIDTH.findall(spec)
+    else:
+        match = _SPEC.match(spec)
+        numbers = [n for n in match.groups() if n] if match else []
+    if any(int(n) > MAX_FORMAT_WIDTH for n in numbers):
+        raise ValueError(
+            f"template {text!r}: width or precision over {MAX_FORMAT_WIDTH} in {{{head}:{spec}}}"
+        )
 
 
 def _lookup(values: Mapping[str, Any], field: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ def parse_duration(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a duration: {value!r} (a duration must be finite)")
         if value < 0:
             raise ValueError(f"duration must not be negative: {value!r}")
         return float(value)
@@ -38,7 +41,10 @@ def parse_duration(value: str | int | float) -> float:
     if not match:
         raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s, 5m, 1h, 7d)")
     number, unit = match.groups()
-    return float(number) * _DURATION_UNITS[(unit or "s").lower()]
+    seconds = float(number) * _DURATION_UNITS[(unit or "s").lower()]
+    if not math.isfinite(seconds):
+        raise ValueError(f"not a duration: {value!r} (a duration must be finite)")
+    return seconds
 
 
 def parse_size(value: str | int) -> int:

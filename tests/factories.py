@@ -55,5 +55,5 @@ def event_of_file(path: Path, root: Path, *, source: str = "src", **fields: Any)
         "path": str(path),
     }
     values.update(fields)
-    relpath = values.pop("relpath", path.relative_to(root).as_posix())
+    relpath = values.pop("relpath", path.relative_to(root).as_posix())  # a test may lie about it
     return file_event(relpath, source=source, root=root, **values)

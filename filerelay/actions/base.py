@@ -8,6 +8,7 @@ idempotent under ``ctx.idempotency_key``: running it twice has the effect of run
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -142,7 +143,7 @@ class ActionContext:
         return file_values(
             source=ev.source,
             relpath=ev.relpath,
-            path=ev.path,
+            path=os.path.abspath(ev.path),  # never starts with '-': safe in an argv
             size=ev.size,
             mtime_ns=ev.mtime_ns,
             detected_at=ev.detected_at,
@@ -155,8 +156,14 @@ class ActionContext:
             steps=self.results,
         )
 
-    def render(self, template: str, what: str | None = None) -> str:
-        """Render a config template for this file (hashing it first if the template needs it).
+    def render(
+        self,
+        template: str,
+        what: str | None = None,
+        encode: Callable[[str, str], str] | None = None,
+    ) -> str:
+        """Render a config template for this file (hashing it first if the template needs it);
+        ``encode`` transforms each inserted value (see :meth:`Template.render`).
 
         A template that cannot be rendered for this file (a field with no value here) fails
         the step for good: PermanentError, its message prefixed with ``what`` when given.
@@ -165,7 +172,7 @@ class ActionContext:
         if tpl.needs_sha256:
             self.sha256()
         try:
-            return tpl.render(self.template_values())
+            return tpl.render(self.template_values(), encode)
         except RoutingError as exc:
             raise PermanentError(f"{what}: {exc}" if what else str(exc)) from exc
 

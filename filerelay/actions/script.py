@@ -1,7 +1,9 @@
 """The ``script`` action: run a program on the file, in its own process group, with a deadline.
 
-The program gets an argv (templates, never a shell string), the parent's environment plus
-``FILERELAY_*`` variables describing the file and the step, and the configured ``env``. Its
+The program gets an argv (templates, never a shell string) and a minimal environment: ``PATH``,
+``LANG``, ``HOME`` and ``TZ`` of the worker, the ``FILERELAY_*`` variables describing the file
+and the step, and the configured ``env`` — never the worker's credentials (broker and database
+URLs, ``AWS_SECRET_ACCESS_KEY``, ...) unless the step opts in with ``inherit_env: true``. Its
 stdout and stderr are read together (no pipe can fill up and stall it) and only the last
 ``max_output_bytes`` of each are kept, so a chatty script cannot exhaust the worker's memory.
 
@@ -31,6 +33,7 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +55,8 @@ STOP_MARGIN_S = KILL_GRACE_S + DRAIN_S + 0.5
 TICK_S = 0.05
 READ_BYTES = 64 * 1024
 ERROR_TAIL_CHARS = 2000
+# what a program gets of the worker's environment unless its step says inherit_env: true
+BASE_ENV_NAMES = ("PATH", "LANG", "HOME", "TZ")
 
 
 class ScriptConfig(BaseModel):
@@ -61,11 +66,13 @@ class ScriptConfig(BaseModel):
 
     argv: list[TemplateStr] = Field(
         min_length=1,
-        description="Program and arguments, each a template ({relpath}, {name}, {sha256}, "
-        "{steps.<name>.<field>}, ...); never run through a shell. A program without '/' is "
-        "looked up in PATH. The file's absolute path is in FILERELAY_PATH, and appended as "
-        "the last argument unless pass_file_as_arg is false.",
-        examples=[["/opt/bin/index.sh"], ["python3", "/opt/thumb.py", "--name", "{name}"]],
+        description="Program and arguments, each a template ({path}, {relpath}, {name}, "
+        "{sha256}, {steps.<name>.<field>}, ...); never run through a shell. A program without "
+        "'/' is looked up in PATH. The file's absolute path is in FILERELAY_PATH, and appended "
+        "as the last argument unless pass_file_as_arg is false. A file name may start with "
+        "'-': pass the file as {path} (always absolute), or put '--' before {name} or "
+        "{relpath} so that the program does not read it as an option.",
+        examples=[["/opt/bin/index.sh"], ["python3", "/opt/thumb.py", "--", "{name}"]],
     )
     cwd: str | None = Field(
         default=None, description="Working directory of the program; default: the worker's."
@@ -74,6 +81,12 @@ class ScriptConfig(BaseModel):
         default={},
         description="Extra environment variables (values are templates and may carry "
         "${ENV} secrets; they are never logged, and masked in the output kept).",
+    )
+    inherit_env: bool = Field(
+        default=False,
+        description="Pass the worker's whole environment to the program (its broker and "
+        "database URLs and cloud credentials included). Off: the program gets only PATH, "
+        "LANG, HOME, TZ, the FILERELAY_* variables of the file and the step, and env.",
     )
     timeout: DurationS | None = Field(
         default=None,
@@ -187,7 +200,7 @@ class ScriptAction(Action[ScriptConfig]):
         return argv
 
     def _env(self, ctx: ActionContext) -> dict[str, str]:
-        env = dict(os.environ)
+        env = dict(os.environ) if self.config.inherit_env else base_env(os.environ)
         env.update(file_env(ctx))
         env.update({name: ctx.render(value) for name, value in self.config.env.items()})
         return env
@@ -240,6 +253,13 @@ def program_timeout_s(configured_s: float | None, step_timeout_s: float) -> floa
     (but never below half of the step's, for very short steps)."""
     ceiling = max(step_timeout_s - STOP_MARGIN_S, step_timeout_s / 2)
     return min(configured_s or ceiling, ceiling)
+
+
+def base_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The worker's variables every program gets: :data:`BASE_ENV_NAMES` (PATH defaulted)."""
+    env = {name: environ[name] for name in BASE_ENV_NAMES if name in environ}
+    env.setdefault("PATH", os.defpath)
+    return env
 
 
 def file_env(ctx: ActionContext) -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 
 from filerelay.actions.registry import default_registry
+from filerelay.cli.printable import printable
 from filerelay.config import ActionCatalog, LoadedConfig, load_config
 from filerelay.config.models import step_slots
 from filerelay.config.secrets import config_secrets
@@ -38,7 +39,7 @@ CONFIG_OPTION = typer.Option(
 
 
 def fail(message: str, code: Exit) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(printable(f"error: {message}"), err=True)
     raise typer.Exit(int(code))
 
 
@@ -49,7 +50,7 @@ def user_errors() -> Iterator[None]:
         yield
     except ConfigError as exc:
         for problem in exc.problems:
-            typer.echo(f"error: {str(problem).lstrip(': ')}", err=True)
+            typer.echo(printable(f"error: {str(problem).lstrip(': ')}"), err=True)
         raise typer.Exit(int(Exit.USAGE)) from None
     except StoreError as exc:
         fail(f"store: {exc}", Exit.CANNOT_CONNECT)

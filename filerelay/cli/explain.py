@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filerelay.cli.printable import printable
 from filerelay.model import StableSignal, stat_event
 from filerelay.routing import Router
 from filerelay.watcher.filters import PathFilter
@@ -66,9 +67,9 @@ def explain_path(config: Any, router: Router, raw: str) -> Explained:
 
 def render(explained: Explained) -> list[str]:
     if explained.error:
-        return [f"error: {explained.error}"]
+        return [printable(f"error: {explained.error}")]
     width = max((len(name) for name, _ in explained.verdicts), default=0)
-    lines = [f"{explained.path}: {explained.header}"]
+    lines = [printable(f"{explained.path}: {explained.header}")]
     lines += [f"  {name:<{width}}  {verdict}" for name, verdict in explained.verdicts]
     if not any(v.startswith("matches") for _, v in explained.verdicts):
         lines.append("  -> no route matches: the event would be recorded 'skipped'")

@@ -11,12 +11,16 @@ from filerelay.tasks import make_celery
 
 def flower(
     port: int = typer.Option(5555, "--port", help="HTTP port."),
-    address: str = typer.Option("127.0.0.1", "--address", help="Address to listen on."),
+    address: str = typer.Option(
+        "127.0.0.1",
+        "--address",
+        help="Address to listen on; without FILERELAY_FLOWER_BASIC_AUTH always 127.0.0.1.",
+    ),
 ) -> None:
     """Start Flower, the Celery web monitor, on the configured broker.
 
-    Basic auth from FILERELAY_FLOWER_BASIC_AUTH=user:pass. Task arguments show the event id,
-    source and path.
+    Basic auth from FILERELAY_FLOWER_BASIC_AUTH=user:pass; without it Flower is bound to
+    127.0.0.1 only, with a warning. Task arguments show the event id, source and path.
 
     Example: FILERELAY_FLOWER_BASIC_AUTH=ops:secret filerelay flower --port 5555
     """

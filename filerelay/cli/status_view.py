@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from filerelay.cli.printable import printable
 from filerelay.cli.views import ago, console, print_json, when
 from filerelay.ops.status import Status
 from filerelay.store.rows import AgentRow
@@ -32,8 +33,10 @@ def render(status: Status, as_json: bool) -> None:
     old = status.oldest_pending
     if old:
         out.print(
-            f"oldest pending: {old.id} {old.state} {old.source}:{old.relpath} "
-            f"since {when(old.created_at)} ({ago(old.created_at)})",
+            printable(
+                f"oldest pending: {old.id} {old.state} {old.source}:{old.relpath} "
+                f"since {when(old.created_at)} ({ago(old.created_at)})"
+            ),
             markup=False,
         )
     else:

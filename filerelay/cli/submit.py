@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
+from filerelay.cli.printable import printable
 from filerelay.ops.requeue import submit, submitted_event
 from filerelay.tasks import make_celery
 
@@ -26,4 +27,4 @@ def submit_cmd(
     events = run_guarded(lambda: [submitted_event(sources, p) for p in paths])
     run_guarded(lambda: submit(make_celery(settings), settings.queue, events))
     for event in events:
-        typer.echo(f"submitted {event.event_id} {event.source}:{event.relpath}")
+        typer.echo(printable(f"submitted {event.event_id} {event.source}:{event.relpath}"))

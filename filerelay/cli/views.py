@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from filerelay.cli.printable import cell, printable
 from filerelay.ops.events import EventHistory, EventList
 from filerelay.store.rows import StepRow
 
@@ -58,9 +59,8 @@ def events_page(page: EventList, as_json: bool) -> None:
     table = Table("created (UTC)", "id", "state", "source", "relpath", "routes", "reason")
     for r in page.rows:
         reason = (r.reason or "")[:160]
-        table.add_row(
-            when(r.created_at), r.id, r.state, r.source, r.relpath, ",".join(r.routes), reason
-        )
+        cells = (r.id, r.state, r.source, r.relpath, ",".join(r.routes), reason)
+        table.add_row(when(r.created_at), *(cell(c) for c in cells))
     out = console()
     out.print(table)
     if page.next_cursor:
@@ -75,23 +75,24 @@ def history(events: list[EventHistory], as_json: bool) -> None:
     out = console()
     for item in events:
         ev = item.event
-        out.print(
+        line = (
             f"{ev.id} {ev.state}  {ev.source}:{ev.relpath}  "
-            f"size {ev.size}  created {when(ev.created_at)}  signal {ev.stable_signal}",
-            soft_wrap=True,
-            markup=False,
+            f"size {ev.size}  created {when(ev.created_at)}  signal {ev.stable_signal}"
         )
+        out.print(printable(line), soft_wrap=True, markup=False)
         if ev.reason:
-            out.print(f"  reason: {ev.reason}", soft_wrap=True, markup=False)
+            out.print(printable(f"  reason: {ev.reason}"), soft_wrap=True, markup=False)
         for p in item.pipelines:
             out.print(
-                f"  run {p.run} route {p.route}: {p.status}  {when(p.created_at)}"
-                f" -> {when(p.finished_at)}  rules {p.config_hash[:12]}",
+                printable(
+                    f"  run {p.run} route {p.route}: {p.status}  {when(p.created_at)}"
+                    f" -> {when(p.finished_at)}  rules {p.config_hash[:12]}"
+                ),
                 soft_wrap=True,
                 markup=False,
             )
             for s in p.steps:
-                out.print("    " + _step_line(s), soft_wrap=True, markup=False)
+                out.print(printable("    " + _step_line(s)), soft_wrap=True, markup=False)
 
 
 def _step_line(s: StepRow) -> str:

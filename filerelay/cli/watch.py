@@ -21,7 +21,7 @@ from filerelay.cli.common import (
     settings_for,
 )
 from filerelay.config import LoadedConfig
-from filerelay.errors import ConfigError
+from filerelay.config.reload import try_reload
 from filerelay.metrics.setup import start_watcher_metrics
 from filerelay.pipeline.inline import inline_step_s
 from filerelay.settings import Settings
@@ -116,11 +116,8 @@ class ConfigWatch:
         if not forced and (sig is None or sig == self._seen):
             return None
         self._seen = sig
-        try:
-            loaded = check_config(self.settings)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                log.error("config_reload_refused", problem=str(problem).lstrip(": "))
+        loaded = try_reload(lambda: check_config(self.settings), log, self.path)
+        if loaded is None:
             return None
         if loaded.sha256 == self.loaded.sha256:
             return None

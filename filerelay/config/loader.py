@@ -24,7 +24,7 @@ from filerelay.config.models import (
     build_pipeline_model,
 )
 from filerelay.config.semantics import check_semantics
-from filerelay.config.yamlsrc import Path_, YamlDoc, format_path, parse_yaml
+from filerelay.config.yamlsrc import MAX_CONFIG_BYTES, Path_, YamlDoc, format_path, parse_yaml
 from filerelay.errors import ConfigError, ConfigProblem
 
 
@@ -66,7 +66,12 @@ def load_config(
     """Read, parse, substitute, validate and cross-check a pipeline config file."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as fh:  # never more than the limit into memory
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            too_big = f"the file is over {MAX_CONFIG_BYTES // (1024 * 1024)} MiB long"
+            raise ConfigError([ConfigProblem(str(file), None, "", too_big)])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([ConfigProblem(str(file), None, "", "config file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:

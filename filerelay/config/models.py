@@ -39,7 +39,7 @@ from filerelay.config.connections import (
     S3Connection,
     SmtpConnection,
 )
-from filerelay.config.types import DurationS, GlobList, SizeCondition
+from filerelay.config.types import DurationS, GlobList, IntervalS, SizeCondition
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 STEP_COMMON_KEYS = frozenset({"name", "timeout", "retry"})
@@ -85,8 +85,8 @@ class Source(Strict):
     observer: Literal["auto", "native", "polling"] = Field(
         "auto", description="auto: polling on NFS/SMB/FUSE/9p mounts, inotify elsewhere."
     )
-    poll_interval: DurationS = Field(1.0, description="Polling observer interval.")
-    rescan_interval: DurationS = Field(300.0, description="Full reconcile walk period.")
+    poll_interval: IntervalS = Field(1.0, description="Polling observer interval.")
+    rescan_interval: IntervalS = Field(300.0, description="Full reconcile walk period.")
     dedup: Literal["path", "content"] = Field(
         "path",
         description="path: path+size+mtime_ns+inode+ctime_ns; content: SHA-256 of the bytes.",

@@ -41,7 +41,8 @@ def json_schema(catalog: ActionCatalog) -> str:
 
 def _is_duration(info: FieldInfo) -> bool:
     return any(
-        getattr(getattr(m, "func", None), "__name__", "") == "_duration" for m in info.metadata
+        getattr(getattr(m, "func", None), "__name__", "") in {"_duration", "_interval"}
+        for m in info.metadata
     )
 
 

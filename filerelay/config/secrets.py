@@ -9,15 +9,12 @@ SECRET, PASSW, TOKEN, KEY, CREDENTIAL, AUTH or PRIVATE) or by coming from ``NAME
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from filerelay.config.envsubst import references
 from filerelay.config.loader import LoadedConfig
-from filerelay.redaction import secrets_in
-
-SECRET_NAME = re.compile(r"SECRET|PASSW|TOKEN|KEY|CREDENTIAL|AUTH|PRIVATE", re.IGNORECASE)
+from filerelay.redaction import SECRET_NAME, secrets_in
 
 
 def config_secrets(loaded: LoadedConfig, env: Mapping[str, str] | None = None) -> set[str]:

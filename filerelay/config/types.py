@@ -10,9 +10,25 @@ from filerelay.globs import compile_glob
 from filerelay.templates import Template
 from filerelay.units import SizeRange, parse_duration, parse_size, parse_size_range
 
+# Longer is a typo or an attack, not a setting: past ~2.7e15 s a timedelta overflows, and a
+# timeout or interval of years means "never" without saying so.
+MAX_DURATION_S = 10 * 365 * 86400.0
+# An interval shorter than this is a busy loop (a polling observer at 0s spins a core).
+MIN_INTERVAL_S = 0.01
+
 
 def _duration(value: Any) -> float:
-    return parse_duration(value)
+    seconds = parse_duration(value)
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"duration {value!r} is over the limit of 10 years")
+    return seconds
+
+
+def _interval(value: Any) -> float:
+    seconds = _duration(value)
+    if seconds < MIN_INTERVAL_S:
+        raise ValueError(f"interval {value!r} is shorter than {MIN_INTERVAL_S * 1000:g}ms")
+    return seconds
 
 
 def _size(value: Any) -> int:
@@ -50,6 +66,11 @@ DurationS = Annotated[
     float,
     BeforeValidator(_duration),
     WithJsonSchema({"type": ["string", "number"], "examples": ["500ms", "2s", "5m", "1h"]}),
+]
+IntervalS = Annotated[
+    float,
+    BeforeValidator(_interval),
+    WithJsonSchema({"type": ["string", "number"], "examples": ["1s", "5m"]}),
 ]
 SizeBytes = Annotated[
     int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 import socket
 from collections.abc import Callable
@@ -10,12 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+
 from filerelay.errors import UsageError
 from filerelay.settings import Settings
 from filerelay.store import Store
 from filerelay.store.prune import Pruned
 
 PRUNE_BATCH = 500
+LOOPBACK = "127.0.0.1"
+
+log = structlog.get_logger("filerelay.ops")
 
 
 def operator() -> str:
@@ -81,8 +87,26 @@ def run_flower(settings: Settings, app: Any, port: int, address: str) -> None:
     """Run Flower against the configured broker until stopped.
 
     Basic auth comes from ``FILERELAY_FLOWER_BASIC_AUTH`` and reaches Flower through its own
-    environment variable, never the command line (``ps`` shows that to every user).
+    environment variable, never the command line (``ps`` shows that to every user). Without
+    it Flower lets anyone who reaches it see every task and shut the workers down, so it is
+    then bound to the loopback address whatever ``address`` says, with a warning.
     """
-    if settings.flower_basic_auth is not None:
-        os.environ["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth.get_secret_value()
+    auth = settings.flower_basic_auth.get_secret_value() if settings.flower_basic_auth else ""
+    if auth:
+        os.environ["FLOWER_BASIC_AUTH"] = auth
+    else:
+        log.warning("flower_without_credentials", hint="set FILERELAY_FLOWER_BASIC_AUTH=user:pass")
+        if not is_loopback(address):
+            log.warning("flower_bound_to_loopback", asked=address, address=LOOPBACK)
+            address = LOOPBACK
     app.start(flower_argv(port, address))
+
+
+def is_loopback(address: str) -> bool:
+    """``127.0.0.1``, ``::1``, ``localhost``; not ``0.0.0.0`` nor a host's own address."""
+    if address.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False

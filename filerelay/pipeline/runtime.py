@@ -3,8 +3,9 @@
 Built lazily, once per process (a prefork child builds its own after the fork), never at
 import. The config file is re-checked at most once a second (and at once after SIGHUP in this
 process): a valid new version becomes current; an invalid one is refused with its errors
-logged and the old rules stay. Every version is saved in the store by its SHA-256, so a
-pipeline always finishes with the rules it started with, on any worker.
+logged and the old rules stay. Every version is saved in the store by its SHA-256 (its text
+with the secrets masked, filled in from the current config when it is rebuilt), so a pipeline
+always finishes with the rules it started with, on any worker.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from filerelay.actions.base import Resources
 from filerelay.actions.registry import Registry, default_registry
 from filerelay.config import ActionCatalog, LoadedConfig, load_config, parse_config_text
 from filerelay.config.models import RetryPolicy, StepBase, step_slots
+from filerelay.config.reload import try_reload
 from filerelay.config.secrets import config_secrets
+from filerelay.config.stored import masked_config_text, unmasked_config_text
 from filerelay.errors import ConfigError
 from filerelay.logs import register_secrets
 from filerelay.pipeline.hooks import StepHookList, StepHooks
@@ -111,9 +114,10 @@ class Runtime:
         if sha256 is None or sha256 == self.rules.sha256:
             return self.rules
         if sha256 not in self._versions:
-            text = self.store.config_text(sha256)
-            if text is None:
+            stored = self.store.config_text(sha256)
+            if stored is None:
                 return None
+            text = unmasked_config_text(stored, self.rules.loaded.text)
             try:
                 model = parse_config_text(
                     text, f"rules@{sha256[:12]}", self.catalog, check_paths=False
@@ -153,17 +157,14 @@ class Runtime:
         sig = _signature(path)
         if sig is None or sig == self._signature or sig == self._refused:
             return False
-        try:
-            loaded = load_config(path, self.catalog, check_paths=False)
-        except ConfigError as exc:
+        loaded = try_reload(lambda: load_config(path, self.catalog, check_paths=False), log, path)
+        if loaded is None:
             self._refused = sig
-            for problem in exc.problems:
-                log.error("config_reload_refused", problem=str(problem).lstrip(": "))
             return False
         self._signature = sig
         if loaded.sha256 == self.rules.sha256:
             return False
-        self.store.save_config(loaded.sha256, loaded.text, str(path))
+        save_version(self.store, loaded)
         self._versions[self.rules.sha256] = self.rules
         self.rules = Rules.build(loaded)
         log.info("config_reloaded", sha256=loaded.sha256[:12], path=str(path))
@@ -173,6 +174,13 @@ class Runtime:
         for rules in {id(r): r for r in [self.rules, *self._versions.values()]}.values():
             rules.resources.clients.close()
         self.store.engine.dispose()
+
+
+def save_version(store: Store, loaded: LoadedConfig) -> None:
+    """Keep this config version in the store: its secrets masked, under the real text's
+    SHA-256 (see :mod:`filerelay.config.stored`)."""
+    text = masked_config_text(loaded.text, config_secrets(loaded))
+    store.save_config(loaded.sha256, text, str(loaded.path))
 
 
 def build_runtime(
@@ -187,7 +195,7 @@ def build_runtime(
     engine = make_engine(settings.resolved_database_url())
     ensure_schema(engine, auto_upgrade=settings.db_auto_upgrade)
     store = Store(engine)
-    store.save_config(loaded.sha256, loaded.text, str(loaded.path))
+    save_version(store, loaded)
     runtime = Runtime(
         settings=settings,
         rules=Rules.build(loaded),

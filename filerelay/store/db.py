@@ -24,6 +24,8 @@ from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.types import TypeDecorator
 
+from filerelay.statedir import private_dir, private_file
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10
 
@@ -56,7 +58,9 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     """A SQLite engine with the pragmas and the transaction recipe described above."""
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        file = Path(database).expanduser()
+        private_dir(file.parent, tighten=False)
+        private_file(file)  # its -wal and -shm files get its mode
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     engine = create_engine(url, connect_args=connect_args, **kwargs)

@@ -8,6 +8,10 @@ version even when two ingests race. One ``pipelines`` row per route run over an 
 ``steps`` row per step of it; sibling steps of a ``parallel:`` block share a ``position``
 and differ in ``branch``.
 
+Free text (results, errors, reasons, notification excerpts, alert summaries) is held in the
+``Sanitized*`` column types: secrets are masked on the way in, in that one place
+(:mod:`filerelay.store.sanitized`).
+
 Changing a table here needs a new migration in ``migrations/versions`` (the migration test
 fails until the two agree).
 """
@@ -32,6 +36,7 @@ from sqlalchemy import (
 )
 
 from filerelay.store.db import UTCDateTime
+from filerelay.store.sanitized import SanitizedJSON, SanitizedString, SanitizedText
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -65,7 +70,7 @@ file_events = Table(
     Column("stable_signal", String(32), nullable=False),
     Column("detected_at", UTCDateTime, nullable=False),
     Column("state", String(16), nullable=False),
-    Column("reason", Text, nullable=True),
+    Column("reason", SanitizedText, nullable=True),
     Column("duplicate_of", String(EVENT_ID_LEN), ForeignKey("file_events.id"), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -95,7 +100,7 @@ pipelines = Table(
     # 32: 'compensation_failed' (19 characters) did not fit the 16 of 0001 on PostgreSQL
     Column("status", String(32), nullable=False),
     Column("current_position", Integer, nullable=True),
-    Column("error", Text, nullable=True),
+    Column("error", SanitizedText, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
     UniqueConstraint("event_id", "route", "run"),
@@ -118,8 +123,8 @@ steps = Table(
     Column("lease_owner", String(255), nullable=True),
     Column("lease_expires_at", UTCDateTime, nullable=True),
     Column("next_attempt_at", UTCDateTime, nullable=True),
-    Column("result", JSON, nullable=True),
-    Column("last_error", Text, nullable=True),
+    Column("result", SanitizedJSON, nullable=True),
+    Column("last_error", SanitizedText, nullable=True),
     Column("idempotency_key", String(2048), nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
@@ -163,11 +168,11 @@ notifications = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("kind", String(64), nullable=False),
     Column("channel", String(64), nullable=False),
-    Column("target", String(1024), nullable=False),
-    Column("subject", String(1024), nullable=True),
-    Column("body_excerpt", Text, nullable=True),
+    Column("target", SanitizedString(1024), nullable=False),
+    Column("subject", SanitizedString(1024), nullable=True),
+    Column("body_excerpt", SanitizedText, nullable=True),
     Column("status", String(16), nullable=False),
-    Column("error", Text, nullable=True),
+    Column("error", SanitizedText, nullable=True),
     Index("ix_notifications_created_at", "created_at"),
 )
 
@@ -201,7 +206,7 @@ alert_states = Table(
     Column("status", String(16), nullable=False),
     Column("labels", JSON, nullable=False),
     Column("value", Float, nullable=True),
-    Column("summary", Text, nullable=True),
+    Column("summary", SanitizedText, nullable=True),
     Column("pending_since", UTCDateTime, nullable=False),
     Column("firing_since", UTCDateTime, nullable=True),
     Column("escalated_at", UTCDateTime, nullable=True),

@@ -23,6 +23,7 @@ from filerelay.pipeline.hooks import StepHooks
 from filerelay.pipeline.runner import Outcome, ingest, run_step
 from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
+from filerelay.statedir import private_dir
 from filerelay.tasks.names import INGEST, STEP
 from filerelay.tasks.publisher import PUBLISH_RETRY_POLICY, enqueue
 from filerelay.tasks.signals import connect_worker_signals
@@ -38,7 +39,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     if settings.embedded_broker:
         folder = settings.broker_dir()
         for sub in ("queue", "processed", "control"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(folder / sub)
+        private_dir(folder)
+        private_dir(settings.state_dir)
         transport_options = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),

@@ -12,10 +12,11 @@ from celery import Celery, signals
 from celery.app.task import Task
 
 from filerelay.agents import start_worker_agent, stop_worker_agent
-from filerelay.errors import ConfigError
+from filerelay.config.reload import try_reload
 from filerelay.logs import stdout_to_log
 from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
+from filerelay.statedir import tighten_tree
 from filerelay.tasks.names import INGEST, STEP
 
 log = structlog.get_logger("filerelay.tasks")
@@ -43,6 +44,8 @@ def connect_worker_signals(app: Celery, holder: RuntimeHolder, settings: Setting
         signal.signal(signal.SIGHUP, lambda *_: _on_sighup(holder))
         holder.start_watching()  # threads/solo pools run tasks in this process
         start_worker_agent(app, settings)
+        if settings.embedded_broker:  # kombu made its exchange files with the umask
+            tighten_tree(settings.broker_dir())
 
     @signals.worker_shutdown.connect(weak=False)
     def _agent_stopped(**_: Any) -> None:
@@ -96,10 +99,8 @@ def _on_sighup(holder: RuntimeHolder) -> None:
     from filerelay.config import ActionCatalog, load_config
 
     path = holder.settings.config
-    try:
-        loaded = load_config(str(path), ActionCatalog.from_registry(default_registry()))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("config_reload_refused", problem=str(problem).lstrip(": "))
+    catalog = ActionCatalog.from_registry(default_registry())
+    loaded = try_reload(lambda: load_config(str(path), catalog), log, path)
+    if loaded is None:
         return
     log.info("config_reload_requested", sha256=loaded.sha256[:12])

@@ -11,7 +11,6 @@ also across a restart (it is cached in the state dir).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import structlog
 
+from filerelay.statedir import write_private
 from filerelay.watcher.outbox import DB_NAME
 
 log = structlog.get_logger("filerelay.watcher")
@@ -72,10 +72,8 @@ class Holds:
     def _save(self, names: frozenset[str]) -> None:
         if self.cache is None:
             return
-        tmp = self.cache.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(sorted(names)))
-            os.replace(tmp, self.cache)
+            write_private(self.cache, json.dumps(sorted(names)))
         except OSError as exc:
             log.warning("watcher.pause_cache_unwritable", path=str(self.cache), error=str(exc))
 

@@ -33,6 +33,7 @@ import structlog
 
 from filerelay.errors import FilerelayError
 from filerelay.model import FileEvent
+from filerelay.statedir import PRIVATE_FILE_MODE, private_dir, private_file
 from filerelay.watcher.version import file_version, stat_version
 
 log = structlog.get_logger()
@@ -92,8 +93,8 @@ class Outbox:
         max_rows: int = 1_000_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / DB_NAME
+        private_dir(state_dir)
+        self.path = private_file(state_dir / DB_NAME)
         self.max_rows = max_rows
         self._clock = clock
         self._lock = threading.Lock()
@@ -328,7 +329,7 @@ def _add_ctime_column(db: sqlite3.Connection) -> None:
 
 def _lock_state_dir(path: Path) -> int:
     """Hold an exclusive lock on ``path`` for the life of the process's outbox."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -106,6 +106,39 @@ def test_environment_and_templated_argv(src: Path, tmp_path: Path) -> None:
     assert env["EXTRA"] == "for src"
 
 
+def test_program_gets_a_minimal_environment_unless_it_inherits(
+    src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a worker whose environment holds credentials
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-in-worker")
+    monkeypatch.setenv("FILERELAY_DATABASE_URL", "postgresql://u:db-pw-in-worker@h/db")
+    exe = script(tmp_path, "#!/bin/sh\nenv\n")
+    # when a script prints its environment
+    names = {line.split("=", 1)[0] for line in run(src, [str(exe)])["stdout_tail"].splitlines()}
+    # then it saw only the base variables, its file's and its step's (PWD: set by sh itself)
+    assert names - {"PWD", "SHLVL", "_"} <= {"PATH", "LANG", "HOME", "TZ", "EXTRA"} | {
+        n for n in names if n.startswith("FILERELAY_") and n != "FILERELAY_DATABASE_URL"
+    }
+    assert "AWS_SECRET_ACCESS_KEY" not in names and "FILERELAY_DATABASE_URL" not in names
+    assert {"PATH", "FILERELAY_PATH"} <= names
+    # and with inherit_env it gets the worker's whole environment
+    inherited = run(src, [str(exe)], inherit_env=True)["stdout_tail"]
+    assert "AWS_SECRET_ACCESS_KEY=" in inherited
+
+
+def test_a_name_starting_with_a_dash_is_no_option_as_path(src: Path, tmp_path: Path) -> None:
+    # given a file named like an option, and a program that prints its arguments
+    exe = script(tmp_path, '#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\n')
+    path = write_file(src / "-rf", b"x")
+    action = ScriptAction(
+        ScriptConfig(argv=[str(exe), "{path}", "--", "{name}"], pass_file_as_arg=False),
+        Resources(),
+    )
+    out = action.run(make_context(make_event(path, src)))["stdout_tail"].splitlines()
+    # then {path} is absolute and the name comes after '--'
+    assert out == [f"arg:{src}/-rf", "arg:--", "arg:-rf"]
+
+
 def test_sha256_and_earlier_results_are_passed_when_known(src: Path, tmp_path: Path) -> None:
     exe = script(
         tmp_path,

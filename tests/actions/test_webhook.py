@@ -49,6 +49,7 @@ class Received:
     body: bytes
     form: dict[str, str] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    raw_uri: str = ""
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Receiver:
     def handle(self, request: Request) -> Response:
         body = request.get_data(cache=True)
         got = Received(request.method, request.path, dict(request.headers), body)
+        got.raw_uri = str(request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI"))
         if request.mimetype == "multipart/form-data":
             got.form = dict(request.form)
             got.files = {name: fs.read() for name, fs in request.files.items()}
@@ -248,6 +250,22 @@ def test_get_sends_no_body_and_follows_redirects(
         ("GET", "/f/a.txt", b""),
         ("GET", "/moved", b""),
     ]
+
+
+def test_values_in_the_url_are_percent_encoded(
+    receiver: Receiver, src: Path, resources: Resources
+) -> None:
+    # given a file whose name would change the URL's path, query and fragment
+    path = write_file(src / "x?admin=1&y=..%2F#frag", b"x")
+    ctx = make_context(make_event(path, src, source="cam"), resources)
+    url = receiver.url("/in/{name}") + "?n={name}&s={source}"
+    # when the webhook is called with it in the path and the query
+    webhook(ctx.resources, url=url, secret=SECRET_A).run(ctx)
+    # then each value arrived as one encoded path segment and one query value
+    (got,) = receiver.received
+    encoded = "x%3Fadmin%3D1%26y%3D..%252F%23frag"
+    assert got.raw_uri == f"/in/{encoded}?n={encoded}&s=cam"
+    assert got.path == "/in/x?admin=1&y=..%2F#frag"
 
 
 def test_a_redirect_to_another_origin_drops_custom_headers(

@@ -3,7 +3,10 @@ API behind basic auth, a file submitted again although it is unchanged."""
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -82,3 +85,31 @@ def test_submit_reruns_an_unchanged_file_and_flower_lists_its_tasks(relay):
     versions = relay.store.events_by_path(str(target))
     assert len(versions) >= 2 and versions[0].stable_signal != "manual"
     assert all(v.stable_signal == "manual" for v in versions[1:])
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a TCP socket listening on ``port`` (Linux /proc/net/tcp, IPv4)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, _remote, state = line.split()[1:4]
+        address, port_hex = local.split(":")
+        if state == "0A" and int(port_hex, 16) == port:
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+def test_flower_without_credentials_warns_and_listens_on_loopback_only(relay):
+    # given no FILERELAY_FLOWER_BASIC_AUTH and JSON logs
+    port = free_port()
+    env = {"FILERELAY_FLOWER_BASIC_AUTH": "", "FILERELAY_LOG_FORMAT": "json"}
+    # when Flower is asked to listen on every address
+    flower = extra_proc(
+        relay, "flower", "flower", "--port", str(port), "--address", "0.0.0.0", env=env
+    )
+    wait_for(lambda: port_open("127.0.0.1", port), 60, what="flower port")
+    # then it listens on the loopback address only, and says why in JSON lines
+    assert listening_addresses(port) == {"127.0.0.1"}
+    flower.wait_log("flower_bound_to_loopback", 30)
+    lines = [json.loads(line) for line in flower.log().splitlines() if line.strip()]
+    events = {line["event"] for line in lines}
+    assert {"flower_without_credentials", "flower_bound_to_loopback"} <= events

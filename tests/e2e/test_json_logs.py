@@ -198,6 +198,9 @@ def check_context(lines: list[dict[str, Any]]) -> None:
             assert route_of[line["event_id"]] == line["route"], line
     tried = [line for line in lines if line["event"] == "explode_trying"]
     assert [line["attempt"] for line in tried] == [1, 2], tried
+    if os.geteuid() == 0:  # Celery's SecurityWarning (a warnings.warn) is a JSON line too
+        warned = [line for line in lines if "SecurityWarning" in line["event"]]
+        assert warned and all(line["_proc"] == "worker" for line in warned), procs
     assert all(line["step"] and line["route"] == "boom" for line in tried), tried
     assert tried[0]["broker"].startswith("redis://:***@127.0.0.1:"), tried[0]
     # ingest lines carry the event and its source

@@ -91,3 +91,44 @@ def test_config_changes_are_picked_up_and_bad_ones_refused(relay):
     wait_for(lambda: (d["out"] / "v2/two/d.txt").exists(), 60, what="copy under the old rules")
     worker.wait_log("config_reload_refused", 30, after=mark_k)
     assert watcher.proc.poll() is None and worker.proc is not None and worker.proc.poll() is None
+
+
+HOSTILE = {
+    "tag": "sources: !foo [{name: one, path: /x}]\nroutes: []\n",
+    "python tag": "sources:\n  - !!python/object/apply:os.system ['true']\nroutes: []\n",
+    "billion laughs": "a: &a [l, l, l, l, l, l, l, l, l]\n"
+    + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcde", "bcdef", strict=True)
+    ),
+    "nan": "sources:\n  - {name: one, path: /x, silence: .nan}\nroutes: []\n",
+    "absurd interval": "sources:\n  - {name: one, path: /x, poll_interval: 0}\nroutes: []\n",
+    "not utf-8": "sources: [\xff]\n",
+    "over the size limit": "#" * (4 * 1024 * 1024 + 1),
+}
+
+
+def test_run_refuses_every_kind_of_bad_config_and_keeps_the_old_rules(relay):
+    # given `filerelay run` (watcher, reconciler and worker) delivering under V1
+    d = relay.dirs
+    run = relay._proc("run", "run").start()
+    run.wait_log("watcher_ready", 90)
+    (d["one"] / "first.txt").write_text("x")
+    wait_for(lambda: (d["out"] / "v1/one/first.txt").exists(), 60, what="v1 copy")
+    for i, (kind, text) in enumerate(HOSTILE.items()):
+        # when a bad config of this kind is written while it runs
+        mark = len(run.log())
+        if kind == "not utf-8":
+            relay.config.write_bytes(text.encode("latin-1"))
+            st = relay.config.stat()
+            os.utime(relay.config, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        else:
+            rewrite(relay, text)
+        # then the refusal is logged in one line, and a new file is delivered by the old rules
+        run.wait_log("config_reload_refused", 30, after=mark)
+        (d["one"] / f"after-{i}.txt").write_text(kind)
+        delivered = d["out"] / f"v1/one/after-{i}.txt"
+        wait_for(delivered.exists, 60, what=kind)
+        refusals = [ln for ln in run.log()[mark:].splitlines() if "config_reload_refused" in ln]
+        assert refusals and all("Traceback" not in ln for ln in refusals), kind
+        assert run.proc is not None and run.proc.poll() is None, kind
+    assert "Traceback" not in run.log()

@@ -54,6 +54,7 @@ from filerelay.channels.signing import decode_secret, signature_headers
 from filerelay.config.types import DurationS, SizeBytes, TemplateStr
 from filerelay.errors import PermanentError
 from filerelay.model import JSONDict
+from filerelay.templates import url_value
 
 Method = Literal["POST", "PUT", "PATCH", "GET", "DELETE"]
 BODYLESS_METHODS = frozenset({"GET", "DELETE"})
@@ -108,8 +109,9 @@ class WebhookConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     url: UrlTemplate = Field(
-        description="URL template; http:// or https://. Its query string never appears in "
-        "results or errors.",
+        description="URL template; http:// or https://. Values inserted in its path or "
+        "query are percent-encoded whole ('/' too: {relpath} 'a/b c' becomes 'a%2Fb%20c'). Its "
+        "query string never appears in results or errors.",
         examples=["https://hooks.example/ingest", "https://api.example/files/{source}"],
     )
     method: Method = Field(default="POST", description="HTTP method; GET and DELETE send no body.")
@@ -301,7 +303,7 @@ def http_session(resources: Resources, verify: bool | str) -> Any:
 
 
 def _render_url(ctx: ActionContext, template: str) -> str:
-    url = ctx.render(template, "url")
+    url = ctx.render(template, "url", url_value)
     if clean_text(url) != url:
         raise PermanentError("rendered url holds bytes that are not UTF-8 (from a file name?)")
     return url
