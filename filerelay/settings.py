@@ -48,11 +48,13 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int | None = Field(default=None, description="Worker processes/threads.")
     worker_pool: Literal["prefork", "threads", "solo"] = "prefork"
-    lease_margin_s: float = Field(
-        default=40.0,
-        ge=2.0,
-        description="A running step's lease is its timeout plus this; a worker that dies "
-        "holding it is replaced after at most that long (the reconciler re-drives the step).",
+    lease_s: float = Field(
+        default=30.0,
+        ge=0.5,
+        description="A running step's lease, renewed every third of it while the step runs "
+        "(whatever the step's timeout); a worker that dies holding it is replaced at most "
+        "this long plus one reconcile interval later (at once by a worker restarted on its "
+        "host).",
     )
     reconcile_interval_s: float = Field(default=15.0, gt=0, description="Reconciler period.")
     reconcile_grace_s: float = Field(

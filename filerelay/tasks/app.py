@@ -8,6 +8,7 @@ publish retry, a visibility timeout above the longest step time limit plus backo
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -90,7 +91,9 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
     runner's outcomes in every worker process (metrics)."""
     app = Celery("filerelay", set_as_current=False)
     app.conf.update(celery_config(settings))
-    holder = RuntimeHolder(settings, hooks)
+    # the worker's agent tag, known before its pool forks: every lease its processes take
+    # names it, so a successor on this host can end them once it is dead (pipeline.lease)
+    holder = RuntimeHolder(settings, hooks, owner_tag=uuid.uuid4().hex[:8])
     app.filerelay_runtime = holder
 
     # max_retries=None here: retry(max_retries=None) falls back to the task's limit, which
@@ -117,9 +120,7 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
     ) -> None:
         """Claim and run one step of a pipeline (event_id/source/relpath: labels for Flower)."""
         with _retry_when_unavailable(self):
-            soft_s = _soft_limit_s(self)  # the step's timeout: no read to find its lease
-            lease_s = soft_s + settings.lease_margin_s if soft_s else None
-            outcome = run_step(holder.get(), step_id, lease_s=lease_s)
+            outcome = run_step(holder.get(), step_id)
         enqueue(app, outcome, settings.queue)
 
     connect_worker_signals(app, holder, settings)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from filerelay.pipeline.runner import StepMessage, ingest
+from filerelay.pipeline.messages import StepMessage
+from filerelay.pipeline.runner import ingest
 from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
 from filerelay.tasks import make_celery
