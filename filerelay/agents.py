@@ -195,8 +195,7 @@ def release_dead_predecessors(store: Store, info: AgentInfo) -> int:
         details = row.details or {}
         if row.id == info.id or details.get("pid_namespace") != here or _alive(row.pid):
             continue
-        tag = row.id.rsplit(":", 1)[-1]
-        count = store.expire_leases_of(owner_prefix(info.host, tag))
+        count = store.expire_leases_of(owner_prefix(info.host, _tag(row.id)))
         if count:
             log.warning("agent.predecessor_dead", agent=row.id, leases_released=count)
         released += count
@@ -224,8 +223,26 @@ def stop_worker_agent(app: Any) -> None:
     """Mark this worker stopped (a no-op when its agent never started)."""
     heartbeat: Heartbeat | None = getattr(app, "filerelay_agent", None)
     if heartbeat is not None and heartbeat.info.pid == os.getpid():
+        release_own_leases(heartbeat)
         heartbeat.stop()
         heartbeat.store.close()
+
+
+def release_own_leases(heartbeat: Heartbeat) -> None:
+    """End the leases this worker still holds as it stops (steps killed at the end of the
+    stop window): their steps are re-driven at the next reconcile pass."""
+    info = heartbeat.info
+    try:
+        count = heartbeat.store.get().expire_leases_of(owner_prefix(info.host, _tag(info.id)))
+    except Exception as exc:  # best effort: the leases lapse anyway
+        log.warning("agent.leases_not_released", agent=info.id, error=_line(exc))
+        return
+    if count:
+        log.warning("agent.leases_released", agent=info.id, leases=count)
+
+
+def _tag(agent_id: str) -> str:
+    return agent_id.rsplit(":", 1)[-1]
 
 
 # --- the watcher's agent: heartbeat with held counts, and the pause poller ----------------

@@ -23,6 +23,8 @@ from filerelay.settings import Settings
 log = structlog.get_logger("filerelay.cli")
 
 MAX_RESPAWN_DELAY_S = 30.0
+#: How long past its soft-shutdown window a stopping worker child may take before it is killed.
+STOP_GRACE_S = 10.0
 
 
 class WorkerChild:
@@ -57,14 +59,28 @@ class WorkerChild:
             self.proc = self._spawn()
             delay = min(delay * 2, MAX_RESPAWN_DELAY_S)
 
-    def stop(self) -> None:
+    def stop(self, window_s: float) -> None:
+        """SIGTERM the worker: it stops at once when idle, or gives running steps ``window_s``
+        (and says what it waits for); killed if it is still there :data:`STOP_GRACE_S` later."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=window_s + STOP_GRACE_S)
             except subprocess.TimeoutExpired:
+                log.error("worker_stop_timeout", waited_s=window_s + STOP_GRACE_S)
                 self.proc.kill()
                 self.proc.wait()
+
+    def stop_when(self, stop: threading.Event, window_s: float) -> threading.Thread:
+        """Stop the worker as soon as ``stop`` is set, beside the watcher's own stop."""
+
+        def wait_then_stop() -> None:
+            stop.wait()
+            self.stop(window_s)
+
+        thread = threading.Thread(target=wait_then_stop, name="worker-stopper", daemon=True)
+        thread.start()
+        return thread
 
 
 def run(
@@ -85,13 +101,14 @@ def run(
     stop = threading.Event()
     install_stop_handlers(stop)
     threading.Thread(target=worker.supervise, args=(stop,), daemon=True).start()
+    stopper = worker.stop_when(stop, settings.soft_shutdown_s)
     try:
         start_reconciler(settings, stop)
         run_guarded(lambda: start_alerts(settings, loaded, stop))
         run_guarded(lambda: supervise(settings, loaded, stop, metrics.hooks))
     finally:
         stop.set()
-        worker.stop()
+        stopper.join()
         metrics.stop()
         if metrics_dir is not None:
             multiproc.remove(metrics_dir)

@@ -24,6 +24,7 @@ from filerelay.pipeline.hooks import StepHooks
 from filerelay.pipeline.runner import Outcome, ingest, run_step
 from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
+from filerelay.tasks import embedded
 from filerelay.tasks.names import INGEST, STEP
 from filerelay.tasks.publisher import PUBLISH_RETRY_POLICY, enqueue
 from filerelay.tasks.signals import connect_worker_signals
@@ -36,7 +37,10 @@ log = structlog.get_logger("filerelay.tasks")
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings for the given process settings."""
     transport_options: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout_s}
+    broker_url = settings.resolved_broker_url()
     if settings.embedded_broker:
+        embedded.register()
+        broker_url = f"{embedded.SCHEME}://"
         folder = settings.broker_dir()
         for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -49,7 +53,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "polling_interval": 0.05,
         }
     conf: dict[str, Any] = {
-        "broker_url": settings.resolved_broker_url(),
+        "broker_url": broker_url,
         "result_backend": settings.result_backend,
         "task_ignore_result": settings.result_backend is None,
         "task_serializer": "json",
@@ -72,12 +76,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "task_track_started": True,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
-        # SIGTERM: running steps get this long to finish; then the worker stops and, on
-        # Redis/AMQP, hands its unacknowledged messages back to the queue at once (their
-        # steps are claimed again once their lease expires; nothing waits for the
-        # visibility timeout)
-        "worker_soft_shutdown_timeout": settings.soft_shutdown_s,
-        "worker_enable_soft_shutdown_on_idle": True,
+        # SIGTERM (a warm shutdown) gives running steps FILERELAY_SOFT_SHUTDOWN_S, then
+        # kills them (filerelay.tasks.shutdown); a cold one (SIGQUIT, a second Ctrl-C) stops
+        # at once. Celery's own soft shutdown would sleep its whole window, idle or not.
+        "worker_soft_shutdown_timeout": 0.0,
+        "worker_enable_soft_shutdown_on_idle": False,
+        # a pool process killed at the end of that window is given up on after 1 s (not 10)
+        "worker_lost_wait": 1.0,
         "broker_channel_error_retry": True,
     }
     if settings.embedded_broker:
