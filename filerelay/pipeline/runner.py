@@ -40,6 +40,7 @@ from filerelay.pipeline.messages import (
 )
 from filerelay.pipeline.retry import backoff_s, is_retryable
 from filerelay.pipeline.runtime import Rules, Runtime
+from filerelay.pipeline.trust import REFUSED, refusal
 from filerelay.routing.match import Match
 from filerelay.store import (
     Advance,
@@ -82,6 +83,9 @@ def ingest(
     """
     bound = log.bind(event_id=event.event_id, source=event.source, relpath=event.relpath)
     rules, matches, verdict = _decide(runtime, event, rules_sha256)
+    if verdict.reason and verdict.reason.startswith(REFUSED):
+        # recorded under a key of its own: a forged key must not make a real file a duplicate
+        event = event.model_copy(update={"dedup_key": f"{REFUSED}:{event.event_id}"})
     owner = new_owner(runtime.owner_tag)
     inline = _inline_slot(runtime, rules, matches, owner, inline_budget_s)
     admitted = runtime.store.admit(event, verdict, inline)
@@ -92,6 +96,8 @@ def ingest(
                 bound.info("ingest_redelivered")  # the pipelines exist: hand out unstarted steps
                 return _current_steps(runtime, event)
             bound.info("duplicate", duplicate_of=recorded.duplicate_of, state=recorded.state)
+        elif verdict.reason and verdict.reason.startswith(REFUSED):
+            bound.error("ingest_refused", reason=verdict.reason, path=event.path)
         elif verdict.state == EventState.FAILED:
             bound.error("rules_unknown", rules=rules_sha256)
         else:
@@ -118,7 +124,11 @@ _UNKNOWN_RULES = "unknown rules"
 def _decide(
     runtime: Runtime, event: FileEvent, rules_sha256: str | None
 ) -> tuple[Rules | None, list[Match], Verdict]:
-    """Re-stat and route the file: the verdict the store records with the event."""
+    """Check, re-stat and route the file: the verdict the store records with the event."""
+    sources = (runtime.rules_for(rules_sha256) or runtime.rules).loaded.model.sources
+    refused = refusal(sources, event)
+    if refused is not None:
+        return None, [], Verdict(state=EventState.FAILED.value, reason=refused)
     reason = _restat(event)
     if reason is not None:
         state = EventState.VANISHED if reason == EventState.VANISHED else EventState.SKIPPED
