@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from filerelay.errors import ConfigError
+
 
 class Settings(BaseSettings):
     """Settings of one filerelay process (watcher, worker or both)."""
@@ -107,9 +109,32 @@ class Settings(BaseSettings):
         description="Serve Prometheus metrics at http://METRICS_HOST:PORT/metrics from `watch`, "
         "`worker` and `run` (the --metrics-port option). Unset: no metrics server.",
     )
+    message_key: SecretStr | None = Field(
+        default=None,
+        description="Sign every task message with this key (HMAC-SHA256 over its body) and "
+        "run only messages signed with it: for a broker others can publish to. Every "
+        "process of the deployment needs the same key.",
+    )
+    message_key_file: Path | None = Field(
+        default=None,
+        description="A file holding the message key (instead of FILERELAY_MESSAGE_KEY).",
+    )
     metrics_host: str = Field(
         default="127.0.0.1", description="Address the metrics server binds (0.0.0.0: all)."
     )
+
+    def resolved_message_key(self) -> bytes | None:
+        """The message key (from FILERELAY_MESSAGE_KEY or its file), or None: unsigned."""
+        if self.message_key is not None:
+            return self.message_key.get_secret_value().strip().encode() or None
+        if self.message_key_file is not None:
+            try:
+                return self.message_key_file.read_bytes().strip() or None
+            except OSError as exc:
+                raise ConfigError(
+                    f"FILERELAY_MESSAGE_KEY_FILE {self.message_key_file}: {exc.strerror}"
+                ) from None
+        return None
 
     def resolved_database_url(self) -> str:
         """The store URL, defaulting to SQLite in the state dir."""

@@ -28,6 +28,7 @@ from filerelay.tasks import embedded
 from filerelay.tasks.names import INGEST, STEP
 from filerelay.tasks.publisher import PUBLISH_RETRY_POLICY, enqueue
 from filerelay.tasks.signals import connect_worker_signals
+from filerelay.tasks.signing import SigningAMQP, VerifiedRequest
 
 UNAVAILABLE_MAX_BACKOFF_S = 30.0
 
@@ -94,8 +95,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
     """Build a configured Celery app with filerelay's tasks registered; ``hooks`` observe the
     runner's outcomes in every worker process (metrics)."""
-    app = Celery("filerelay", set_as_current=False)
+    app = Celery("filerelay", set_as_current=False, amqp=SigningAMQP)
     app.conf.update(celery_config(settings))
+    app.filerelay_message_key = settings.resolved_message_key()
     # the worker's agent tag, known before its pool forks: every lease its processes take
     # names it, so a successor on this host can end them once it is dead (pipeline.lease)
     holder = RuntimeHolder(settings, hooks, owner_tag=uuid.uuid4().hex[:8])
@@ -103,7 +105,7 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
 
     # max_retries=None here: retry(max_retries=None) falls back to the task's limit, which
     # is 3 by default; a 4th deferral would fail the task and drop its message
-    @app.task(name=INGEST, bind=True, ignore_result=True, max_retries=None)
+    @app.task(name=INGEST, bind=True, ignore_result=True, max_retries=None, Request=VerifiedRequest)
     def ingest_task(self: Task, event: dict[str, Any], rules: str | None = None) -> None:
         """Record, route and start the pipelines of one stable file (``rules``: the SHA-256 of
         the config version to route with, for a reprocess with the same rules)."""
@@ -119,7 +121,7 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
             )
         enqueue(app, outcome, settings.queue)
 
-    @app.task(name=STEP, bind=True, ignore_result=True, max_retries=None)
+    @app.task(name=STEP, bind=True, ignore_result=True, max_retries=None, Request=VerifiedRequest)
     def step_task(
         self: Task, step_id: int, event_id: str = "", source: str = "", relpath: str = ""
     ) -> None:
