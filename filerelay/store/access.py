@@ -4,13 +4,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from filerelay.errors import StoreError
 from filerelay.store.db import read_only
@@ -23,7 +24,9 @@ INSERT_RACE_ATTEMPTS = 3
 
 
 def translated(method: Callable[P, T]) -> Callable[P, T]:
-    """Turn driver errors escaping ``method`` into :class:`StoreError`."""
+    """Turn driver errors escaping ``method`` into :class:`StoreError` — and data the store
+    cannot decode (a corrupted row: bad JSON, bad text), which is the store's fault too: the
+    task that met it is deferred, not failed and its message dropped."""
 
     @wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -31,6 +34,10 @@ def translated(method: Callable[P, T]) -> Callable[P, T]:
             return method(*args, **kwargs)
         except DBAPIError as exc:
             raise StoreError(f"store {method.__name__} failed: {exc.orig or exc}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {method.__name__} failed: {exc}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a corrupted row
+            raise StoreError(f"store {method.__name__}: undecodable data: {exc}") from exc
 
     return wrapper
 
