@@ -13,7 +13,13 @@ import structlog
 import typer
 
 from filerelay.alerting.service import start_alerts
-from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
+from filerelay.cli.common import (
+    CONFIG_OPTION,
+    claim_state_dir,
+    load_checked,
+    run_guarded,
+    settings_for,
+)
 from filerelay.cli.reconcile import start_reconciler
 from filerelay.cli.watch import METRICS_PORT_OPTION, install_stop_handlers, supervise
 from filerelay.metrics import multiproc
@@ -95,6 +101,7 @@ def run(
     SQLite store need no server. Example: filerelay run --config examples/quickstart.yaml
     """
     settings = settings_for(config, metrics_port=metrics_port)
+    state_lock = claim_state_dir(settings)  # noqa: F841 -- held until the process exits
     loaded = load_checked(settings)
     metrics, metrics_dir = _start_metrics(settings)
     worker = WorkerChild(Path(str(settings.config)), concurrency, metrics_dir)
