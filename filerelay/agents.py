@@ -16,12 +16,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from filerelay import __version__
 from filerelay.model import JSONDict
+from filerelay.pipeline.lease import owner_prefix
 from filerelay.settings import Settings
 from filerelay.statedir import private_dir
 from filerelay.store import Store, ensure_schema, make_engine
@@ -43,11 +45,13 @@ def agent_info(
     *,
     sources: list[str] | None = None,
     queues: list[str] | None = None,
+    tag: str | None = None,
 ) -> AgentInfo:
-    """This process, as an agent of ``role`` (``watcher`` or ``worker``)."""
+    """This process, as an agent of ``role`` (``watcher`` or ``worker``); its id ends with
+    ``tag`` (a random one unless given)."""
     host = socket.gethostname()
     return AgentInfo(
-        id=f"{role}@{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        id=f"{role}@{host}:{os.getpid()}:{tag or uuid.uuid4().hex[:8]}",
         role=role,
         host=host,
         pid=os.getpid(),
@@ -89,11 +93,18 @@ class LazyStore:
 class Heartbeat(threading.Thread):
     """Registers ``info`` and heartbeats every ``info.heartbeat_s`` until :meth:`stop`."""
 
-    def __init__(self, store: LazyStore, info: AgentInfo, details: DetailsFn | None = None) -> None:
+    def __init__(
+        self,
+        store: LazyStore,
+        info: AgentInfo,
+        details: DetailsFn | None = None,
+        on_start: Callable[[Store], object] | None = None,
+    ) -> None:
         super().__init__(name=f"{info.role}-heartbeat", daemon=True)
         self.store = store
         self.info = info
         self.details: DetailsFn = details or dict
+        self.on_start = on_start  # once, before the first beat, when the store answers
         self.beats = 0
         self._stop_event = threading.Event()
         self._registered = False
@@ -101,6 +112,12 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
+            if self.on_start is not None:
+                try:
+                    self.on_start(self.store.get())
+                    self.on_start = None
+                except Exception as exc:  # the store down: again at the next beat
+                    log.warning("agent.start_hook_failed", agent=self.info.id, error=_line(exc))
             self.beat()
             self._stop_event.wait(self.info.heartbeat_s)
 
@@ -144,21 +161,89 @@ def _line(exc: BaseException) -> str:
 
 
 def start_worker_agent(app: Any, settings: Settings) -> Heartbeat:
-    """Register this worker's main process and start its heartbeat thread."""
-    info = agent_info("worker", settings.heartbeat_s, queues=[settings.queue])
-    heartbeat = Heartbeat(LazyStore(settings), info)
+    """Register this worker's main process and start its heartbeat thread; first, end the
+    leases of its dead predecessors on this host (:func:`release_dead_predecessors`)."""
+    tag = app.filerelay_runtime.owner_tag
+    info = agent_info("worker", settings.heartbeat_s, queues=[settings.queue], tag=tag)
+    heartbeat = Heartbeat(
+        LazyStore(settings),
+        info,
+        details=lambda: {"pid_namespace": _pid_namespace()},
+        on_start=lambda store: release_dead_predecessors(store, info),
+    )
     heartbeat.start()
     app.filerelay_agent = heartbeat
     log.info("agent.started", agent=info.id, role="worker")
     return heartbeat
 
 
+#: How far back a restarted worker looks for dead predecessors on its host.
+PREDECESSOR_WINDOW = timedelta(days=1)
+
+
+def release_dead_predecessors(store: Store, info: AgentInfo) -> int:
+    """End the leases held by workers of this host (and PID namespace) whose process is gone,
+    so the reconciler re-drives their steps at its next pass instead of after their leases
+    lapse; how many leases were ended.
+
+    A worker is known dead when its pid no longer runs here. Agents of another PID namespace
+    (another container sharing the host name) are left to their leases: their pids mean
+    nothing here."""
+    released = 0
+    here = _pid_namespace()
+    since = datetime.now(UTC) - PREDECESSOR_WINDOW
+    for row in store.agents(since, role="worker", host=info.host):
+        details = row.details or {}
+        if row.id == info.id or details.get("pid_namespace") != here or _alive(row.pid):
+            continue
+        count = store.expire_leases_of(owner_prefix(info.host, _tag(row.id)))
+        if count:
+            log.warning("agent.predecessor_dead", agent=row.id, leases_released=count)
+        released += count
+    return released
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:  # not Linux: one namespace
+        return "-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def stop_worker_agent(app: Any) -> None:
     """Mark this worker stopped (a no-op when its agent never started)."""
     heartbeat: Heartbeat | None = getattr(app, "filerelay_agent", None)
     if heartbeat is not None and heartbeat.info.pid == os.getpid():
+        release_own_leases(heartbeat)
         heartbeat.stop()
         heartbeat.store.close()
+
+
+def release_own_leases(heartbeat: Heartbeat) -> None:
+    """End the leases this worker still holds as it stops (steps killed at the end of the
+    stop window): their steps are re-driven at the next reconcile pass."""
+    info = heartbeat.info
+    try:
+        count = heartbeat.store.get().expire_leases_of(owner_prefix(info.host, _tag(info.id)))
+    except Exception as exc:  # best effort: the leases lapse anyway
+        log.warning("agent.leases_not_released", agent=info.id, error=_line(exc))
+        return
+    if count:
+        log.warning("agent.leases_released", agent=info.id, leases=count)
+
+
+def _tag(agent_id: str) -> str:
+    return agent_id.rsplit(":", 1)[-1]
 
 
 # --- the watcher's agent: heartbeat with held counts, and the pause poller ----------------

@@ -61,11 +61,13 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int | None = Field(default=None, description="Worker processes/threads.")
     worker_pool: Literal["prefork", "threads", "solo"] = "prefork"
-    lease_margin_s: float = Field(
-        default=40.0,
-        ge=2.0,
-        description="A running step's lease is its timeout plus this; a worker that dies "
-        "holding it is replaced after at most that long (the reconciler re-drives the step).",
+    lease_s: float = Field(
+        default=30.0,
+        ge=0.5,
+        description="A running step's lease, renewed every third of it while the step runs "
+        "(whatever the step's timeout); a worker that dies holding it is replaced at most "
+        "this long plus one reconcile interval later (at once by a worker restarted on its "
+        "host).",
     )
     reconcile_interval_s: float = Field(default=15.0, gt=0, description="Reconciler period.")
     reconcile_grace_s: float = Field(
@@ -118,6 +120,12 @@ class Settings(BaseSettings):
         description="Serve Prometheus metrics at http://METRICS_HOST:PORT/metrics from `watch`, "
         "`worker` and `run` (the --metrics-port option). Unset: no metrics server.",
     )
+    message_key: SecretStr | None = Field(
+        default=None,
+        description="Sign every task message with this key (HMAC-SHA256 over its body) and "
+        "run only messages signed with it: for a broker others can publish to. Every "
+        "process of the deployment needs the same key.",
+    )
     metrics_host: str = Field(
         default="127.0.0.1", description="Address the metrics server binds (0.0.0.0: all)."
     )
@@ -139,6 +147,13 @@ class Settings(BaseSettings):
             dotenv_settings,
             file_secret_settings,
         )
+
+    def resolved_message_key(self) -> bytes | None:
+        """The message key (FILERELAY_MESSAGE_KEY, or the file FILERELAY_MESSAGE_KEY_FILE
+        names, read like every ``_FILE`` setting), or None: messages unsigned."""
+        if self.message_key is None:
+            return None
+        return self.message_key.get_secret_value().strip().encode() or None
 
     def resolved_database_url(self) -> str:
         """The store URL, defaulting to SQLite in the state dir."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import typer
 
@@ -91,6 +93,40 @@ def load_checked(settings: Settings, *, check_paths: bool = True) -> LoadedConfi
     """Load and validate the pipeline config named by the settings, or exit 2."""
     with user_errors():
         return check_config(settings, check_paths=check_paths)
+
+
+#: Held by the one ``filerelay run`` or ``watch`` using a state dir, from its start (the
+#: outbox's own ``watcher.lock`` is taken later, once the watcher thread runs).
+PROCESS_LOCK = "process.lock"
+
+
+def claim_state_dir(settings: Settings) -> TextIO:
+    """Create the state dir and take its watcher lock, or exit 2 with one line naming it: a
+    state dir that is not a directory, cannot be created, or is used by another watcher (two
+    would share one outbox and index). Keep the returned file open while the process runs."""
+    folder = settings.state_dir
+    if folder.exists() and not folder.is_dir():
+        fail(f"state dir {folder} is not a directory (FILERELAY_STATE_DIR)", Exit.USAGE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = (folder / PROCESS_LOCK).open("a+")
+    except OSError as exc:
+        fail(f"state dir {folder}: {exc.strerror}", Exit.USAGE)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        fail(
+            f"state dir {folder} is in use by another filerelay run/watch (pid {holder})",
+            Exit.USAGE,
+        )
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
 
 
 def run_guarded(fn: Callable[[], T]) -> T:

@@ -13,7 +13,13 @@ import structlog
 import typer
 
 from filerelay.alerting.service import start_alerts
-from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
+from filerelay.cli.common import (
+    CONFIG_OPTION,
+    claim_state_dir,
+    load_checked,
+    run_guarded,
+    settings_for,
+)
 from filerelay.cli.reconcile import start_reconciler
 from filerelay.cli.watch import METRICS_PORT_OPTION, install_stop_handlers, supervise
 from filerelay.metrics import multiproc
@@ -23,6 +29,8 @@ from filerelay.settings import Settings
 log = structlog.get_logger("filerelay.cli")
 
 MAX_RESPAWN_DELAY_S = 30.0
+#: How long past its soft-shutdown window a stopping worker child may take before it is killed.
+STOP_GRACE_S = 10.0
 
 
 class WorkerChild:
@@ -57,14 +65,28 @@ class WorkerChild:
             self.proc = self._spawn()
             delay = min(delay * 2, MAX_RESPAWN_DELAY_S)
 
-    def stop(self) -> None:
+    def stop(self, window_s: float) -> None:
+        """SIGTERM the worker: it stops at once when idle, or gives running steps ``window_s``
+        (and says what it waits for); killed if it is still there :data:`STOP_GRACE_S` later."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=window_s + STOP_GRACE_S)
             except subprocess.TimeoutExpired:
+                log.error("worker_stop_timeout", waited_s=window_s + STOP_GRACE_S)
                 self.proc.kill()
                 self.proc.wait()
+
+    def stop_when(self, stop: threading.Event, window_s: float) -> threading.Thread:
+        """Stop the worker as soon as ``stop`` is set, beside the watcher's own stop."""
+
+        def wait_then_stop() -> None:
+            stop.wait()
+            self.stop(window_s)
+
+        thread = threading.Thread(target=wait_then_stop, name="worker-stopper", daemon=True)
+        thread.start()
+        return thread
 
 
 def run(
@@ -79,19 +101,21 @@ def run(
     SQLite store need no server. Example: filerelay run --config examples/quickstart.yaml
     """
     settings = settings_for(config, metrics_port=metrics_port)
+    state_lock = claim_state_dir(settings)  # noqa: F841 -- held until the process exits
     loaded = load_checked(settings)
     metrics, metrics_dir = _start_metrics(settings)
     worker = WorkerChild(Path(str(settings.config)), concurrency, metrics_dir)
     stop = threading.Event()
     install_stop_handlers(stop)
     threading.Thread(target=worker.supervise, args=(stop,), daemon=True).start()
+    stopper = worker.stop_when(stop, settings.soft_shutdown_s)
     try:
         start_reconciler(settings, stop)
         run_guarded(lambda: start_alerts(settings, loaded, stop))
         run_guarded(lambda: supervise(settings, loaded, stop, metrics.hooks))
     finally:
         stop.set()
-        worker.stop()
+        stopper.join()
         metrics.stop()
         if metrics_dir is not None:
             multiproc.remove(metrics_dir)

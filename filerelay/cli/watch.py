@@ -16,6 +16,7 @@ from filerelay.agents import WatcherAgent
 from filerelay.cli.common import (
     CONFIG_OPTION,
     check_config,
+    claim_state_dir,
     load_checked,
     run_guarded,
     settings_for,
@@ -196,6 +197,7 @@ def watch(
     --metrics-port 9310
     """
     settings = settings_for(config, metrics_port=metrics_port)
+    state_lock = claim_state_dir(settings)  # noqa: F841 -- held until the process exits
     loaded = load_checked(settings)
     stop = threading.Event()
     install_stop_handlers(stop)

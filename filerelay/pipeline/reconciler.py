@@ -4,7 +4,8 @@ Every ``interval_s`` it re-drives steps that no message may carry any more (a wo
 holding the lease, a message vanished with a Redis restart or a SIGKILL on the embedded
 transport), fails poison steps that killed their worker on every attempt, and re-ingests
 events recorded but never routed. Recovery after a worker dies is bounded by the step's lease
-(its timeout plus a margin), not by the broker's visibility timeout.
+(``FILERELAY_LEASE_S``, renewed while the step runs, whatever its timeout) plus one interval,
+not by the broker's visibility timeout.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from typing import Any
 import structlog
 
 from filerelay.model import FileEvent
+from filerelay.pipeline.messages import redrive_message
 from filerelay.pipeline.publisher import WorkPublisher
 from filerelay.pipeline.runner import (
     Outcome,
     advance_stalled,
     discard_checkpoint,
     fail_poisoned,
-    redrive_message,
 )
 from filerelay.pipeline.runtime import Runtime
 from filerelay.store import Store

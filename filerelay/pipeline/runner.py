@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,10 +27,20 @@ from filerelay.model import (
     StepPhase,
     StepStatus,
 )
-from filerelay.pipeline.compensation import recovery_plan, recovery_step, undone_result
+from filerelay.pipeline.compensation import recovery_plan, undone_result
 from filerelay.pipeline.hooks import FAILED, LEASE_LOST, RETRY, SUCCEEDED
+from filerelay.pipeline.lease import LeaseKeeper, new_owner
+from filerelay.pipeline.messages import (
+    StepMessage,
+    message_for,
+    redrive_message,
+    ref_message,
+    step_message,
+    step_slot,
+)
 from filerelay.pipeline.retry import backoff_s, is_retryable
 from filerelay.pipeline.runtime import Rules, Runtime
+from filerelay.pipeline.trust import REFUSED, refusal
 from filerelay.routing.match import Match
 from filerelay.store import (
     Advance,
@@ -39,27 +48,13 @@ from filerelay.store import (
     InlineClaim,
     RoutePlan,
     StepPlan,
-    StepRef,
     Verdict,
 )
 from filerelay.store.rows import PoisonedStep, RoutedStep
 
 log = structlog.get_logger("filerelay.runner")
 
-MAX_COUNTDOWN_S = 900.0  # far below any sane visibility timeout
 INLINE_LIMIT_SLACK_S = 1.0  # a step runs inside the ingest only if its timeout is that limit
-
-
-@dataclass(frozen=True)
-class StepMessage:
-    """What the step task needs to run a step; ids and labels only (shown in Flower)."""
-
-    step_id: int
-    event_id: str
-    source: str
-    relpath: str
-    timeout_s: float
-    countdown_s: float = 0.0
 
 
 @dataclass
@@ -88,7 +83,10 @@ def ingest(
     """
     bound = log.bind(event_id=event.event_id, source=event.source, relpath=event.relpath)
     rules, matches, verdict = _decide(runtime, event, rules_sha256)
-    owner = new_owner()
+    if verdict.reason and verdict.reason.startswith(REFUSED):
+        # recorded under a key of its own: a forged key must not make a real file a duplicate
+        event = event.model_copy(update={"dedup_key": f"{REFUSED}:{event.event_id}"})
+    owner = new_owner(runtime.owner_tag)
     inline = _inline_slot(runtime, rules, matches, owner, inline_budget_s)
     admitted = runtime.store.admit(event, verdict, inline)
     recorded = admitted.recorded
@@ -98,6 +96,8 @@ def ingest(
                 bound.info("ingest_redelivered")  # the pipelines exist: hand out unstarted steps
                 return _current_steps(runtime, event)
             bound.info("duplicate", duplicate_of=recorded.duplicate_of, state=recorded.state)
+        elif verdict.reason and verdict.reason.startswith(REFUSED):
+            bound.error("ingest_refused", reason=verdict.reason, path=event.path)
         elif verdict.state == EventState.FAILED:
             bound.error("rules_unknown", rules=rules_sha256)
         else:
@@ -106,7 +106,7 @@ def ingest(
     assert rules is not None
     waiting = {m.route.name: m.not_before.isoformat() for m in matches if m.not_before}
     bound.info("routed", routes=[m.route.name for m in matches], waiting=waiting or None)
-    out = Outcome([_ref_message(runtime, rules, ref, event) for ref in admitted.first_steps])
+    out = Outcome([ref_message(runtime, rules, ref, event) for ref in admitted.first_steps])
     claim = admitted.claimed
     if claim is not None:
         if send is not None and out.enqueue:
@@ -124,7 +124,11 @@ _UNKNOWN_RULES = "unknown rules"
 def _decide(
     runtime: Runtime, event: FileEvent, rules_sha256: str | None
 ) -> tuple[Rules | None, list[Match], Verdict]:
-    """Re-stat and route the file: the verdict the store records with the event."""
+    """Check, re-stat and route the file: the verdict the store records with the event."""
+    sources = (runtime.rules_for(rules_sha256) or runtime.rules).loaded.model.sources
+    refused = refusal(sources, event)
+    if refused is not None:
+        return None, [], Verdict(state=EventState.FAILED.value, reason=refused)
     reason = _restat(event)
     if reason is not None:
         state = EventState.VANISHED if reason == EventState.VANISHED else EventState.SKIPPED
@@ -149,8 +153,8 @@ def _inline_slot(
 ) -> InlineClaim | None:
     """The first step to run inside the ingest: the first route's first step, when it is due
     now and its timeout is the ingest task's time limit (within a second). A step with a
-    shorter timeout goes through the broker, which gives it its own limit: run here, it could
-    overrun its lease (its timeout + the lease margin) and be claimed twice."""
+    shorter timeout goes through the broker, which gives it its own time limit: run here, it
+    would be bounded by the ingest's limit instead of its own timeout."""
     if rules is None or budget_s is None or not matches or matches[0].not_before is not None:
         return None
     route = matches[0].route
@@ -158,8 +162,7 @@ def _inline_slot(
         timeout_s = rules.timeout_s(step)
         if not budget_s - INLINE_LIMIT_SLACK_S <= timeout_s <= budget_s:
             return None
-        lease_s = budget_s + runtime.settings.lease_margin_s
-        return InlineClaim(route.name, position, branch, owner, lease_s)
+        return InlineClaim(route.name, position, branch, owner, runtime.settings.lease_s)
     return None
 
 
@@ -186,56 +189,8 @@ def _current_steps(runtime: Runtime, event: FileEvent) -> Outcome:
         if pipeline.status != PipelineStatus.RUNNING:
             continue
         for step_id in runtime.store.advance(pipeline.id).next_steps:
-            out.enqueue.append(_message_for(runtime, step_id, event))
+            out.enqueue.append(message_for(runtime, step_id, event))
     return out
-
-
-def _message_for(runtime: Runtime, step_id: int, event: FileEvent) -> StepMessage:
-    """The message of a pending step, delayed until its ``next_attempt_at``."""
-    row = runtime.store.step_row(step_id)
-    rules, step = _slot(runtime, row)
-    delay = _delay_s(row.next_attempt_at) if row else 0.0
-    return _message(rules, step_id, event, step, countdown=delay)
-
-
-def _ref_message(runtime: Runtime, rules: Rules, ref: StepRef, event: FileEvent) -> StepMessage:
-    """The message of a step the store described (no read needed for a main step)."""
-    if ref.phase != StepPhase.MAIN:
-        return _message_for(runtime, ref.step_id, event)
-    # a main step's config comes from the rules its pipeline runs with, which are ``rules``
-    step = rules.step(ref.route, ref.position, ref.branch)
-    return _message(rules, ref.step_id, event, step, countdown=_delay_s(ref.next_attempt_at))
-
-
-def _slot(runtime: Runtime, row: RoutedStep | None) -> tuple[Rules, StepBase | None]:
-    """The rules a step's pipeline started with, and the step's config in them."""
-    rules = runtime.rules_for(row.config_hash) if row else None
-    if row is None or rules is None:
-        return runtime.rules, None
-    if row.phase != StepPhase.MAIN:
-        return rules, recovery_step(runtime, rules, row)
-    return rules, rules.step(row.route, row.position, row.branch)
-
-
-def _delay_s(not_before: datetime | None) -> float:
-    """Seconds until ``not_before``, capped so no countdown nears the visibility timeout (a
-    longer wait is a chain of short countdowns: see :func:`run_step`)."""
-    if not_before is None:
-        return 0.0
-    return max(0.0, min((not_before - datetime.now(UTC)).total_seconds(), MAX_COUNTDOWN_S))
-
-
-def _message(
-    rules: Rules, step_id: int, event: FileEvent, step: StepBase | None, countdown: float = 0
-) -> StepMessage:
-    return StepMessage(
-        step_id=step_id,
-        event_id=event.event_id,
-        source=event.source,
-        relpath=event.relpath,
-        timeout_s=rules.timeout_s(step),
-        countdown_s=countdown,
-    )
 
 
 def _restat(event: FileEvent) -> str | None:
@@ -252,29 +207,17 @@ def _restat(event: FileEvent) -> str | None:
     return None
 
 
-def new_owner() -> str:
-    """A lease owner unique to one execution of one message."""
-    return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def run_step(
-    runtime: Runtime, step_id: int, owner: str | None = None, lease_s: float | None = None
-) -> Outcome:
+def run_step(runtime: Runtime, step_id: int, owner: str | None = None) -> Outcome:
     """Claim a step, run its action, record the outcome, return what to enqueue next.
 
-    ``lease_s``: the lease to claim with, when the caller knows the step's timeout (the step
-    task's own time limit); otherwise the step row is read first to find it.
+    The claim is a lease of ``FILERELAY_LEASE_S``, renewed while the action runs
+    (:class:`~filerelay.pipeline.lease.LeaseKeeper`), whatever the step's timeout.
     """
-    owner = owner or new_owner()
-    row = None
-    if lease_s is None:
-        row = runtime.store.step_row(step_id)
-        rules, step = _slot(runtime, row)
-        lease_s = rules.timeout_s(step) + runtime.settings.lease_margin_s
-    claim = runtime.store.claim_step(step_id, owner, lease_s)
+    owner = owner or new_owner(runtime.owner_tag)
+    claim = runtime.store.claim_step(step_id, owner, runtime.settings.lease_s)
     if claim is None:
         log.debug("step_not_claimable", step_id=step_id)
-        return _not_due(runtime, row or runtime.store.step_row(step_id))
+        return _not_due(runtime, runtime.store.step_row(step_id))
     rules, step = _claimed_slot(runtime, claim)
     with _step_context(claim):
         return _execute(runtime, rules, step, claim, owner)
@@ -288,7 +231,7 @@ def _claimed_slot(runtime: Runtime, claim: ClaimedStep) -> tuple[Rules, StepBase
         return runtime.rules, None
     if claim.phase == StepPhase.MAIN:
         return rules, rules.step(claim.route, claim.position, claim.branch)
-    return _slot(runtime, runtime.store.step_row(claim.step_id))
+    return step_slot(runtime, runtime.store.step_row(claim.step_id))
 
 
 def _step_context(claim: ClaimedStep) -> Any:
@@ -338,15 +281,18 @@ def _execute(
         log=log,
         checkpoint=claim.checkpoint,
         phase=StepPhase(claim.phase),
-        checkpointer=lambda data: runtime.store.save_checkpoint(
-            claim.step_id, owner, data, rules.timeout_s(step) + runtime.settings.lease_margin_s
-        ),
+    )
+    keeper = LeaseKeeper(runtime.store, claim.step_id, owner, runtime.settings.lease_s)
+    ctx.checkpointer = lambda data: (
+        keeper.held()
+        and runtime.store.save_checkpoint(claim.step_id, owner, data, runtime.settings.lease_s)
     )
     action = runtime.registry.get(step.action)(step.action_config, rules.resources)
     started = time.monotonic()
     runtime.hooks.step_started(claim)
     try:
-        result = _perform(runtime, action, ctx, claim)
+        with keeper:
+            result = _perform(runtime, action, ctx, claim)
     except Exception as exc:
         return _on_error(runtime, rules, claim, owner, step, exc)
     finally:
@@ -390,7 +336,7 @@ def _on_error(
         return Outcome()
     log.warning("step_retry", error=error, retry_in_s=round(delay, 3))
     runtime.hooks.step_finished(claim, RETRY)
-    return Outcome([_message(rules, claim.step_id, claim.event, step, countdown=delay)])
+    return Outcome([step_message(rules, claim.step_id, claim.event, step, countdown=delay)])
 
 
 def _fail(runtime: Runtime, rules: Rules, claim: ClaimedStep, owner: str, error: str) -> Outcome:
@@ -432,7 +378,7 @@ def _advance_pipeline(runtime: Runtime, pipeline_id: int, event_id: str) -> Outc
     event = runtime.store.load_event(event_id)
     if event is None:
         return Outcome()
-    return Outcome([_message_for(runtime, step_id, event) for step_id in adv.next_steps])
+    return Outcome([message_for(runtime, step_id, event) for step_id in adv.next_steps])
 
 
 def _advanced(runtime: Runtime, rules: Rules, claim: ClaimedStep, adv: Advance) -> Outcome:
@@ -440,14 +386,14 @@ def _advanced(runtime: Runtime, rules: Rules, claim: ClaimedStep, adv: Advance) 
     if adv.event_state and adv.event_finished_now:
         log.info("event_finished", state=adv.event_state)
         runtime.hooks.event_finished(claim.event, adv.event_state)
-    return Outcome([_ref_message(runtime, rules, ref, claim.event) for ref in adv.refs])
+    return Outcome([ref_message(runtime, rules, ref, claim.event) for ref in adv.refs])
 
 
 def discard_checkpoint(runtime: Runtime, row: RoutedStep, checkpoint: JSONDict) -> bool:
     """Let an ended step's action release what its checkpoint still holds outside filerelay
     (:meth:`Action.discard_checkpoint`; the reconciler's cleanup). True if it released
     something; a failure is logged and not retried (the row's checkpoint is cleared anyway)."""
-    rules, step = _slot(runtime, row)
+    rules, step = step_slot(runtime, row)
     if step is None:
         return False
     try:
@@ -460,20 +406,3 @@ def discard_checkpoint(runtime: Runtime, row: RoutedStep, checkpoint: JSONDict) 
         return False
     log.info("orphan_upload_aborted", step_id=row.id, object=released)
     return True
-
-
-def redrive_message(runtime: Runtime, step_id: int) -> StepMessage | None:
-    """A fresh message for a stranded step (the reconciler's), or None if it is gone."""
-    row = runtime.store.step_row(step_id)
-    if row is None:
-        return None
-    event = runtime.store.get_event(row.event_id)
-    rules, step = _slot(runtime, row)
-    return StepMessage(
-        step_id=step_id,
-        event_id=row.event_id,
-        source=event.source if event else "",
-        relpath=event.relpath if event else "",
-        timeout_s=rules.timeout_s(step),
-        countdown_s=_delay_s(row.next_attempt_at),
-    )

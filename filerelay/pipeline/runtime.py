@@ -100,6 +100,7 @@ class Runtime:
     store: Store
     hooks: StepHookList = field(default_factory=StepHookList)
     host: str = field(default_factory=socket.gethostname)
+    owner_tag: str = "-"  # names this worker in its lease owners (filerelay.pipeline.lease)
     _versions: dict[str, Rules] = field(default_factory=dict)
     _signature: tuple[int, int, int] | None = None
     _refused: tuple[int, int, int] | None = None
@@ -184,10 +185,13 @@ def save_version(store: Store, loaded: LoadedConfig) -> None:
 
 
 def build_runtime(
-    settings: Settings, registry: Registry | None = None, hooks: Sequence[StepHooks] = ()
+    settings: Settings,
+    registry: Registry | None = None,
+    hooks: Sequence[StepHooks] = (),
+    owner_tag: str = "-",
 ) -> Runtime:
     """Load and validate the config, open the store (upgrading it if allowed); ``hooks``
-    observe the runner's outcomes (metrics)."""
+    observe the runner's outcomes (metrics); ``owner_tag`` names the worker in its leases."""
     if settings.config is None:
         raise ConfigError("no pipeline config: pass --config or set FILERELAY_CONFIG")
     registry = registry or default_registry()
@@ -202,6 +206,7 @@ def build_runtime(
         registry=registry,
         store=store,
         hooks=StepHookList(hooks),
+        owner_tag=owner_tag,
     )
     runtime._signature = _signature(loaded.path)
     return runtime
@@ -210,9 +215,12 @@ def build_runtime(
 class RuntimeHolder:
     """One runtime per process, rebuilt after a fork; checks the config file for changes."""
 
-    def __init__(self, settings: Settings, hooks: Sequence[StepHooks] = ()) -> None:
+    def __init__(
+        self, settings: Settings, hooks: Sequence[StepHooks] = (), owner_tag: str = "-"
+    ) -> None:
         self.settings = settings
         self.hooks = list(hooks)
+        self.owner_tag = owner_tag  # the worker agent's tag, shared by its forked children
         self._lock = threading.Lock()
         self._pid = -1
         self._runtime: Runtime | None = None
@@ -222,7 +230,9 @@ class RuntimeHolder:
     def get(self) -> Runtime:
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
-                self._runtime = build_runtime(self.settings, hooks=self.hooks)
+                self._runtime = build_runtime(
+                    self.settings, hooks=self.hooks, owner_tag=self.owner_tag
+                )
                 self._pid = os.getpid()
                 self._checked = time.monotonic()
             elif self._hup.is_set() or time.monotonic() - self._checked >= RELOAD_CHECK_S:

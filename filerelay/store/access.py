@@ -4,16 +4,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+import structlog
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from filerelay.errors import StoreError
 from filerelay.store.db import read_only
+
+log = structlog.get_logger("filerelay.store")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -23,7 +28,9 @@ INSERT_RACE_ATTEMPTS = 3
 
 
 def translated(method: Callable[P, T]) -> Callable[P, T]:
-    """Turn driver errors escaping ``method`` into :class:`StoreError`."""
+    """Turn driver errors escaping ``method`` into :class:`StoreError` — and data the store
+    cannot decode (a corrupted row: bad JSON, bad text), which is the store's fault too: the
+    task that met it is deferred, not failed and its message dropped."""
 
     @wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -31,19 +38,50 @@ def translated(method: Callable[P, T]) -> Callable[P, T]:
             return method(*args, **kwargs)
         except DBAPIError as exc:
             raise StoreError(f"store {method.__name__} failed: {exc.orig or exc}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {method.__name__} failed: {exc}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a corrupted row
+            raise StoreError(f"store {method.__name__}: undecodable data: {exc}") from exc
 
     return wrapper
 
 
 class Transactions:
-    """A store facade's engine and its two kinds of short transaction."""
+    """A store facade's engine and its two kinds of short transaction.
+
+    On SQLite the store's file is checked before each transaction: deleted or replaced under
+    a running process, SQLite would go on writing to the unlinked file, and every record made
+    since would vanish with it. So the change is an error (:class:`StoreError`, logged once):
+    tasks are deferred, nothing is written anywhere, until filerelay is restarted and opens
+    the file now at that path (a new, empty store if it was deleted).
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._reader = read_only(engine)
+        self._file = sqlite_file(engine)
+        self._identity = _identity(self._file) if self._file else None
+        self._replaced_logged = False
+
+    def _check_file(self) -> None:
+        if self._file is None or self._identity is None:
+            return
+        now = _identity(self._file)
+        if now == self._identity:
+            return
+        what = "deleted" if now is None else "replaced"
+        message = (
+            f"the store file {self._file} was {what} while filerelay had it open; nothing "
+            "is recorded until filerelay is restarted (it then opens the file at that path)"
+        )
+        if not self._replaced_logged:
+            self._replaced_logged = True
+            log.error("store_file_changed", path=self._file, change=what)
+        raise StoreError(message)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        self._check_file()
         with self.engine.begin() as conn:
             yield conn
 
@@ -61,5 +99,25 @@ class Transactions:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        self._check_file()
         with self._reader.begin() as conn:
             yield conn
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The file of a SQLite store (None: another database, or in memory)."""
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return os.path.abspath(database)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """``(device, inode)`` of the file, None once it is gone."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)

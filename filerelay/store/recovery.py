@@ -153,3 +153,19 @@ def unrouted_events(conn: Connection, cutoff: datetime, limit: int) -> list[str]
         .limit(limit)
     )
     return [str(i) for i in conn.execute(query).scalars()]
+
+
+def expire_leases_of(conn: Connection, owner_prefix: str, now: datetime) -> int:
+    """End at once the leases of running steps whose owner starts with ``owner_prefix`` (a
+    worker known to be dead): the next reconcile pass re-drives them."""
+    pattern = owner_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    done = conn.execute(
+        update(steps)
+        .where(
+            steps.c.status == RUNNING,
+            steps.c.lease_owner.like(pattern, escape="\\"),
+            steps.c.lease_expires_at >= now,
+        )
+        .values(lease_expires_at=now)
+    )
+    return int(done.rowcount)

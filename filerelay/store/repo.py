@@ -165,6 +165,12 @@ class Store(Transactions):
             return steps.save_checkpoint(conn, step_id, owner, data, lease_s, utcnow())
 
     @translated
+    def renew_lease(self, step_id: int, owner: str, lease_s: float) -> bool:
+        """Extend a running step's lease by ``lease_s`` from now; False if ``owner`` lost it."""
+        with self._write() as conn:
+            return steps.renew_lease(conn, step_id, owner, lease_s, utcnow())
+
+    @translated
     def retry_step(self, step_id: int, owner: str, error: str, next_attempt_at: datetime) -> bool:
         """Release the lease and let the step be claimed again from ``next_attempt_at``."""
         with self._write() as conn:
@@ -241,6 +247,13 @@ class Store(Transactions):
         """Ended steps still holding a checkpoint older than ``age_s`` (orphaned uploads)."""
         with self._read() as conn:
             return recovery.abandoned_checkpoints(conn, utcnow() - timedelta(seconds=age_s), limit)
+
+    @translated
+    def expire_leases_of(self, owner_prefix: str) -> int:
+        """End the leases held by a dead worker (owners starting with ``owner_prefix``) so
+        that its steps are re-driven at once; how many there were."""
+        with self._write() as conn:
+            return recovery.expire_leases_of(conn, owner_prefix, utcnow())
 
     @translated
     def known_dedup_keys(self, keys: list[str]) -> set[str]:

@@ -164,6 +164,16 @@ def save_checkpoint(
     return done.rowcount == 1
 
 
+def renew_lease(conn: Connection, step_id: int, owner: str, lease_s: float, now: datetime) -> bool:
+    """Extend the lease of a step ``owner`` still holds (the running attempt's heartbeat)."""
+    done = conn.execute(
+        update(steps)
+        .where(_held_by(step_id, owner))
+        .values(lease_expires_at=now + timedelta(seconds=lease_s))
+    )
+    return done.rowcount == 1
+
+
 def complete(
     conn: Connection,
     step_id: int,

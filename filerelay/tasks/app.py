@@ -8,6 +8,7 @@ publish retry, a visibility timeout above the longest step time limit plus backo
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -24,9 +25,11 @@ from filerelay.pipeline.runner import Outcome, ingest, run_step
 from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
 from filerelay.statedir import private_dir
+from filerelay.tasks import embedded
 from filerelay.tasks.names import INGEST, STEP
 from filerelay.tasks.publisher import PUBLISH_RETRY_POLICY, enqueue
 from filerelay.tasks.signals import connect_worker_signals
+from filerelay.tasks.signing import SigningAMQP, VerifiedRequest
 
 UNAVAILABLE_MAX_BACKOFF_S = 30.0
 
@@ -36,7 +39,10 @@ log = structlog.get_logger("filerelay.tasks")
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings for the given process settings."""
     transport_options: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout_s}
+    broker_url = settings.resolved_broker_url()
     if settings.embedded_broker:
+        embedded.register()
+        broker_url = f"{embedded.SCHEME}://"
         folder = settings.broker_dir()
         for sub in ("queue", "processed", "control"):
             private_dir(folder / sub)
@@ -51,7 +57,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "polling_interval": 0.05,
         }
     conf: dict[str, Any] = {
-        "broker_url": settings.resolved_broker_url(),
+        "broker_url": broker_url,
         "result_backend": settings.result_backend,
         "task_ignore_result": settings.result_backend is None,
         "task_serializer": "json",
@@ -74,12 +80,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "task_track_started": True,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
-        # SIGTERM: running steps get this long to finish; then the worker stops and, on
-        # Redis/AMQP, hands its unacknowledged messages back to the queue at once (their
-        # steps are claimed again once their lease expires; nothing waits for the
-        # visibility timeout)
-        "worker_soft_shutdown_timeout": settings.soft_shutdown_s,
-        "worker_enable_soft_shutdown_on_idle": True,
+        # SIGTERM (a warm shutdown) gives running steps FILERELAY_SOFT_SHUTDOWN_S, then
+        # kills them (filerelay.tasks.shutdown); a cold one (SIGQUIT, a second Ctrl-C) stops
+        # at once. Celery's own soft shutdown would sleep its whole window, idle or not.
+        "worker_soft_shutdown_timeout": 0.0,
+        "worker_enable_soft_shutdown_on_idle": False,
+        # a pool process killed at the end of that window is given up on after 1 s (not 10)
+        "worker_lost_wait": 1.0,
         "broker_channel_error_retry": True,
     }
     if settings.embedded_broker:
@@ -91,14 +98,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
     """Build a configured Celery app with filerelay's tasks registered; ``hooks`` observe the
     runner's outcomes in every worker process (metrics)."""
-    app = Celery("filerelay", set_as_current=False)
+    app = Celery("filerelay", set_as_current=False, amqp=SigningAMQP)
     app.conf.update(celery_config(settings))
-    holder = RuntimeHolder(settings, hooks)
+    app.filerelay_message_key = settings.resolved_message_key()
+    # the worker's agent tag, known before its pool forks: every lease its processes take
+    # names it, so a successor on this host can end them once it is dead (pipeline.lease)
+    holder = RuntimeHolder(settings, hooks, owner_tag=uuid.uuid4().hex[:8])
     app.filerelay_runtime = holder
 
     # max_retries=None here: retry(max_retries=None) falls back to the task's limit, which
     # is 3 by default; a 4th deferral would fail the task and drop its message
-    @app.task(name=INGEST, bind=True, ignore_result=True, max_retries=None)
+    @app.task(name=INGEST, bind=True, ignore_result=True, max_retries=None, Request=VerifiedRequest)
     def ingest_task(self: Task, event: dict[str, Any], rules: str | None = None) -> None:
         """Record, route and start the pipelines of one stable file (``rules``: the SHA-256 of
         the config version to route with, for a reprocess with the same rules)."""
@@ -114,15 +124,13 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
             )
         enqueue(app, outcome, settings.queue)
 
-    @app.task(name=STEP, bind=True, ignore_result=True, max_retries=None)
+    @app.task(name=STEP, bind=True, ignore_result=True, max_retries=None, Request=VerifiedRequest)
     def step_task(
         self: Task, step_id: int, event_id: str = "", source: str = "", relpath: str = ""
     ) -> None:
         """Claim and run one step of a pipeline (event_id/source/relpath: labels for Flower)."""
         with _retry_when_unavailable(self):
-            soft_s = _soft_limit_s(self)  # the step's timeout: no read to find its lease
-            lease_s = soft_s + settings.lease_margin_s if soft_s else None
-            outcome = run_step(holder.get(), step_id, lease_s=lease_s)
+            outcome = run_step(holder.get(), step_id)
         enqueue(app, outcome, settings.queue)
 
     connect_worker_signals(app, holder, settings)

@@ -1,6 +1,6 @@
 """Sending filerelay's tasks: ingests (the watcher's :class:`CeleryPublisher`, reprocess, the
-reconciler) and step messages, with back pressure and time limits that keep a step inside its
-lease; :class:`CeleryWorkPublisher` is the pipeline core's
+reconciler) and step messages, with back pressure and the steps' time limits;
+:class:`CeleryWorkPublisher` is the pipeline core's
 :class:`~filerelay.pipeline.publisher.WorkPublisher` over a Celery app.
 """
 
@@ -13,9 +13,12 @@ from celery import Celery
 
 from filerelay.errors import FilerelayError
 from filerelay.model import FileEvent
-from filerelay.pipeline.runner import Outcome, StepMessage
-from filerelay.settings import Settings
+from filerelay.pipeline.messages import StepMessage
+from filerelay.pipeline.runner import Outcome
 from filerelay.tasks.names import INGEST, STEP
+
+#: Hard time limit past the soft one (the step's timeout): time for the action to clean up.
+KILL_AFTER_S = 20.0
 
 PUBLISH_RETRY_POLICY = {
     "max_retries": 3,
@@ -32,9 +35,8 @@ def enqueue(app: Celery, outcome: Outcome, queue: str) -> None:
 
 
 def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
-    """Publish a step message; the hard time limit stays inside the step's lease."""
-    settings: Settings = app.filerelay_runtime.settings
-    kill_after_s = _kill_after_s(settings)
+    """Publish a step message: its timeout is the soft time limit, and a step that ignores
+    it is killed :data:`KILL_AFTER_S` later (its lease then lapses, since nothing renews it)."""
     app.send_task(
         STEP,
         args=[msg.step_id],
@@ -42,16 +44,10 @@ def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
         queue=queue,
         countdown=msg.countdown_s or None,
         soft_time_limit=msg.timeout_s,
-        time_limit=msg.timeout_s + kill_after_s,
+        time_limit=msg.timeout_s + KILL_AFTER_S,
         retry=True,
         retry_policy=PUBLISH_RETRY_POLICY,
     )
-
-
-def _kill_after_s(settings: Settings) -> float:
-    """Hard time limit past the soft one: a step overrunning its timeout is killed while its
-    lease (timeout + lease margin) still holds, so nothing else runs it meanwhile."""
-    return min(30.0, settings.lease_margin_s / 2)
 
 
 def queue_depth(app: Celery, queue: str) -> int:
@@ -130,10 +126,7 @@ def send_ingest(
     (:func:`filerelay.pipeline.inline.inline_step_s`); without it every step goes through the
     broker.
     """
-    hard_s = None
-    if inline_step_s:
-        settings: Settings = app.filerelay_runtime.settings
-        hard_s = inline_step_s + _kill_after_s(settings)
+    hard_s = inline_step_s + KILL_AFTER_S if inline_step_s else None
     app.send_task(
         INGEST,
         args=[event.to_message()],

@@ -17,7 +17,8 @@ from filerelay.logs import stdout_to_log
 from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
 from filerelay.statedir import tighten_tree
-from filerelay.tasks.names import INGEST, STEP
+from filerelay.tasks.labels import task_labels
+from filerelay.tasks.shutdown import on_warm_shutdown
 
 log = structlog.get_logger("filerelay.tasks")
 
@@ -60,6 +61,8 @@ def connect_worker_signals(app: Celery, holder: RuntimeHolder, settings: Setting
     @signals.worker_shutting_down.connect(weak=False)
     def _shutting_down(sig: str = "", how: str = "", **_: Any) -> None:
         log.info("worker_shutting_down", signal=sig, how=how.lower())
+        if how.lower() == "warm":
+            on_warm_shutdown(settings.soft_shutdown_s)
 
     signals.task_prerun.connect(_bind_task_context, weak=False)  # the same function once
     signals.task_postrun.connect(_clear_task_context, weak=False)
@@ -77,20 +80,6 @@ def _bind_task_context(
 
 def _clear_task_context(**_: Any) -> None:
     structlog.contextvars.clear_contextvars()
-
-
-def task_labels(name: str, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``event_id`` and ``source`` (and a step's ``step_id``) from a task's arguments."""
-    labels: dict[str, Any] = {}
-    if name == INGEST and args and isinstance(args[0], dict):
-        labels = {"event_id": args[0].get("event_id"), "source": args[0].get("source")}
-    elif name == STEP:
-        labels = {
-            "event_id": kwargs.get("event_id"),
-            "source": kwargs.get("source"),
-            "step_id": args[0] if args else None,
-        }
-    return {key: value for key, value in labels.items() if value not in (None, "")}
 
 
 def _on_sighup(holder: RuntimeHolder) -> None:

@@ -27,13 +27,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 @pytest.fixture
 def deploy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Relay]]:
     """``deploy(config_text, broker_url, **env)``: a Relay in ``tmp_path`` with the chaos
-    settings (lease margin 3 s, reconcile every 1 s after a 3 s grace)."""
+    settings (3 s leases, reconcile every 1 s after a 3 s grace); ``NAME=None`` in ``env``
+    leaves that setting at its default."""
     made: list[Relay] = []
 
-    def make(config_text: str, broker_url: str, **env: str) -> Relay:
+    def make(config_text: str, broker_url: str, **env: str | None) -> Relay:
         root = tmp_path / f"relay{len(made)}" if made else tmp_path
         root.mkdir(exist_ok=True)
-        relay = Relay(root, config_text, broker_url=broker_url, extra_env={**CHAOS_ENV, **env})
+        merged = {k: v for k, v in {**CHAOS_ENV, **env}.items() if v is not None}
+        relay = Relay(root, config_text, broker_url=broker_url, extra_env=merged)
         made.append(relay)
         return relay
 

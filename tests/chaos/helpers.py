@@ -33,7 +33,7 @@ from tests.store.store_helpers import count_by_state, events_by_relpath
 
 # Short leases and a fast reconciler, so recovery fits in a test (see filerelay/settings.py).
 CHAOS_ENV = {
-    "FILERELAY_LEASE_MARGIN_S": "3",
+    "FILERELAY_LEASE_S": "3",
     "FILERELAY_RECONCILE_INTERVAL_S": "1",
     "FILERELAY_RECONCILE_GRACE_S": "3",
     "FILERELAY_AUDIT_INTERVAL_S": "2",  # disk audit: files the broker lost before any ingest

@@ -38,7 +38,7 @@ def setup(tmp_path, redis_url):
         state_dir=tmp_path / "state",
         database_url=f"sqlite:///{tmp_path}/s.db",
         broker_url=redis_url,
-        lease_margin_s=2.0,
+        lease_s=2.0,
     )
     runtime = build_runtime(settings)
     app = make_celery(settings)

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from filerelay.model import FileEvent
+from filerelay.pipeline.messages import StepMessage
 from filerelay.pipeline.publisher import WorkPublisher
 from filerelay.pipeline.reconciler import Reconciler
-from filerelay.pipeline.runner import Outcome, StepMessage, ingest, run_step
+from filerelay.pipeline.runner import Outcome, ingest, run_step
 from filerelay.pipeline.runtime import Runtime, build_runtime
 from filerelay.settings import load_settings
 from tests.conftest import wait_for
@@ -55,7 +56,7 @@ def env(tmp_path: Path) -> Iterator[tuple[Runtime, Reconciler, ListPublisher, Pa
         config=cfg,
         state_dir=tmp_path / "state",
         database_url=f"sqlite:///{tmp_path}/s.db",
-        lease_margin_s=2.0,
+        lease_s=2.0,
     )
     runtime = build_runtime(settings)
     publisher = ListPublisher()
