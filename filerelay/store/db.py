@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, String, Text, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.types import TypeDecorator
+
+from filerelay import fsnames
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10
@@ -182,3 +184,42 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+class _EscapedName:
+    """Shared by :class:`NameString` and :class:`NameText`: a file name (or a key built from
+    one) in memory as surrogate-escaped ``str``, in the database as :func:`fsnames.escape`'s
+    reversible UTF-8 text."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else fsnames.escape(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else fsnames.unescape(value)
+
+
+class NameString(_EscapedName, TypeDecorator[str]):
+    """A ``VARCHAR(n)`` column holding a file name, a path or a key built from one."""
+
+    impl = String
+    cache_ok = True
+
+
+class NameText(_EscapedName, TypeDecorator[str]):
+    """A ``TEXT`` column holding a file name, a path or a key built from one."""
+
+    impl = Text
+    cache_ok = True
+
+
+class MessageText(TypeDecorator[str]):
+    """A ``TEXT`` column of free text (a reason, an error) that may quote a file name: the
+    bytes of a name that are not UTF-8 are written ``\\xNN`` (:func:`fsnames.readable`)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else fsnames.readable(value)

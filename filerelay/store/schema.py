@@ -31,7 +31,7 @@ from sqlalchemy import (
     text,
 )
 
-from filerelay.store.db import UTCDateTime
+from filerelay.store.db import MessageText, NameString, NameText, UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -51,21 +51,21 @@ file_events = Table(
     metadata,
     Column("id", String(EVENT_ID_LEN), primary_key=True),
     Column("source", String(255), nullable=False),
-    Column("path", Text, nullable=False),
-    Column("relpath", String(4096), nullable=False),
+    Column("path", NameText, nullable=False),
+    Column("relpath", NameString(4096), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("ctime_ns", BigInteger, nullable=False),
     Column("inode", BigInteger, nullable=False),
     Column("device", BigInteger, nullable=False),
-    Column("dedup_key", String(DEDUP_KEY_LEN), nullable=False),
+    Column("dedup_key", NameString(DEDUP_KEY_LEN), nullable=False),
     Column("sha256", String(64), nullable=True),
     Column("tags", JSON, nullable=False),
     Column("host", String(255), nullable=False),
     Column("stable_signal", String(32), nullable=False),
     Column("detected_at", UTCDateTime, nullable=False),
     Column("state", String(16), nullable=False),
-    Column("reason", Text, nullable=True),
+    Column("reason", MessageText, nullable=True),
     Column("duplicate_of", String(EVENT_ID_LEN), ForeignKey("file_events.id"), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -95,7 +95,7 @@ pipelines = Table(
     # 32: 'compensation_failed' (19 characters) did not fit the 16 of 0001 on PostgreSQL
     Column("status", String(32), nullable=False),
     Column("current_position", Integer, nullable=True),
-    Column("error", Text, nullable=True),
+    Column("error", MessageText, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
     UniqueConstraint("event_id", "route", "run"),
@@ -119,8 +119,8 @@ steps = Table(
     Column("lease_expires_at", UTCDateTime, nullable=True),
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("result", JSON, nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("idempotency_key", String(2048), nullable=False),
+    Column("last_error", MessageText, nullable=True),
+    Column("idempotency_key", NameString(2048), nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("duration_ms", BigInteger, nullable=True),
@@ -165,9 +165,9 @@ notifications = Table(
     Column("channel", String(64), nullable=False),
     Column("target", String(1024), nullable=False),
     Column("subject", String(1024), nullable=True),
-    Column("body_excerpt", Text, nullable=True),
+    Column("body_excerpt", MessageText, nullable=True),
     Column("status", String(16), nullable=False),
-    Column("error", Text, nullable=True),
+    Column("error", MessageText, nullable=True),
     Index("ix_notifications_created_at", "created_at"),
 )
 
@@ -201,7 +201,7 @@ alert_states = Table(
     Column("status", String(16), nullable=False),
     Column("labels", JSON, nullable=False),
     Column("value", Float, nullable=True),
-    Column("summary", Text, nullable=True),
+    Column("summary", MessageText, nullable=True),
     Column("pending_since", UTCDateTime, nullable=False),
     Column("firing_since", UTCDateTime, nullable=True),
     Column("escalated_at", UTCDateTime, nullable=True),
