@@ -216,7 +216,7 @@ def test_step_failing_for_good_after_an_upload_deletes_the_object(
 
 def store_behind(proxy: TcpProxy, pg_url: str) -> str:
     """The store URL through ``proxy``, without TLS so the proxy can read the statements."""
-    url = urlsplit(pg_url.replace("postgresql+psycopg2", "postgresql"))
+    url = urlsplit("postgresql://" + pg_url.split("://", 1)[1])
     where = f"{url.hostname}:{url.port or 5432}"
     return pg_url.replace(where, f"127.0.0.1:{proxy.port}") + "?sslmode=disable"
 
