@@ -50,6 +50,8 @@ def connect_worker_signals(app: Celery, holder: RuntimeHolder, settings: Setting
 
     @signals.celeryd_after_setup.connect(weak=False)
     def _json_only(instance: Any, **_: Any) -> None:  # before Celery prints its banner
+        if settings.log_level != "DEBUG":  # worker_ready is the start-up line
+            instance.quiet = True
         if settings.log_format == "json":
             instance.quiet = True
             stdout_to_log()
