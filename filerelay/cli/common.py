@@ -71,21 +71,6 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
     return settings
 
 
-def broker_label(settings: Settings) -> str:
-    """Where tasks go, for a start-up line: the broker URL (its password masked by the log
-    redaction), or the embedded broker's folder."""
-    if settings.embedded_broker:
-        return f"embedded broker in {settings.broker_dir()}"
-    return settings.resolved_broker_url()
-
-
-def store_label(settings: Settings) -> str:
-    """The store, for a start-up line: the SQLite file, or the database URL."""
-    if settings.database_url:
-        return settings.database_url
-    return str((settings.state_dir / "filerelay.db").resolve())
-
-
 def check_config(settings: Settings, *, check_paths: bool = True) -> LoadedConfig:
     """Load and validate the pipeline config named by the settings; raises ConfigError."""
     if settings.config is None:

@@ -15,7 +15,6 @@ import typer
 from filerelay.agents import WatcherAgent
 from filerelay.cli.common import (
     CONFIG_OPTION,
-    broker_label,
     check_config,
     load_checked,
     run_guarded,
@@ -169,7 +168,7 @@ def _supervise(
                 build_watcher(settings, config.loaded, agent.held, hooks),
                 inner,
                 failure,
-                broker_label(settings),
+                settings.broker_label(),
             ),
             name="watcher",
         )

@@ -6,28 +6,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-import structlog
 import typer
 from celery import signals
 
 from filerelay.cli.common import (
     CONFIG_OPTION,
-    broker_label,
     load_checked,
     run_guarded,
     settings_for,
-    store_label,
 )
 from filerelay.cli.watch import METRICS_PORT_OPTION
-from filerelay.config import LoadedConfig
-from filerelay.config.models import step_slots
 from filerelay.logs import configure_logging
 from filerelay.metrics.setup import start_worker_metrics, worker_metrics_setup
 from filerelay.settings import Settings
 from filerelay.store import ensure_schema, make_engine
 from filerelay.tasks import make_celery
-
-log = structlog.get_logger("filerelay.cli")
 
 
 def worker(
@@ -45,24 +38,10 @@ def worker(
     Example: FILERELAY_BROKER_URL=redis://127.0.0.1:6379/0 filerelay worker -c pipeline.yaml -C 8
     """
     settings = settings_for(config, metrics_port=metrics_port)
-    loaded = load_checked(settings)
+    load_checked(settings)
     start_worker(
-        settings,
-        concurrency=concurrency,
-        pool=pool,
-        hostname=hostname,
-        metrics_dir=metrics_dir,
-        routes=route_summary(loaded),
+        settings, concurrency=concurrency, pool=pool, hostname=hostname, metrics_dir=metrics_dir
     )
-
-
-def route_summary(loaded: LoadedConfig) -> dict[str, str]:
-    """Each route's steps, for the start-up line: ``{"video": "s3 > webhook > move"}``."""
-    model = loaded.model
-    return {
-        route.name: " > ".join(step.action for _, _, step, _ in step_slots(route.steps))
-        for route in model.routes  # type: ignore[attr-defined]
-    }
 
 
 def start_worker(
@@ -72,7 +51,6 @@ def start_worker(
     pool: str | None = None,
     hostname: str | None = None,
     metrics_dir: Path | None = None,
-    routes: dict[str, str] | None = None,
 ) -> None:
     """Prepare the store and run a Celery worker in this process until it stops.
 
@@ -93,16 +71,6 @@ def start_worker(
     app = make_celery(settings, [metrics.hook] if metrics else [])
     if metrics is not None:
         run_guarded(lambda: start_worker_metrics(metrics, app, settings))
-
-    @signals.worker_ready.connect(weak=False)  # after the agent registered (connected first)
-    def _announce(sender: Any = None, **_: Any) -> None:
-        log.info(
-            "worker_ready",
-            node=getattr(sender, "hostname", None),
-            consumes=f"{settings.queue} from {broker_label(settings)}",
-            store=store_label(settings),
-            routes=routes,
-        )
 
     argv = [
         "worker",

@@ -37,12 +37,13 @@ def connect_worker_signals(app: Celery, holder: RuntimeHolder, settings: Setting
         threading.Thread(target=holder.warm_up, name="filerelay-warm-up", daemon=True).start()
 
     @signals.worker_ready.connect(weak=False)
-    def _main_sighup(**_: Any) -> None:
+    def _main_sighup(sender: Any = None, **_: Any) -> None:
         # Celery's own SIGHUP handler re-executes the worker, which would exit on a bad file;
         # ours validates and logs at once, and the processes reload at their next task.
         signal.signal(signal.SIGHUP, lambda *_: _on_sighup(holder))
         holder.start_watching()  # threads/solo pools run tasks in this process
         start_worker_agent(app, settings)
+        _announce(sender, settings)
 
     @signals.worker_shutdown.connect(weak=False)
     def _agent_stopped(**_: Any) -> None:
@@ -90,6 +91,28 @@ def task_labels(name: str, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             "step_id": args[0] if args else None,
         }
     return {key: value for key, value in labels.items() if value not in (None, "")}
+
+
+def _announce(consumer: Any, settings: Settings) -> None:
+    """The worker's one start-up line: what it consumes, its store, and its routes' steps
+    (Celery's banner and "ready." are DEBUG; see :mod:`filerelay.logs`)."""
+    from filerelay.actions.registry import default_registry
+    from filerelay.config import ActionCatalog, load_config
+    from filerelay.config.models import route_summary
+
+    routes: dict[str, str] | str
+    try:
+        loaded = load_config(str(settings.config), ActionCatalog.from_registry(default_registry()))
+        routes = route_summary(list(loaded.model.routes))  # type: ignore[attr-defined]
+    except ConfigError as exc:  # the tasks will report it; the line says so
+        routes = f"config not loaded: {str(exc.problems[0]).lstrip(': ')}"
+    log.info(
+        "worker_ready",
+        node=getattr(consumer, "hostname", None),
+        consumes=f"{settings.queue} from {settings.broker_label()}",
+        store=settings.store_label(),
+        routes=routes,
+    )
 
 
 def _on_sighup(holder: RuntimeHolder) -> None:
