@@ -173,7 +173,7 @@ def start_worker_agent(app: Any, settings: Settings) -> Heartbeat:
     )
     heartbeat.start()
     app.filerelay_agent = heartbeat
-    log.info("agent.started", agent=info.id, role="worker")
+    log.debug("agent.started", agent=info.id, role="worker")
     return heartbeat
 
 
@@ -269,7 +269,7 @@ class WatcherAgent:
     def start(self) -> WatcherAgent:
         self.heartbeat.start()
         self.poller.start()
-        log.info("agent.started", agent=self.heartbeat.info.id, role="watcher")
+        log.debug("agent.started", agent=self.heartbeat.info.id, role="watcher")
         return self
 
     def set_sources(self, sources: list[Any]) -> None:

@@ -32,6 +32,19 @@ from structlog.typing import EventDict
 from filerelay.redaction import MASK, Redactor, is_secret_key, process_redactor
 
 NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "watchdog", "kombu", "amqp")
+#: Libraries' start-up and per-task lines (alembic's "Context impl", Celery's "Task …
+#: received/succeeded", "Connected to", "ready."): shown only at DEBUG, so that a file costs
+#: one INFO line (``event_finished``) and a process starts with one (``*_ready``).
+QUIET_BELOW_DEBUG = (
+    "alembic",
+    "celery.worker.strategy",
+    "celery.app.trace",
+    "celery.worker.consumer.connection",
+    "celery.worker.consumer.mingle",
+    "celery.apps.worker",
+)
+#: kombu warns on every connection to the embedded transport, whose URL has no host.
+_DROPPED = ("No hostname was supplied",)
 _CELERY_LABEL = re.compile(r"\b(event_id|source)['\"]?\s*[=:]\s*['\"]?([^\s'\",}\]]+)")
 
 
@@ -108,9 +121,19 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for quiet in QUIET_BELOW_DEBUG:
+        logging.getLogger(quiet).setLevel(
+            "DEBUG" if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
+        )
+    handler.addFilter(_drop_known_noise)
     if fmt == "json":  # a raw warning or traceback line would break the one-object-a-line rule
         logging.captureWarnings(True)
         _log_uncaught_exceptions()
+
+
+def _drop_known_noise(record: logging.LogRecord) -> bool:
+    """Handler filter: False for the library messages in ``_DROPPED``."""
+    return not (isinstance(record.msg, str) and record.msg.startswith(_DROPPED))
 
 
 def _formatter(fmt: str, shared: list[Any]) -> logging.Formatter:

@@ -34,6 +34,8 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel, SecretStr
 
+from filerelay import fsnames
+
 MASK = "***"
 # shorter values are not replaced by value (see the module docstring); a secret-named key or a
 # URL password is masked whatever its length
@@ -169,9 +171,10 @@ def environment_secrets(environ: Mapping[str, str]) -> set[str]:
 
 def sanitize(text: str, redactor: Redactor | None = None) -> str:
     """``text`` fit to be recorded: known secrets masked (``redactor``, default the process's),
-    URLs without userinfo and with their secret query values masked, and NUL bytes and lone
-    surrogates (refused by PostgreSQL) replaced by U+FFFD."""
-    text = (redactor or process_redactor()).redact(text)
+    URLs without userinfo and with their secret query values masked, a file name's bytes
+    that are not UTF-8 written ``\\xNN`` (:func:`fsnames.readable`), and NUL bytes (refused
+    by PostgreSQL) replaced by U+FFFD."""
+    text = fsnames.readable((redactor or process_redactor()).redact(text))
     if "://" in text:
         text = _URL_USERINFO.sub(r"\1", text)
     return _UNSTORABLE.sub("\ufffd", mask_secret_query(text))

@@ -169,6 +169,19 @@ class Settings(BaseSettings):
     def embedded_broker(self) -> bool:
         return not self.broker_url or self.broker_url.startswith("filesystem://")
 
+    def broker_label(self) -> str:
+        """Where tasks go, for a start-up line: the broker URL (a password in it is masked by
+        the log redaction), or the embedded broker's folder."""
+        if self.embedded_broker:
+            return f"embedded broker in {self.broker_dir()}"
+        return self.resolved_broker_url()
+
+    def store_label(self) -> str:
+        """The store, for a start-up line: the SQLite file, or the database URL."""
+        if self.database_url:
+            return self.database_url
+        return str((self.state_dir / "filerelay.db").resolve())
+
     def broker_dir(self) -> Path:
         """Folder of the embedded filesystem broker."""
         return (self.state_dir / "broker").resolve()

@@ -162,23 +162,20 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     try:
-        import psycopg2
+        import psycopg
     except ImportError:
-        missing_service("psycopg2")
+        missing_service("psycopg (psycopg 3)")
     try:
-        admin = psycopg2.connect(PG_DSN, connect_timeout=3)
+        admin = psycopg.connect(PG_DSN, connect_timeout=3, autocommit=True)
     except Exception:
         missing_service(f"PostgreSQL at {PG_DSN}")
-    admin.autocommit = True
     name = f"filerelay_t_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+    admin.execute(f'CREATE DATABASE "{name}"')
     base = PG_DSN.rsplit("/", 1)[0]
     try:
-        yield f"postgresql+psycopg2://{base.split('://', 1)[1]}/{name}"
+        yield f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
     finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
 

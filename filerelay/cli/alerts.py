@@ -12,6 +12,7 @@ from filerelay.alerting import service
 from filerelay.cli.common import CONFIG_OPTION, Exit, load_checked, run_guarded, settings_for
 from filerelay.cli.views import console, print_json
 from filerelay.cli.watch import install_stop_handlers
+from filerelay.ops import require_local_store
 
 log = structlog.get_logger("filerelay.cli")
 
@@ -70,6 +71,7 @@ def list_(
     settings = settings_for(config)
     loaded = load_checked(settings, check_paths=False)
     alerts = run_guarded(lambda: service.alerts_of(loaded))
+    run_guarded(lambda: require_local_store(settings))
     store = run_guarded(lambda: service.open_store(settings))
     states = run_guarded(lambda: service.rule_states(alerts, store))
     if as_json:

@@ -22,6 +22,7 @@ from filerelay.logs import configure_logging, register_secrets
 from filerelay.pipeline.retry import check_delivery_limits
 from filerelay.redaction import secrets_in
 from filerelay.settings import Settings, load_settings
+from filerelay.store.db import check_driver
 
 T = TypeVar("T")
 
@@ -67,6 +68,7 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
             settings = load_settings(config=config, **overrides)
         except Exception as exc:  # pydantic ValidationError on a bad FILERELAY_* value
             raise ConfigError(f"bad FILERELAY_* setting: {exc}") from None
+        check_driver(settings.resolved_database_url())  # one line, not a traceback, at once
     configure_logging(settings.log_format, settings.log_level)
     register_secrets(secrets_in(settings))
     return settings

@@ -6,7 +6,7 @@ import typer
 
 from filerelay.cli.common import run_guarded, settings_for
 from filerelay.cli.views import progress_bar
-from filerelay.ops import open_store
+from filerelay.ops import open_store, require_local_store
 from filerelay.ops.control import prune
 from filerelay.ops.inputs import FINISHED_STATES, parse_age, parse_state
 from filerelay.store import make_engine
@@ -31,6 +31,7 @@ def db_upgrade() -> None:
 def db_current() -> None:
     """Print the store's schema revision and the code's head revision."""
     settings = settings_for(None)
+    run_guarded(lambda: require_local_store(settings))
     engine = make_engine(settings.resolved_database_url())
     typer.echo(f"store {run_guarded(lambda: current_revision(engine))}, code {head_revision()}")
 
@@ -49,7 +50,7 @@ def db_prune(
     age = run_guarded(lambda: parse_age(older_than, "--older-than"))
     picked = run_guarded(lambda: parse_state(state, FINISHED_STATES))
     chosen = [picked] if picked else FINISHED_STATES
-    store = run_guarded(lambda: open_store(settings))
+    store = run_guarded(lambda: open_store(settings, existing=True))
     counted = run_guarded(lambda: prune(store, age, chosen, dry_run=True))
     if not dry_run:
         with progress_bar(counted.pruned.events, "pruning") as advance:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from filerelay.cli import views
-from filerelay.cli.common import run_guarded, settings_for
+from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.ops import open_store
 from filerelay.ops.events import EventList, history, list_events
 from filerelay.ops.inputs import parse_limit, parse_state, parse_time
@@ -56,7 +58,7 @@ def list_cmd(
             search=search,
         )
         size = parse_limit(limit)
-        return list_events(open_store(settings), flt, size, cursor)
+        return list_events(open_store(settings, existing=True), flt, size, cursor)
 
     views.events_page(run_guarded(query), as_json)
 
@@ -65,6 +67,7 @@ def list_cmd(
 def show(
     ref: str = typer.Argument(..., help="Event id, or the path of a file."),
     as_json: bool = JSON_OPTION,
+    config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Show an event (or every recorded version of a file) and the timeline of its
     pipelines and steps over all runs: attempts, durations, results, errors.
@@ -74,6 +77,12 @@ def show(
       filerelay events show 0193a4c2e1f0b2c3d4e5f60718293a4b
 
       filerelay events show /data/camera/2026/clip.mp4 --json
+
+    With a config (--config or FILERELAY_CONFIG), a path outside every source says so.
     """
-    settings = settings_for(None)
-    views.history(run_guarded(lambda: history(open_store(settings), ref)), as_json)
+    settings = settings_for(config)
+    sources = None
+    if settings.config is not None:
+        sources = list(load_checked(settings, check_paths=False).model.sources)
+    store = run_guarded(lambda: open_store(settings, existing=True))
+    views.history(run_guarded(lambda: history(store, ref, sources)), as_json)

@@ -23,7 +23,9 @@ def _flip(paused: bool, source: str | None, config: Path | None) -> None:
     configured = []
     if settings.config is not None:
         configured = [s.name for s in load_checked(settings, check_paths=False).model.sources]
-    changed = run_guarded(lambda: switch(open_store(settings), paused, source, configured))
+    changed = run_guarded(
+        lambda: switch(open_store(settings, existing=True), paused, source, configured)
+    )
     verb = "paused" if paused else "resumed"
     typer.echo(f"{verb}: {', '.join(changed)}" if changed else f"nothing to do: already {verb}")
 

@@ -14,14 +14,17 @@ import unicodedata
 
 from rich.text import Text
 
+from filerelay import fsnames
+
 # C0 and C1 controls, DEL; the Unicode format characters (bidi overrides, zero-width) are
 # found by category below
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def printable(value: object) -> str:
-    """``str(value)`` with control and format characters escaped (``\\x1b``, ``\\u202e``)."""
-    text = str(value)
+    """``str(value)`` with a file name's non-UTF-8 bytes as ``\\xNN`` (:func:`fsnames.readable`)
+    and control and format characters escaped (``\\x1b``, ``\\u202e``)."""
+    text = fsnames.readable(str(value))
     if text.isprintable():
         return text
     return "".join(_escape(ch) for ch in text)

@@ -69,7 +69,7 @@ def _run(
     force: bool,
     same_rules: bool,
 ) -> Outcome:
-    store = open_store(settings)
+    store = open_store(settings, existing=True)
     take, out = plan(select(store, refs, flt, sources), force)
     if dry_run:
         out.requeued = [r.id for r in take]

@@ -23,6 +23,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
       filerelay status --json | jq '.agents[] | select(.state == "offline")'
     """
     settings = settings_for(None)
+    store = run_guarded(lambda: open_store(settings, existing=True))  # before the broker dir
     app = make_celery(settings)
-    result = run_guarded(lambda: collect(settings, app, open_store(settings)))
+    result = run_guarded(lambda: collect(settings, app, store))
     status_view.render(result, as_json)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from filerelay import fsnames
 from filerelay.cli.printable import cell, printable
 from filerelay.ops.events import EventHistory, EventList
 from filerelay.store.rows import StepRow
@@ -21,8 +22,10 @@ PROGRESS_FROM = 100  # selections at least this large get a progress bar
 
 
 def console() -> Console:
-    """stdout; wide enough not to fold ids when it is not a terminal."""
-    return Console(width=None if sys.stdout.isatty() else 200)
+    """stdout; wide enough not to fold ids when it is not a terminal. Text is printed as it
+    is: no markup (``[red]`` in a file name), no emoji codes (``:camera:``)."""
+    width = None if sys.stdout.isatty() else 200
+    return Console(width=width, markup=False, emoji=False, highlight=False)
 
 
 def _jsonable(value: Any) -> Any:
@@ -33,8 +36,20 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def shown(value: Any) -> Any:
+    """``value`` with every string readable: a file name's non-UTF-8 bytes as ``\\xNN``
+    (:func:`filerelay.fsnames.readable`), so printing it never fails."""
+    if isinstance(value, str):
+        return fsnames.readable(value)
+    if isinstance(value, dict):
+        return {shown(k): shown(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [shown(v) for v in value]
+    return value
+
+
 def print_json(data: Any) -> None:
-    print(json.dumps(data, default=_jsonable, indent=2, sort_keys=False))
+    print(json.dumps(shown(data), default=_jsonable, indent=2, sort_keys=False))
 
 
 def when(value: datetime | None) -> str:
@@ -72,7 +87,7 @@ def history(events: list[EventHistory], as_json: bool) -> None:
     if as_json:
         print_json({"events": [e.to_json() for e in events]})
         return
-    out = console()
+    out = _ReadableConsole()
     for item in events:
         ev = item.event
         line = (
@@ -116,3 +131,13 @@ def progress_bar(total: int, label: str) -> Iterator[Any]:
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+class _ReadableConsole:
+    """A :func:`console` whose printed strings are made readable first (see :func:`shown`)."""
+
+    def __init__(self) -> None:
+        self._out = console()
+
+    def print(self, text: str, **kwargs: Any) -> None:
+        self._out.print(fsnames.readable(text), **kwargs)

@@ -74,13 +74,15 @@ def build_watcher(
     )
 
 
-def run_watcher(watcher: Watcher, stop: threading.Event) -> None:
-    """Run the watcher in this thread; log ``watcher_ready`` once it observes every source."""
+def run_watcher(watcher: Watcher, stop: threading.Event, delivers_to: str = "") -> None:
+    """Run the watcher in this thread; once it observes every source, log ``watcher_ready``:
+    the one start-up line, saying what it watches and where it hands files over to."""
 
     def announce() -> None:
         while not stop.is_set():
             if watcher.ready.wait(0.2):
-                log.info("watcher_ready")
+                watching = {n: f"{sw.root} ({sw.kind})" for n, sw in watcher.sources.items()}
+                log.info("watcher_ready", watching=watching, delivers_to=delivers_to)
                 return
 
     threading.Thread(target=announce, name="ready-announcer", daemon=True).start()
@@ -160,7 +162,12 @@ def _supervise(
         failure: list[BaseException] = []
         thread = threading.Thread(
             target=_run_capturing,
-            args=(build_watcher(settings, config.loaded, agent.held, hooks), inner, failure),
+            args=(
+                build_watcher(settings, config.loaded, agent.held, hooks),
+                inner,
+                failure,
+                settings.broker_label(),
+            ),
             name="watcher",
         )
         thread.start()
@@ -179,9 +186,11 @@ def _supervise(
             break
 
 
-def _run_capturing(watcher: Watcher, stop: threading.Event, failure: list[BaseException]) -> None:
+def _run_capturing(
+    watcher: Watcher, stop: threading.Event, failure: list[BaseException], delivers_to: str
+) -> None:
     try:
-        run_watcher(watcher, stop)
+        run_watcher(watcher, stop, delivers_to)
     except BaseException as exc:  # re-raised in the main thread by supervise()
         failure.append(exc)
 
@@ -202,7 +211,7 @@ def watch(
     stop = threading.Event()
     install_stop_handlers(stop)
     metrics = run_guarded(lambda: start_watcher_metrics(settings))
-    log.info("watcher_starting", sources=[s.name for s in loaded.model.sources])
+    log.debug("watcher_starting", sources=[s.name for s in loaded.model.sources])
     try:
         run_guarded(lambda: supervise(settings, loaded, stop, metrics.hooks))
     finally:

@@ -11,7 +11,12 @@ from typing import Any, NoReturn
 import typer
 from celery import signals
 
-from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
+from filerelay.cli.common import (
+    CONFIG_OPTION,
+    load_checked,
+    run_guarded,
+    settings_for,
+)
 from filerelay.cli.watch import METRICS_PORT_OPTION
 from filerelay.logs import configure_logging
 from filerelay.metrics.setup import start_worker_metrics, worker_metrics_setup
@@ -68,6 +73,7 @@ def start_worker(
     app = make_celery(settings, [metrics.hook] if metrics else [])
     if metrics is not None:
         run_guarded(lambda: start_worker_metrics(metrics, app, settings))
+
     argv = [
         "worker",
         f"--loglevel={settings.log_level}",

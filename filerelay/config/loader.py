@@ -126,8 +126,7 @@ def _from_pydantic(doc: YamlDoc, err: Any, catalog: ActionCatalog) -> ConfigProb
     elif kind == "missing":
         msg = "field required"
     elif kind == "extra_forbidden":
-        key = where[-1] if where else "?"
-        msg = f"unknown key {key!r}" + _did_you_mean(str(key), _known_keys(catalog))
+        msg = _unknown_key(where, catalog)
     elif kind in {"value_error", "assertion_error"}:
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     elif kind == "literal_error":
@@ -135,6 +134,19 @@ def _from_pydantic(doc: YamlDoc, err: Any, catalog: ActionCatalog) -> ConfigProb
     else:
         msg = f"{msg[0].lower()}{msg[1:]}"
     return _problem(doc, where, msg)
+
+
+def _unknown_key(where: Path_, catalog: ActionCatalog) -> str:
+    """``unknown key 'bukcet'; did you mean 'bucket'?`` — or, for a step's own key written
+    inside its action's mapping (``webhook: {url: …, retry: …}``), where it belongs."""
+    key = str(where[-1]) if where else "?"
+    action = str(where[-2]) if len(where) >= 2 else ""
+    if key in STEP_COMMON_KEYS and action in catalog.configs:
+        return (
+            f"{key!r} belongs beside the action key, not inside {action!r}: "
+            f"`- {action}: {{...}}` then `{key}: ...` at the step's indentation"
+        )
+    return f"unknown key {key!r}" + _did_you_mean(key, _known_keys(catalog))
 
 
 def _union_tags(catalog: ActionCatalog) -> frozenset[str]:

@@ -254,6 +254,12 @@ def step_slots(steps: list[Any]) -> list[tuple[int, int, StepBase, tuple[Any, ..
     return slots
 
 
+def route_summary(routes: list[Any]) -> dict[str, str]:
+    """Each route's actions in order, for a start-up line: ``{"video": "s3 > webhook"}``
+    (the children of a ``parallel:`` step are listed one after another)."""
+    return {r.name: " > ".join(s.action for _, _, s, _ in step_slots(r.steps)) for r in routes}
+
+
 def slot_name(position: int, branch: int, step: StepBase, parallel: bool) -> str:
     """A step's name: its ``name``, else ``<position>-<action>`` (``<pos>.<branch>-…``)."""
     if step.name:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from filerelay.errors import UsageError
 from filerelay.model import EventState, JSONDict
 from filerelay.ops.inputs import is_event_id
-from filerelay.ops.paths import absolute
+from filerelay.ops.paths import absolute, locate
 from filerelay.store import Store
 from filerelay.store.listing import Cursor, EventFilter
 from filerelay.store.rows import EventRow, PipelineRun
@@ -81,10 +82,11 @@ def _listed(row: EventRow, routes: list[str]) -> ListedEvent:
     )
 
 
-def find_events(store: Store, ref: str) -> list[EventRow]:
+def find_events(store: Store, ref: str, sources: list[Any] | None = None) -> list[EventRow]:
     """The event with id ``ref``, or every recorded version of the file at path ``ref``.
 
-    Raises :class:`UsageError` when there is none.
+    Raises :class:`UsageError` when there is none; with the configured ``sources``, a path
+    outside all of them says so (no file there can ever have an event).
     """
     if is_event_id(ref):
         event = store.get_event(ref)
@@ -92,12 +94,20 @@ def find_events(store: Store, ref: str) -> list[EventRow]:
             raise UsageError(f"no event {ref}")
         return [event]
     found = store.events_by_path(absolute(ref))
-    if not found:
-        raise UsageError(f"no event recorded for path {absolute(ref)}")
-    return found
+    if found:
+        return found
+    if sources is not None:
+        source, relpath = locate(sources, ref)  # raises: outside every source
+        raise UsageError(
+            f"no event recorded for path {absolute(ref)} (source {source.name}, {relpath})"
+        )
+    raise UsageError(
+        f"no event recorded for path {absolute(ref)} (pass --config to check it is in a source)"
+    )
 
 
-def history(store: Store, ref: str) -> list[EventHistory]:
+def history(store: Store, ref: str, sources: list[Any] | None = None) -> list[EventHistory]:
     """The events of ``ref`` (oldest first), each with ``pipelines``: every run's pipelines
     and their steps (attempts, durations, results, errors)."""
-    return [EventHistory(event, store.timeline(event.id)) for event in find_events(store, ref)]
+    found = find_events(store, ref, sources)
+    return [EventHistory(event, store.timeline(event.id)) for event in found]

@@ -20,10 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, String, Text, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.types import TypeDecorator
 
+from filerelay import fsnames
+from filerelay.errors import ConfigError
 from filerelay.statedir import private_dir, private_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -33,6 +36,43 @@ PG_CONNECT_TIMEOUT_S = 10
 #: Unset means ``IMMEDIATE`` (safe for writes); read-only work may ask for ``DEFERRED``.
 SQLITE_BEGIN_OPTION = "filerelay_sqlite_begin"
 _BEGIN_MODES = {"IMMEDIATE", "DEFERRED", "EXCLUSIVE"}
+
+
+#: The install that brings each PostgreSQL driver SQLAlchemy may ask for.
+_DRIVER_INSTALLS = {
+    "psycopg": "pip install 'filerelay[postgres]'",
+    "psycopg2": "pip install psycopg2-binary (or use postgresql:// with 'filerelay[postgres]')",
+}
+
+
+def check_driver(url: str) -> None:
+    """Raise :class:`ConfigError` — one line naming what to install — when the database
+    driver that ``url`` names (or implies: ``postgresql://`` is psycopg 3 in SQLAlchemy 2.1)
+    is not installed, or the URL names no database SQLAlchemy knows. The URL is not quoted:
+    it may hold a password."""
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:  # an ArgumentError too: check it first
+        name = url.split(":", 1)[0]
+        raise ConfigError(
+            f"FILERELAY_DATABASE_URL: SQLAlchemy knows no database '{name}'"
+        ) from None
+    except ArgumentError:
+        raise ConfigError("FILERELAY_DATABASE_URL is not a database URL") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        scheme = parsed.drivername
+        module = getattr(exc, "name", None) or parsed.get_driver_name()
+        install = _DRIVER_INSTALLS.get(module, f"pip install {module}")
+        hint = "; for PostgreSQL filerelay uses psycopg 3: pip install 'filerelay[postgres]'"
+        if module in _DRIVER_INSTALLS:
+            hint = ""
+        raise ConfigError(
+            f"FILERELAY_DATABASE_URL ({scheme}://) needs the Python module '{module}', which "
+            f"is not installed: {install}{hint}"
+        ) from None
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -186,3 +226,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+class _EscapedName:
+    """Shared by :class:`NameString` and :class:`NameText`: a file name (or a key built from
+    one) in memory as surrogate-escaped ``str``, in the database as :func:`fsnames.escape`'s
+    reversible UTF-8 text."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else fsnames.escape(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else fsnames.unescape(value)
+
+
+class NameString(_EscapedName, TypeDecorator[str]):
+    """A ``VARCHAR(n)`` column holding a file name, a path or a key built from one."""
+
+    impl = String
+    cache_ok = True
+
+
+class NameText(_EscapedName, TypeDecorator[str]):
+    """A ``TEXT`` column holding a file name, a path or a key built from one."""
+
+    impl = Text
+    cache_ok = True

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, and_, exists, func, literal_column, or_, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, Text, and_, bindparam, exists, func, literal_column, or_, select
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
+from filerelay import fsnames
 from filerelay.model import EventState
 from filerelay.store.db import UTCDateTime, as_utc
 from filerelay.store.rows import EventRow, PendingEvent
@@ -81,11 +82,17 @@ def _glob_clause(conn: Connection, pattern: str) -> ColumnElement[bool]:
         pattern = "*/" + pattern
     while "**" in pattern:
         pattern = pattern.replace("**", "*")
+    pattern = fsnames.escape(pattern)  # the names' stored form (see NameText)
     if conn.dialect.name == "sqlite":
-        glob = pattern.replace("[", "[[]")
+        glob = _stored(pattern.replace("[", "[[]"))
         return or_(fe.c.path.op("GLOB")(glob), fe.c.relpath.op("GLOB")(glob))
-    like = _like_escape(pattern).replace("*", "%").replace("?", "_")
+    like = _stored(_like_escape(pattern).replace("*", "%").replace("?", "_"))
     return or_(fe.c.path.like(like, escape="\\"), fe.c.relpath.like(like, escape="\\"))
+
+
+def _stored(pattern: str) -> BindParameter[str]:
+    """A pattern bound as plain text: the name columns' type would escape it once more."""
+    return bindparam(None, pattern, type_=Text())
 
 
 def _search_clause(conn: Connection, text: str) -> ColumnElement[bool]:
@@ -95,9 +102,10 @@ def _search_clause(conn: Connection, text: str) -> ColumnElement[bool]:
     row. SQLite's LIKE already ignores ASCII case, so it is used as is there: ILIKE would wrap
     both sides in lower() and cost a function call per row.
     """
-    like = f"%{_like_escape(text)}%"
+    in_text = _stored(f"%{_like_escape(fsnames.readable(text))}%")
+    in_names = _stored(f"%{_like_escape(fsnames.escape(text))}%")
 
-    def match(column: Any) -> ColumnElement[bool]:
+    def match(column: Any, like: BindParameter[str] = in_text) -> ColumnElement[bool]:
         if conn.dialect.name == "sqlite":
             return cast(ColumnElement[bool], column.like(like, escape="\\"))
         return cast(ColumnElement[bool], column.ilike(like, escape="\\"))
@@ -105,7 +113,7 @@ def _search_clause(conn: Connection, text: str) -> ColumnElement[bool]:
     in_pipelines = select(pipelines.c.event_id).where(
         or_(match(pipelines.c.route), match(pipelines.c.error))
     )
-    return or_(match(fe.c.path), match(fe.c.reason), fe.c.id.in_(in_pipelines))
+    return or_(match(fe.c.path, in_names), match(fe.c.reason), fe.c.id.in_(in_pipelines))
 
 
 def where_clauses(conn: Connection, flt: EventFilter) -> list[ColumnElement[bool]]:

@@ -35,7 +35,7 @@ from sqlalchemy import (
     text,
 )
 
-from filerelay.store.db import UTCDateTime
+from filerelay.store.db import NameString, NameText, UTCDateTime
 from filerelay.store.sanitized import SanitizedJSON, SanitizedString, SanitizedText
 
 NAMING_CONVENTION = {
@@ -56,14 +56,14 @@ file_events = Table(
     metadata,
     Column("id", String(EVENT_ID_LEN), primary_key=True),
     Column("source", String(255), nullable=False),
-    Column("path", Text, nullable=False),
-    Column("relpath", String(4096), nullable=False),
+    Column("path", NameText, nullable=False),
+    Column("relpath", NameString(4096), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("ctime_ns", BigInteger, nullable=False),
     Column("inode", BigInteger, nullable=False),
     Column("device", BigInteger, nullable=False),
-    Column("dedup_key", String(DEDUP_KEY_LEN), nullable=False),
+    Column("dedup_key", NameString(DEDUP_KEY_LEN), nullable=False),
     Column("sha256", String(64), nullable=True),
     Column("tags", JSON, nullable=False),
     Column("host", String(255), nullable=False),
@@ -125,7 +125,7 @@ steps = Table(
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("result", SanitizedJSON, nullable=True),
     Column("last_error", SanitizedText, nullable=True),
-    Column("idempotency_key", String(2048), nullable=False),
+    Column("idempotency_key", NameString(2048), nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("duration_ms", BigInteger, nullable=True),

@@ -13,6 +13,7 @@ from celery.app.task import Task
 
 from filerelay.agents import start_worker_agent, stop_worker_agent
 from filerelay.config.reload import try_reload
+from filerelay.errors import ConfigError
 from filerelay.logs import stdout_to_log
 from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
@@ -39,7 +40,7 @@ def connect_worker_signals(app: Celery, holder: RuntimeHolder, settings: Setting
         threading.Thread(target=holder.warm_up, name="filerelay-warm-up", daemon=True).start()
 
     @signals.worker_ready.connect(weak=False)
-    def _main_sighup(**_: Any) -> None:
+    def _main_sighup(sender: Any = None, **_: Any) -> None:
         # Celery's own SIGHUP handler re-executes the worker, which would exit on a bad file;
         # ours validates and logs at once, and the processes reload at their next task.
         signal.signal(signal.SIGHUP, lambda *_: _on_sighup(holder))
@@ -47,6 +48,7 @@ def connect_worker_signals(app: Celery, holder: RuntimeHolder, settings: Setting
         start_worker_agent(app, settings)
         if settings.embedded_broker:  # kombu made its exchange files with the umask
             tighten_tree(settings.broker_dir())
+        _announce(sender, settings)
 
     @signals.worker_shutdown.connect(weak=False)
     def _agent_stopped(**_: Any) -> None:
@@ -54,6 +56,8 @@ def connect_worker_signals(app: Celery, holder: RuntimeHolder, settings: Setting
 
     @signals.celeryd_after_setup.connect(weak=False)
     def _json_only(instance: Any, **_: Any) -> None:  # before Celery prints its banner
+        if settings.log_level != "DEBUG":  # worker_ready is the start-up line
+            instance.quiet = True
         if settings.log_format == "json":
             instance.quiet = True
             stdout_to_log()
@@ -80,6 +84,28 @@ def _bind_task_context(
 
 def _clear_task_context(**_: Any) -> None:
     structlog.contextvars.clear_contextvars()
+
+
+def _announce(consumer: Any, settings: Settings) -> None:
+    """The worker's one start-up line: what it consumes, its store, and its routes' steps
+    (Celery's banner and "ready." are DEBUG; see :mod:`filerelay.logs`)."""
+    from filerelay.actions.registry import default_registry
+    from filerelay.config import ActionCatalog, load_config
+    from filerelay.config.models import route_summary
+
+    routes: dict[str, str] | str
+    try:
+        loaded = load_config(str(settings.config), ActionCatalog.from_registry(default_registry()))
+        routes = route_summary(list(loaded.model.routes))  # type: ignore[attr-defined]
+    except ConfigError as exc:  # the tasks will report it; the line says so
+        routes = f"config not loaded: {str(exc.problems[0]).lstrip(': ')}"
+    log.info(
+        "worker_ready",
+        node=getattr(consumer, "hostname", None),
+        consumes=f"{settings.queue} from {settings.broker_label()}",
+        store=settings.store_label(),
+        routes=routes,
+    )
 
 
 def _on_sighup(holder: RuntimeHolder) -> None:

@@ -59,18 +59,7 @@ def unrecorded_files(
         yield from _missing(store, batch)
 
 
-def _recordable(event: FileEvent) -> bool:
-    """Whether the store can hold the event's names (not yet for non-UTF-8 file names)."""
-    try:
-        event.dedup_key.encode("utf-8")
-    except UnicodeEncodeError:
-        log.warning("audit_skipped_name", source=event.source, reason="not valid UTF-8")
-        return False
-    return True
-
-
 def _missing(store: Any, batch: list[FileEvent]) -> Iterator[FileEvent]:
-    batch = [e for e in batch if _recordable(e)]
     if not batch:
         return
     known = store.known_dedup_keys([e.dedup_key for e in batch])

@@ -1,11 +1,13 @@
-"""The watcher's log of emitted files: a ``watcher.file_stable`` line per file while files
-come at a human pace, a summary when they come in bulk.
+"""The watcher's log of emitted files: a ``watcher.file_stable`` DEBUG line per file, and a
+``watcher.files_emitted`` INFO summary per window.
 
-One INFO line per file cost 42% of the watcher's emit loop in a burst (100,000 files at start-up
-wrote 100,000 lines). So in each ``interval_s`` window the first ``per_file_info`` files get
-their INFO line (with ``event_id``); the rest get it at DEBUG (built only when DEBUG is on),
-and a ``watcher.files_emitted`` INFO line at the end of the window counts every file emitted
-in it, per source. A window whose files all had their own INFO line needs no summary.
+A file's INFO line is the worker's ``event_finished`` (its outcome); the watcher adds none of
+its own, so a file costs one INFO line however the processes are run. (One INFO line per file
+also cost 42% of the watcher's emit loop in a burst: 100,000 files at start-up wrote 100,000
+lines.) In each ``interval_s`` window the first ``per_file_info`` files (default none) get
+their ``watcher.file_stable`` line at INFO; the rest get it at DEBUG (built only when DEBUG is
+on), and a ``watcher.files_emitted`` INFO line at the end of the window counts every file
+emitted in it, per source. A window whose files all had their own INFO line needs no summary.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ log = structlog.get_logger("filerelay.watcher.service")
 _stdlib = logging.getLogger("filerelay.watcher.service")
 
 INTERVAL_S = 10.0
-PER_FILE_INFO = 100
+PER_FILE_INFO = 0
 
 
 class EmitLog:

@@ -108,7 +108,7 @@ class Watcher:
         try:
             self._start_sources()
             self.ready.set()
-            log.info("watcher.ready", sources=list(self.sources), outbox_depth=self.outbox.depth())
+            log.debug("watcher.ready", sources=list(self.sources), outbox_depth=self.outbox.depth())
             while not stop.is_set():
                 busy = self._tick()
                 self.emit_log.tick()

@@ -10,6 +10,7 @@ at once, since files written before its watch was set produced no event.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import queue
 import time
@@ -97,7 +98,7 @@ class SourceWatch:
             self.source, self.root, self.handler, kind=kind, hooks=self.hooks, factory=factory
         )
         self.detector.close_events = self.kind == "native"
-        log.info("watcher.source_started", source=self.name, root=self.root, observer=self.kind)
+        log.debug("watcher.source_started", source=self.name, root=self.root, observer=self.kind)
 
     def stop(self) -> None:
         if self.observer is not None:
@@ -214,7 +215,11 @@ class SourceWatch:
         missing = set(outbox.seen_versions(self.name))
         walk = self.scan(outbox, missing=missing)
         pruned = outbox.prune_missing(self.name, missing, walk_started_at) if walk.complete else 0
-        log.info(
+        # INFO only when the walk found work: a periodic rescan that finds nothing is quiet
+        log.log(
+            logging.INFO
+            if len(self.detector) > pending_before or walk.skipped_dirs
+            else logging.DEBUG,
             "watcher.rescan",
             source=self.name,
             files=walk.files,

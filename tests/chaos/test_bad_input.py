@@ -22,6 +22,7 @@ from tests.chaos.helpers import (
     write_files,
 )
 from tests.conftest import ON_CI, wait_for
+from tests.e2e.operator_helpers import cli
 from tests.store.store_helpers import events_by_relpath
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
@@ -146,29 +147,53 @@ def test_awkward_names_and_an_empty_file_arrive_whole(
         assert event.size == len(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the store cannot record a non-UTF-8 name: the ingest task raises UnicodeEncodeError "
-    "('surrogates not allowed') in Store.record_event (filerelay/store/events.py:35, "
-    "primary_for) and its message is acked, so the file gets no event at all",
-)
-def test_non_utf8_name_is_recorded_and_copied(deploy, tmp_path, broker_url):
+LATIN1_UPLOAD_AND_COPY = """\
+routes:
+  - name: keep
+    steps:
+      - s3: {{connection: s3, bucket: "{bucket}", key: "in/{{relpath}}"}}
+      - copy: {{to: "{out}/{{relpath}}"}}
+defaults: {{timeout: 5s, retry: {{max_attempts: 3, backoff: 200ms}}}}
+"""
+
+
+def test_non_utf8_name_is_recorded_uploaded_and_copied(
+    deploy, tmp_path, broker_url, moto_endpoint, s3_client, bucket
+):
+    # given a pipeline uploading and copying every file
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
-    relay = deploy(pipeline(inbox, COPY.format(out=out)), broker_url)
+    text = pipeline(
+        inbox, LATIN1_UPLOAD_AND_COPY.format(bucket=bucket, out=out), endpoint=moto_endpoint
+    )
+    relay = deploy(text, broker_url)
     start_worker(relay, "worker", 1)
     start_watcher(relay)
-    name = b"caf\xe9 latin-1.txt"  # not UTF-8
+    # when a file with a Latin-1 (not UTF-8) name lands, then a barrier file
+    name = b"caf\xe9 latin-1.txt"
     with open(os.path.join(os.fsencode(inbox), name), "wb") as fh:
         fh.write(b"bytes of a latin-1 name")
     (inbox / "barrier.txt").write_bytes(b"after it")
-    wait_for(lambda: events_by_relpath(relay.store, "drop", "barrier.txt"), 30, 0.1)
-    wait_states(relay, {"succeeded": 2}, 5)  # its ingest was queued before the barrier's
-    assert Path(os.fsdecode(os.path.join(os.fsencode(out), name))).read_bytes() == (
-        b"bytes of a latin-1 name"
+    # then both succeed: the S3 key has the byte percent-encoded, the copy keeps the bytes
+    wait_states(relay, {"succeeded": 2}, 30)
+    assert_bucket(
+        s3_client,
+        bucket,
+        {"caf%E9 latin-1.txt": b"bytes of a latin-1 name", "barrier.txt": b"after it"},
+        prefix="in/",
     )
+    copied = Path(os.fsdecode(os.path.join(os.fsencode(out), name)))
+    assert copied.read_bytes() == b"bytes of a latin-1 name"
     [event] = events_by_relpath(relay.store, "drop", os.fsdecode(name))
     assert event.state == "succeeded"
+    assert event.path == os.fsdecode(os.path.join(os.fsencode(inbox), name))
+    # and the CLI shows it, the byte escaped as \\xNN, in text and JSON
+    shown = cli(relay, "events", "list", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert "caf\\\\xe9 latin-1.txt" in shown.stdout
+    shown = cli(relay, "events", "show", os.fsdecode(os.path.join(os.fsencode(inbox), name)))
+    assert shown.returncode == 0, shown.stderr
+    assert "caf\\xe9 latin-1.txt" in shown.stdout and "succeeded" in shown.stdout
 
 
 def test_a_non_utf8_name_does_not_stop_the_disk_audit(deploy, tmp_path, own_redis):
@@ -188,10 +213,11 @@ def test_a_non_utf8_name_does_not_stop_the_disk_audit(deploy, tmp_path, own_redi
     server.start()
     start_reconciler(relay)
     start_worker(relay, "worker", 1)
-    # then the disk audit ingests the five UTF-8 files again
-    wait_states(relay, {"succeeded": 5}, 20)
+    # then the disk audit ingests all six again, the non-UTF-8 name included
+    wait_states(relay, {"succeeded": 6}, 20)
     for rel, data in files.items():
         assert (out / rel).read_bytes() == data
+    assert Path(os.fsdecode(os.fsencode(out) + b"/caf\xe9.txt")).read_bytes() == b"latin-1 name"
 
 
 @pytest.fixture

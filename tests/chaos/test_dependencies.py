@@ -215,15 +215,27 @@ def test_step_failing_for_good_after_an_upload_deletes_the_object(
 
 
 def store_behind(proxy: TcpProxy, pg_url: str) -> str:
-    """The store URL through ``proxy``, without TLS so the proxy can read the statements."""
-    url = urlsplit(pg_url.replace("postgresql+psycopg2", "postgresql"))
+    """The store URL through ``proxy``, without TLS so the proxy can read the statements, on
+    psycopg2: it sends every statement's text with its values, where psycopg 3 sends only a
+    prepared statement's name after its fifth run, and a trap would never see it again."""
+    pytest.importorskip("psycopg2", reason="the proxy reads statement text (psycopg2)")
+    rest = pg_url.split("://", 1)[1]
+    url = urlsplit("postgresql://" + rest)
     where = f"{url.hostname}:{url.port or 5432}"
-    return pg_url.replace(where, f"127.0.0.1:{proxy.port}") + "?sslmode=disable"
+    return (
+        "postgresql+psycopg2://"
+        + rest.replace(where, f"127.0.0.1:{proxy.port}")
+        + ("?sslmode=disable")
+    )
 
 
-def trap(*markers: bytes, armed: threading.Event | None = None) -> Callable[[bytes], bool]:
+def trap(
+    *markers: tuple[bytes, ...], armed: threading.Event | None = None
+) -> Callable[[bytes], bool]:
     """A proxy tap that cuts once, at the first statement holding the last of ``markers``
-    after statements holding each earlier one were seen, in order (on any connection)."""
+    after statements holding each earlier one were seen, in order (on any connection). A
+    marker is the byte strings one write must all hold: psycopg 3 binds parameters on the
+    server, so a statement's text and its values travel as separate parts of one write."""
     seen = [0]
     lock = threading.Lock()
 
@@ -231,7 +243,7 @@ def trap(*markers: bytes, armed: threading.Event | None = None) -> Callable[[byt
         with lock:
             if (armed is not None and not armed.is_set()) or seen[0] == len(markers):
                 return False
-            if markers[seen[0]] in data:
+            if all(part in data for part in markers[seen[0]]):
                 seen[0] += 1
                 return seen[0] == len(markers)
             return False
@@ -239,9 +251,9 @@ def trap(*markers: bytes, armed: threading.Event | None = None) -> Callable[[byt
     return tap
 
 
-CLAIM = b"UPDATE steps SET status='running'"
-COMPLETE = b"UPDATE steps SET status='succeeded'"
-LOCK_PIPELINE = b"FOR UPDATE"  # the first statement of advance()
+CLAIM = (b"UPDATE steps SET status='running'",)
+COMPLETE = (b"UPDATE steps SET status='succeeded'",)
+LOCK_PIPELINE = (b"FOR UPDATE",)  # the first statement of advance()
 
 
 def test_store_unreachable_for_10s_loses_nothing(

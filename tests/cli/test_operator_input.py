@@ -12,9 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from filerelay.cli import app
-from filerelay.store import make_engine
+from filerelay.model import EventState
+from filerelay.store import Store, Verdict, make_engine
 from filerelay.store.migrate import upgrade
 from tests.e2e.harness import clean_env
+from tests.factories import file_event
 
 MISSING_ID = "0123456789abcdef0123456789abcdef"
 
@@ -26,6 +28,7 @@ BAD_INPUT = {
     "bad limit": (["events", "list", "--limit", "0"], "--limit must be between 1 and"),
     "show missing id": (["events", "show", MISSING_ID], f"no event {MISSING_ID}"),
     "show unknown path": (["events", "show", "/nope/x.bin"], "no event recorded for path"),
+    "show outside path": (["events", "show", "/elsewhere/f.bin", "-c", "CFG"], "outside every"),
     "reprocess bad state": (["reprocess", "--state", "gone"], "unknown state 'gone'"),
     "reprocess bad since": (["reprocess", "--state", "failed", "--since", "1x"], "--since"),
     "reprocess missing id": (["reprocess", MISSING_ID], f"no event {MISSING_ID}"),
@@ -44,6 +47,9 @@ def env(tmp_path: Path) -> dict[str, str | None]:
     """A clean FILERELAY_* environment with its own state dir (and SQLite store)."""
     values: dict[str, str | None] = {k: None for k in os.environ if k.startswith("FILERELAY_")}
     values["FILERELAY_STATE_DIR"] = str(tmp_path / "state")
+    engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'filerelay.db'}")  # the store exists
+    upgrade(engine)
+    engine.dispose()
     return values
 
 
@@ -87,3 +93,41 @@ def test_a_store_behind_the_code_is_refused_with_exit_3_and_the_fix(tmp_path: Pa
     assert "store schema is at 0002" in result.stderr
     assert "run `filerelay db upgrade`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_operator_command_run_elsewhere_names_the_store_it_looked_for(tmp_path: Path) -> None:
+    # given a directory where filerelay never ran, and no FILERELAY_STATE_DIR
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for argv in (["status"], ["events", "list"], ["events", "show", "x.txt"], ["db", "current"]):
+        # when an operator command runs there
+        result = subprocess.run(
+            [sys.executable, "-m", "filerelay", *argv],
+            env=clean_env(),
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        # then it says which store it looked for, exit 2, and creates nothing there
+        assert result.returncode == 2, (argv, result.stdout, result.stderr)
+        expected = f"error: no filerelay store at {elsewhere / '.filerelay' / 'filerelay.db'}:"
+        assert result.stderr.startswith(expected), result.stderr
+        assert "FILERELAY_STATE_DIR" in result.stderr
+        assert list(elsewhere.iterdir()) == [], argv
+
+
+def test_names_are_printed_as_they_are_no_emoji_no_markup(tmp_path: Path, env) -> None:
+    # given a recorded file whose name looks like rich markup and an emoji code
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'state' / 'filerelay.db'}"))
+    event = file_event(":camera: [red]clip[/red].txt", root="/data")
+    store.admit(event, Verdict(state=EventState.QUEUED))
+    store.engine.dispose()
+    # when it is listed and shown
+    listed = CliRunner().invoke(app, ["events", "list"], env=env)
+    shown = CliRunner().invoke(app, ["events", "show", event.path], env=env)
+    # then the name is printed as it is
+    for result in (listed, shown):
+        assert result.exit_code == 0, result.output
+        assert ":camera: [red]clip[/red].txt" in result.stdout, result.stdout
+        assert "\U0001f4f7" not in ascii(result.stdout)

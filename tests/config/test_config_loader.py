@@ -168,6 +168,12 @@ CASES = [
         "      - parallel: [{webhook: {url: x}}]\n",
         "rules.yaml:6: routes[0].steps[0].parallel: list should have at least 2 items",
     ),
+    (  # a step's own key written inside the action's mapping
+        "sources:\n  - {name: a, path: TMP}\nroutes:\n  - name: r\n    steps:\n"
+        "      - webhook: {url: x, retry: {max_attempts: 2}}\n",
+        "rules.yaml:6: routes[0].steps[0].webhook.retry: 'retry' belongs beside the action key, "
+        "not inside 'webhook'",
+    ),
     ("", "rules.yaml: the file is empty"),
     ("- a\n- b\n", "rules.yaml:1: the top level must be a mapping"),
 ]

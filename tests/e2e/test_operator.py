@@ -101,11 +101,11 @@ def test_status_reports_the_live_worker_and_an_agent_killed_with_sigkill(relay):
     live = extra_proc(
         relay, "worker", "worker", "-c", str(relay.config), "-C", "1", "-n", live_name
     )
-    live.wait_log("agent.started", 60)
+    live.wait_log("worker_ready", 60)  # registered as an agent before it is ready
     doomed = extra_proc(
         relay, "worker2", "worker", "-c", str(relay.config), "-C", "1", "-n", "w2@%h"
     )
-    doomed.wait_log("agent.started", 60)
+    doomed.wait_log("worker_ready", 60)
 
     def agents() -> dict[int, str]:
         return {a["pid"]: a["state"] for a in cli_json(relay, "status")["agents"]}
@@ -137,8 +137,9 @@ def test_status_reports_the_live_worker_and_an_agent_killed_with_sigkill(relay):
 
 
 def test_pause_holds_files_across_a_watcher_restart_and_resume_releases_them(relay, s3_client):
-    # given a working pipeline whose source is paused
+    # given a working pipeline whose source is paused (DEBUG: a line per file the watcher emits)
     rewrite(relay, relay.fixed)
+    relay.extra_env["FILERELAY_LOG_LEVEL"] = "DEBUG"
     relay.start_worker(concurrency=1)
     watcher = relay.start_watcher()
     assert cli(relay, "pause", "--source", "drop").stdout.strip() == "paused: drop"

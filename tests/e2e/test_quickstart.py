@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -49,3 +50,63 @@ def test_quickstart_copies_inbox_to_outbox_with_no_servers(tmp_path):
     finally:
         proc.stop()
     assert "Traceback" not in proc.log()
+
+
+LOG_LINE = re.compile(r"^\S+Z \[(\w+)\s*\] (\S+)")
+FILES = 40
+
+
+def log_lines(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (level, event) of each structured line, and every other line (banners, raw
+    warnings). Celery's SecurityWarning about running as root is a Python warning, printed
+    only to root: left out."""
+    parsed, other, in_root_warning = [], [], False
+    for line in text.splitlines():
+        if "SecurityWarning: You're running the worker with superuser" in line:
+            in_root_warning = True
+        if in_root_warning:
+            in_root_warning = "_warn_or_raise_security_error" not in line
+            continue
+        if m := LOG_LINE.match(line):
+            parsed.append((m.group(1), m.group(2)))
+        elif line.strip():
+            other.append(line)
+    return parsed, other
+
+
+def test_quickstart_says_one_line_per_process_and_one_line_per_file(tmp_path):
+    # given `filerelay run` on the quickstart config, at the default log level
+    proc = Proc(
+        "run",
+        [sys.executable, "-m", "filerelay", "run", "--config", str(QUICKSTART)],
+        clean_env(),
+        tmp_path,
+        tmp_path / "run.log",
+    ).start()
+    try:
+        proc.wait_log("watcher_ready", 90)
+        proc.wait_log("worker_ready", 90)
+        started, other = log_lines(proc.log())
+        # then start-up is one line per component, saying what it watches / where it delivers
+        assert other == [] and [e for _, e in started] == ["watcher_ready", "worker_ready"], (
+            started,
+            other,
+        )
+        assert "watching={'inbox': '" in proc.log() and "routes={'to-outbox': 'copy'}" in proc.log()
+        # when FILES files are written
+        (tmp_path / "inbox").mkdir(exist_ok=True)
+        for i in range(FILES):
+            (tmp_path / "inbox" / f"f{i}.txt").write_text(str(i))
+        wait_for(lambda: proc.log().count("event_finished") == FILES, 60, what=f"{FILES} events")
+        lines, other = log_lines(proc.log())
+        after = lines[len(started) :]
+        # then each file cost one INFO line, its outcome (plus at most a watcher summary)
+        print(f"{len(after)} log lines for {FILES} files: {sorted(set(e for _, e in after))}")
+        assert other == [], other
+        assert [e for _, e in after].count("event_finished") == FILES
+        assert len(after) <= FILES + 2, after
+    except BaseException:
+        print(proc.log()[-8000:])
+        raise
+    finally:
+        proc.stop()

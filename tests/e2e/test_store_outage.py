@@ -40,7 +40,8 @@ def relay(tmp_path, redis_url, pg_url) -> Iterator[Relay]:
         tmp_path,
         CONFIG.format(inbox=inbox, out=out),
         broker_url=redis_url,
-        extra_env=private_queue(),
+        # DEBUG: the watcher's line per file (watcher.file_stable) shows it never waits
+        extra_env={**private_queue(), "FILERELAY_LOG_LEVEL": "DEBUG"},
     )
     relay.db_url = direct.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
     relay.inbox, relay.out, relay.proxy = inbox, out, proxy  # type: ignore[attr-defined]

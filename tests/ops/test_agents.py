@@ -12,7 +12,7 @@ from filerelay.settings import load_settings
 def test_heartbeat_registers_beats_survives_an_outage_and_stops_cleanly(tmp_path: Path) -> None:
     # given a heartbeat whose store is first unreachable
     settings = load_settings(database_url=f"sqlite:///{tmp_path}/nodir/../s.db", heartbeat_s=0.1)
-    bad = load_settings(database_url="postgresql+psycopg2://x@127.0.0.1:1/none", heartbeat_s=0.1)
+    bad = load_settings(database_url="postgresql+psycopg://x@127.0.0.1:1/none", heartbeat_s=0.1)
     lazy = LazyStore(bad)
     beat = Heartbeat(lazy, agent_info("worker", 0.1, queues=["q"]), lambda: {"n": 1})
     # when it beats during the outage / then it only reports failure

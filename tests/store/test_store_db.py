@@ -59,7 +59,7 @@ def test_sqlite_write_transaction_takes_the_write_lock_at_begin(tmp_path: Path) 
 
 def test_unreachable_postgres_is_reported_quickly() -> None:
     # given nothing listens on the port / when connecting / then a driver error, not a hang
-    engine = make_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
     with pytest.raises(exc.OperationalError):
         engine.connect()
     engine.dispose()

@@ -143,7 +143,7 @@ def test_read_helpers(store: Store) -> None:
 
 def test_unreachable_database_is_a_store_error() -> None:
     # given a store whose database does not answer
-    engine = make_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
     # when it is used / then the driver error leaves as a StoreError naming the operation
     with pytest.raises(StoreError, match="store get_event failed"):
         Store(engine).get_event("x")

@@ -67,7 +67,7 @@ def test_ensure_schema_refuses_an_unknown_newer_revision(engine: Engine) -> None
 
 
 def test_unreachable_store_is_a_store_error() -> None:
-    engine = make_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
     with pytest.raises(StoreError, match="cannot read the store schema revision"):
         ensure_schema(engine, auto_upgrade=True)
     engine.dispose()

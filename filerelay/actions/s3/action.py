@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from filerelay import fsnames
 from filerelay.actions.base import Action, ActionContext
 from filerelay.actions.s3 import multipart as mp
 from filerelay.actions.s3.client import (
@@ -206,8 +207,8 @@ class S3Action(Action[S3Config]):
         if self.config.prefix:
             prefix = ctx.render(self.config.prefix)
             key = prefix + key if prefix.endswith("/") else f"{prefix}/{key}"
-        try:
-            return safe_relative(key, "object key")
+        try:  # S3 keys are UTF-8: a name's non-UTF-8 bytes become %NN (filerelay.fsnames)
+            return fsnames.s3_key(safe_relative(key, "object key"))
         except RoutingError as exc:  # a key that climbs out of the bucket's root
             raise PermanentError(str(exc)) from exc
 

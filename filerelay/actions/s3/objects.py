@@ -83,7 +83,8 @@ def header_value(value: str) -> str:
 
     if all(ch in _HEADER_SAFE for ch in value):
         return value
-    return quote(value, safe=_HEADER_SAFE)
+    # a name's non-UTF-8 bytes (surrogate-escaped in memory) are percent-encoded as bytes
+    return quote(value, safe=_HEADER_SAFE, errors="surrogateescape")
 
 
 def _positive_int(value: object) -> int | None:

@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 from pydantic import AfterValidator, Field, WithJsonSchema
 
+from filerelay import fsnames
 from filerelay.actions.base import ActionContext
 from filerelay.model import JSONDict
 from filerelay.templates import Template
@@ -180,17 +181,9 @@ def jsonable(value: Any) -> Any:
 
 def clean_text(text: str) -> str:
     """``text`` as valid Unicode: bytes smuggled in as surrogates (non-UTF-8 file names) become
-    ``\\xNN`` escapes, any other lone surrogate a ``\\udNNN`` escape."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        raw = text.encode("utf-8", "backslashreplace")
-    return raw.decode("utf-8", "backslashreplace")
+    ``\\xNN`` escapes, any other lone surrogate a ``\\udNNN`` escape
+    (:func:`filerelay.fsnames.readable`)."""
+    return fsnames.readable(text)
 
 
 # --- custom JSON bodies ------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """routing_configs.text: the stored config versions with their secrets masked.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-05
 
 Until now each version's raw text was kept, literal secrets and all (a connection's
@@ -22,7 +22,7 @@ from alembic import op
 from filerelay.config.stored import masked_config_text
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
