@@ -46,8 +46,8 @@ put alert_webhook_url "https://alerts.example.invalid/filerelay"
 put redis_conf "requirepass $(get redis_password)"
 put broker_url "redis://:$(get redis_password)@redis:6379/0"
 put database_url_owner \
-    "postgresql+psycopg2://filerelay_owner:$(get pg_owner_password)@postgres:5432/filerelay"
+    "postgresql://filerelay_owner:$(get pg_owner_password)@postgres:5432/filerelay"
 put database_url_worker \
-    "postgresql+psycopg2://filerelay_worker:$(get pg_worker_password)@postgres:5432/filerelay"
+    "postgresql://filerelay_worker:$(get pg_worker_password)@postgres:5432/filerelay"
 
 echo "secrets in $dir"

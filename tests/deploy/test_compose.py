@@ -97,7 +97,7 @@ def test_the_generator_makes_every_secret_consistently(tmp_path: Path) -> None:
     for role in ("owner", "worker"):
         url = read_secret(folder, f"database_url_{role}")
         password = read_secret(folder, f"pg_{role}_password")
-        assert url == f"postgresql+psycopg2://filerelay_{role}:{password}@postgres:5432/filerelay"
+        assert url == f"postgresql://filerelay_{role}:{password}@postgres:5432/filerelay"
     assert read_secret(folder, "alert_webhook_secret").startswith("whsec_")
     # and running it again changes no credential in use
     before = {p.name: p.read_text() for p in folder.iterdir()}

@@ -55,8 +55,8 @@ def roles() -> Iterator[Roles]:
     try:
         assert created.returncode == 0, created.stderr
         yield Roles(
-            owner_url=f"postgresql+psycopg2://{owner}:{pw_owner}@{host}/{db}",
-            worker_url=f"postgresql+psycopg2://{worker}:{pw_worker}@{host}/{db}",
+            owner_url=f"postgresql://{owner}:{pw_owner}@{host}/{db}",
+            worker_url=f"postgresql://{worker}:{pw_worker}@{host}/{db}",
         )
     finally:
         psql(PG_DSN, "-c", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

@@ -31,7 +31,8 @@ def test_results_errors_and_reasons_are_masked_and_storable(store: Store) -> Non
     assert row is not None and row.state == "failed"
     (run,) = store.timeline(event.event_id)
     done, failed = run.steps
-    expected = "key=*** env=*** https://h.test/p?sig=***&n=1 nul:\ufffd \ufffd"
+    # NUL replaced; a name's non-UTF-8 byte (a lone surrogate) written \\xNN
+    expected = "key=*** env=*** https://h.test/p?sig=***&n=1 nul:\ufffd \\xff"
     assert done.result == {"stdout_tail": expected, expected: [expected]}
     assert failed.last_error == expected
     assert expected in (run.error or "") and expected in (row.reason or "")
