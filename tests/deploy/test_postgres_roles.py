@@ -81,7 +81,9 @@ def refused(store: Store, statement: str) -> bool:
         with store.engine.begin() as conn:
             conn.execute(text(statement))
     except ProgrammingError as exc:
-        return getattr(exc.orig, "pgcode", None) == INSUFFICIENT_PRIVILEGE
+        # psycopg 3 names the SQLSTATE sqlstate, psycopg2 pgcode
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code == INSUFFICIENT_PRIVILEGE
     return False
 
 
