@@ -10,12 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
-
+from filerelay.hooklist import call_each
 from filerelay.model import FileEvent, JSONDict
 from filerelay.store import ClaimedStep
-
-log = structlog.get_logger("filerelay.hooks")
 
 SUCCEEDED = "succeeded"
 RETRY = "retry"
@@ -56,8 +53,4 @@ class StepHookList(StepHooks):
         self._each("event_finished", event, state)
 
     def _each(self, name: str, *args: Any) -> None:
-        for hook in self.hooks:
-            try:
-                getattr(hook, name)(*args)
-            except Exception:
-                log.error("hook_failed", hook=type(hook).__name__, call=name, exc_info=True)
+        call_each(self.hooks, name, *args)

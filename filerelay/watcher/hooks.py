@@ -11,11 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
-
+from filerelay.hooklist import call_each
 from filerelay.model import FileEvent
-
-log = structlog.get_logger("filerelay.hooks")
 
 
 class WatcherHooks:
@@ -67,8 +64,4 @@ class WatcherHookList(WatcherHooks):
         self._each("observer_error", source, kind, count)
 
     def _each(self, name: str, *args: Any) -> None:
-        for hook in self.hooks:
-            try:
-                getattr(hook, name)(*args)
-            except Exception:
-                log.error("hook_failed", hook=type(hook).__name__, call=name, exc_info=True)
+        call_each(self.hooks, name, *args)
