@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,3 +159,16 @@ class Relay:
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.log()[-6000:]}" for p in self.procs)
+
+
+@contextmanager
+def running(relay: Relay) -> Iterator[Relay]:
+    """Hold ``relay`` for a test: its logs are printed if the test fails, and every process
+    it started is stopped by pid, pass or fail."""
+    try:
+        yield relay
+    except BaseException:
+        print(relay.logs())
+        raise
+    finally:
+        relay.stop()

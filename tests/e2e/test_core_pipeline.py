@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
-from tests.e2e.harness import Relay
+from tests.e2e.harness import Relay, running
 from tests.store.store_helpers import count_by_state, events_by_relpath
 
 pytestmark = pytest.mark.slow
@@ -48,13 +48,8 @@ def relay(tmp_path, redis_url, moto_endpoint, bucket) -> Iterator[Relay]:
     relay = Relay(tmp_path, text, broker_url=redis_url)
     relay.inbox = inbox  # type: ignore[attr-defined]
     relay.bucket = bucket  # type: ignore[attr-defined]
-    try:
+    with running(relay):
         yield relay
-    except BaseException:
-        print(relay.logs())
-        raise
-    finally:
-        relay.stop()
 
 
 def objects(s3_client, bucket: str) -> dict[str, int]:

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.conftest import free_port, port_open, wait_for
-from tests.e2e.harness import Relay
+from tests.e2e.harness import Relay, running
 from tests.e2e.operator_helpers import cli, extra_proc, private_queue
 from tests.store.store_helpers import count_by_state
 
@@ -39,13 +39,8 @@ def relay(tmp_path, redis_url) -> Iterator[Relay]:
         extra_env=private_queue(),
     )
     relay.inbox, relay.out = inbox, out  # type: ignore[attr-defined]
-    try:
+    with running(relay):
         yield relay
-    except BaseException:
-        print(relay.logs())
-        raise
-    finally:
-        relay.stop()
 
 
 def test_submit_reruns_an_unchanged_file_and_flower_lists_its_tasks(relay):

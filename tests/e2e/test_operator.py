@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import wait_for
-from tests.e2e.harness import Relay
+from tests.e2e.harness import Relay, running
 from tests.e2e.operator_helpers import cli, cli_json, extra_proc, private_queue
 from tests.e2e.test_core_pipeline import CONFIG, objects
 from tests.store.store_helpers import count_by_state
@@ -37,13 +37,8 @@ def relay(tmp_path, redis_url, moto_endpoint, bucket) -> Iterator[Relay]:
     relay.inbox = inbox  # type: ignore[attr-defined]
     relay.bucket = bucket  # type: ignore[attr-defined]
     relay.fixed = CONFIG.format(endpoint=moto_endpoint, inbox=inbox, bucket=bucket)  # type: ignore[attr-defined]
-    try:
+    with running(relay):
         yield relay
-    except BaseException:
-        print(relay.logs())
-        raise
-    finally:
-        relay.stop()
 
 
 def rewrite(relay: Relay, text: str) -> None:

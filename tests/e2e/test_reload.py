@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import wait_for
-from tests.e2e.harness import Relay
+from tests.e2e.harness import Relay, running
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +45,8 @@ def relay(tmp_path, redis_url) -> Iterator[Relay]:
         d.mkdir()
     relay = Relay(tmp_path, V1.format(**dirs), broker_url=redis_url)
     relay.dirs = dirs  # type: ignore[attr-defined]
-    try:
+    with running(relay):
         yield relay
-    except BaseException:
-        print(relay.logs())
-        raise
-    finally:
-        relay.stop()
 
 
 def rewrite(relay: Relay, text: str) -> None:

@@ -23,7 +23,7 @@ from filerelay.store import Store, make_engine
 from filerelay.store.listing import EventFilter
 from filerelay.store.rows import EventRow
 from tests.conftest import wait_for
-from tests.e2e.harness import Relay
+from tests.e2e.harness import Relay, running
 from tests.e2e.operator_helpers import cli, cli_json, private_queue
 
 pytestmark = pytest.mark.slow
@@ -75,13 +75,8 @@ def relay(tmp_path: Path, redis_url: str, pg_url: str) -> Iterator[Relay]:
     relay = Relay(tmp_path, text, broker_url=redis_url, extra_env=env)
     relay.db_url = db_url
     relay.src = src  # type: ignore[attr-defined]
-    try:
+    with running(relay):
         yield relay
-    except BaseException:
-        print(relay.logs())
-        raise
-    finally:
-        relay.stop()
 
 
 def all_text(engine: Engine) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from filerelay.store import Store, make_engine
 from tests.conftest import wait_for
-from tests.e2e.harness import Relay
+from tests.e2e.harness import Relay, running
 from tests.e2e.operator_helpers import private_queue
 from tests.store.store_helpers import count_by_state
 from tests.tcp_proxy import TcpProxy
@@ -46,13 +46,8 @@ def relay(tmp_path, redis_url, pg_url) -> Iterator[Relay]:
     relay.db_url = direct.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
     relay.inbox, relay.out, relay.proxy = inbox, out, proxy  # type: ignore[attr-defined]
     relay.direct = Store(make_engine(pg_url))  # type: ignore[attr-defined]  # for the test's eyes
-    try:
+    with running(relay):
         yield relay
-    except BaseException:
-        print(relay.logs())
-        raise
-    finally:
-        relay.stop()
         proxy.cut()
         relay.direct.engine.dispose()  # type: ignore[attr-defined]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port, wait_for
-from tests.e2e.harness import Proc, Relay, run_filerelay
+from tests.e2e.harness import Proc, Relay, run_filerelay, running
 from tests.metrics.helpers import group_pids, listening_ports, scrape, total
 from tests.store.store_helpers import listed
 
@@ -40,13 +40,8 @@ def relay(tmp_path: Path, redis_url: str) -> Iterator[Relay]:
     blocked.write_text("a file, so nothing can be copied below it")
     relay = Relay(tmp_path, CONFIG.format(inbox=inbox, out=out, blocked=blocked), redis_url)
     relay.inbox = inbox  # type: ignore[attr-defined]
-    try:
+    with running(relay):
         yield relay
-    except BaseException:
-        print(relay.logs())
-        raise
-    finally:
-        relay.stop()
 
 
 def start(relay: Relay, name: str, *args: str, ready: str) -> Proc:
