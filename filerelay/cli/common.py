@@ -22,6 +22,7 @@ from filerelay.logs import configure_logging, register_secrets
 from filerelay.pipeline.retry import check_delivery_limits
 from filerelay.redaction import secrets_in
 from filerelay.settings import Settings, load_settings
+from filerelay.statedir import private_dir, private_file
 from filerelay.store.db import check_driver
 
 T = TypeVar("T")
@@ -110,8 +111,8 @@ def claim_state_dir(settings: Settings) -> TextIO:
     if folder.exists() and not folder.is_dir():
         fail(f"state dir {folder} is not a directory (FILERELAY_STATE_DIR)", Exit.USAGE)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        lock = (folder / PROCESS_LOCK).open("a+")
+        private_dir(folder)
+        lock = private_file(folder / PROCESS_LOCK).open("a+")
     except OSError as exc:
         fail(f"state dir {folder}: {exc.strerror}", Exit.USAGE)
     try:

@@ -120,7 +120,9 @@ def test_one_step_message_delivered_twice_at_once_has_one_effect(
     receiver = receiver_factory(delay_s=1.0)  # the first delivery still holds the lease
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    relay = deploy(pipeline(inbox, WEBHOOK_ONLY.format(url=receiver.url)), broker_url)
+    # (DEBUG: Celery's per-task lines, which say which worker took which delivery)
+    config = pipeline(inbox, WEBHOOK_ONLY.format(url=receiver.url))
+    relay = deploy(config, broker_url, FILERELAY_LOG_LEVEL="DEBUG")
     start_worker(relay, "worker-a", 1)
     start_worker(relay, "worker-b", 1)
     (inbox / "twice.txt").write_bytes(b"deliver me twice")

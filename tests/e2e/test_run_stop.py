@@ -38,8 +38,12 @@ def start_run(tmp_path: Path, config: Path, **env: str) -> Proc:
         tmp_path,
         tmp_path / "run.log",
     ).start()
-    proc.wait_log("watcher_ready", 90)
-    proc.wait_log("ready.", 90)  # the worker child's "celery@… ready."
+    try:
+        proc.wait_log("watcher_ready", 90)
+        proc.wait_log("worker_ready", 90)  # the worker child's start-up line
+    except BaseException:
+        proc.stop()  # a run that never got ready is stopped all the same
+        raise
     return proc
 
 

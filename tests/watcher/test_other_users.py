@@ -92,7 +92,11 @@ def start_watcher(base: Path, user: User, *options: str) -> tuple[subprocess.Pop
         start_new_session=True,
     )
     log.close()
-    wait_for(lambda: ready(proc, base), 60, what="watcher ready")
+    try:
+        wait_for(lambda: ready(proc, base), 60, what="watcher ready")
+    except BaseException:
+        stop_process(proc)  # a watcher that never got ready is stopped all the same
+        raise
     return proc, state / "events.jsonl"
 
 

@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--observer", default="native")
     parser.add_argument("--open-timeout", type=float, default=3600.0)
     args = parser.parse_args()
-    configure_logging("console", "INFO")
+    configure_logging("console", "DEBUG")  # watcher.ready, the readiness mark, is DEBUG
 
     def publish(events: list[FileEvent]) -> None:
         with args.out.open("a", encoding="utf-8") as fh:
