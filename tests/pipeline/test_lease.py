@@ -78,6 +78,7 @@ def relay(tmp_path):
         runtime.close()
 
 
+@pytest.mark.slow
 def test_a_step_running_longer_than_its_lease_keeps_its_claim(relay):
     # given a 1 s lease and a step that runs 4 s
     runtime, step_id = relay('script: {argv: ["sleep", "4"], pass_file_as_arg: false}', 1.0)
@@ -106,6 +107,7 @@ run_step(build_runtime(settings), int(sys.argv[4]))
 """
 
 
+@pytest.mark.slow  # waits out the default 30 s lease
 def test_a_dead_workers_claim_lapses_after_the_default_lease_not_the_step_timeout(relay, tmp_path):
     # given a step with the default 10-minute timeout, claimed by a worker process
     runtime, step_id = relay('script: {argv: ["sleep", "120"], pass_file_as_arg: false}', 30.0)

@@ -124,6 +124,7 @@ def download_as(user: User, url: str, dest: Path) -> None:
         stop_process(curl)
 
 
+@pytest.mark.slow  # real processes of two users, a stalling download
 @pytest.mark.parametrize("observer", ["native", "polling"])
 def test_a_download_by_another_user_pausing_mid_body_is_emitted_once_whole(
     users: list[User], base: Path, server: str, observer: str
