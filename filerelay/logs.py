@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any
 
 import structlog
+from billiard.exceptions import WorkerLostError
 from structlog.typing import EventDict
 
 from filerelay.redaction import MASK, Redactor, is_secret_key, process_redactor
@@ -93,6 +94,21 @@ def celery_task_fields(_logger: Any, _name: str, event_dict: EventDict) -> Event
     return event_dict
 
 
+def worker_lost_as_line(_logger: Any, _name: str, event_dict: EventDict) -> EventDict:
+    """Foreign-record processor: Celery's "Task handler raised error: WorkerLostError" (a pool
+    process killed under a step: the stop window's end, a SIGTERM sent to the whole process
+    group, the OOM killer) is one ``task_worker_lost`` warning, not a traceback. Its message
+    goes back to the queue (``task_reject_on_worker_lost``), so nothing is lost to report."""
+    exc_info = event_dict.get("exc_info")
+    if not (isinstance(exc_info, tuple) and exc_info[0] is WorkerLostError):
+        return event_dict
+    del event_dict["exc_info"]
+    exc = getattr(exc_info[1], "exc", exc_info[1])  # billiard wraps it with its traceback text
+    reason = str(exc).removeprefix("Worker exited prematurely: ").rstrip(".")
+    event_dict.update(event="task_worker_lost", level="warning", reason=reason, requeued=True)
+    return event_dict
+
+
 def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     """Configure structlog and the stdlib root logger for this process."""
     shared: list[Any] = [
@@ -146,7 +162,7 @@ def _formatter(fmt: str, shared: list[Any]) -> logging.Formatter:
             colors=False, pad_event_to=0, exception_formatter=structlog.dev.plain_traceback
         )
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, celery_task_fields],
+        foreign_pre_chain=[*shared, celery_task_fields, worker_lost_as_line],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.StackInfoRenderer(),

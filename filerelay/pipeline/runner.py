@@ -321,9 +321,11 @@ def _on_error(
     runtime: Runtime, rules: Rules, claim: ClaimedStep, owner: str, step: StepBase, exc: Exception
 ) -> Outcome:
     error = f"{type(exc).__name__}: {exc}"
-    if not is_retryable(exc):
+    if isinstance(exc, runtime.interruptions):
+        error = f"interrupted: time limit ({rules.timeout_s(step):g} s) reached or worker stopping"
+    elif not is_retryable(exc):
         return _fail(runtime, rules, claim, owner, error)
-    if not isinstance(exc, PermanentError) and not hasattr(exc, "retryable"):
+    elif not isinstance(exc, PermanentError) and not hasattr(exc, "retryable"):
         log.error("step_unexpected_error", error=error, exc_info=exc)
     if claim.attempt >= claim.max_attempts:
         gave_up = f"{error} (gave up after {claim.attempt} attempts)"

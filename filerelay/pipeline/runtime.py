@@ -101,6 +101,9 @@ class Runtime:
     hooks: StepHookList = field(default_factory=StepHookList)
     host: str = field(default_factory=socket.gethostname)
     owner_tag: str = "-"  # names this worker in its lease owners (filerelay.pipeline.lease)
+    #: exceptions the task layer raises inside a step to stop it (Celery's soft time limit):
+    #: retried with one warning, never logged as an unexpected error with a traceback
+    interruptions: tuple[type[Exception], ...] = ()
     _versions: dict[str, Rules] = field(default_factory=dict)
     _signature: tuple[int, int, int] | None = None
     _refused: tuple[int, int, int] | None = None
@@ -189,9 +192,11 @@ def build_runtime(
     registry: Registry | None = None,
     hooks: Sequence[StepHooks] = (),
     owner_tag: str = "-",
+    interruptions: tuple[type[Exception], ...] = (),
 ) -> Runtime:
     """Load and validate the config, open the store (upgrading it if allowed); ``hooks``
-    observe the runner's outcomes (metrics); ``owner_tag`` names the worker in its leases."""
+    observe the runner's outcomes (metrics); ``owner_tag`` names the worker in its leases;
+    ``interruptions`` are the task layer's step-stopping exceptions (:class:`Runtime`)."""
     if settings.config is None:
         raise ConfigError("no pipeline config: pass --config or set FILERELAY_CONFIG")
     registry = registry or default_registry()
@@ -207,6 +212,7 @@ def build_runtime(
         store=store,
         hooks=StepHookList(hooks),
         owner_tag=owner_tag,
+        interruptions=interruptions,
     )
     runtime._signature = _signature(loaded.path)
     return runtime
@@ -216,11 +222,16 @@ class RuntimeHolder:
     """One runtime per process, rebuilt after a fork; checks the config file for changes."""
 
     def __init__(
-        self, settings: Settings, hooks: Sequence[StepHooks] = (), owner_tag: str = "-"
+        self,
+        settings: Settings,
+        hooks: Sequence[StepHooks] = (),
+        owner_tag: str = "-",
+        interruptions: tuple[type[Exception], ...] = (),
     ) -> None:
         self.settings = settings
         self.hooks = list(hooks)
         self.owner_tag = owner_tag  # the worker agent's tag, shared by its forked children
+        self.interruptions = interruptions
         self._lock = threading.Lock()
         self._pid = -1
         self._runtime: Runtime | None = None
@@ -231,7 +242,10 @@ class RuntimeHolder:
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
                 self._runtime = build_runtime(
-                    self.settings, hooks=self.hooks, owner_tag=self.owner_tag
+                    self.settings,
+                    hooks=self.hooks,
+                    owner_tag=self.owner_tag,
+                    interruptions=self.interruptions,
                 )
                 self._pid = os.getpid()
                 self._checked = time.monotonic()

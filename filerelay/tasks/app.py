@@ -103,7 +103,12 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
     app.filerelay_message_key = settings.resolved_message_key()
     # the worker's agent tag, known before its pool forks: every lease its processes take
     # names it, so a successor on this host can end them once it is dead (pipeline.lease)
-    holder = RuntimeHolder(settings, hooks, owner_tag=uuid.uuid4().hex[:8])
+    holder = RuntimeHolder(
+        settings,
+        hooks,
+        owner_tag=uuid.uuid4().hex[:8],
+        interruptions=(SoftTimeLimitExceeded,),  # a step's time limit, or the stop window's end
+    )
     app.filerelay_runtime = holder
 
     # max_retries=None here: retry(max_retries=None) falls back to the task's limit, which

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import structlog
+from billiard.einfo import ExceptionInfo
+from billiard.exceptions import WorkerLostError
 
 from filerelay import logs
 from filerelay.actions.registry import default_registry
@@ -270,3 +272,24 @@ def test_task_context_is_cleared_between_tasks() -> None:
     }
     _clear_task_context()
     assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_a_lost_pool_process_is_one_warning_not_a_traceback(json_logs) -> None:
+    # given the record Celery's worker writes when a pool process dies under a task
+    # (billiard wraps the error with its traceback text, as in the worker)
+    try:
+        raise WorkerLostError("Worker exited prematurely: signal 15 (SIGTERM) Job: 0.")
+    except WorkerLostError:
+        einfo = ExceptionInfo()
+    logging.getLogger("celery.worker.request").error(
+        "Task handler raised error: %r", einfo.exception.exc, exc_info=einfo.exc_info
+    )
+    # then it is one warning saying why, and that the message went back to the queue
+    (line,) = lines(json_logs)
+    assert line["event"] == "task_worker_lost"
+    assert (line["level"], line["reason"], line["requeued"]) == (
+        "warning",
+        "signal 15 (SIGTERM) Job: 0",
+        True,
+    )
+    assert "exception" not in line and "Traceback" not in json_logs.getvalue()

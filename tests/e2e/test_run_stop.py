@@ -92,6 +92,7 @@ def test_a_run_with_a_step_running_stops_within_its_soft_shutdown_window(tmp_pat
     [line] = [ln for ln in log.splitlines() if "worker_stopping" in ln]
     assert "long.bin" in line and "up_to_s=3" in line
     assert "worker_stop_forced" in log
+    assert "Traceback" not in log, log
     assert not pgrep_sleep_120(tmp_path)
     [step] = the_steps(store)
     assert (step.status, step.attempts, step.lease_owner) == ("pending", 1, None)

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from pydantic import BaseModel, ConfigDict
 
 from filerelay.actions.base import Action
@@ -310,3 +311,44 @@ def test_other_routes_first_steps_are_sent_before_the_inline_step_runs(env):
     [b_step] = rt.store.steps_of(b_pipeline.id)
     assert sent == [([b_step.id], False)]
     assert rest.enqueue == [] and (out / "a/f.txt").read_bytes() == b"data"
+
+
+class Halted(Exception):
+    """Stands for Celery's SoftTimeLimitExceeded, raised inside a step by its time limit."""
+
+
+class HaltConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HaltAction(Action[HaltConfig]):
+    name = "halt"
+    Config = HaltConfig
+
+    def run(self, ctx):
+        raise Halted()
+
+
+def test_a_step_stopped_by_the_task_layer_is_retried_with_one_warning(env, tmp_path):
+    # given a runtime told that Halted is how the task layer stops a step
+    inbox, _out, write, _runtime = env
+    write("  - name: r\n    steps:\n      - halt: {}\n        timeout: 7\n")
+    settings = load_settings(
+        config=tmp_path / "rules.yaml",
+        state_dir=tmp_path / "state",
+        database_url=f"sqlite:///{tmp_path}/s.db",
+    )
+    registry = Registry({**BUILTIN_ACTIONS, "halt": HaltAction})
+    rt = build_runtime(settings, registry, interruptions=(Halted,))
+    ev = make_event(inbox, "f.txt")
+    # when the step is stopped
+    with structlog.testing.capture_logs() as logged:
+        retried = run_step(rt, ingest(rt, ev).enqueue[0].step_id)
+    # then it goes back for another attempt, saying why in words, with no traceback logged
+    assert len(retried.enqueue) == 1
+    [step] = rt.store.steps_of(rt.store.pipelines_of(ev.event_id)[0].id)
+    assert step.status == "pending"
+    assert step.last_error == "interrupted: time limit (7 s) reached or worker stopping"
+    events = [(line["event"], line["log_level"]) for line in logged]
+    assert ("step_retry", "warning") in events
+    assert not any(line["event"] == "step_unexpected_error" for line in logged)
