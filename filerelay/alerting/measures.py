@@ -18,6 +18,7 @@ from filerelay.alerting.repo import AlertStore, window_start
 from filerelay.config.alerts import (
     AgentOfflineRule,
     BacklogRule,
+    BreakerOpenRule,
     CompensationFailuresRule,
     FailureRateRule,
     LatencySloRule,
@@ -170,6 +171,24 @@ def latency_slo(rule: LatencySloRule, inputs: Inputs, now: datetime) -> list[Ins
     return out
 
 
+def breaker_open(rule: BreakerOpenRule, inputs: Inputs, now: datetime) -> list[Instance]:
+    out = []
+    for row in inputs.store.breakers():
+        if row.state == "closed" or (
+            rule.destinations and row.destination not in rule.destinations
+        ):
+            continue
+        since = row.opened_at or row.updated_at
+        summary = (
+            f"destination={row.destination}: breaker {row.state} for "
+            f"{duration((now - since).total_seconds())} after {row.failures} failures "
+            f"(last: {(row.last_error or '-')[:200]})"
+        )
+        labels = {"destination": row.destination, "state": row.state}
+        out.append(Instance(f"destination={row.destination}", summary, float(row.opens), labels))
+    return out
+
+
 MEASURES: dict[str, Callable[[Any, Inputs, datetime], list[Instance]]] = {
     "failure_rate": failure_rate,
     "backlog": backlog,
@@ -177,6 +196,7 @@ MEASURES: dict[str, Callable[[Any, Inputs, datetime], list[Instance]]] = {
     "silent_source": silent_source,
     "compensation_failures": compensation_failures,
     "latency_slo": latency_slo,
+    "breaker_open": breaker_open,
 }
 
 

@@ -14,6 +14,7 @@ from filerelay.alerting import queries
 from filerelay.store import agents as agent_rows
 from filerelay.store import listing
 from filerelay.store.access import Transactions, translated
+from filerelay.store.limits import BreakerRow, LimitStore
 from filerelay.store.rows import AgentRow, PendingEvent
 from filerelay.store.schema import alert_states, notifications
 
@@ -48,6 +49,10 @@ class AlertStore(Transactions):
         """Per route: pipelines ended ``compensation_failed`` since ``since``."""
         with self._read() as conn:
             return queries.compensation_failures(conn, since)
+
+    def breakers(self) -> list[BreakerRow]:
+        """Every destination's circuit breaker."""
+        return LimitStore(self.engine).breakers()
 
     @translated
     def oldest_pending(self) -> PendingEvent | None:

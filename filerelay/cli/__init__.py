@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from filerelay import __version__
-from filerelay.cli import alerts, db, events, rules
+from filerelay.cli import alerts, breakers, db, events, rules
 from filerelay.cli.common import Exit
 from filerelay.cli.flower import flower
 from filerelay.cli.health import health
@@ -29,6 +29,7 @@ app = typer.Typer(
 app.add_typer(rules.app, name="rules")
 app.add_typer(db.app, name="db")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(breakers.app, name="breakers")
 app.command("watch")(watch)
 app.command("worker")(worker)
 app.command("run")(run)

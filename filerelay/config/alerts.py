@@ -222,6 +222,17 @@ class LatencySloRule(RuleBase):
     min_events: int = Field(1, ge=1, description="Fewer succeeded in the window: never fires.")
 
 
+class BreakerOpenRule(RuleBase):
+    """A destination's circuit breaker open (or half-open: probing) — its steps are waiting."""
+
+    kind: Literal["breaker_open"] = Field(description="Rule kind.")
+    destinations: list[str] = Field(
+        [],
+        description="Destinations as 'filerelay breakers' names them (e.g. "
+        "'connection:s3-main', 'host:hooks.example'); empty: every one.",
+    )
+
+
 AlertRule = Annotated[
     Union[  # noqa: UP007
         FailureRateRule,
@@ -230,6 +241,7 @@ AlertRule = Annotated[
         SilentSourceRule,
         CompensationFailuresRule,
         LatencySloRule,
+        BreakerOpenRule,
     ],
     Field(discriminator="kind"),
 ]
@@ -240,6 +252,7 @@ RULE_MODELS = (
     SilentSourceRule,
     CompensationFailuresRule,
     LatencySloRule,
+    BreakerOpenRule,
 )
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 
+from filerelay.config.limits import Limited
 from filerelay.config.types import DurationS
 
 
-class Strict(BaseModel):
+class Strict(Limited):
+    """A connection: strict keys, and the destination's ``rate_limit`` and ``breaker``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -39,10 +39,11 @@ from filerelay.config.connections import (
     S3Connection,
     SmtpConnection,
 )
+from filerelay.config.limits import BreakerConfig, RateLimit, breaker_field, rate_limit_field
 from filerelay.config.types import DurationS, GlobList, IntervalS, SizeCondition
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-STEP_COMMON_KEYS = frozenset({"name", "timeout", "retry"})
+STEP_COMMON_KEYS = frozenset({"name", "timeout", "retry", "rate_limit", "breaker"})
 
 
 class Strict(BaseModel):
@@ -209,6 +210,8 @@ class StepBase(Strict):
     name: str | None = Field(None, pattern=NAME_PATTERN, description="Step name for templates.")
     timeout: DurationS | None = Field(None, description="Time limit of this step.")
     retry: RetryPolicy | None = Field(None, description="Retry policy of this step.")
+    rate_limit: RateLimit | None = rate_limit_field()
+    breaker: BreakerConfig | None = breaker_field()
 
     @property
     def action(self) -> str:

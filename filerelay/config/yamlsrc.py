@@ -59,6 +59,8 @@ class YamlDoc:
             nxt = loc[i + 1] if i + 1 < len(loc) else None
             if part in tags and isinstance(node, dict) and (part not in node or nxt == part):
                 continue
+            if part in tags and isinstance(node, dict) and _sibling(node, part, nxt):
+                continue  # a step's own key (timeout, rate_limit) beside its action key
             in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
             if (isinstance(node, dict) and part in node) or in_list:
                 node = node[part]
@@ -67,6 +69,12 @@ class YamlDoc:
                 out.append(part)
                 node = None
         return tuple(out)
+
+
+def _sibling(node: dict[Any, Any], tag: Any, nxt: Any) -> bool:
+    """Whether ``nxt`` is a key beside ``tag`` in ``node`` rather than inside its value."""
+    inner = node.get(tag)
+    return nxt is not None and nxt in node and not (isinstance(inner, dict) and nxt in inner)
 
 
 def format_path(path: Path_) -> str:

@@ -21,7 +21,8 @@ QUEUE_DEPTH = "filerelay_queue_depth"
 BROKER_UP = "filerelay_broker_up"
 PENDING_FILES = "filerelay_watcher_pending_files"
 OUTBOX_DEPTH = "filerelay_watcher_outbox_depth"
-COLLECTED_GAUGES = (QUEUE_DEPTH, BROKER_UP, PENDING_FILES, OUTBOX_DEPTH)
+BREAKER_STATE = "filerelay_breaker_state"
+COLLECTED_GAUGES = (QUEUE_DEPTH, BROKER_UP, PENDING_FILES, OUTBOX_DEPTH, BREAKER_STATE)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ class WorkerMetrics:
     end_to_end: Histogram
     compensations: Counter
     tasks_running: Gauge
+    rate_wait: Counter
+    deferred: Counter
+    breaker_opens: Counter
 
 
 def worker_metrics(registry: CollectorRegistry | None) -> WorkerMetrics:
@@ -143,6 +147,24 @@ def worker_metrics(registry: CollectorRegistry | None) -> WorkerMetrics:
             "Celery tasks running now in the worker's processes.",
             ["task"],
             multiprocess_mode="livesum",
+            registry=registry,
+        ),
+        rate_wait=Counter(
+            "filerelay_rate_limit_wait_seconds",
+            "Time steps slept for a token of their destination's rate limit.",
+            ["destination"],
+            registry=registry,
+        ),
+        deferred=Counter(
+            "filerelay_steps_deferred",
+            "Claimed steps put back without using an attempt (reason: rate_limit, breaker).",
+            ["destination", "reason"],
+            registry=registry,
+        ),
+        breaker_opens=Counter(
+            "filerelay_breaker_opens",
+            "Times a destination's circuit breaker opened (seen by this worker).",
+            ["destination"],
             registry=registry,
         ),
     )

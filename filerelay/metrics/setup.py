@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
 from filerelay.metrics import multiproc
+from filerelay.metrics.breakers import breaker_collector
 from filerelay.metrics.collectors import QueueDepthCollector
 from filerelay.metrics.registry import watcher_metrics, worker_metrics
 from filerelay.metrics.server import MetricsServer, serve
@@ -64,6 +65,7 @@ def start_watcher_metrics(
     extra: list[Collector] = [hook, queue_depth_collector(settings)]
     if worker_dir is not None:
         extra.append(multiproc.ReapingCollector(worker_dir))
+        extra.append(breaker_collector(settings.resolved_database_url()))
     for collector in extra:
         registry.register(collector)
     server = serve(registry, settings.metrics_host, settings.metrics_port)
@@ -111,6 +113,7 @@ def start_worker_metrics(setup: WorkerMetricsSetup, app: Any, settings: Settings
 
     if setup.registry is not None and settings.metrics_port is not None:
         setup.registry.register(queue_depth_collector(settings, app))
+        setup.registry.register(breaker_collector(settings.resolved_database_url()))
         try:
             setup.server = serve(setup.registry, settings.metrics_host, settings.metrics_port)
         except BaseException:

@@ -16,6 +16,7 @@ from filerelay.metrics.registry import WorkerMetrics
 from filerelay.model import FileEvent, JSONDict, StepPhase
 from filerelay.pipeline.hooks import FAILED, SUCCEEDED, StepHooks
 from filerelay.store import ClaimedStep
+from filerelay.store.limits import OPEN
 
 STARTS_MEMORY = 10_000
 EVENTS_MEMORY = 10_000
@@ -61,6 +62,16 @@ class WorkerMetricsHook(StepHooks):
                 self._finished.popitem(last=False)
         latency = max(0.0, time.time() - event.detected_at)
         self.metrics.end_to_end.labels(event.source, state).observe(latency)
+
+    def rate_waited(self, destination: str, seconds: float) -> None:
+        self.metrics.rate_wait.labels(destination).inc(seconds)
+
+    def step_deferred(self, claim: ClaimedStep, destination: str, reason: str) -> None:
+        self.metrics.deferred.labels(destination, reason).inc()
+
+    def breaker_changed(self, destination: str, state: str) -> None:
+        if state == OPEN:
+            self.metrics.breaker_opens.labels(destination).inc()
 
     def task_started(self, task: str) -> None:
         self.metrics.tasks_running.labels(task).inc()

@@ -1,4 +1,5 @@
-"""Hooks of the pipeline runner: cross-cutting observers (metrics) of step and event outcomes.
+"""Hooks of the pipeline runner: cross-cutting observers (metrics) of step and event outcomes,
+and of the destination limits (tokens waited for, steps deferred, breakers opening).
 
 The runner calls a :class:`StepHookList` where an outcome is decided; each hook's methods are
 no-ops by default. A hook that raises is logged loudly and skipped: it never breaks a step.
@@ -34,6 +35,16 @@ class StepHooks:
     def event_finished(self, event: FileEvent, state: str) -> None:
         """Every pipeline of the event ended; ``state`` is the event's final state."""
 
+    def rate_waited(self, destination: str, seconds: float) -> None:
+        """A step slept ``seconds`` for a token of ``destination``'s rate limit."""
+
+    def step_deferred(self, claim: ClaimedStep, destination: str, reason: str) -> None:
+        """A claimed step was put back without using an attempt (``reason``: rate_limit or
+        breaker)."""
+
+    def breaker_changed(self, destination: str, state: str) -> None:
+        """``destination``'s breaker moved to ``state`` (open, or closed after being open)."""
+
 
 class StepHookList(StepHooks):
     """The ordered hooks of a runtime; each call reaches every hook, failures are logged."""
@@ -51,6 +62,15 @@ class StepHookList(StepHooks):
 
     def event_finished(self, event: FileEvent, state: str) -> None:
         self._each("event_finished", event, state)
+
+    def rate_waited(self, destination: str, seconds: float) -> None:
+        self._each("rate_waited", destination, seconds)
+
+    def step_deferred(self, claim: ClaimedStep, destination: str, reason: str) -> None:
+        self._each("step_deferred", claim, destination, reason)
+
+    def breaker_changed(self, destination: str, state: str) -> None:
+        self._each("breaker_changed", destination, state)
 
     def _each(self, name: str, *args: Any) -> None:
         call_each(self.hooks, name, *args)

@@ -30,6 +30,7 @@ from filerelay.model import (
 from filerelay.pipeline.compensation import recovery_plan, undone_result
 from filerelay.pipeline.hooks import FAILED, LEASE_LOST, RETRY, SUCCEEDED
 from filerelay.pipeline.lease import LeaseKeeper, new_owner
+from filerelay.pipeline.limits import admit
 from filerelay.pipeline.messages import (
     StepMessage,
     message_for,
@@ -282,6 +283,9 @@ def _execute(
         checkpoint=claim.checkpoint,
         phase=StepPhase(claim.phase),
     )
+    gate = admit(runtime, rules, step, claim, owner)  # the destination's breaker, rate limit
+    if gate.deferred is not None:
+        return Outcome(gate.deferred)
     keeper = LeaseKeeper(runtime.store, claim.step_id, owner, runtime.settings.lease_s)
     ctx.checkpointer = lambda data: (
         keeper.held()
@@ -291,7 +295,7 @@ def _execute(
     started = time.monotonic()
     runtime.hooks.step_started(claim)
     try:
-        with keeper:
+        with keeper, gate:
             result = _perform(runtime, action, ctx, claim)
     except Exception as exc:
         return _on_error(runtime, rules, claim, owner, step, exc)

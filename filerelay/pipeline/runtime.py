@@ -29,6 +29,7 @@ from filerelay.config.reload import try_reload
 from filerelay.config.secrets import config_secrets
 from filerelay.config.stored import masked_config_text, unmasked_config_text
 from filerelay.errors import ConfigError
+from filerelay.limits import Limiter, build_limiter
 from filerelay.logs import register_secrets
 from filerelay.pipeline.hooks import StepHookList, StepHooks
 from filerelay.routing import Router
@@ -104,6 +105,8 @@ class Runtime:
     #: exceptions the task layer raises inside a step to stop it (Celery's soft time limit):
     #: retried with one warning, never logged as an unexpected error with a traceback
     interruptions: tuple[type[Exception], ...] = ()
+    #: the destinations' rate limits and breakers, shared with the fleet (None: not enforced)
+    limits: Limiter | None = None
     _versions: dict[str, Rules] = field(default_factory=dict)
     _signature: tuple[int, int, int] | None = None
     _refused: tuple[int, int, int] | None = None
@@ -177,6 +180,8 @@ class Runtime:
     def close(self) -> None:
         for rules in {id(r): r for r in [self.rules, *self._versions.values()]}.values():
             rules.resources.clients.close()
+        if self.limits is not None:
+            self.limits.close()
         self.store.engine.dispose()
 
 
@@ -213,6 +218,7 @@ def build_runtime(
         hooks=StepHookList(hooks),
         owner_tag=owner_tag,
         interruptions=interruptions,
+        limits=build_limiter(settings, engine),
     )
     runtime._signature = _signature(loaded.path)
     return runtime

@@ -214,3 +214,33 @@ alert_states = Table(
     Column("deliveries", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Token buckets of fleet-wide rate limits when the broker is not Redis (filerelay.limits):
+# ``tokens`` left at ``stamp`` (epoch seconds); ``version`` makes each take a conditional
+# UPDATE, so two workers never spend the same token.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", NameString(512), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("stamp", Float, nullable=False),
+    Column("version", BigInteger, nullable=False),
+)
+
+# One circuit breaker per destination (filerelay.limits): 'closed' counts consecutive
+# retryable ``failures``; 'open' until ``open_until``; then 'half_open' while one probe
+# (``probe_owner``, until ``probe_until``) runs. ``opens``: how often it opened.
+breakers = Table(
+    "breakers",
+    metadata,
+    Column("destination", NameString(512), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("opens", Integer, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=True),
+    Column("open_until", UTCDateTime, nullable=True),
+    Column("probe_owner", String(255), nullable=True),
+    Column("probe_until", UTCDateTime, nullable=True),
+    Column("last_error", SanitizedText, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
