@@ -216,13 +216,14 @@ def _take(
         values = {"key": key, "tokens": capacity - 1.0, "stamp": now_s, "version": 0}
         conn.execute(insert(rate_buckets).values(**values))  # a lost race: IntegrityError
         return 0.0
-    tokens = min(capacity, float(row.tokens) + max(0.0, now_s - row.stamp) * rate_per_s)
+    stamp: float = row.stamp
+    tokens: float = min(capacity, row.tokens + max(0.0, now_s - stamp) * rate_per_s)
     if tokens < 1.0:
         return (1.0 - tokens) / rate_per_s
     done = conn.execute(
         update(rate_buckets)
         .where(rate_buckets.c.key == key, rate_buckets.c.version == row.version)
-        .values(tokens=tokens - 1.0, stamp=max(now_s, row.stamp), version=row.version + 1)
+        .values(tokens=tokens - 1.0, stamp=max(now_s, stamp), version=row.version + 1)
     )
     return 0.0 if done.rowcount == 1 else None
 

@@ -118,8 +118,11 @@ class Relay:
         self.procs.append(proc)
         return proc
 
-    def start_worker(self, concurrency: int = 2, *, via_celery: bool = False) -> Proc:
-        """``filerelay worker``, or the same tasks run by ``celery -A filerelay.tasks worker``."""
+    def start_worker(
+        self, concurrency: int = 2, *, via_celery: bool = False, name: str = "worker"
+    ) -> Proc:
+        """``filerelay worker``, or the same tasks run by ``celery -A filerelay.tasks worker``;
+        ``name`` names its log (two workers need two names)."""
         if via_celery:
             argv = [
                 sys.executable,
@@ -136,7 +139,7 @@ class Relay:
             proc = Proc("worker", argv, env, self.root, self.root / "worker.log")
             self.procs.append(proc)
         else:
-            proc = self._proc("worker", "worker", "--concurrency", str(concurrency))
+            proc = self._proc(name, "worker", "--concurrency", str(concurrency))
         proc.start().wait_log("ready", 90)
         return proc
 

@@ -1,0 +1,150 @@
+"""Fleet-wide limits on real processes: two workers hold a webhook's 20/s rate limit together
+(within 10 %), and a receiver that fails for a while opens the breaker — attempts stop
+growing — and every file goes through once it recovers, each delivered once.
+
+Redis broker (so the buckets are Redis's), SQLite store, a real watcher, a real receiver.
+``FILERELAY_TEST_OUTAGE_S`` sets the receiver's outage (default 30 s).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import text
+from werkzeug import Request, Response
+
+from filerelay.store.limits import LimitStore
+from tests.conftest import wait_for
+from tests.e2e.harness import Relay, running
+from tests.store.store_helpers import EPOCH
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_redis]
+
+FILES = 100
+RATE = 20.0
+OUTAGE_S = float(os.environ.get("FILERELAY_TEST_OUTAGE_S", "30"))
+
+
+class Receiver:
+    """Records each request's time and idempotency key; answers 503 until ``up_at``."""
+
+    def __init__(self, outage_s: float = 0.0) -> None:
+        self.outage_s = outage_s
+        self.lock = threading.Lock()
+        self.first: float | None = None
+        self.calls: list[tuple[float, str, int]] = []
+
+    def __call__(self, request: Request) -> Response:
+        now = time.monotonic()
+        with self.lock:
+            self.first = self.first if self.first is not None else now
+            status = 503 if now - self.first < self.outage_s else 200
+            self.calls.append((now, request.headers.get("Idempotency-Key", ""), status))
+        return Response("ok" if status == 200 else "down", status=status)
+
+    def delivered(self) -> Counter[str]:
+        with self.lock:
+            return Counter(key for _, key, status in self.calls if status == 200)
+
+
+def config(inbox: Path, url: str, step_keys: str) -> str:
+    return (
+        f'sources:\n  - {{name: in, path: "{inbox}", silence: 300ms}}\n'
+        "routes:\n  - name: r\n    steps:\n"
+        f'      - webhook: {{url: "{url}"}}\n{step_keys}'
+    )
+
+
+def write_files(inbox: Path, n: int) -> None:
+    for i in range(n):
+        (inbox / f"f{i:03d}.txt").write_text(str(i))
+
+
+def test_two_workers_hold_a_webhook_rate_limit_together(
+    tmp_path: Path, httpserver: HTTPServer, redis_url: str
+) -> None:
+    # given a webhook limited to 20/s and two worker processes sharing it
+    receiver = Receiver()
+    httpserver.expect_request("/in").respond_with_handler(receiver)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    cfg = config(inbox, httpserver.url_for("/in"), "        rate_limit: 20/s\n")
+    with running(Relay(tmp_path, cfg, broker_url=redis_url)) as relay:
+        relay.start_worker(4, name="worker-a")
+        relay.start_worker(4, name="worker-b")
+        relay.start_watcher()
+        # when 100 files arrive at once
+        write_files(inbox, FILES)
+        wait_for(lambda: len(receiver.delivered()) == FILES, 120, 0.2, "every file delivered")
+    # then the receiver saw 20 requests a second from the first to the last (within 10 %),
+    # never more than 22 in any second, and each file once
+    times = sorted(t for t, _, _ in receiver.calls)
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+    print(f"rate {rate:.2f}/s over {len(times)} requests, busiest second {busiest}")
+    assert RATE * 0.9 <= rate <= RATE * 1.1
+    assert busiest <= RATE * 1.1
+    assert set(receiver.delivered().values()) == {1} and len(receiver.calls) == FILES
+
+
+def _attempts(relay: Relay) -> int:
+    """Attempts used so far (a claim that is deferred gives its attempt back a moment later,
+    so a running step's claim is not counted while it runs)."""
+    with relay.store.engine.connect() as conn:
+        used = conn.execute(text("SELECT COALESCE(SUM(attempts), 0) FROM steps")).scalar()
+        running = conn.execute(text("SELECT COUNT(*) FROM steps WHERE status = 'running'")).scalar()
+    return int(used or 0) - int(running or 0)
+
+
+def test_a_failing_receiver_opens_the_breaker_and_files_go_through_once_it_recovers(
+    tmp_path: Path, httpserver: HTTPServer, redis_url: str
+) -> None:
+    # given a receiver that fails for OUTAGE_S, behind a breaker (3 failures, 8 s cool-down)
+    receiver = Receiver(OUTAGE_S)
+    httpserver.expect_request("/in").respond_with_handler(receiver)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    keys = (
+        "        breaker: {failures: 3, cool_down: 8s}\n"
+        "        retry: {max_attempts: 10, backoff: 500ms, max_backoff: 2s}\n"
+    )
+    cfg = config(inbox, httpserver.url_for("/in"), keys)
+    with running(Relay(tmp_path, cfg, broker_url=redis_url)) as relay:
+        relay.start_worker(2, name="worker-a")
+        relay.start_worker(2, name="worker-b")
+        relay.start_watcher()
+        limits = LimitStore(relay.store.engine)
+        # when 10 files arrive during the outage
+        write_files(inbox, 10)
+        (row,) = wait_for(
+            lambda: [b for b in limits.breakers() if b.state == "open"], 60, 0.1, "an open breaker"
+        )
+        # then, while it stays open, attempts stop growing and no request reaches the receiver
+        assert row.open_until is not None
+        settle = time.monotonic() + 1.0  # requests in flight when it opened end first
+        wait_for(lambda: time.monotonic() >= settle, 5, 0.1, "in-flight attempts ended")
+        before, calls = _attempts(relay), len(receiver.calls)
+        samples: list[int] = []
+
+        def left_open() -> bool:
+            samples.append(_attempts(relay))
+            now = limits.breakers()[0]
+            return now.state != "open" or now.opens != row.opens
+
+        wait_for(left_open, 30, 0.2, "the cool-down's end")
+        samples.pop()  # taken as it left
+        assert len(samples) >= 10, samples  # about 6 s of the 8 s cool-down sampled
+        assert set(samples) == {before}, samples
+        assert len(receiver.calls) in (calls, calls + 1)  # + the probe at the cool-down's end
+        # and once the receiver is back, every file goes through, each delivered once
+        wait_for(lambda: len(receiver.delivered()) == 10, OUTAGE_S + 60, 0.2, "every file")
+        assert set(receiver.delivered().values()) == {1}
+        final = limits.breakers()[0]
+        assert final.state == "closed" and final.opens >= 1
+        assert relay.store.count_by_state_since(EPOCH) == {"succeeded": 10}
