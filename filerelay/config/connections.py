@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from filerelay.config.limits import Limited
+from filerelay.config.limits import BreakerConfig, RateLimit, breaker_field, rate_limit_field
 from filerelay.config.types import DurationS
 
 
-class Strict(Limited):
-    """A connection: strict keys, and the destination's ``rate_limit`` and ``breaker``."""
-
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -30,6 +28,8 @@ class S3Connection(Strict):
     connect_timeout: DurationS = Field(10.0, description="Connect timeout.")
     read_timeout: DurationS = Field(60.0, description="Read timeout.")
     max_pool_connections: int = Field(32, ge=1, description="HTTP connections per process.")
+    rate_limit: RateLimit | None = rate_limit_field()
+    breaker: BreakerConfig | None = breaker_field()
 
 
 class AmqpConnection(Strict):
@@ -40,6 +40,8 @@ class AmqpConnection(Strict):
     confirm_publish: bool = Field(True, description="Wait for publisher confirms.")
     connect_timeout: DurationS = Field(10.0, description="Connect timeout.")
     heartbeat: DurationS = Field(60.0, description="AMQP heartbeat.")
+    rate_limit: RateLimit | None = rate_limit_field()
+    breaker: BreakerConfig | None = breaker_field()
 
 
 class RedisConnection(Strict):
@@ -48,6 +50,8 @@ class RedisConnection(Strict):
     type: Literal["redis"] = Field(description="Connection type.")
     url: SecretStr = Field(description="redis://[:password@]host:6379/db (use ${ENV}).")
     connect_timeout: DurationS = Field(10.0, description="Connect timeout.")
+    rate_limit: RateLimit | None = rate_limit_field()
+    breaker: BreakerConfig | None = breaker_field()
 
 
 class MqttConnection(Strict):
@@ -62,6 +66,8 @@ class MqttConnection(Strict):
     tls: bool = Field(False, description="Use TLS.")
     keepalive: DurationS = Field(60.0, description="Keepalive interval.")
     connect_timeout: DurationS = Field(10.0, description="Connect timeout.")
+    rate_limit: RateLimit | None = rate_limit_field()
+    breaker: BreakerConfig | None = breaker_field()
 
 
 class NatsConnection(Strict):
@@ -73,6 +79,8 @@ class NatsConnection(Strict):
     password: SecretStr | None = Field(None, description="Password (use ${ENV}).")
     token: SecretStr | None = Field(None, description="Auth token (use ${ENV}).")
     connect_timeout: DurationS = Field(10.0, description="Connect timeout.")
+    rate_limit: RateLimit | None = rate_limit_field()
+    breaker: BreakerConfig | None = breaker_field()
 
 
 class SmtpConnection(Strict):
@@ -87,6 +95,8 @@ class SmtpConnection(Strict):
     ssl: bool = Field(False, description="Implicit TLS (port 465).")
     sender: str = Field(description="From address.")
     timeout: DurationS = Field(30.0, description="Socket timeout.")
+    rate_limit: RateLimit | None = rate_limit_field()
+    breaker: BreakerConfig | None = breaker_field()
 
 
 Connection = Annotated[

@@ -80,12 +80,3 @@ def breaker_field() -> Any:
         description="Circuit breaker of this destination, shared by all workers: while open, "
         "steps wait instead of using attempts.",
     )
-
-
-class Limited(BaseModel):
-    """Keys of a connection that limit its destination."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    rate_limit: RateLimit | None = rate_limit_field()
-    breaker: BreakerConfig | None = breaker_field()

@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from filerelay.config.alerts import CHANNEL_MODELS, RULE_MODELS, AlertsConfig, RuleBase, tag_of
+from filerelay.config.limits import BreakerConfig
 from filerelay.config.loader import ActionCatalog
 from filerelay.config.models import (
     CONNECTION_MODELS,
@@ -130,6 +131,7 @@ def markdown_reference(catalog: ActionCatalog) -> str:
         model_table("step keys (beside the action key)", StepBase),
         model_table("`defaults`", Defaults),
         model_table("`retry` (in `defaults` or a step)", RetryPolicy),
+        model_table("`breaker` (on a connection or a step)", BreakerConfig),
         model_table("`alerts`", AlertsConfig),
         *(
             model_table(f"`alerts.channels.<name>` (type `{tag_of(c, 'type')}`)", c)

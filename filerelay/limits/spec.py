@@ -39,6 +39,7 @@ class DestinationLimits:
 
 def destination_key(route: str, step_name: str, config: BaseModel) -> str:
     """The destination a step reaches (see the module docstring)."""
+    config = getattr(config, "root", config)  # a union config (notify's channels)
     connection = getattr(config, "connection", None)
     if isinstance(connection, str) and connection:
         return f"connection:{connection}"
@@ -54,7 +55,8 @@ def limits_of(
     step: StepBase, route: str, step_name: str, connections: Mapping[str, Any]
 ) -> DestinationLimits | None:
     """The limits of ``step`` (None: none configured)."""
-    connection = connections.get(str(getattr(step.action_config, "connection", "") or ""))
+    config = getattr(step.action_config, "root", step.action_config)
+    connection = connections.get(str(getattr(config, "connection", "") or ""))
     rate = step.rate_limit or getattr(connection, "rate_limit", None)
     breaker = step.breaker or getattr(connection, "breaker", None)
     if rate is None and breaker is None:

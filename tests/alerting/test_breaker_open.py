@@ -4,18 +4,18 @@ resolves once it closed; and the operator's view of the breakers (``filerelay br
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+from typer.testing import CliRunner
 
 from filerelay.alerting.repo import AlertStore
+from filerelay.cli import app
 from filerelay.errors import UsageError
 from filerelay.ops.breakers import close_breaker, list_breakers
-from filerelay.store import Store
+from filerelay.store import Store, ensure_schema, make_engine
 from filerelay.store.db import utcnow
 from filerelay.store.limits import LimitStore
 from tests.alerting.helpers import evaluator, posts, write_config
@@ -52,25 +52,23 @@ def test_operator_lists_and_closes_breakers(tmp_path: Path) -> None:
     # given a store with one open breaker
     db_url = f"sqlite:///{tmp_path / 'store.db'}"
     env = clean_env(FILERELAY_DATABASE_URL=db_url, FILERELAY_STATE_DIR=str(tmp_path / "state"))
-    from filerelay.store import ensure_schema, make_engine
-
     engine = make_engine(db_url)
     ensure_schema(engine, auto_upgrade=True)
     LimitStore(engine).breaker_failure("connection:s3", "w1", utcnow(), 1, 300, "timeout")
     # when the operator lists them (the use case, and the CLI's JSON)
     (view,) = list_breakers(Store(engine))
-    cli = [sys.executable, "-m", "filerelay", "breakers"]
-    shown = subprocess.run([*cli, "--json"], env=env, capture_output=True, text=True, check=True)
+    shown = CliRunner().invoke(app, ["breakers", "--json"], env=env)
     # then both show it open, with its time left
     assert (view["destination"], view["state"], view["opens"]) == ("connection:s3", "open", 1)
     assert 290 < view["open_for_s"] <= 300
-    assert json.loads(shown.stdout)[0]["state"] == "open"
+    assert shown.exit_code == 0 and json.loads(shown.stdout)[0]["state"] == "open"
     # when an unknown destination is closed / then a usage error names the known ones
     with pytest.raises(UsageError, match="known: connection:s3"):
         close_breaker(Store(engine), "host:nope")
-    bad = subprocess.run([*cli, "close", "host:nope"], env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and "known: connection:s3" in bad.stderr + bad.stdout
+    bad = CliRunner().invoke(app, ["breakers", "close", "host:nope"], env=env)
+    assert bad.exit_code == 2 and "known: connection:s3" in bad.output
     # when it is closed by hand / then it is closed
-    subprocess.run([*cli, "close", "connection:s3"], env=env, check=True, capture_output=True)
+    closed = CliRunner().invoke(app, ["breakers", "close", "connection:s3"], env=env)
+    assert closed.exit_code == 0 and "closed (was open)" in closed.stdout
     assert list_breakers(Store(engine))[0]["state"] == "closed"
     engine.dispose()

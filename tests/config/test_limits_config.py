@@ -31,6 +31,10 @@ BAD = [
         HEAD + "      - webhook: {url: x}\n        rate_limit: 0/s\n",
         "rules.yaml:7: routes[0].steps[0].rate_limit: bad rate '0/s'",
     ),
+    (  # a step's own key is located at its line, not under the action's name
+        HEAD + "      - webhook: {url: x}\n        timeout: soon\n",
+        "rules.yaml:7: routes[0].steps[0].timeout: not a duration",
+    ),
     (
         HEAD + "      - webhook: {url: x}\n        breaker: {failures: 0}\n",
         "rules.yaml:7: routes[0].steps[0].breaker.failures:",
