@@ -14,13 +14,14 @@ from tests.store.store_helpers import admit, make_event, plan, step, steps_at
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 DEST = "host:hooks.example"
+LAPSED = "connection:s3"
 
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def test_bucket_gives_capacity_then_refills_at_the_rate(engine: Engine) -> None:
+def test_bucket_gives_its_capacity_then_refills_and_never_a_token_twice(engine: Engine) -> None:
     # given an empty store and a bucket of 10 tokens/s holding at most 2
     limits = LimitStore(engine)
     # when three tokens are taken at the same instant
@@ -31,11 +32,7 @@ def test_bucket_gives_capacity_then_refills_at_the_rate(engine: Engine) -> None:
     # and 0.1 s later one token has refilled; another bucket is separate
     assert limits.take_token("k", 10.0, 2.0, 1000.1) == 0.0
     assert limits.take_token("other", 10.0, 2.0, 1000.1) == 0.0
-
-
-def test_bucket_never_hands_one_token_to_two_threads(engine: Engine) -> None:
     # given a bucket of 5 tokens at a frozen instant, and 4 threads taking at once
-    limits = LimitStore(engine)
     taken: list[float] = []
 
     def take() -> None:
@@ -82,19 +79,16 @@ def test_breaker_opens_after_consecutive_failures_and_probes_after_cool_down(
     (row,) = limits.breakers()
     assert (row.state, row.failures, row.opens) == (CLOSED, 0, 2)
 
-
-def test_a_lapsed_or_released_probe_lets_the_next_attempt_probe(engine: Engine) -> None:
-    # given an open breaker past its cool-down, probed by w1
-    limits = LimitStore(engine)
-    limits.breaker_failure(DEST, "w0", at(0), 1, 10, "timeout")
-    assert limits.breaker_permit(DEST, "w1", at(10), 5).probe
+    # given another destination, open past its cool-down and probed by w1
+    limits.breaker_failure(LAPSED, "w0", at(0), 1, 10, "timeout")
+    assert limits.breaker_permit(LAPSED, "w1", at(10), 5).probe
     # when w1's probe lapses (its worker died): w2 probes
-    assert limits.breaker_permit(DEST, "w2", at(16), 5).probe
+    assert limits.breaker_permit(LAPSED, "w2", at(16), 5).probe
     # when w2 releases its probe (a permanent error of its file): w3 probes at once
-    assert limits.release_probe(DEST, "w2", at(17))
-    assert limits.breaker_permit(DEST, "w3", at(17), 5).probe
+    assert limits.release_probe(LAPSED, "w2", at(17))
+    assert limits.breaker_permit(LAPSED, "w3", at(17), 5).probe
     # and a failure of a step that was not the probe does not reopen it
-    assert not limits.breaker_failure(DEST, "w9", at(18), 1, 10, "late")
+    assert not limits.breaker_failure(LAPSED, "w9", at(18), 1, 10, "late")
 
 
 def test_deferred_step_gives_its_attempt_back(engine: Engine) -> None:

@@ -27,6 +27,15 @@ def _ts(name: str, nullable: bool) -> sa.Column[Any]:
 
 
 def upgrade() -> None:
+    # a store stamped back to an older revision and upgraded again keeps its tables
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+    if "rate_buckets" not in existing:
+        _create_rate_buckets()
+    if "breakers" not in existing:
+        _create_breakers()
+
+
+def _create_rate_buckets() -> None:
     op.create_table(
         "rate_buckets",
         sa.Column("key", sa.String(512), nullable=False),
@@ -35,6 +44,9 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_rate_buckets"),
     )
+
+
+def _create_breakers() -> None:
     op.create_table(
         "breakers",
         sa.Column("destination", sa.String(512), nullable=False),
