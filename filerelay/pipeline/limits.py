@@ -106,7 +106,8 @@ def admit(
         permit = limiter.store.breaker_permit(limits.key, owner, now, runtime.settings.lease_s)
         if not permit.allowed:
             until = _breaker_retry_at(permit, now)
-            reason = f"waiting: breaker {permit.state} for {limits.key} until {until.isoformat()}"
+            shown = (permit.until or until).isoformat()
+            reason = f"waiting: breaker {permit.state} for {limits.key} until {shown}"
             return _defer(runtime, rules, step, claim, owner, limits, BREAKER, reason, until)
     if limits.rate_per_s is not None:
         took = limiter.wait_for_token(limits)
@@ -122,10 +123,11 @@ def admit(
 
 
 def _breaker_retry_at(permit: Permit, now: datetime) -> datetime:
-    """When a step held back by the breaker comes back: at the end of the cool-down; while
-    a probe runs, after a short jittered wait (its outcome decides)."""
+    """When a step held back by the breaker comes back: just after the end of the cool-down
+    (spread over half a second, so the waiting steps do not all return at once; the first
+    is the probe); while a probe runs, after a short jittered wait (its outcome decides)."""
     if permit.state == OPEN and permit.until is not None:
-        return permit.until
+        return permit.until + timedelta(seconds=random.uniform(0.0, PROBE_WAIT_S[0]))
     later = now + timedelta(seconds=random.uniform(*PROBE_WAIT_S))
     return min(permit.until, later) if permit.until is not None else later
 

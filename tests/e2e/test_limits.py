@@ -82,15 +82,22 @@ def test_two_workers_hold_a_webhook_rate_limit_together(
         # when 100 files arrive at once
         write_files(inbox, FILES)
         wait_for(lambda: len(receiver.delivered()) == FILES, 120, 0.2, "every file delivered")
-    # then the receiver saw 20 requests a second from the first to the last (within 10 %),
-    # never more than 22 in any second, and each file once
+    # then the receiver saw the limit held within 10 %: never more than 22 requests in any
+    # second, 20/s over the busiest 3 s (the workers had more to send than the limit let
+    # through), not more on average; and each file once
     times = sorted(t for t, _, _ in receiver.calls)
-    rate = (len(times) - 1) / (times[-1] - times[0])
-    busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
-    print(f"rate {rate:.2f}/s over {len(times)} requests, busiest second {busiest}")
-    assert RATE * 0.9 <= rate <= RATE * 1.1
-    assert busiest <= RATE * 1.1
+    mean = (len(times) - 1) / (times[-1] - times[0])
+    busiest_1s = max(_in_window(times, t, 1.0) for t in times)
+    busiest_3s = max(_in_window(times, t, 3.0) for t in times) / 3.0
+    print(f"rate: mean {mean:.2f}/s, busiest second {busiest_1s}, busiest 3 s {busiest_3s:.2f}/s")
+    assert busiest_1s <= RATE * 1.1
+    assert RATE * 0.9 <= busiest_3s <= RATE * 1.1
+    assert mean <= RATE * 1.1
     assert set(receiver.delivered().values()) == {1} and len(receiver.calls) == FILES
+
+
+def _in_window(times: list[float], start: float, length_s: float) -> int:
+    return sum(1 for t in times if start <= t < start + length_s)
 
 
 def _attempts(relay: Relay) -> int:
