@@ -67,7 +67,7 @@ def write_files(inbox: Path, n: int) -> None:
 
 
 def test_two_workers_hold_a_webhook_rate_limit_together(
-    tmp_path: Path, httpserver: HTTPServer, redis_url: str
+    tmp_path: Path, httpserver: HTTPServer, redis_url: str, pg_url: str
 ) -> None:
     # given a webhook limited to 20/s and two worker processes sharing it
     receiver = Receiver()
@@ -75,7 +75,9 @@ def test_two_workers_hold_a_webhook_rate_limit_together(
     inbox = tmp_path / "in"
     inbox.mkdir()
     cfg = config(inbox, httpserver.url_for("/in"), "        rate_limit: 20/s\n")
-    with running(Relay(tmp_path, cfg, broker_url=redis_url)) as relay:
+    relay = Relay(tmp_path, cfg, broker_url=redis_url)
+    relay.db_url = pg_url  # eight processes writing at once: SQLite's one writer would be the limit
+    with running(relay):
         relay.start_worker(4, name="worker-a")
         relay.start_worker(4, name="worker-b")
         relay.start_watcher()
