@@ -12,7 +12,10 @@ from filerelay.ops import open_store
 from filerelay.ops.breakers import close_breaker, list_breakers
 
 app = typer.Typer(
-    help="Circuit breakers of destinations: list them, close one.",
+    help="Circuit breakers of destinations: each one's state (closed, open until when, "
+    "half_open), consecutive failures, opens and last error; close one by hand.\n\n"
+    "Examples: filerelay breakers    filerelay breakers --json    "
+    "filerelay breakers close host:hooks.example",
     invoke_without_command=True,
 )
 
