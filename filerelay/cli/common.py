@@ -79,6 +79,10 @@ def check_config(settings: Settings, *, check_paths: bool = True) -> LoadedConfi
     """Load and validate the pipeline config named by the settings; raises ConfigError."""
     if settings.config is None:
         raise ConfigError("no pipeline config: pass --config FILE or set FILERELAY_CONFIG")
+    if settings.config_wants_store:  # the config center's version (and its puller from now)
+        from filerelay.fleet.puller import resolve_store_config
+
+        resolve_store_config(settings, check_paths=check_paths)
     catalog = ActionCatalog.from_registry(default_registry())
     loaded = load_config(settings.config, catalog, check_paths=check_paths)
     register_secrets(config_secrets(loaded))

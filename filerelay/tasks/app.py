@@ -33,6 +33,9 @@ from filerelay.tasks.signing import SigningAMQP, VerifiedRequest
 
 UNAVAILABLE_MAX_BACKOFF_S = 30.0
 
+#: Broker URL schemes of RabbitMQ (whose queues filerelay declares as quorum queues).
+AMQP_SCHEMES = frozenset({"amqp", "amqps", "pyamqp", "librabbitmq"})
+
 log = structlog.get_logger("filerelay.tasks")
 
 
@@ -89,6 +92,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_lost_wait": 1.0,
         "broker_channel_error_retry": True,
     }
+    if broker_url.split(":", 1)[0] in AMQP_SCHEMES:
+        # the shared queue and every host queue (created when first used): replicated
+        conf.update(
+            task_default_queue_type=settings.amqp_queue_type,
+            task_create_missing_queue_type=settings.amqp_queue_type,
+        )
     if settings.embedded_broker:
         # the filesystem transport has no fanout for remote control/events between hosts
         conf.update(worker_enable_remote_control=False, worker_send_task_events=False)
