@@ -140,6 +140,11 @@ class Settings(BaseSettings):
         description="This host's labels, 'k=v,k2=v2' (e.g. 'site=sh,role=camera'): they select "
         "agents in `agents list`, alert rules and config rollouts.",
     )
+    broker_master_name: str | None = Field(
+        default=None,
+        description="With a Redis Sentinel broker URL (sentinel://h1:26379;sentinel://h2:26379): "
+        "the name of the monitored master.",
+    )
     amqp_queue_type: Literal["quorum", "classic"] = Field(
         default="quorum",
         description="On RabbitMQ (an amqp:// broker): the type of filerelay's queues. Quorum "

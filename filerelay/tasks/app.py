@@ -17,8 +17,10 @@ import structlog
 from celery import Celery
 from celery.app.task import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from kombu.entity import Exchange, Queue
 
 from filerelay.errors import ConfigError, StoreError
+from filerelay.fleet.identity import worker_queues
 from filerelay.model import FileEvent
 from filerelay.pipeline.hooks import StepHooks
 from filerelay.pipeline.runner import Outcome, ingest, run_step
@@ -42,6 +44,8 @@ log = structlog.get_logger("filerelay.tasks")
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings for the given process settings."""
     transport_options: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout_s}
+    if settings.broker_master_name:  # Redis Sentinel
+        transport_options["master_name"] = settings.broker_master_name
     broker_url = settings.resolved_broker_url()
     if settings.embedded_broker:
         embedded.register()
@@ -92,12 +96,22 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_lost_wait": 1.0,
         "broker_channel_error_retry": True,
     }
-    if broker_url.split(":", 1)[0] in AMQP_SCHEMES:
+    amqp = broker_url.split(":", 1)[0] in AMQP_SCHEMES
+    if amqp:
         # the shared queue and every host queue (created when first used): replicated
         conf.update(
             task_default_queue_type=settings.amqp_queue_type,
             task_create_missing_queue_type=settings.amqp_queue_type,
         )
+    # what a worker consumes unless told otherwise (`celery -A filerelay.tasks worker` too):
+    # its host's queue and the shared queue, declared as Celery declares a missing queue
+    arguments = (
+        {"x-queue-type": "quorum"} if amqp and settings.amqp_queue_type == "quorum" else None
+    )
+    conf["task_queues"] = [
+        Queue(name, Exchange(name, type="direct"), name, queue_arguments=arguments)
+        for name in worker_queues(settings)
+    ]
     if settings.embedded_broker:
         # the filesystem transport has no fanout for remote control/events between hosts
         conf.update(worker_enable_remote_control=False, worker_send_task_events=False)

@@ -136,7 +136,6 @@ class Relay:
                 "filerelay.tasks",
                 "worker",
                 f"--concurrency={concurrency}",
-                "--queues=filerelay",
                 "--without-mingle",
             ]
             env = {**self.env, "FILERELAY_CONFIG": str(self.config)}

@@ -7,6 +7,7 @@ import pytest
 
 from filerelay.actions.registry import default_registry
 from filerelay.config import ActionCatalog, LoadedConfig, parse_config_text
+from filerelay.errors import ConfigError
 from filerelay.fleet.affinity import step_agent
 from filerelay.fleet.identity import (
     default_agent_id,
@@ -15,7 +16,6 @@ from filerelay.fleet.identity import (
     queue_for,
     selects,
 )
-from filerelay.errors import ConfigError
 from filerelay.pipeline.runtime import Rules
 from tests.factories import file_event
 
