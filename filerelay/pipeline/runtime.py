@@ -51,6 +51,7 @@ class Rules:
     router: Router
     resources: Resources
     registry: Registry | None = None  # the actions' classes (which steps touch the file)
+    _touches: dict[int, bool] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, loaded: LoadedConfig, registry: Registry | None = None) -> Rules:
@@ -68,9 +69,13 @@ class Rules:
         queue (:func:`filerelay.fleet.affinity.step_agent`). A step whose config is unknown
         stays on the file's host: that is always safe."""
         touches = True
-        if step is not None:
-            registry = self.registry or default_registry()
-            touches = registry.get(step.action).touches_file(step.action_config)
+        if step is not None:  # decided once per step of this version (it walks the config)
+            cached = self._touches.get(id(step))
+            if cached is None:
+                registry = self.registry or default_registry()
+                cached = registry.get(step.action).touches_file(step.action_config)
+                self._touches[id(step)] = cached
+            touches = cached
         shared = any(s.name == event.source and s.shared for s in self.loaded.model.sources)
         return step_agent(event.agent, touches, shared)
 

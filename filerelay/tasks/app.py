@@ -96,20 +96,25 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_lost_wait": 1.0,
         "broker_channel_error_retry": True,
     }
-    amqp = broker_url.split(":", 1)[0] in AMQP_SCHEMES
-    if amqp:
-        # the shared queue and every host queue (created when first used): replicated
+    quorum = broker_url.split(":", 1)[0] in AMQP_SCHEMES and settings.amqp_queue_type == "quorum"
+    # quorum queues (replicated) behind topic exchanges: Celery then delays a countdown (a
+    # retry's backoff) in RabbitMQ's delayed-delivery exchanges, not in a worker's memory
+    exchange_type = "topic" if quorum else "direct"
+    if quorum:
         conf.update(
-            task_default_queue_type=settings.amqp_queue_type,
-            task_create_missing_queue_type=settings.amqp_queue_type,
+            task_default_queue_type="quorum",
+            task_create_missing_queue_type="quorum",  # every host queue, created when first used
+            task_create_missing_queue_exchange_type="topic",
         )
     # what a worker consumes unless told otherwise (`celery -A filerelay.tasks worker` too):
     # its host's queue and the shared queue, declared as Celery declares a missing queue
-    arguments = (
-        {"x-queue-type": "quorum"} if amqp and settings.amqp_queue_type == "quorum" else None
-    )
     conf["task_queues"] = [
-        Queue(name, Exchange(name, type="direct"), name, queue_arguments=arguments)
+        Queue(
+            name,
+            Exchange(name, type=exchange_type),
+            name,
+            queue_arguments={"x-queue-type": "quorum"} if quorum else None,
+        )
         for name in worker_queues(settings)
     ]
     if settings.embedded_broker:

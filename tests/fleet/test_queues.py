@@ -49,6 +49,8 @@ def test_amqp_queues_are_quorum_queues(tmp_path) -> None:
     assert app.amqp.queues["filerelay"].queue_arguments == {"x-queue-type": "quorum"}
     host = app.amqp.queues.new_missing("filerelay.host.h")
     assert host.queue_arguments == {"x-queue-type": "quorum"}
+    # behind topic exchanges, so a retry's countdown waits in RabbitMQ, not in a worker
+    assert host.exchange.type == app.amqp.queues["filerelay"].exchange.type == "topic"
     # and a deployment that keeps classic queues can say so
     classic = load_settings(
         broker_url="amqp://127.0.0.1//", state_dir=tmp_path, amqp_queue_type="classic"
