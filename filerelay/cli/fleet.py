@@ -69,7 +69,7 @@ def status(as_json: bool = JSON_OPTION) -> None:
     """
     fleet = run_guarded(lambda: rollout.fleet_status(_fleet()))
     if as_json:
-        print_json(fleet)
+        print_json(fleet.to_json())
         return
     base = f"v{fleet.baseline.version}" if fleet.baseline else "none"
     typer.echo(f"baseline: {base}")

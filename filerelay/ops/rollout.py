@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from filerelay.actions.registry import default_registry
@@ -208,6 +208,10 @@ class FleetStatus:
     baseline: RolloutRow | None
     active: RolloutRow | None
     agents: list[AgentConfig]
+
+    def to_json(self) -> JSONDict:
+        """Plain JSON-ready data (the CLI's ``--json``, the API's answer)."""
+        return asdict(self)
 
 
 def fleet_status(store: FleetStore) -> FleetStatus:

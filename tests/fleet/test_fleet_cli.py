@@ -3,6 +3,7 @@ line and exit 2."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,8 @@ def test_push_then_status(env: dict[str, str], cfg: Path) -> None:
     status = CliRunner().invoke(app, ["config", "status"], env=env)
     assert status.exit_code == 0 and "baseline: v1" in status.stdout
     assert "rollout: none under way" in status.stdout
+    as_json = CliRunner().invoke(app, ["config", "status", "--json"], env=env)
+    assert json.loads(as_json.stdout)["baseline"]["version"] == 1
 
 
 @pytest.mark.parametrize(
