@@ -52,11 +52,14 @@ def test_push_then_status(env: dict[str, str], cfg: Path) -> None:
         (["config", "promote"], "no rollout is under way"),
         (["config", "rollback", "7"], "no config version 7"),
         (["agents", "list", "--label", "site"], "--label: 'site' is not a label"),
+        (["config", "status", "LABELS"], "FILERELAY_AGENT_LABELS: 'x' is not a label"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
     env: dict[str, str], cfg: Path, argv: list[str], expected: str
 ) -> None:
+    if "LABELS" in argv:  # a bad label in the environment
+        argv, env = argv[:-1], {**env, "FILERELAY_AGENT_LABELS": "x"}
     argv = [str(cfg) if a == "CFG" else a for a in argv]
     result = CliRunner().invoke(app, argv, env=env)
     assert result.exit_code == 2, (result.output, result.exception)
