@@ -20,15 +20,19 @@ from tests.e2e.harness import Proc, clean_env
 
 
 def namespaces_available() -> bool:
-    """Root with unshare and nsenter: a mount namespace per simulated host."""
-    return os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("nsenter"))
+    """Root with unshare and nsenter, allowed to make a mount namespace (a container needs
+    CAP_SYS_ADMIN): one per simulated host."""
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("nsenter"):
+        return False
+    probe = ["unshare", "--mount", "--propagation", "private", "true"]
+    return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
 
 
 def require_namespaces() -> None:
     if not namespaces_available():
         if os.environ.get("CI") == "true":
-            pytest.fail("the fleet tests need root, unshare and nsenter")
-        pytest.skip("the fleet tests need root, unshare and nsenter")
+            pytest.fail("the fleet tests need root, unshare and nsenter (mount namespaces)")
+        pytest.skip("the fleet tests need root, unshare and nsenter (mount namespaces)")
 
 
 @dataclass
