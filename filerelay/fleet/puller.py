@@ -78,7 +78,11 @@ class ConfigAgent:
         except Exception as exc:  # the store down: the last good version goes on
             return Outcome(error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         state = self.state()
-        if assignment is None or assignment.version == state.get("version"):
+        if assignment is None:
+            return Outcome()
+        if assignment.version == state.get("version"):
+            if state.get("refused"):  # the refused version is no longer assigned: forget it
+                self._save_state({k: v for k, v in state.items() if k != "refused"})
             return Outcome()
         if assignment.version == (state.get("refused") or {}).get("version"):
             return Outcome()  # refused once: refused until another version is assigned
@@ -105,17 +109,15 @@ class ConfigAgent:
 
     def write(self, assignment: Assignment) -> None:
         """Make ``assignment`` the version this host runs (atomic, fsynced)."""
-        folder = private_dir(self.settings.state_dir / FLEET_DIR)
+        private_dir(self.settings.state_dir / FLEET_DIR)
         _write_atomic(self.path, assignment.text)
-        state = {"version": assignment.version, "sha256": assignment.sha256}
-        _write_atomic(folder / STATE_FILE, json.dumps(state))
+        self._save_state({"version": assignment.version, "sha256": assignment.sha256})
         log.info("config_version_switched", version=assignment.version, agent=self.identity.agent)
 
     def refuse(self, assignment: Assignment, problems: list[str], state: JSONDict) -> None:
         """Keep the current version; record the refusal here and on the rollout."""
-        folder = private_dir(self.settings.state_dir / FLEET_DIR)
         refused = {"version": assignment.version, "problems": problems[:5]}
-        _write_atomic(folder / STATE_FILE, json.dumps({**state, "refused": refused}))
+        self._save_state({**state, "refused": refused})
         reason = f"agent {self.identity.agent} refused v{assignment.version}: {problems[0]}"
         log.error(
             "config_version_refused",
@@ -127,6 +129,10 @@ class ConfigAgent:
             self.store.note_refusal(assignment.version, reason)
         except Exception as exc:  # shown in the heartbeat anyway
             log.warning("config_refusal_not_recorded", error=str(exc).splitlines()[0])
+
+    def _save_state(self, state: JSONDict) -> None:
+        folder = private_dir(self.settings.state_dir / FLEET_DIR)
+        _write_atomic(folder / STATE_FILE, json.dumps(state))
 
     def close(self) -> None:
         if self._store is not None:

@@ -95,7 +95,9 @@ def push_config(
     agent (it becomes the baseline), or as a canary to ``target``. Refused (ConfigError /
     UsageError): an invalid config, a literal secret, a canary while another is under way."""
     check_pushable(text, name)
-    _, active = store.current()
+    base, active = store.current()
+    if base is None and target is not None:
+        raise UsageError("no version runs on every agent yet: push the first one to all agents")
     if active is not None:
         raise UsageError(
             f"the rollout of v{active.version} is {active.state}: promote it or roll it back "

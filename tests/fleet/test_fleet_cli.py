@@ -48,7 +48,7 @@ def test_push_then_status(env: dict[str, str], cfg: Path) -> None:
     [
         (["config", "push", "missing.yaml"], "missing.yaml: cannot read"),
         (["config", "push", "CFG", "--agents", "a", "--canary", "5%"], "give one of --agents"),
-        (["config", "push", "CFG", "--canary", "50%"], "no agent is online"),
+        (["config", "push", "CFG", "--canary", "50%"], "push the first one to all agents"),
         (["config", "promote"], "no rollout is under way"),
         (["config", "rollback", "7"], "no config version 7"),
         (["agents", "list", "--label", "site"], "--label: 'site' is not a label"),

@@ -104,6 +104,9 @@ def test_push_refuses_literal_secrets_and_bad_targets(fleet: FleetStore, tmp_pat
         rollout.parse_target("a", None, "10%")
     with pytest.raises(UsageError, match="not a percentage"):
         rollout.parse_target(None, None, "ten")
+    with pytest.raises(UsageError, match="push the first one to all agents"):
+        rollout.push_config(fleet, _config(tmp_path, "one"), "v.yaml", rollout.Target(("a",)))
+    rollout.push_config(fleet, _config(tmp_path, "one"), "v1.yaml")
     with pytest.raises(UsageError, match="no agent is online"):
         rollout.push_config(
             fleet, _config(tmp_path, "one"), "v.yaml", rollout.Target(canary_percent=50)
@@ -129,6 +132,10 @@ def test_the_agent_switches_refuses_and_keeps_its_last_good_version(tmp_path: Pa
     assert "name: one" in agent.path.read_text()
     assert agent.state()["refused"]["version"] == 2
     assert "refused v2" in (fleet.current()[0].reason or "")  # type: ignore[union-attr]
+    # when v1 is assigned again / then the refusal is forgotten
+    rollout.rollback(fleet, 1)
+    agent.pull()
+    assert "refused" not in agent.state() and agent.state()["version"] == 1
     # when the store is gone / then nothing changes
     engine.dispose()
     (tmp_path / "store.db").unlink()
