@@ -51,7 +51,7 @@ ON_HOST = [True, True, True, True, False, True, True, False, False, True, True, 
 def rules() -> Rules:
     catalog = ActionCatalog.from_registry(default_registry())
     model = parse_config_text(CONFIG, "fleet.yaml", catalog, check_paths=False)
-    return Rules.build(LoadedConfig(model, None, CONFIG, "0" * 64), default_registry())  # type: ignore[arg-type]
+    return Rules.build(LoadedConfig(model, None, CONFIG, "0" * 64), default_registry())
 
 
 def test_file_steps_stay_on_the_host_and_metadata_steps_go_anywhere(rules: Rules) -> None:

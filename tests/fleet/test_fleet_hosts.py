@@ -54,7 +54,7 @@ def broker(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
         pytest.skip("RabbitMQ at 127.0.0.1:5672")
     queue = amqp_queue_name()
     yield {"FILERELAY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//", "FILERELAY_QUEUE": queue}
-    from kombu import Connection
+    from kombu.connection import Connection
 
     with Connection("amqp://guest:guest@127.0.0.1:5672//") as conn:
         channel = conn.channel()
@@ -84,7 +84,7 @@ def _steps(db_url: str) -> list[tuple[str, str, str, str]]:
                     "JOIN file_events e ON e.id = p.event_id WHERE s.status = 'succeeded'"
                 )
             ).all()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
     finally:
         engine.dispose()
 

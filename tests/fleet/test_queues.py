@@ -34,7 +34,7 @@ def test_ingests_and_steps_go_to_their_host_queue(tmp_path, redis_url) -> None:
     client.close()
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: bytes | str) -> str:
     import base64
 
     envelope = json.loads(raw)

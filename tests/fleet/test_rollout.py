@@ -62,19 +62,19 @@ def test_canary_promote_and_rollback_assign_versions(fleet_any: FleetStore, tmp_
     v2 = rollout.push_config(fleet, _config(tmp_path, "two"), "v2.yaml", target)
     # then those agents get v2, the others v1
     assert v2.rollout.state == CANARY
-    assert fleet.assigned("a", {"site": "sh"}).version == 2  # type: ignore[union-attr]
-    assert fleet.assigned("b", {"site": "bj"}).version == 1  # type: ignore[union-attr]
+    assert fleet.assigned("a", {"site": "sh"}).version == 2
+    assert fleet.assigned("b", {"site": "bj"}).version == 1
     # and no other version may be pushed while it is under way
     with pytest.raises(UsageError, match="promote it or roll it back"):
         rollout.push_config(fleet, _config(tmp_path, "three"), "v3.yaml")
     # when promoted: every agent on v2; rolled back: every agent on v1
     rollout.promote(fleet)
-    assert fleet.assigned("b", {}).version == 2  # type: ignore[union-attr]
+    assert fleet.assigned("b", {}).version == 2
     rollout.rollback(fleet)
-    assert fleet.assigned("a", {"site": "sh"}).version == 1  # type: ignore[union-attr]
+    assert fleet.assigned("a", {"site": "sh"}).version == 1
     # and a rollback to a named version gives it to every agent
     rollout.rollback(fleet, 2)
-    assert fleet.assigned("x", {}).version == 2  # type: ignore[union-attr]
+    assert fleet.assigned("x", {}).version == 2
     with pytest.raises(UsageError, match="no config version 9"):
         rollout.rollback(fleet, 9)
 
@@ -91,7 +91,7 @@ def test_a_refusal_stops_the_canary_and_a_canary_rollback_restores_the_baseline(
         rollout.promote(fleet)
     # when it is rolled back / then agent a is assigned the baseline again
     assert rollout.rollback(fleet).state == ROLLED_BACK
-    assert fleet.assigned("a", {}).version == 1  # type: ignore[union-attr]
+    assert fleet.assigned("a", {}).version == 1
 
 
 def test_push_refuses_literal_secrets_and_bad_targets(fleet: FleetStore, tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ def test_the_agent_switches_refuses_and_keeps_its_last_good_version(tmp_path: Pa
     assert agent.pull().refused == 2
     assert "name: one" in agent.path.read_text()
     assert agent.state()["refused"]["version"] == 2
-    assert "refused v2" in (fleet.current()[0].reason or "")  # type: ignore[union-attr]
+    assert "refused v2" in (fleet.current()[0].reason or "")
     # when v1 is assigned again / then the refusal is forgotten
     rollout.rollback(fleet, 1)
     agent.pull()
