@@ -4,6 +4,7 @@ names; RabbitMQ queues are declared as quorum queues."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import redis
@@ -13,6 +14,11 @@ from filerelay.settings import load_settings
 from filerelay.tasks import make_celery
 from filerelay.tasks.publisher import CeleryPublisher, send_step
 from tests.factories import file_event
+
+
+def _decode(raw: bytes | str) -> str:
+    """The task arguments of a Celery message as kombu keeps it in a Redis list."""
+    return base64.b64decode(json.loads(raw)["body"]).decode()
 
 
 def test_ingests_and_steps_go_to_their_host_queue(tmp_path, redis_url) -> None:
@@ -32,13 +38,6 @@ def test_ingests_and_steps_go_to_their_host_queue(tmp_path, redis_url) -> None:
     send_step(app, StepMessage(2, "e", "local", "a", 10.0), "q")
     assert client.llen("q.host.host-b") == 1 and client.llen("q") == 2
     client.close()
-
-
-def _decode(raw: bytes | str) -> str:
-    import base64
-
-    envelope = json.loads(raw)
-    return base64.b64decode(envelope["body"]).decode()
 
 
 def test_amqp_queues_are_quorum_queues(tmp_path) -> None:
