@@ -13,9 +13,9 @@ from filerelay.cli import app
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(tmp_path: Path, sqlite_url: str) -> dict[str, str]:
     return {
-        "FILERELAY_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+        "FILERELAY_DATABASE_URL": sqlite_url,
         "FILERELAY_STATE_DIR": str(tmp_path / "state"),
     }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import update
 
@@ -11,16 +10,15 @@ from filerelay.alerting.measures import Inputs, agent_offline
 from filerelay.alerting.repo import AlertStore
 from filerelay.config.alerts import AgentOfflineRule
 from filerelay.ops import rollout
-from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.store import Store, make_engine
 from filerelay.store.agents import AgentInfo
 from filerelay.store.fleet import FleetStore
 from filerelay.store.schema import agents
 
 
-def test_labels_select_agents_and_offline_alerts(tmp_path: Path) -> None:
+def test_labels_select_agents_and_offline_alerts(sqlite_url: str) -> None:
     # given workers on three hosts, two in site sh, of which one went silent
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    ensure_schema(engine, auto_upgrade=True)
+    engine = make_engine(sqlite_url)
     store = Store(engine)
     for host, site in (("a", "sh"), ("b", "sh"), ("c", "bj")):
         info = AgentInfo(

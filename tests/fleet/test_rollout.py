@@ -41,8 +41,8 @@ def fleet_any(db_url: str) -> Iterator[FleetStore]:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[FleetStore]:
-    store = _open(f"sqlite:///{tmp_path / 'fleet.db'}")
+def fleet(sqlite_url: str) -> Iterator[FleetStore]:
+    store = _open(sqlite_url)
     yield store
     store.engine.dispose()
 
@@ -113,11 +113,12 @@ def test_push_refuses_literal_secrets_and_bad_targets(fleet: FleetStore, tmp_pat
         )
 
 
-def test_the_agent_switches_refuses_and_keeps_its_last_good_version(tmp_path: Path) -> None:
+def test_the_agent_switches_refuses_and_keeps_its_last_good_version(
+    tmp_path: Path, sqlite_url: str
+) -> None:
     # given a SQLite store with v1 for everyone and an agent of host "a"
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+    url = sqlite_url
     engine = make_engine(url)
-    ensure_schema(engine, auto_upgrade=True)
     fleet = FleetStore(engine)
     settings = load_settings(state_dir=tmp_path / "state", database_url=url, agent_id="a")
     agent = ConfigAgent(settings, check_paths=True, store=fleet)
