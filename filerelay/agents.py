@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from filerelay import __version__
+from filerelay.fleet.identity import FleetIdentity, worker_queues
 from filerelay.model import JSONDict
 from filerelay.pipeline.lease import owner_prefix
 from filerelay.settings import Settings
@@ -46,9 +47,10 @@ def agent_info(
     sources: list[str] | None = None,
     queues: list[str] | None = None,
     tag: str | None = None,
+    fleet: FleetIdentity | None = None,
 ) -> AgentInfo:
     """This process, as an agent of ``role`` (``watcher`` or ``worker``); its id ends with
-    ``tag`` (a random one unless given)."""
+    ``tag`` (a random one unless given); ``fleet``: its host's agent id and labels."""
     host = socket.gethostname()
     return AgentInfo(
         id=f"{role}@{host}:{os.getpid()}:{tag or uuid.uuid4().hex[:8]}",
@@ -59,6 +61,8 @@ def agent_info(
         heartbeat_s=heartbeat_s,
         sources=list(sources or []),
         queues=list(queues or []),
+        agent=fleet.agent if fleet else None,
+        labels=dict(fleet.labels) if fleet else {},
     )
 
 
@@ -164,11 +168,13 @@ def start_worker_agent(app: Any, settings: Settings) -> Heartbeat:
     """Register this worker's main process and start its heartbeat thread; first, end the
     leases of its dead predecessors on this host (:func:`release_dead_predecessors`)."""
     tag = app.filerelay_runtime.owner_tag
-    info = agent_info("worker", settings.heartbeat_s, queues=[settings.queue], tag=tag)
+    fleet = FleetIdentity.of(settings)
+    queues = worker_queues(settings)
+    info = agent_info("worker", settings.heartbeat_s, queues=queues, tag=tag, fleet=fleet)
     heartbeat = Heartbeat(
         LazyStore(settings),
         info,
-        details=lambda: {"pid_namespace": _pid_namespace()},
+        details=lambda: {"pid_namespace": _pid_namespace(), **fleet.details()},
         on_start=lambda store: release_dead_predecessors(store, info),
     )
     heartbeat.start()
@@ -262,7 +268,10 @@ class WatcherAgent:
         self._grace_until = time.monotonic() + START_GRACE_S
         self._roots = {s.name: str(s.path) for s in sources}
         self._sources_registered = False
-        info = agent_info("watcher", settings.heartbeat_s, sources=list(self._roots))
+        self.fleet = FleetIdentity.of(settings)
+        info = agent_info(
+            "watcher", settings.heartbeat_s, sources=list(self._roots), fleet=self.fleet
+        )
         self.heartbeat = Heartbeat(self.store, info, self._details)
         self.poller = HoldPoller(self.holds, self._paused)
 
@@ -298,7 +307,8 @@ class WatcherAgent:
     def _details(self) -> JSONDict:
         paused = self.holds.paused() & frozenset(self._roots)
         held = held_counts(self.settings.state_dir, paused)
-        return {"paused": sorted(paused), "held": {name: held.get(name, 0) for name in paused}}
+        held_now = {name: held.get(name, 0) for name in paused}
+        return {"paused": sorted(paused), "held": held_now, **self.fleet.details()}
 
     def stop(self) -> None:
         self.poller.stop()

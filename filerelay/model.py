@@ -94,6 +94,11 @@ class FileEvent(BaseModel):
     sha256: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     host: str = ""
+    agent: str = Field(
+        default="",
+        description="Agent id of the watcher's host ('' before the fleet): the host whose "
+        "queue runs the steps that read the file.",
+    )
     stable_signal: StableSignal = StableSignal.SILENCE
     detected_at: float = Field(default_factory=time.time, description="Unix time, seconds.")
 

@@ -129,6 +129,34 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         default="127.0.0.1", description="Address the metrics server binds (0.0.0.0: all)."
     )
+    agent_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        description="This host's agent id in a fleet: events carry it, and steps that read "
+        "the file go to the queue '<queue>.host.<agent_id>'. Unset: the host name.",
+    )
+    agent_labels: str = Field(
+        default="",
+        description="This host's labels, 'k=v,k2=v2' (e.g. 'site=sh,role=camera'): they select "
+        "agents in `agents list`, alert rules and config rollouts.",
+    )
+    broker_master_name: str | None = Field(
+        default=None,
+        description="With a Redis Sentinel broker URL (sentinel://h1:26379;sentinel://h2:26379): "
+        "the name of the monitored master.",
+    )
+    amqp_queue_type: Literal["quorum", "classic"] = Field(
+        default="quorum",
+        description="On RabbitMQ (an amqp:// broker): the type of filerelay's queues. Quorum "
+        "queues are replicated and survive a node's loss; a queue declared before as "
+        "classic must be deleted (or set 'classic') before a quorum one of its name.",
+    )
+    fleet_poll_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="With `--config store`: how often the agent asks the store for the "
+        "config version assigned to it.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -181,6 +209,24 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return str((self.state_dir / "filerelay.db").resolve())
+
+    @property
+    def config_wants_store(self) -> bool:
+        """``--config store`` (or ``FILERELAY_CONFIG=store:``), not yet resolved to the file
+        the config center's agent writes (:mod:`filerelay.fleet.puller`)."""
+        return self.config is not None and str(self.config).rstrip(":") == "store"
+
+    def store_config_path(self) -> Path:
+        """Where an agent keeps the config version the config center assigned it."""
+        return (self.state_dir / "fleet" / "config.yaml").resolve()
+
+    @property
+    def config_from_store(self) -> bool:
+        """The config comes from the config center (``--config store``), here or resolved to
+        its file."""
+        if self.config is None:
+            return False
+        return self.config_wants_store or Path(self.config).resolve() == self.store_config_path()
 
     def broker_dir(self) -> Path:
         """Folder of the embedded filesystem broker."""

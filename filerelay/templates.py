@@ -34,6 +34,7 @@ SIMPLE_FIELDS = {
     "event_id": "event id",
     "dedup_key": "dedup key",
     "host": "host of the watcher",
+    "agent": "agent id of the watcher's host (FILERELAY_AGENT_ID; the host name by default)",
     "route": "route name",
 }
 NESTED_FIELDS = {"steps": 2, "tags": 1}
@@ -166,6 +167,7 @@ def file_values(
     event_id: str = "",
     dedup_key: str = "",
     host: str = "",
+    agent: str = "",
     route: str = "",
     sha256: str | None = None,
     tags: Mapping[str, str] | None = None,
@@ -189,6 +191,7 @@ def file_values(
         "event_id": event_id,
         "dedup_key": dedup_key,
         "host": host,
+        "agent": agent or host,
         "route": route,
         "tags": dict(tags or {}),
         "steps": {k: dict(v) for k, v in (steps or {}).items()},

@@ -150,6 +150,7 @@ class ActionContext:
             event_id=ev.event_id,
             dedup_key=ev.dedup_key,
             host=ev.host,
+            agent=ev.agent,
             route=self.route,
             sha256=self._sha256 or ev.sha256,
             tags=ev.tags,
@@ -177,6 +178,23 @@ class ActionContext:
             raise PermanentError(f"{what}: {exc}" if what else str(exc)) from exc
 
 
+def templates_need_sha256(config: Any) -> bool:
+    """True if a string in ``config`` (a pydantic model, mapping or list) is a template
+    using ``{sha256}`` (rendering it hashes the file)."""
+    if isinstance(config, BaseModel):
+        config = config.model_dump(mode="python")
+    if isinstance(config, dict):
+        return any(templates_need_sha256(v) for v in config.values())
+    if isinstance(config, list | tuple):
+        return any(templates_need_sha256(v) for v in config)
+    if isinstance(config, str) and "sha256" in config:
+        try:
+            return Template.parse(config).needs_sha256
+        except Exception:  # not a template: it hashes nothing
+            return False
+    return False
+
+
 def hash_file(source: SourceFile) -> str:
     """SHA-256 hex of an opened file (one seam, so tests can see a second read)."""
     return source.sha256()
@@ -192,6 +210,18 @@ class Action(Generic[ConfigT]):
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
     connection_type: ClassVar[str | tuple[str, ...] | None] = None
+    #: Whether a run reads or changes the file itself. In a fleet such a step runs only on
+    #: the host whose watcher saw the file (its host queue); one that does not runs on any
+    #: worker (the shared queue). True unless an action says otherwise: a third-party action
+    #: that does not say is kept on the file's host, which is always safe.
+    reads_file: ClassVar[bool] = True
+
+    @classmethod
+    def touches_file(cls, config: Any) -> bool:
+        """Whether a step with this config reads or changes the file: ``reads_file``, or a
+        template that needs the file's SHA-256 (which hashes it); actions whose config
+        decides (a webhook that uploads the file) refine it."""
+        return cls.reads_file or templates_need_sha256(config)
 
     def __init__(self, config: ConfigT, resources: Resources) -> None:
         self.config = config

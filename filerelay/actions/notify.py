@@ -164,8 +164,15 @@ class NotifyAction(Action[NotifyConfig]):
     """
 
     name = "notify"
+    reads_file = False  # unless an e-mail attaches the file (touches_file)
     Config = NotifyConfig
     connection_type: ClassVar[str | None] = "smtp"
+
+    @classmethod
+    def touches_file(cls, config: Any) -> bool:
+        """An e-mail that attaches the file needs the file's host; any other runs anywhere."""
+        channel = getattr(config, "root", config)
+        return bool(getattr(channel, "attach_file", False)) or super().touches_file(config)
 
     def run(self, ctx: ActionContext) -> JSONDict:
         cfg = self.config.root

@@ -43,6 +43,8 @@ class Inputs:
     store: AlertStore
     sources: list[str]
     queue_depth: Callable[[], int] | None = None
+    #: the depth of each host queue of the fleet (its files wait there while it has no worker)
+    host_queue_depths: Callable[[], dict[str, int]] | None = None
 
 
 def duration(seconds: float) -> str:
@@ -85,6 +87,11 @@ def backlog(rule: BacklogRule, inputs: Inputs, now: datetime) -> list[Instance]:
         if depth > rule.max_queue_depth:
             summary = f"queue: {depth} messages waiting (limit {rule.max_queue_depth})"
             out.append(Instance("queue", summary, float(depth)))
+    if rule.max_queue_depth is not None and inputs.host_queue_depths is not None:
+        for queue, depth in sorted(inputs.host_queue_depths().items()):
+            if depth > rule.max_queue_depth:
+                summary = f"{queue}: {depth} messages waiting (limit {rule.max_queue_depth})"
+                out.append(Instance(f"queue={queue}", summary, float(depth), {"queue": queue}))
     if rule.max_pending_age is not None:
         oldest = inputs.store.oldest_pending()
         age = (now - oldest.created_at).total_seconds() if oldest else 0.0
@@ -103,7 +110,11 @@ def agent_offline(rule: AgentOfflineRule, inputs: Inputs, now: datetime) -> list
         silent = (now - row.last_heartbeat_at).total_seconds()
         if row.stopped_at is not None or silent <= rule.after:
             continue
+        if not all((row.labels or {}).get(k) == v for k, v in rule.labels.items()):
+            continue
         labels = {"agent": row.id, "role": row.role, "host": row.host}
+        if row.agent:  # the fleet: the host's agent id and its labels, to route the alert
+            labels.update({**(row.labels or {}), "agent_id": row.agent})
         summary = (
             f"{row.role} {row.id} (pid {row.pid} on {row.host}): no heartbeat "
             f"for {duration(silent)}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -58,6 +59,29 @@ def _queue_depth(settings: Settings, alerts: AlertsConfig) -> Callable[[], int] 
     return lambda: queue_depth(app, settings.queue)
 
 
+def _host_queue_depths(
+    settings: Settings, alerts: AlertsConfig, store: AlertStore
+) -> Callable[[], dict[str, int]] | None:
+    """The depth of each known host's queue (the fleet: a host without a live worker keeps
+    its files there)."""
+    wanted = any(isinstance(r, BacklogRule) and r.max_queue_depth is not None for r in alerts.rules)
+    if not wanted:
+        return None
+    from filerelay.fleet.identity import host_queue
+    from filerelay.tasks import make_celery
+    from filerelay.tasks.publisher import queue_depth
+
+    app = make_celery(settings)
+
+    def depths() -> dict[str, int]:
+        since = datetime.now(UTC) - timedelta(days=1)
+        hosts = {r.agent for r in store.agents(datetime.now(UTC), since, None) if r.agent}
+        queues = [host_queue(settings.queue, agent) for agent in sorted(hosts)]
+        return {queue: queue_depth(app, queue) for queue in queues}
+
+    return depths
+
+
 def build_evaluator(
     settings: Settings, loaded: LoadedConfig, store: AlertStore | None = None
 ) -> Evaluator:
@@ -65,7 +89,12 @@ def build_evaluator(
     alerts = alerts_of(loaded)
     store = store or open_store(settings)
     sources = [s.name for s in loaded.model.sources]
-    inputs = Inputs(store, sources, _queue_depth(settings, alerts))
+    inputs = Inputs(
+        store,
+        sources,
+        _queue_depth(settings, alerts),
+        _host_queue_depths(settings, alerts, store),
+    )
     return Evaluator(alerts, store, channels_for(loaded), inputs)
 
 

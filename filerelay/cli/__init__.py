@@ -7,6 +7,7 @@ import typer
 from filerelay import __version__
 from filerelay.cli import alerts, breakers, db, events, rules
 from filerelay.cli.common import Exit
+from filerelay.cli.fleet import agents_app, config_app
 from filerelay.cli.flower import flower
 from filerelay.cli.health import health
 from filerelay.cli.pause import pause, resume
@@ -30,6 +31,8 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(db.app, name="db")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(breakers.app, name="breakers")
+app.add_typer(config_app, name="config")
+app.add_typer(agents_app, name="agents")
 app.command("watch")(watch)
 app.command("worker")(worker)
 app.command("run")(run)

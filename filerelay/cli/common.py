@@ -18,6 +18,7 @@ from filerelay.config import ActionCatalog, LoadedConfig, load_config
 from filerelay.config.models import step_slots
 from filerelay.config.secrets import config_secrets
 from filerelay.errors import ConfigError, StoreError, UsageError
+from filerelay.fleet.identity import agent_labels
 from filerelay.logs import configure_logging, register_secrets
 from filerelay.pipeline.retry import check_delivery_limits
 from filerelay.redaction import secrets_in
@@ -70,6 +71,7 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
         except Exception as exc:  # pydantic ValidationError on a bad FILERELAY_* value
             raise ConfigError(f"bad FILERELAY_* setting: {exc}") from None
         check_driver(settings.resolved_database_url())  # one line, not a traceback, at once
+        agent_labels(settings)  # FILERELAY_AGENT_LABELS: a bad one is exit 2 here, not later
     configure_logging(settings.log_format, settings.log_level)
     register_secrets(secrets_in(settings))
     return settings
@@ -79,6 +81,10 @@ def check_config(settings: Settings, *, check_paths: bool = True) -> LoadedConfi
     """Load and validate the pipeline config named by the settings; raises ConfigError."""
     if settings.config is None:
         raise ConfigError("no pipeline config: pass --config FILE or set FILERELAY_CONFIG")
+    if settings.config_wants_store:  # the config center's version (and its puller from now)
+        from filerelay.fleet.puller import resolve_store_config
+
+        resolve_store_config(settings, check_paths=check_paths)
     catalog = ActionCatalog.from_registry(default_registry())
     loaded = load_config(settings.config, catalog, check_paths=check_paths)
     register_secrets(config_secrets(loaded))

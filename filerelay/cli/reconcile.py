@@ -11,6 +11,7 @@ import typer
 
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.cli.watch import install_stop_handlers
+from filerelay.fleet.identity import agent_id
 from filerelay.model import FileEvent
 from filerelay.pipeline.reconciler import Reconciler
 from filerelay.pipeline.runtime import build_runtime
@@ -33,7 +34,7 @@ def build_reconciler(settings: Settings) -> Reconciler:
 
     return Reconciler(
         runtime,
-        CeleryWorkPublisher(make_celery(settings), settings.queue),
+        CeleryWorkPublisher(make_celery(settings), settings.queue, agent_id(settings)),
         interval_s=settings.reconcile_interval_s,
         grace_s=settings.reconcile_grace_s,
         orphan_upload_age_s=settings.orphan_upload_age_s,

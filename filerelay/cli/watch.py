@@ -23,6 +23,7 @@ from filerelay.cli.common import (
 )
 from filerelay.config import LoadedConfig
 from filerelay.config.reload import try_reload
+from filerelay.fleet.identity import agent_id
 from filerelay.metrics.setup import start_watcher_metrics
 from filerelay.pipeline.inline import inline_step_s
 from filerelay.settings import Settings
@@ -62,7 +63,12 @@ def build_watcher(
     # worker's events): not sending them halves the watcher's broker traffic
     app.conf.task_send_sent_event = False
     publish = CeleryPublisher(
-        app, settings.queue, settings.max_backlog, inline_step_s(loaded.model)
+        app,
+        settings.queue,
+        settings.max_backlog,
+        inline_step_s(loaded.model),
+        agent=agent_id(settings),
+        shared_sources=frozenset(s.name for s in loaded.model.sources if s.shared),
     )
     return Watcher(
         loaded.model.sources,

@@ -18,6 +18,7 @@ from filerelay.cli.common import (
     settings_for,
 )
 from filerelay.cli.watch import METRICS_PORT_OPTION
+from filerelay.fleet.identity import worker_queues
 from filerelay.logs import configure_logging
 from filerelay.metrics.setup import start_worker_metrics, worker_metrics_setup
 from filerelay.settings import Settings
@@ -78,7 +79,7 @@ def start_worker(
         "worker",
         f"--loglevel={settings.log_level}",
         f"--pool={pool}",
-        f"--queues={settings.queue}",
+        f"--queues={','.join(worker_queues(settings))}",
         "--without-mingle",
         "--without-gossip",
     ]

@@ -187,6 +187,11 @@ class AgentOfflineRule(RuleBase):
     kind: Literal["agent_offline"] = Field(description="Rule kind.")
     after: DurationS = Field(90.0, gt=0, description="Heartbeat silence that fires.")
     role: Literal["watcher", "worker"] | None = Field(None, description="Only this role.")
+    labels: dict[str, str] = Field(
+        {},
+        description="Only agents with these labels (a group of hosts, e.g. {site: sh}); each "
+        "instance names the agent's host (its agent id) and labels.",
+    )
     forget_after: DurationS = Field(
         86400.0, gt=0, description="An agent silent this long is forgotten (the alert resolves)."
     )

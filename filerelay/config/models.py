@@ -93,6 +93,12 @@ class Source(Strict):
         description="path: path+size+mtime_ns+inode+ctime_ns; content: SHA-256 of the bytes.",
     )
     tags: dict[str, str] = Field({}, description="Tags copied onto every event.")
+    shared: bool = Field(
+        False,
+        description="On storage every worker mounts at this path (NFS, a shared volume): its "
+        "steps run on any worker (the shared queue). False: steps that read the file run on "
+        "the watcher's host (its host queue).",
+    )
 
 
 class RetryPolicy(Strict):

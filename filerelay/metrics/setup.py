@@ -33,12 +33,14 @@ from filerelay.watcher.hooks import WatcherHookList
 
 
 def queue_depth_collector(settings: Settings, app: Any = None) -> QueueDepthCollector:
-    """The broker queue depth of ``settings.queue``, read through ``app`` (built if None)."""
+    """The broker queue depths of ``settings.queue`` and of this host's queue (where its
+    ingests and file steps wait), read through ``app`` (built if None)."""
+    from filerelay.fleet.identity import worker_queues
     from filerelay.tasks.app import make_celery
     from filerelay.tasks.publisher import queue_depth
 
     celery = app if app is not None else make_celery(settings)
-    return QueueDepthCollector(lambda queue: queue_depth(celery, queue), [settings.queue])
+    return QueueDepthCollector(lambda queue: queue_depth(celery, queue), worker_queues(settings))
 
 
 @dataclass

@@ -213,9 +213,12 @@ def submitted_event(sources: list[Any], path: str) -> FileEvent:
     return event.model_copy(update={"dedup_key": manual_dedup_key(event.dedup_key, event_id)})
 
 
-def submit(app: Celery, queue: str, events: list[FileEvent]) -> None:
-    """Publish the submitted files' ingest tasks."""
+def submit(app: Celery, queue: str, events: list[FileEvent], agent: str = "") -> None:
+    """Publish the submitted files' ingest tasks; ``agent``: the id of this host, which sees
+    the files (their steps that read them run here)."""
     with app.producer_or_acquire() as producer:
         for event in events:
+            if agent and not event.agent:
+                event = event.model_copy(update={"agent": agent})
             send_ingest(app, event, queue, producer=producer)
     log.info("submitted", files=len(events))

@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import Celery
 
+from filerelay.fleet.identity import host_queue
 from filerelay.settings import Settings
 from filerelay.store import Store
 from filerelay.store.rows import AgentRow, PendingEvent, SourceRow
@@ -70,18 +71,22 @@ def ping_workers(app: Celery, settings: Settings) -> tuple[list[str] | None, str
 def collect(settings: Settings, app: Celery, store: Store) -> Status:
     """Gather the status; a broker that cannot be reached is reported, not raised."""
     broker_error = None
+    now = datetime.now(UTC)
+    agents = store.agents(now - AGENTS_SEEN_WITHIN)
+    # the shared queue, and each known host's queue (its files wait there without a worker)
+    hosts = sorted({row.agent for row in agents if row.agent})
+    names = [settings.queue, *(host_queue(settings.queue, agent) for agent in hosts)]
     try:
-        queues = queue_depths(app, [settings.queue])
+        queues = queue_depths(app, names)
     except Exception as exc:
         queues, broker_error = {settings.queue: None}, str(exc).splitlines()[0]
     workers, note = ping_workers(app, settings) if broker_error is None else (None, None)
-    now = datetime.now(UTC)
     return Status(
         queues=queues,
         broker_error=broker_error,
         workers=workers,
         workers_note=note,
-        agents=store.agents(now - AGENTS_SEEN_WITHIN),
+        agents=agents,
         sources=store.sources(),
         last_hour=store.count_by_state_since(now - timedelta(hours=1)),
         last_day=store.count_by_state_since(now - timedelta(days=1)),

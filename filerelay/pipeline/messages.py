@@ -26,6 +26,8 @@ class StepMessage:
     relpath: str
     timeout_s: float
     countdown_s: float = 0.0
+    #: the agent id whose host queue runs it; "" for the shared queue (filerelay.fleet)
+    agent: str = ""
 
 
 def message_for(runtime: Runtime, step_id: int, event: FileEvent) -> StepMessage:
@@ -74,6 +76,7 @@ def step_message(
         relpath=event.relpath,
         timeout_s=rules.timeout_s(step),
         countdown_s=countdown,
+        agent=rules.agent_for(event, step),
     )
 
 
@@ -91,4 +94,6 @@ def redrive_message(runtime: Runtime, step_id: int) -> StepMessage | None:
         relpath=event.relpath if event else "",
         timeout_s=rules.timeout_s(step),
         countdown_s=delay_s(row.next_attempt_at),
+        # no event: the row was pruned under it; its claim will find nothing to run
+        agent=rules.agent_for(event.to_event(), step) if event else "",
     )

@@ -163,7 +163,9 @@ def _inline_slot(
         timeout_s = rules.timeout_s(step)
         if not budget_s - INLINE_LIMIT_SLACK_S <= timeout_s <= budget_s:
             return None
-        return InlineClaim(route.name, position, branch, owner, runtime.settings.lease_s)
+        return InlineClaim(
+            route.name, position, branch, owner, runtime.settings.lease_s, runtime.agent or None
+        )
     return None
 
 
@@ -215,7 +217,9 @@ def run_step(runtime: Runtime, step_id: int, owner: str | None = None) -> Outcom
     (:class:`~filerelay.pipeline.lease.LeaseKeeper`), whatever the step's timeout.
     """
     owner = owner or new_owner(runtime.owner_tag)
-    claim = runtime.store.claim_step(step_id, owner, runtime.settings.lease_s)
+    claim = runtime.store.claim_step(
+        step_id, owner, runtime.settings.lease_s, agent=runtime.agent or None
+    )
     if claim is None:
         log.debug("step_not_claimable", step_id=step_id)
         return _not_due(runtime, runtime.store.step_row(step_id))

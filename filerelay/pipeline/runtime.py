@@ -29,8 +29,11 @@ from filerelay.config.reload import try_reload
 from filerelay.config.secrets import config_secrets
 from filerelay.config.stored import masked_config_text, unmasked_config_text
 from filerelay.errors import ConfigError
+from filerelay.fleet.affinity import step_agent
+from filerelay.fleet.identity import agent_id
 from filerelay.limits import Limiter, build_limiter
 from filerelay.logs import register_secrets
+from filerelay.model import FileEvent
 from filerelay.pipeline.hooks import StepHookList, StepHooks
 from filerelay.routing import Router
 from filerelay.settings import Settings
@@ -48,16 +51,34 @@ class Rules:
     loaded: LoadedConfig
     router: Router
     resources: Resources
+    registry: Registry | None = None  # the actions' classes (which steps touch the file)
+    _touches: dict[int, bool] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, loaded: LoadedConfig) -> Rules:
+    def build(cls, loaded: LoadedConfig, registry: Registry | None = None) -> Rules:
         register_secrets(config_secrets(loaded))  # this process's logs never show them
         model = loaded.model
         return cls(
             loaded,
             Router(model.routes),  # type: ignore[attr-defined]
             Resources(connections=dict(model.connections)),
+            registry,
         )
+
+    def agent_for(self, event: FileEvent, step: StepBase | None) -> str:
+        """The agent id whose host queue runs ``step`` of ``event``, or ``""`` for the shared
+        queue (:func:`filerelay.fleet.affinity.step_agent`). A step whose config is unknown
+        stays on the file's host: that is always safe."""
+        touches = True
+        if step is not None:  # decided once per step of this version (it walks the config)
+            cached = self._touches.get(id(step))
+            if cached is None:
+                registry = self.registry or default_registry()
+                cached = registry.get(step.action).touches_file(step.action_config)
+                self._touches[id(step)] = cached
+            touches = cached
+        shared = any(s.name == event.source and s.shared for s in self.loaded.model.sources)
+        return step_agent(event.agent, touches, shared)
 
     @property
     def sha256(self) -> str:
@@ -101,6 +122,7 @@ class Runtime:
     store: Store
     hooks: StepHookList = field(default_factory=StepHookList)
     host: str = field(default_factory=socket.gethostname)
+    agent: str = ""  # this host's agent id (the fleet), recorded on the steps it claims
     owner_tag: str = "-"  # names this worker in its lease owners (filerelay.pipeline.lease)
     #: exceptions the task layer raises inside a step to stop it (Celery's soft time limit):
     #: retried with one warning, never logged as an unexpected error with a traceback
@@ -133,7 +155,7 @@ class Runtime:
                 log.error("rules_version_invalid", sha256=sha256, problems=str(exc))
                 return None
             loaded = LoadedConfig(model, self.rules.loaded.path, text, sha256)
-            self._versions[sha256] = Rules.build(loaded)
+            self._versions[sha256] = Rules.build(loaded, self.registry)
         return self._versions[sha256]
 
     def warm_up(self) -> int:
@@ -173,7 +195,7 @@ class Runtime:
             return False
         save_version(self.store, loaded)
         self._versions[self.rules.sha256] = self.rules
-        self.rules = Rules.build(loaded)
+        self.rules = Rules.build(loaded, self.registry)
         log.info("config_reloaded", sha256=loaded.sha256[:12], path=str(path))
         return True
 
@@ -212,13 +234,14 @@ def build_runtime(
     save_version(store, loaded)
     runtime = Runtime(
         settings=settings,
-        rules=Rules.build(loaded),
+        rules=Rules.build(loaded, registry),
         registry=registry,
         store=store,
         hooks=StepHookList(hooks),
         owner_tag=owner_tag,
         interruptions=interruptions,
         limits=build_limiter(settings, engine),
+        agent=agent_id(settings),
     )
     runtime._signature = _signature(loaded.path)
     return runtime

@@ -68,6 +68,7 @@ _CLAIM_FRESH = (
         lease_owner=bindparam("owner"),
         lease_expires_at=bindparam("until", type_=UTCDateTime()),
         started_at=bindparam("now", type_=UTCDateTime()),
+        agent=bindparam("agent"),
     )
 )
 
@@ -191,7 +192,13 @@ def _claim_inline(
             return None  # waits for a time window: its message carries the delay
         step = next(s for s in plan.steps if (s.position, s.branch) == (ref.position, ref.branch))
         until = now + timedelta(seconds=inline.lease_s)
-        params = {"sid": ref.step_id, "owner": inline.owner, "until": until, "now": now}
+        params = {
+            "sid": ref.step_id,
+            "owner": inline.owner,
+            "until": until,
+            "now": now,
+            "agent": inline.agent,
+        }
         if conn.execute(_CLAIM_FRESH, params).rowcount != 1:
             return None
         return ClaimedStep(

@@ -35,6 +35,8 @@ class AgentInfo:
     heartbeat_s: float
     sources: list[str] = field(default_factory=list)
     queues: list[str] = field(default_factory=list)
+    agent: str | None = None  # the host's agent id in a fleet (FILERELAY_AGENT_ID)
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def register(conn: Connection, info: AgentInfo, now: datetime, details: JSONDict) -> None:
@@ -46,6 +48,8 @@ def register(conn: Connection, info: AgentInfo, now: datetime, details: JSONDict
         "version": info.version,
         "sources": list(info.sources),
         "queues": list(info.queues),
+        "agent": info.agent,
+        "labels": dict(info.labels),
         "heartbeat_s": info.heartbeat_s,
         "details": details,
         "last_heartbeat_at": now,

@@ -114,6 +114,7 @@ class InlineClaim:
     branch: int
     owner: str
     lease_s: float
+    agent: str | None = None  # the claiming worker's host (recorded on the step)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def event_values(event: FileEvent) -> dict[str, Any]:
         "sha256": event.sha256,
         "tags": dict(event.tags),
         "host": event.host,
+        "agent": event.agent,
         "stable_signal": str(event.stable_signal),
         "detected_at": datetime.fromtimestamp(event.detected_at, UTC),
     }
@@ -183,6 +185,7 @@ def event_from_row(row: Mapping[str, Any] | RowMapping) -> FileEvent:
         sha256=row["sha256"],
         tags=row["tags"] or {},
         host=row["host"],
+        agent=row.get("agent") or "",
         stable_signal=row["stable_signal"],
         detected_at=row["detected_at"].timestamp(),
     )

@@ -115,7 +115,12 @@ class Store(Transactions):
 
     @translated
     def claim_step(
-        self, step_id: int, owner: str, lease_s: float, now: datetime | None = None
+        self,
+        step_id: int,
+        owner: str,
+        lease_s: float,
+        now: datetime | None = None,
+        agent: str | None = None,
     ) -> ClaimedStep | None:
         """Take the step's lease if it may run now; None for a duplicate or late delivery.
 
@@ -123,7 +128,7 @@ class Store(Transactions):
         the step is pending and due, or running under an expired lease.
         """
         with self._write() as conn:
-            return steps.claim(conn, step_id, owner, lease_s, _now(now))
+            return steps.claim(conn, step_id, owner, lease_s, _now(now), agent)
 
     @translated
     def succeed_step(self, claim: ClaimedStep, owner: str, result: JSONDict) -> Advance | None:

@@ -69,6 +69,7 @@ class EventRow(Row):
     sha256: str | None
     tags: dict[str, str]
     host: str
+    agent: str
     stable_signal: str
     detected_at: datetime
     state: EventState
@@ -143,6 +144,7 @@ class StepRow(Row):
     phase: StepPhase
     undoes: int | None
     checkpoint: JSONDict | None
+    agent: str | None  # the agent id of the host whose worker claimed it last
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,8 @@ class AgentRow(Row):
     started_at: datetime
     last_heartbeat_at: datetime
     stopped_at: datetime | None
+    agent: str | None  # the host's agent id (the fleet); None for agents older than it
+    labels: JSONDict | None
     state: AgentState
 
 

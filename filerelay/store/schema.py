@@ -67,6 +67,8 @@ file_events = Table(
     Column("sha256", String(64), nullable=True),
     Column("tags", JSON, nullable=False),
     Column("host", String(255), nullable=False),
+    # the watcher's agent id (the fleet): steps that read the file run on that host's queue
+    Column("agent", String(255), nullable=False, server_default=text("''")),
     Column("stable_signal", String(32), nullable=False),
     Column("detected_at", UTCDateTime, nullable=False),
     Column("state", String(16), nullable=False),
@@ -137,6 +139,8 @@ steps = Table(
     # progress a running action saved (e.g. a multipart upload's id and parts), so the next
     # attempt resumes instead of starting over
     Column("checkpoint", JSON, nullable=True),
+    # the agent id of the host whose worker claimed it last (the fleet's audit trail)
+    Column("agent", String(255), nullable=True),
     UniqueConstraint("pipeline_id", "position", "branch"),
     Index("ix_steps_status_lease_expires_at", "status", "lease_expires_at"),
 )
@@ -191,8 +195,39 @@ agents = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("last_heartbeat_at", UTCDateTime, nullable=False),
     Column("stopped_at", UTCDateTime, nullable=True),
+    # the fleet: the host's agent id (FILERELAY_AGENT_ID) and its labels
+    Column("agent", String(255), nullable=True),
+    Column("labels", JSON, nullable=True),
     Index("ix_agents_last_heartbeat_at", "last_heartbeat_at"),
     Index("ix_agents_role_host", "role", "host"),
+)
+
+# The config center (filerelay.ops.rollout): each pushed config version, numbered (its text
+# is the routing_configs row of its SHA-256), and each rollout of a version to agents.
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("note", SanitizedText, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# ``selector``: null = every agent; {"agents": [ids]} or {"labels": {k: v}}. ``state``:
+# 'canary' (its selection runs it, the others the baseline), 'stopped' (an agent refused it:
+# it widens no further), 'promoted' (the baseline: every agent not in a canary runs it),
+# 'rolled_back'. The baseline is the newest promoted row.
+config_rollouts = Table(
+    "config_rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", Integer, ForeignKey("config_versions.version"), nullable=False),
+    Column("selector", JSON, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("reason", SanitizedText, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_config_rollouts_state", "state"),
 )
 
 # One row per alert instance that is pending, firing, or resolved but not yet told to every

@@ -57,6 +57,7 @@ _CLAIM = (
         lease_owner=bindparam("owner"),
         lease_expires_at=bindparam("until", type_=UTCDateTime()),
         started_at=func.coalesce(steps.c.started_at, _NOW),
+        agent=bindparam("agent"),
     )
 )
 _EVENT_COLUMNS = [c.label(f"ev_{c.name}") for c in file_events.c]
@@ -78,11 +79,18 @@ _EARLIER_RESULTS = (
 
 
 def claim(
-    conn: Connection, step_id: int, owner: str, lease_s: float, now: datetime
+    conn: Connection,
+    step_id: int,
+    owner: str,
+    lease_s: float,
+    now: datetime,
+    agent: str | None = None,
 ) -> ClaimedStep | None:
-    """Take the step's lease for ``lease_s`` seconds if it may run now; None otherwise."""
+    """Take the step's lease for ``lease_s`` seconds if it may run now (recording ``agent``,
+    the claiming worker's host); None otherwise."""
     until = now + timedelta(seconds=lease_s)
-    result = conn.execute(_CLAIM, {"sid": step_id, "now": now, "owner": owner, "until": until})
+    params = {"sid": step_id, "now": now, "owner": owner, "until": until, "agent": agent}
+    result = conn.execute(_CLAIM, params)
     if result.rowcount != 1:
         return None
     return _claimed(conn, step_id)

@@ -17,8 +17,10 @@ import structlog
 from celery import Celery
 from celery.app.task import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from kombu.entity import Exchange, Queue
 
 from filerelay.errors import ConfigError, StoreError
+from filerelay.fleet.identity import worker_queues
 from filerelay.model import FileEvent
 from filerelay.pipeline.hooks import StepHooks
 from filerelay.pipeline.runner import Outcome, ingest, run_step
@@ -33,12 +35,17 @@ from filerelay.tasks.signing import SigningAMQP, VerifiedRequest
 
 UNAVAILABLE_MAX_BACKOFF_S = 30.0
 
+#: Broker URL schemes of RabbitMQ (whose queues filerelay declares as quorum queues).
+AMQP_SCHEMES = frozenset({"amqp", "amqps", "pyamqp", "librabbitmq"})
+
 log = structlog.get_logger("filerelay.tasks")
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings for the given process settings."""
     transport_options: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout_s}
+    if settings.broker_master_name:  # Redis Sentinel
+        transport_options["master_name"] = settings.broker_master_name
     broker_url = settings.resolved_broker_url()
     if settings.embedded_broker:
         embedded.register()
@@ -89,6 +96,27 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_lost_wait": 1.0,
         "broker_channel_error_retry": True,
     }
+    quorum = broker_url.split(":", 1)[0] in AMQP_SCHEMES and settings.amqp_queue_type == "quorum"
+    # quorum queues (replicated) behind topic exchanges: Celery then delays a countdown (a
+    # retry's backoff) in RabbitMQ's delayed-delivery exchanges, not in a worker's memory
+    exchange_type = "topic" if quorum else "direct"
+    if quorum:
+        conf.update(
+            task_default_queue_type="quorum",
+            task_create_missing_queue_type="quorum",  # every host queue, created when first used
+            task_create_missing_queue_exchange_type="topic",
+        )
+    # what a worker consumes unless told otherwise (`celery -A filerelay.tasks worker` too):
+    # its host's queue and the shared queue, declared as Celery declares a missing queue
+    conf["task_queues"] = [
+        Queue(
+            name,
+            Exchange(name, type=exchange_type),
+            name,
+            queue_arguments={"x-queue-type": "quorum"} if quorum else None,
+        )
+        for name in worker_queues(settings)
+    ]
     if settings.embedded_broker:
         # the filesystem transport has no fanout for remote control/events between hosts
         conf.update(worker_enable_remote_control=False, worker_send_task_events=False)

@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery
 
 from filerelay.errors import FilerelayError
+from filerelay.fleet.identity import queue_for
 from filerelay.model import FileEvent
 from filerelay.pipeline.messages import StepMessage
 from filerelay.pipeline.runner import Outcome
@@ -28,6 +29,13 @@ PUBLISH_RETRY_POLICY = {
 }
 
 
+def ingest_queue(queue: str, event: FileEvent, shared_sources: frozenset[str] = frozenset()) -> str:
+    """The one place a message's queue is chosen (steps: :func:`send_step`). An ingest runs on
+    the host of the event's watcher — it re-stats the file and may hash it — unless its
+    source is shared (mounted by every worker); the shared queue for an event with no agent."""
+    return queue_for(queue, "" if event.source in shared_sources else event.agent)
+
+
 def enqueue(app: Celery, outcome: Outcome, queue: str) -> None:
     """Publish the step messages an outcome asks for."""
     for msg in outcome.enqueue:
@@ -35,13 +43,15 @@ def enqueue(app: Celery, outcome: Outcome, queue: str) -> None:
 
 
 def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
-    """Publish a step message: its timeout is the soft time limit, and a step that ignores
-    it is killed :data:`KILL_AFTER_S` later (its lease then lapses, since nothing renews it)."""
+    """Publish a step message to its host's queue, or to the shared ``queue`` when it does
+    not touch the file (``msg.agent``, see :mod:`filerelay.fleet.affinity`): its timeout is
+    the soft time limit, and a step that ignores it is killed :data:`KILL_AFTER_S` later
+    (its lease then lapses, since nothing renews it)."""
     app.send_task(
         STEP,
         args=[msg.step_id],
         kwargs={"event_id": msg.event_id, "source": msg.source, "relpath": msg.relpath},
-        queue=queue,
+        queue=queue_for(queue, msg.agent),
         countdown=msg.countdown_s or None,
         soft_time_limit=msg.timeout_s,
         time_limit=msg.timeout_s + KILL_AFTER_S,
@@ -79,15 +89,20 @@ class CeleryPublisher:
         queue: str,
         max_backlog: int | None = None,
         inline_step_s: float | None = None,
+        *,
+        agent: str = "",
+        shared_sources: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.queue = queue
         self.max_backlog = max_backlog
         self.inline_step_s = inline_step_s  # see send_ingest
+        self.agent = agent  # stamped on every event: its steps that read the file stay here
+        self.shared_sources = shared_sources
 
     def queue_depth(self) -> int:
-        """Messages waiting in this publisher's queue."""
-        return queue_depth(self.app, self.queue)
+        """Messages waiting in the queue this watcher's ingests go to (its host's)."""
+        return queue_depth(self.app, queue_for(self.queue, self.agent))
 
     def __call__(self, events: list[FileEvent]) -> None:
         if self.max_backlog is not None:
@@ -96,8 +111,15 @@ class CeleryPublisher:
                 raise BacklogFull(f"queue {self.queue} holds {depth} messages (max_backlog)")
         with self.app.producer_or_acquire() as producer, _batch(producer):
             for event in events:
+                if self.agent and not event.agent:
+                    event = event.model_copy(update={"agent": self.agent})
                 send_ingest(
-                    self.app, event, self.queue, producer=producer, inline_step_s=self.inline_step_s
+                    self.app,
+                    event,
+                    self.queue,
+                    producer=producer,
+                    inline_step_s=self.inline_step_s,
+                    shared_sources=self.shared_sources,
                 )
 
 
@@ -117,9 +139,11 @@ def send_ingest(
     producer: Any = None,
     rules: str | None = None,
     inline_step_s: float | None = None,
+    shared_sources: frozenset[str] = frozenset(),
 ) -> None:
-    """Publish one ``filerelay.ingest`` task. Flower and the logs show the event id, source
-    and path only (``argsrepr``), never the whole message.
+    """Publish one ``filerelay.ingest`` task to the event's host queue
+    (:func:`ingest_queue`). Flower and the logs show the event id, source and path only
+    (``argsrepr``), never the whole message.
 
     ``inline_step_s`` becomes the task's soft time limit, which lets the worker run a first
     step of at most that timeout inside the ingest
@@ -131,7 +155,7 @@ def send_ingest(
         INGEST,
         args=[event.to_message()],
         kwargs={"rules": rules} if rules else {},
-        queue=queue,
+        queue=ingest_queue(queue, event, shared_sources),
         producer=producer,
         soft_time_limit=inline_step_s,
         time_limit=hard_s,
@@ -143,20 +167,27 @@ def send_ingest(
 
 class CeleryWorkPublisher:
     """The pipeline core's :class:`~filerelay.pipeline.publisher.WorkPublisher` over a Celery
-    app: step messages and ingests go to ``queue``, its depth is asked of the broker."""
+    app: step messages and ingests go to ``queue`` or to their host's queue; ``agent`` is this
+    host's agent id, stamped on the events it finds itself (the disk audit walks this host)."""
 
-    def __init__(self, app: Celery, queue: str) -> None:
+    def __init__(self, app: Celery, queue: str, agent: str = "") -> None:
         self.app = app
         self.queue = queue
+        self.agent = agent
 
     def enqueue(self, outcome: Outcome) -> None:
         """Publish the step messages ``outcome`` asks for."""
         enqueue(self.app, outcome, self.queue)
 
     def send_ingest(self, event: FileEvent) -> None:
-        """Publish one ingest of ``event`` (no inline first step)."""
+        """Publish one ingest of ``event`` (no inline first step) to its host's queue."""
+        if self.agent and not event.agent:
+            event = event.model_copy(update={"agent": self.agent})
         send_ingest(self.app, event, self.queue)
 
     def queue_depth(self) -> int:
-        """Messages waiting in ``queue``."""
-        return queue_depth(self.app, self.queue)
+        """Messages waiting in the shared queue and in this host's queue."""
+        depth = queue_depth(self.app, self.queue)
+        if self.agent:
+            depth += queue_depth(self.app, queue_for(self.queue, self.agent))
+        return depth

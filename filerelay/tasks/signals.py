@@ -14,6 +14,7 @@ from celery.app.task import Task
 from filerelay.agents import start_worker_agent, stop_worker_agent
 from filerelay.config.reload import try_reload
 from filerelay.errors import ConfigError
+from filerelay.fleet.identity import worker_queues
 from filerelay.logs import stdout_to_log
 from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
@@ -102,7 +103,7 @@ def _announce(consumer: Any, settings: Settings) -> None:
     log.info(
         "worker_ready",
         node=getattr(consumer, "hostname", None),
-        consumes=f"{settings.queue} from {settings.broker_label()}",
+        consumes=f"{','.join(worker_queues(settings))} from {settings.broker_label()}",
         store=settings.store_label(),
         routes=routes,
     )

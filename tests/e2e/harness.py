@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -82,6 +83,12 @@ class Proc:
         if self.proc is not None:
             stop_process(self.proc)
 
+    def stop_kill(self) -> None:
+        """SIGKILL the whole process group (a host or process dying), and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=15)
+
 
 @dataclass
 class Relay:
@@ -132,7 +139,6 @@ class Relay:
                 "filerelay.tasks",
                 "worker",
                 f"--concurrency={concurrency}",
-                "--queues=filerelay",
                 "--without-mingle",
             ]
             env = {**self.env, "FILERELAY_CONFIG": str(self.config)}

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from filerelay.fleet.identity import default_agent_id, host_queue
 from tests.conftest import wait_for
 from tests.e2e.harness import Relay, running
 from tests.e2e.operator_helpers import cli, cli_json, extra_proc, private_queue
@@ -117,7 +118,8 @@ def test_status_reports_the_live_worker_and_an_agent_killed_with_sigkill(relay):
     assert [w for w in status["workers"] if w.startswith("live-")] == [
         live_name.replace("%h", socket.gethostname())
     ]
-    assert status["queues"] == {relay.env["FILERELAY_QUEUE"]: 0}
+    queue = relay.env["FILERELAY_QUEUE"]  # the shared queue, and this host's
+    assert status["queues"] == {queue: 0, host_queue(queue, default_agent_id()): 0}
     human = cli(relay, "status").stdout
     assert "workers online: " in human and "offline" in human
     # and the health probe finds the worker's heartbeat, and the bucket that does not exist

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from filerelay.fleet.identity import default_agent_id
 from tests.conftest import free_port, wait_for
 from tests.e2e.harness import Proc, Relay, run_filerelay, running
 from tests.metrics.helpers import group_pids, listening_ports, scrape, total
@@ -79,9 +80,12 @@ def test_watcher_counts_every_file_it_emits(relay: Relay) -> None:
     assert total(samples, "filerelay_watcher_pending_files", source="drop") == 0
     assert total(samples, "filerelay_broker_up") == 1
 
-    # and, no worker running, the ingest tasks wait in the queue (read at most every 2 s)
+    # and, no worker running, the ingest tasks wait in this host's queue (read at most every
+    # 2 s)
+    host = f"filerelay.host.{default_agent_id()}"
+
     def queued() -> bool:
-        return total(scrape(port), "filerelay_queue_depth", queue="filerelay") == n
+        return total(scrape(port), "filerelay_queue_depth", queue=host) == n
 
     wait_for(queued, 30, 0.5, what="the queue depth")
 

@@ -12,6 +12,7 @@ import redis
 
 from filerelay.cli.common import check_config
 from filerelay.cli.watch import build_watcher
+from filerelay.fleet.identity import agent_id, host_queue
 from filerelay.settings import load_settings
 from filerelay.tasks import make_celery
 from tests.conftest import wait_for
@@ -45,14 +46,15 @@ def test_a_burst_reaches_the_queue_whole_and_without_task_sent_events(tmp_path: 
     stop = threading.Event()
     thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
     thread.start()
+    queue = host_queue(settings.queue, agent_id(settings))  # the ingests run on this host
     try:
-        wait_for(lambda: client.llen(settings.queue) >= FILES, 60, what="every file queued")
+        wait_for(lambda: client.llen(queue) >= FILES, 60, what="every file queued")
     finally:
         stop.set()
         thread.join(30)
 
     # then every file is one ingest message
-    bodies = [json.loads(raw) for raw in client.lrange(settings.queue, 0, -1)]
+    bodies = [json.loads(raw) for raw in client.lrange(queue, 0, -1)]
     labels = [body["headers"]["argsrepr"] for body in bodies]
     assert len(labels) == FILES and all(
         body["headers"]["task"] == "filerelay.ingest" for body in bodies

@@ -132,6 +132,7 @@ class PublishAction(Action[PublishConfig]):
     """
 
     name = "publish"
+    reads_file = False
     Config = PublishConfig
     connection_type: ClassVar[tuple[str, ...]] = ("amqp", "redis", "mqtt", "nats")
 

@@ -203,8 +203,15 @@ class WebhookAction(Action[WebhookConfig]):
     """
 
     name = "webhook"
+    reads_file = False  # unless it uploads the file (touches_file)
     Config = WebhookConfig
     connection_type: ClassVar[str | None] = None
+
+    @classmethod
+    def touches_file(cls, config: Any) -> bool:
+        """A webhook that uploads the file (``upload_file``) needs the file's host; one that
+        sends metadata only runs anywhere."""
+        return bool(getattr(config, "upload_file", False)) or super().touches_file(config)
 
     def run(self, ctx: ActionContext) -> JSONDict:
         cfg = self.config
