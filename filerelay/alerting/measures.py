@@ -9,7 +9,7 @@ repeatable at any chosen ``now``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,6 +42,7 @@ class Inputs:
     store: AlertStore
     sources: list[str]
     queue_depth: Callable[[], int] | None = None
+    slos: Mapping[str, Any] = field(default_factory=dict)  # SLO configs by name (slo_burn)
 
 
 def duration(seconds: float) -> str:
@@ -182,4 +183,8 @@ MEASURES: dict[str, Callable[[Any, Inputs, datetime], list[Instance]]] = {
 
 def measure(rule: Any, inputs: Inputs, now: datetime) -> list[Instance]:
     """The instances of ``rule`` that hold at ``now``."""
+    if rule.kind in ("anomaly", "slo_burn"):  # read from the rollups (filerelay.reports)
+        from filerelay.alerting.analysis import measure_analysis
+
+        return measure_analysis(rule, inputs, now)
     return MEASURES[rule.kind](rule, inputs, now)

@@ -11,6 +11,7 @@ from filerelay.cli.flower import flower
 from filerelay.cli.health import health
 from filerelay.cli.pause import pause, resume
 from filerelay.cli.reconcile import reconcile
+from filerelay.cli.reports import report, slo_app
 from filerelay.cli.reprocess import reprocess_cmd
 from filerelay.cli.run import run
 from filerelay.cli.status import status
@@ -29,6 +30,8 @@ app = typer.Typer(
 app.add_typer(rules.app, name="rules")
 app.add_typer(db.app, name="db")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(slo_app, name="slo")
+app.command("report")(report)
 app.command("watch")(watch)
 app.command("worker")(worker)
 app.command("run")(run)
