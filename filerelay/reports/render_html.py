@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from filerelay.reports.build import human_bytes
-from filerelay.reports.render_text import pct, secs
+from filerelay.reports.render_text import money, pct, secs
 
 CSS = """
 body{font-family:system-ui,"Noto Sans","Noto Sans CJK SC",sans-serif;margin:2rem;color:#222;
@@ -58,7 +58,7 @@ def _fmt(key: str, value: Any) -> str:
     if key == "failure_rate":
         return pct(value)
     if key in ("bytes", "bytes_per_second"):
-        return human_bytes(value)
+        return human_bytes(value) + ("/s" if key == "bytes_per_second" else "")
     return f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
 
 
@@ -129,7 +129,7 @@ def _capacity(cap: dict[str, Any]) -> str:
     rows = [
         [escape(t["target"]), human_bytes(t["bytes"]), human_bytes(t["bytes_per_day"]),
          human_bytes(t["projected_30d_bytes"]), human_bytes(t["projected_90d_bytes"]),
-         f"{t['monthly_cost']:.2f}"] for t in cap["targets"]
+         money(t["monthly_cost"])] for t in cap["targets"]
     ]  # fmt: skip
     tier = cap["tiering"]
     advice = ""
@@ -145,7 +145,7 @@ def _capacity(cap: dict[str, Any]) -> str:
             f"{escape(tier['to_class'])}{saving}.</p>"
         )
     return (
-        f"<h2>Capacity and cost</h2><p>Estimated monthly cost: {cap['monthly_cost']:.2f}</p>"
+        f"<h2>Capacity and cost</h2><p>Estimated monthly cost: {money(cap['monthly_cost'])}</p>"
         + _table(["bucket/prefix", "stored", "per day", "in 30 d", "in 90 d", "cost/month"], rows)
         + advice
     )

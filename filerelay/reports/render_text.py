@@ -14,6 +14,11 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+def money(value: float) -> str:
+    """A cost in the configured prices' currency: two decimals, or 3 significant digits below 1."""
+    return f"{value:.2f}" if value >= 1 or value == 0 else f"{value:.3g}"
+
+
 def secs(value: float | None) -> str:
     """Seconds for people: ``≤1.5s``; ``-`` for none."""
     if value is None:
@@ -78,7 +83,7 @@ def render_text(report: dict[str, Any]) -> str:
 
 
 def _capacity(cap: dict[str, Any]) -> list[str]:
-    out = ["", f"Capacity (estimated monthly cost {cap['monthly_cost']:.2f})"]
+    out = ["", f"Capacity (estimated monthly cost {money(cap['monthly_cost'])})"]
     for t in cap["targets"]:
         out.append(
             f"  {t['target']:<30} {human_bytes(t['bytes']):>10} stored, "
@@ -89,7 +94,9 @@ def _capacity(cap: dict[str, Any]) -> list[str]:
     tier = cap["tiering"]
     if tier["old_share"] is not None:
         saving = (
-            "" if tier["monthly_saving"] is None else f", saving {tier['monthly_saving']:.2f}/month"
+            ""
+            if tier["monthly_saving"] is None
+            else f", saving {money(tier['monthly_saving'])}/month"
         )
         out.append(
             f"  {pct(tier['old_share'])} of objects are older than {tier['after_days']} d and "
