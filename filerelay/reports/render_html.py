@@ -137,7 +137,7 @@ def _capacity(cap: dict[str, Any]) -> str:
         saving = (
             ""
             if tier["monthly_saving"] is None
-            else f", saving {tier['monthly_saving']:.2f} a month"
+            else f", saving {money(tier['monthly_saving'])} a month"
         )
         advice = (
             f"<p>{pct(tier['old_share'])} of objects are older than {tier['after_days']} days and "

@@ -74,9 +74,12 @@ def test_report_counts_what_the_pipelines_did(
         for i in range(TXT):
             (inbox / f"n{i}.txt").write_text("note")
         total = len(SIZES) + TXT
-        wait_for(lambda: sum(count_by_state(relay.store).values()) == total
-                 and "processing" not in count_by_state(relay.store)
-                 and "queued" not in count_by_state(relay.store), 90, what="every file finished")  # fmt: skip
+
+        def finished() -> bool:
+            states = count_by_state(relay.store)
+            return sum(states.values()) == total and not {"queued", "processing"} & set(states)
+
+        wait_for(finished, 90, what="every file finished")
         assert count_by_state(relay.store) == {"succeeded": len(SIZES), "failed": TXT}
         truth = _truth(relay)
         # then the report's figures are the store's
