@@ -11,6 +11,8 @@ import pytest
 
 from filerelay.alerting.repo import AlertStore
 from filerelay.store import Store, ensure_schema, make_engine
+from tests.actions.test_notify_email import SmtpServer as SmtpServer
+from tests.actions.test_notify_email import smtp_server as smtp_server
 from tests.store.store_helpers import make_event, record
 
 #: A Monday, 10:00 UTC: "now" of the synthetic histories.
@@ -61,8 +63,9 @@ def traffic(
     last ``failed`` of them failing, each detected ``latency_s`` before it finished."""
     for i in range(files):
         clock.now = at + timedelta(seconds=spread_s * i / max(1, files))
-        event = make_event(f"t/{clock.now.timestamp()}-{i}.bin", source=source, size=size,
-                           detected_at=(clock.now - timedelta(seconds=latency_s)).timestamp())  # fmt: skip
+        detected = (clock.now - timedelta(seconds=latency_s)).timestamp()
+        relpath = f"t/{clock.now.timestamp()}-{i}.bin"
+        event = make_event(relpath, source=source, size=size, detected_at=detected)
         record(store, event)
         store.set_event_state(event.event_id, "processing")
         if i >= files - failed:
