@@ -107,3 +107,40 @@ def test_report_formats_and_cli_errors(tmp_path: Path, monkeypatch: pytest.Monke
         bad = runner.invoke(app, argv, env=env)
         assert bad.exit_code == 2, (argv, bad.output)
         assert words in bad.output and "Traceback" not in bad.output
+
+
+def test_config_mistakes_are_located(tmp_path: Path) -> None:
+    from filerelay.actions.registry import default_registry
+    from filerelay.config import ActionCatalog, load_config
+    from filerelay.errors import ConfigError
+
+    # given SLOs, a schedule and a burn rule naming what does not exist, and a bad limit
+    (tmp_path / "in").mkdir()
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(
+        f"sources:\n  - {{name: cam, path: '{tmp_path / 'in'}'}}\n"
+        f"routes:\n  - name: video\n    steps:\n      - copy: {{to: '{tmp_path}/o/{{relpath}}'}}\n"
+        "alerts:\n  channels:\n    chat: {type: slack, webhook_url: 'https://h.example/x'}\n"
+        "  rules:\n    - {name: b, kind: slo_burn, slo: fast, channels: [chat]}\n"
+        "slos:\n  - {name: quick, route: vidoe, objective: 0.99}\n"
+        "  - {name: slow, objective: 0.9, latency: 70s}\n"
+        "reports:\n  schedule:\n    - {name: d, channels: [chta], timezone: Mars/Olympus}\n"
+    )
+    # when loaded / then every problem is reported with its place
+    with pytest.raises(ConfigError) as caught:
+        load_config(cfg, ActionCatalog.from_registry(default_registry()), check_paths=False)
+    text = str(caught.value)
+    assert "slos[1].latency" in text and "use 60s or 80s" in text
+    assert "reports.schedule[0].timezone" in text and "Mars/Olympus" in text
+    # and once the schema holds, the names that do not resolve are each reported
+    cfg.write_text(
+        cfg.read_text()
+        .replace("latency: 70s", "latency: 60s")
+        .replace(", timezone: Mars/Olympus", "")
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(cfg, ActionCatalog.from_registry(default_registry()), check_paths=False)
+    text = str(caught.value)
+    assert "slos[0].route: unknown route 'vidoe'; did you mean 'video'?" in text
+    assert "reports.schedule[0].channels[0]: unknown alert channel 'chta'" in text
+    assert "alerts.rules[0].slo: unknown SLO 'fast'" in text
