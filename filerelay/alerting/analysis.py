@@ -48,7 +48,7 @@ def slo_burn(rule: SloBurnRule, inputs: Inputs, now: datetime) -> list[Instance]
     if slo is None:  # the config check refuses this; a reload may race it
         return []
     reader = RollupReader(inputs.store.engine)
-    for win in rule.windows:
+    for win in rule.window_pairs():
         long_rate, files = burn_rate(reader, slo, now, win.long)
         if files < rule.min_events or long_rate < win.factor:
             continue

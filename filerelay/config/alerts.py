@@ -260,8 +260,13 @@ class SloBurnRule(RuleBase):
     kind: Literal["slo_burn"] = Field(description="Rule kind.")
     slo: str = Field(description="Name of an SLO under 'slos'.")
     windows: list[BurnWindow] = Field(
-        [FAST, SLOW], min_length=1, description="Window pairs; default 1h/5m x14.4, 6h/30m x6."
+        [], description="Window pairs; empty: 1h/5m at 14.4 and 6h/30m at 6 (FAST, SLOW)."
     )
+
+    def window_pairs(self) -> list[BurnWindow]:
+        """The configured window pairs, or the workbook's two."""
+        return self.windows or [FAST, SLOW]
+
     min_events: int = Field(1, ge=1, description="Fewer files in the long window: never fires.")
 
 

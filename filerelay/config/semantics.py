@@ -153,9 +153,9 @@ def _reports(config: PipelineConfigBase) -> list[Problem]:
                 problems.append((("reports", "schedule", i, "channels", j), message))
     slos = sorted(s.name for s in config.slos)
     for i, rule in enumerate(config.alerts.rules if config.alerts else []):
-        name = getattr(rule, "slo", None)
-        if name is not None and name not in slos:
-            message = f"unknown SLO {name!r}" + _did_you_mean(name, slos)
+        slo_name = getattr(rule, "slo", None)
+        if slo_name is not None and slo_name not in slos:
+            message = f"unknown SLO {slo_name!r}" + _did_you_mean(slo_name, slos)
             problems.append((("alerts", "rules", i, "slo"), message))
     return problems
 
