@@ -171,19 +171,25 @@ def _errors(cells: list[Cell], prev: list[Cell]) -> list[dict[str, Any]]:
 
 
 def _days(reader: RollupReader, period: Period, flt: Filters) -> list[dict[str, Any]]:
-    route_level = bool(flt.routes)
-    rows = reader.hourly(
-        period.since, period.until, flt, ["outcome"], "route" if route_level else None
-    )
+    rows = reader.daily(period.since, period.until, flt, ["outcome"], bool(flt.routes))
     days: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for hour, _g, _kind, key, n, total in rows:
-        cell = days[hour.date().isoformat()]
+    for day, key, n, total in rows:
+        cell = days[day]
         cell[0] += n
         cell[1] += int(total)
         cell[2] += n if key in FAILED else 0
     return [
         {"day": d, "files": v[0], "bytes": v[1], "failed": v[2]} for d, v in sorted(days.items())
     ]
+
+
+def _cells(reader: RollupReader, period: Period, flt: Filters) -> tuple[list[Cell], list[Cell]]:
+    """``(the report's cells, the route-level cells)`` of ``period``: one query."""
+    if flt.routes:
+        cells = reader.totals(period.since, period.until, flt, True)
+        return cells, cells
+    both = reader.totals(period.since, period.until, flt, None)
+    return [c for c in both if c[1] == ""], [c for c in both if c[1] != ""]
 
 
 def build_report(
@@ -195,10 +201,13 @@ def build_report(
     now: datetime,
 ) -> dict[str, Any]:
     """The report of ``period`` (beside the previous period of the same length)."""
-    route_level = bool(flt.routes)
-    cur = reader.totals(period.since, period.until, flt, route_level)
-    prev = reader.totals(period.previous.since, period.previous.until, flt, route_level)
-    routes = reader.totals(period.since, period.until, flt, True) if not route_level else cur
+    cur, routes = _cells(reader, period, flt)
+    prev, prev_routes = _cells(reader, period.previous, flt)
+    if flt.routes:  # sizes are counted per file, not per route
+        every = Filters(flt.sources, [], flt.hosts)
+        sized = reader.totals(period.since, period.until, every, False)
+    else:
+        sized = cur
     head, before = figures(cur), figures(prev)
     stuck = reader.stuck(now - STUCK_AFTER, flt)
     return {
@@ -212,20 +221,12 @@ def build_report(
         "summary": _compared(head, before, period.hours) | {"stuck": {"current": len(stuck)}},
         "latency": {
             "end_to_end": head["latency"] | {"previous": before["latency"]},
-            "actions": _latency(
-                routes, reader.totals(period.previous.since, period.previous.until, flt, True)
-            ),
+            "actions": _latency(routes, prev_routes),
         },
         "by_source": _grouped(cur, 0),
         "by_route": _grouped(routes, 1),
         "by_day": _days(reader, period, flt),
-        "sizes": _sizes(
-            cur
-            if not route_level
-            else reader.totals(
-                period.since, period.until, Filters(flt.sources, [], flt.hosts), False
-            )
-        ),
+        "sizes": _sizes(sized),
         "errors": _errors(cur, prev),
         "stuck": [{**s, "created_at": s["created_at"].isoformat()} for s in stuck],
         "capacity": capacity.capacity(reader, flt, config, now),

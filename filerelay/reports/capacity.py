@@ -23,10 +23,10 @@ HORIZONS = (30, 90)
 
 def _daily(reader: RollupReader, flt: Filters, now: datetime) -> dict[str, dict[str, list[float]]]:
     """``{bucket/prefix: {day: [objects, bytes]}}`` of the last 90 days."""
-    rows = reader.hourly(now - HISTORY, now + timedelta(hours=1), flt, ["s3"], "route")
+    rows = reader.daily(now - HISTORY, now + timedelta(hours=1), flt, ["s3"], True)
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
-    for hour, _route, _kind, key, n, total in rows:
-        cell = out[key][hour.date().isoformat()]
+    for day, key, n, total in rows:
+        cell = out[key][day]
         cell[0] += n
         cell[1] += total
     return out

@@ -26,15 +26,17 @@ class Filters:
     routes: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
 
-    def apply(self, query: Select[Any], route_level: bool) -> Select[Any]:
+    def apply(self, query: Select[Any], route_level: bool | None) -> Select[Any]:
         """``query`` on ``rollups`` narrowed to these filters; event-level rows (route '')
-        unless ``route_level`` or a route is asked for."""
+        unless ``route_level`` or a route is asked for; both with ``route_level`` None."""
         if self.sources:
             query = query.where(ru.c.source.in_(self.sources))
         if self.hosts:
             query = query.where(ru.c.host.in_(self.hosts))
         if self.routes:
             return query.where(ru.c.route.in_(self.routes))
+        if route_level is None:
+            return query
         return query.where(ru.c.route != "") if route_level else query.where(ru.c.route == "")
 
 
@@ -46,7 +48,7 @@ class RollupReader(Transactions):
 
     @translated
     def totals(
-        self, since: datetime, until: datetime, flt: Filters, route_level: bool
+        self, since: datetime, until: datetime, flt: Filters, route_level: bool | None
     ) -> list[Cell]:
         """``(source, route, kind, key, n, total)`` summed over ``[since, until)``."""
         query = select(
@@ -60,23 +62,22 @@ class RollupReader(Transactions):
             ]
 
     @translated
-    def hourly(
-        self, since: datetime, until: datetime, flt: Filters, kinds: list[str], by: str | None
-    ) -> list[tuple[datetime, str, str, str, int, float]]:
-        """``(hour, group, kind, key, n, total)`` per hour of ``[since, until)`` for ``kinds``;
-        ``group`` is the source or route (``by``), or '' (everything)."""
-        col = {"source": ru.c.source, "route": ru.c.route}.get(by or "")
-        keys: list[Any] = [ru.c.hour, ru.c.kind, ru.c.key] + ([col] if col is not None else [])
-        query = select(*keys, func.sum(ru.c.n), func.sum(ru.c.total)).where(
-            ru.c.hour >= since, ru.c.hour < until, ru.c.kind.in_(kinds)
-        )
-        query = flt.apply(query, route_level=by == "route").group_by(*keys)
-        out: list[tuple[datetime, str, str, str, int, float]] = []
+    def daily(
+        self, since: datetime, until: datetime, flt: Filters, kinds: list[str], route_level: bool
+    ) -> list[tuple[str, str, int, float]]:
+        """``(day 'YYYY-MM-DD', key, n, total)`` of ``kinds`` per UTC day of ``[since, until)``."""
         with self._read() as conn:
-            for row in conn.execute(query):
-                group = str(row[3]) if col is not None else ""
-                out.append((row[0], group, row[1], row[2], int(row[-2]), float(row[-1])))
-        return out
+            if conn.dialect.name == "postgresql":
+                day: Any = func.date_trunc("day", ru.c.hour)
+            else:  # SQLite keeps the naive UTC text: its date() is the day
+                day = func.date(ru.c.hour)
+            query = select(day, ru.c.key, func.sum(ru.c.n), func.sum(ru.c.total)).where(
+                ru.c.kind.in_(kinds), ru.c.hour >= since, ru.c.hour < until
+            )
+            query = flt.apply(query, route_level).group_by(day, ru.c.key)
+            return [
+                (str(d)[:10], str(key), int(n), float(t)) for d, key, n, t in conn.execute(query)
+            ]
 
     @translated
     def at_hours(

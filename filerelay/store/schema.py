@@ -231,4 +231,6 @@ rollups = Table(
     Column("key", String(255), primary_key=True),
     Column("n", BigInteger, nullable=False),
     Column("total", Float, nullable=False),
+    # one kind over a time range (anomaly hours, capacity, daily series) without the others
+    Index("ix_rollups_kind_hour", "kind", "hour"),
 )

@@ -34,6 +34,7 @@ def upgrade() -> None:
             "hour", "source", "route", "host", "kind", "key", name="pk_rollups"
         ),
     )
+    op.create_index("ix_rollups_kind_hour", "rollups", ["kind", "hour"])
 
 
 def downgrade() -> None:
