@@ -53,7 +53,8 @@ INSERT INTO rollups (hour, source, route, host, kind, key, n, total)
 SELECT hour, source, route, host, kind, key, count(*), sum(total) FROM (
   SELECT date_trunc('hour', updated_at) AS hour, source, x.route, host, x.kind, x.key, x.total
   FROM (SELECT *, 'r' || (abs(hashtext(id)) % 5) AS rt,
-               extract(epoch FROM updated_at - detected_at) AS lat FROM file_events) e
+               extract(epoch FROM updated_at - detected_at) AS lat FROM file_events
+        WHERE updated_at >= :day AND updated_at < :day + interval '1 day') e
   CROSS JOIN LATERAL (VALUES
     ('', 'outcome', e.state, e.size::double precision),
     (e.rt, 'outcome', e.state, e.size::double precision),
@@ -135,8 +136,11 @@ def _fill(engine: Engine, n: int, now: datetime) -> tuple[float, float, int]:
     with engine.begin() as conn:
         conn.execute(text(FILL), {"start": start, "span": 30 * 86400.0, "n": n})
     t1 = time.perf_counter()
+    rollup = text(ROLLUP.replace(":bounds", bounds))
+    for d in range(31):  # a day at a time: no sort of the whole month's rows
+        with engine.begin() as conn:
+            conn.execute(rollup, {"day": start.replace(minute=0) + timedelta(days=d)})
     with engine.begin() as conn:
-        conn.execute(text(ROLLUP.replace(":bounds", bounds)))
         conn.execute(text("ANALYZE"))
         rows = int(conn.execute(text("SELECT count(*) FROM rollups")).scalar() or 0)
     return t1 - t0, time.perf_counter() - t1, rows
