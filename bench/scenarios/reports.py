@@ -43,7 +43,7 @@ SELECT lpad(to_hex(i), 32, '0'), 's' || (i % 10), '/d/' || i, i::text,
   CASE WHEN i % 20 = 0 THEN 'failed' ELSE 'succeeded' END,
   CASE WHEN i % 20 = 0 THEN 'step up: HTTP 503 from <url>' END, t, t
 FROM (SELECT i, :start + make_interval(secs => (i::double precision * :span / :n))
-      AS t FROM generate_series(1, :n) AS i) AS g
+      AS t FROM generate_series(1::bigint, :n) AS i) AS g
 """
 
 BOUNDS = "ARRAY[{}]::double precision[]"
