@@ -164,10 +164,31 @@ def _add(agg: dict[Key, list[float]], key: Key, n: float, total: float) -> None:
     cell[1] += total
 
 
+def _upsert_statement(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n, …`` for one row, built once
+    per dialect (a statement built per call is compiled per call: 20 ms a file on SQLite)."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        base = insert(rollups)
+        stmt = base.on_conflict_do_update(
+            index_elements=["hour", "source", "route", "host", "kind", "key"],
+            set_={
+                "n": rollups.c.n + base.excluded.n,
+                "total": rollups.c.total + base.excluded.total,
+            },
+        )
+        _UPSERTS[dialect] = stmt
+    return stmt
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
 def upsert(
     conn: Connection, hour: datetime, source: str, host: str, agg: dict[Key, list[float]]
 ) -> None:
-    """Add ``agg`` to the rollup rows of (hour, source, host): one INSERT … ON CONFLICT."""
+    """Add ``agg`` to the rollup rows of (hour, source, host): one upsert, many rows."""
     if not agg:
         return
     rows = [
@@ -175,13 +196,7 @@ def upsert(
          "kind": kind, "key": key[:255], "n": int(n), "total": float(total)}
         for (route, kind, key), (n, total) in agg.items()
     ]  # fmt: skip
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(rollups).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["hour", "source", "route", "host", "kind", "key"],
-        set_={"n": rollups.c.n + stmt.excluded.n, "total": rollups.c.total + stmt.excluded.total},
-    )
-    conn.execute(stmt)
+    conn.execute(_upsert_statement(conn.dialect.name), rows)
 
 
 def rebuild(conn: Connection, since: datetime | None = None) -> int:
