@@ -71,7 +71,7 @@ def size_bucket(size: int) -> str:
 
 _NOISE = (
     (re.compile(r"[a-z]+://\S+", re.I), "<url>"),
-    (re.compile(r"(?<![\w.])/\S+"), "<path>"),
+    (re.compile(r"(?<![^\s'\"(=])/\S+"), "<path>"),  # a path after a space, quote, ( or =
     (re.compile(r"\b[0-9a-f]{8,}\b", re.I), "<id>"),
     (re.compile(r"\b\d{4,}\b"), "<n>"),
 )

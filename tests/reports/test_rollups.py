@@ -39,7 +39,9 @@ def _pipelines(store: Store) -> None:
         [pid] = admit(store, make_event(f"v/{i}.mp4", size=size), plan("video", step(1, "up")))
         [sid] = steps_at(store, pid, 1)
         if i == 3:
-            fail_step(store, sid, "HTTP 503 from http://upstream.example/a/9f8e7d6c5b4a")
+            fail_step(
+                store, sid, "HTTP 503 <b>busy</b> from http://upstream.example/a/9f8e7d6c5b4a"
+            )
         else:
             run_step(store, sid)
     store.admit(make_event("v/skip.txt", size=1), Verdict(state=EventState.SKIPPED))
@@ -64,7 +66,7 @@ def test_rollups_count_each_finish_and_equal_a_rebuild(store: Store) -> None:
     sizes = {b["below_bytes"]: b["files"] for b in report["sizes"]}
     assert sizes == {4: 1, 16: 1, 256: 1, 16384: 1, 262144: 1}
     [error] = report["errors"]
-    assert error == {"error": "step up: HTTP 503 from <url>", "count": 1, "previous": 0}
+    assert error == {"error": "step up: HTTP 503 <b>busy</b> from <url>", "count": 1, "previous": 0}
     # when rebuilt from the raw rows / then the same rows
     assert ops.rebuild_rollups(store) == 5
     assert _rows(store) == kept
@@ -95,7 +97,9 @@ def test_report_formats_and_cli_errors(tmp_path: Path, monkeypatch: pytest.Monke
     assert (
         runner.invoke(app, ["report", "--format", "html", "-o", str(out)], env=env).exit_code == 0
     )
-    assert out.read_text().startswith("<!DOCTYPE html>")
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<b>busy" not in page and "&lt;b&gt;busy" in page  # text from the store is escaped
     rebuilt = runner.invoke(app, ["db", "rollup", "--rebuild"], env=env)
     assert rebuilt.exit_code == 0 and "5 finished event(s)" in rebuilt.output
     # when given bad input / then one line and exit 2
