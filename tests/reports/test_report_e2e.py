@@ -137,7 +137,7 @@ def _truth(relay: Relay) -> dict[str, object]:
     }
 
 
-def _check(report: dict, truth: dict) -> None:  # type: ignore[type-arg]
+def _check(report: dict, truth: dict) -> None:
     summary = report["summary"]
     total = len(SIZES) + TXT
     assert summary["files"]["current"] == total
@@ -180,5 +180,5 @@ def _screenshot(html: Path, png: Path) -> None:
     try:
         wait_for(lambda: proc.poll() is not None, 60, what="chromium's screenshot")
     finally:
-        stop_process(proc)  # type: ignore[arg-type]
+        stop_process(proc)
     assert png.stat().st_size > 10_000
