@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
 
 from filerelay.alerting.repo import AlertStore
@@ -16,6 +17,8 @@ from filerelay.ops.reports import slo_status
 from filerelay.store import Store
 from tests.alerting.helpers import evaluator, posts, write_config
 from tests.reports.conftest import T0, Clock, traffic
+
+pytestmark = pytest.mark.slow  # 140 files through the store: ~2-3 s
 
 SLOS = """\
 slos:
