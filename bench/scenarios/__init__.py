@@ -8,6 +8,7 @@ from bench.scenarios import (
     large_file,
     latency,
     pipeline_ceiling,
+    reports,
     routing,
     small_files,
     store_query,
@@ -24,5 +25,6 @@ SCENARIOS: dict[str, ModuleType] = {
         watch_scale,
         routing,
         store_query,
+        reports,
     )
 }

@@ -90,6 +90,10 @@ class Channels:
         addresses = mail.bare_addresses(cfg.to, cfg.cc)
         mail.deliver(conn, msg, addresses, min(conn.timeout, cfg.timeout))
 
+    def session(self) -> Any:
+        """The HTTP session (connection pool) of the webhook channels, built once."""
+        return self._session()
+
     def _session(self) -> Any:
         """The HTTP session (connection pool) of the webhook channels, built once."""
         with self._lock:

@@ -49,12 +49,18 @@ class Evaluator:
     """Evaluates the rules of one ``alerts:`` config against a store."""
 
     def __init__(
-        self, config: AlertsConfig, store: AlertStore, channels: Channels, inputs: Inputs
+        self,
+        config: AlertsConfig,
+        store: AlertStore,
+        channels: Channels,
+        inputs: Inputs,
+        scheduler: Any = None,
     ) -> None:
         self.config = config
         self.store = store
         self.channels = channels
         self.inputs = inputs
+        self.scheduler = scheduler  # filerelay.reports.schedule.Scheduler, or None
 
     def evaluate_once(self, now: datetime | None = None) -> Report:
         """One evaluation of every rule at ``now`` (default: the current time)."""
@@ -67,6 +73,11 @@ class Evaluator:
             except Exception as exc:  # a store or broker outage: this rule, next interval
                 report.rule_errors += 1
                 log.warning("alert_rule_failed", rule=rule.name, error=str(exc), exc_info=True)
+        if self.scheduler is not None:
+            try:
+                report.sent += self.scheduler.run_due(self.store, now)
+            except Exception as exc:  # the store is away: next interval
+                log.warning("reports_schedule_failed", error=str(exc), exc_info=True)
         return report
 
     def _rule(self, rule: Any, now: datetime, report: Report) -> None:

@@ -9,7 +9,7 @@ repeatable at any chosen ``now``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,6 +45,7 @@ class Inputs:
     queue_depth: Callable[[], int] | None = None
     #: the depth of each host queue of the fleet (its files wait there while it has no worker)
     host_queue_depths: Callable[[], dict[str, int]] | None = None
+    slos: Mapping[str, Any] = field(default_factory=dict)  # SLO configs by name (slo_burn)
 
 
 def duration(seconds: float) -> str:
@@ -213,4 +214,8 @@ MEASURES: dict[str, Callable[[Any, Inputs, datetime], list[Instance]]] = {
 
 def measure(rule: Any, inputs: Inputs, now: datetime) -> list[Instance]:
     """The instances of ``rule`` that hold at ``now``."""
+    if rule.kind in ("anomaly", "slo_burn"):  # read from the rollups (filerelay.reports)
+        from filerelay.alerting.analysis import measure_analysis
+
+        return measure_analysis(rule, inputs, now)
     return MEASURES[rule.kind](rule, inputs, now)

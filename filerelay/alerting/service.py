@@ -89,13 +89,21 @@ def build_evaluator(
     alerts = alerts_of(loaded)
     store = store or open_store(settings)
     sources = [s.name for s in loaded.model.sources]
+    slos = {s.name: s for s in loaded.model.slos}
     inputs = Inputs(
         store,
         sources,
         _queue_depth(settings, alerts),
         _host_queue_depths(settings, alerts, store),
+        slos,
     )
-    return Evaluator(alerts, store, channels_for(loaded), inputs)
+    channels = channels_for(loaded)
+    scheduler = None
+    if loaded.model.reports.schedule:
+        from filerelay.reports.schedule import Scheduler
+
+        scheduler = Scheduler(loaded.model.reports, list(loaded.model.slos), channels)
+    return Evaluator(alerts, store, channels, inputs, scheduler)
 
 
 def run_evaluator(evaluator: Evaluator, stop: threading.Event) -> None:
@@ -122,7 +130,9 @@ def start_alerts(
 ) -> threading.Thread | None:
     """The evaluator in a daemon thread of this process (``filerelay run``); None when the
     config has no alert rules."""
-    if loaded.model.alerts is None or not loaded.model.alerts.rules:
+    if loaded.model.alerts is None:
+        return None
+    if not loaded.model.alerts.rules and not loaded.model.reports.schedule:
         return None
     evaluator = build_evaluator(settings, loaded)
     thread = threading.Thread(

@@ -12,6 +12,7 @@ from filerelay.cli.flower import flower
 from filerelay.cli.health import health
 from filerelay.cli.pause import pause, resume
 from filerelay.cli.reconcile import reconcile
+from filerelay.cli.reports import report, slo_app
 from filerelay.cli.reprocess import reprocess_cmd
 from filerelay.cli.run import run
 from filerelay.cli.status import status
@@ -33,6 +34,8 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(breakers.app, name="breakers")
 app.add_typer(config_app, name="config")
 app.add_typer(agents_app, name="agents")
+app.add_typer(slo_app, name="slo")
+app.command("report")(report)
 app.command("watch")(watch)
 app.command("worker")(worker)
 app.command("run")(run)

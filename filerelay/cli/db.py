@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from filerelay.cli.common import run_guarded, settings_for
+from filerelay.cli.reports import db_rollup
 from filerelay.cli.views import progress_bar
 from filerelay.ops import open_store, require_local_store
 from filerelay.ops.control import prune
@@ -58,3 +59,6 @@ def db_prune(
     p = counted.pruned
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"{verb} {p.events} event(s), {p.pipelines} pipeline(s), {p.steps} step(s)")
+
+
+app.command("rollup")(db_rollup)

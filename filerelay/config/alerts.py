@@ -238,6 +238,54 @@ class BreakerOpenRule(RuleBase):
     )
 
 
+class AnomalyRule(RuleBase):
+    """Files, bytes or failure rate of the last complete hour far from the same hour of the
+    week in the last ``weeks`` weeks (median and MAD)."""
+
+    kind: Literal["anomaly"] = Field(description="Rule kind.")
+    metric: Literal["files", "bytes", "failure_rate"] = Field("files", description="Measured.")
+    by: Literal["all", "source", "route"] = Field("source", description="Instances.")
+    direction: Literal["spike", "drop", "both"] = Field("both", description="Which side fires.")
+    threshold: float = Field(6.0, gt=0, description="Robust deviations (scaled MAD) that fire.")
+    weeks: int = Field(4, ge=1, le=12, description="Weeks of baseline.")
+    min_weeks: int = Field(2, ge=1, description="Fewer weeks of history: never fires.")
+    min_events: int = Field(20, ge=1, description="failure_rate: fewer files in the hour: ignored.")
+
+    @model_validator(mode="after")
+    def _history(self) -> AnomalyRule:
+        if self.min_weeks > self.weeks:
+            raise ValueError("min_weeks cannot exceed weeks")
+        return self
+
+
+class BurnWindow(Strict):
+    """A multi-window burn-rate alert: both windows above ``factor`` x the sustainable rate."""
+
+    long: DurationS = Field(gt=0, description="Long window, e.g. 1h.")
+    short: DurationS = Field(gt=0, description="Short window, e.g. 5m.")
+    factor: float = Field(gt=0, description="Burn rate that fires, e.g. 14.4.")
+
+
+FAST = BurnWindow(long=3600, short=300, factor=14.4)
+SLOW = BurnWindow(long=6 * 3600, short=1800, factor=6.0)
+
+
+class SloBurnRule(RuleBase):
+    """An SLO's error budget burning too fast (Google SRE workbook, multiwindow burn rates)."""
+
+    kind: Literal["slo_burn"] = Field(description="Rule kind.")
+    slo: str = Field(description="Name of an SLO under 'slos'.")
+    windows: list[BurnWindow] = Field(
+        [], description="Window pairs; empty: 1h/5m at 14.4 and 6h/30m at 6 (FAST, SLOW)."
+    )
+
+    def window_pairs(self) -> list[BurnWindow]:
+        """The configured window pairs, or the workbook's two."""
+        return self.windows or [FAST, SLOW]
+
+    min_events: int = Field(1, ge=1, description="Fewer files in the long window: never fires.")
+
+
 AlertRule = Annotated[
     Union[  # noqa: UP007
         FailureRateRule,
@@ -247,6 +295,8 @@ AlertRule = Annotated[
         CompensationFailuresRule,
         LatencySloRule,
         BreakerOpenRule,
+        AnomalyRule,
+        SloBurnRule,
     ],
     Field(discriminator="kind"),
 ]
@@ -258,6 +308,8 @@ RULE_MODELS = (
     CompensationFailuresRule,
     LatencySloRule,
     BreakerOpenRule,
+    AnomalyRule,
+    SloBurnRule,
 )
 
 

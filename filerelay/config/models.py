@@ -40,6 +40,7 @@ from filerelay.config.connections import (
     SmtpConnection,
 )
 from filerelay.config.limits import BreakerConfig, RateLimit, breaker_field, rate_limit_field
+from filerelay.config.reports import ReportsConfig, SloConfig
 from filerelay.config.types import DurationS, GlobList, IntervalS, SizeCondition
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -288,6 +289,8 @@ class PipelineConfigBase(Strict):
     sources: list[Source] = Field(min_length=1, description="Watched directories.")
     defaults: Defaults = Field(Defaults(), description="Step defaults.")
     alerts: AlertsConfig | None = Field(None, description="Alert channels and rules.")
+    slos: list[SloConfig] = Field([], description="Service level objectives (see reports).")
+    reports: ReportsConfig = Field(ReportsConfig(), description="Reports: prices, schedules.")
 
     def source(self, name: str) -> Source:
         for src in self.sources:

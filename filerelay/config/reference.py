@@ -16,7 +16,14 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from filerelay.config.alerts import CHANNEL_MODELS, RULE_MODELS, AlertsConfig, RuleBase, tag_of
+from filerelay.config.alerts import (
+    CHANNEL_MODELS,
+    RULE_MODELS,
+    AlertsConfig,
+    BurnWindow,
+    RuleBase,
+    tag_of,
+)
 from filerelay.config.limits import BreakerConfig
 from filerelay.config.loader import ActionCatalog
 from filerelay.config.models import (
@@ -30,6 +37,7 @@ from filerelay.config.models import (
     When,
     build_pipeline_model,
 )
+from filerelay.config.reports import Pricing, ReportsConfig, ScheduledReport, SloConfig, Tiering
 
 
 def json_schema(catalog: ActionCatalog) -> str:
@@ -142,6 +150,12 @@ def markdown_reference(catalog: ActionCatalog) -> str:
             model_table(f"alert rule `kind: {tag_of(r, 'kind')}`", r, RULE_BASE_KEYS)
             for r in RULE_MODELS
         ),
+        model_table("`slos[]`", SloConfig),
+        model_table("`reports`", ReportsConfig),
+        model_table("`reports.pricing`", Pricing),
+        model_table("`reports.tiering`", Tiering),
+        model_table("`reports.schedule[]`", ScheduledReport),
+        model_table("`windows[]` of an `slo_burn` rule", BurnWindow),
     ]
     for name, config in sorted(catalog.configs.items()):
         variants = _root_variants(config)

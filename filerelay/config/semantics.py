@@ -42,6 +42,7 @@ def check_semantics(
             seen.add(step.name or "")
             problems += _connection_ref(config, step, (*where, step.action), connection_types)
     problems += _alerts(config)
+    problems += _reports(config)
     return problems
 
 
@@ -127,6 +128,35 @@ def _alerts(config: PipelineConfigBase) -> list[Problem]:
             problems.append(
                 (("alerts", "channels", name, "connection"), f"{what} {conn_name!r}: need smtp")
             )
+    return problems
+
+
+def _reports(config: PipelineConfigBase) -> list[Problem]:
+    """SLO and schedule names unique; the routes, sources, SLOs and channels named exist."""
+    problems = _duplicates([s.name for s in config.slos], "slos", "SLO")
+    schedule = config.reports.schedule
+    problems += _duplicates([s.name for s in schedule], ("reports", "schedule"), "schedule")
+    sources = sorted(s.name for s in config.sources)
+    routes = sorted(r.name for r in config.routes)  # type: ignore[attr-defined]
+    for i, slo in enumerate(config.slos):
+        if slo.route is not None and slo.route not in routes:
+            message = f"unknown route {slo.route!r}" + _did_you_mean(slo.route, routes)
+            problems.append((("slos", i, "route"), message))
+        if slo.source is not None and slo.source not in sources:
+            message = f"unknown source {slo.source!r}" + _did_you_mean(slo.source, sources)
+            problems.append((("slos", i, "source"), message))
+    channels = sorted(config.alerts.channels) if config.alerts else []
+    for i, sched in enumerate(schedule):
+        for j, name in enumerate(sched.channels):
+            if name not in channels:
+                message = f"unknown alert channel {name!r}" + _did_you_mean(name, channels)
+                problems.append((("reports", "schedule", i, "channels", j), message))
+    slos = sorted(s.name for s in config.slos)
+    for i, rule in enumerate(config.alerts.rules if config.alerts else []):
+        slo_name = getattr(rule, "slo", None)
+        if slo_name is not None and slo_name not in slos:
+            message = f"unknown SLO {slo_name!r}" + _did_you_mean(slo_name, slos)
+            problems.append((("alerts", "rules", i, "slo"), message))
     return problems
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from filerelay.errors import StoreError
 from filerelay.model import EventState, FileEvent, StepStatus
-from filerelay.store import events, pipelines
+from filerelay.store import events, pipelines, rollups
 from filerelay.store.db import UTCDateTime
 from filerelay.store.records import (
     Admission,
@@ -137,6 +137,8 @@ def _insert_event(
         "updated_at": now,
     }
     conn.execute(insert(file_events), values)
+    if state in rollups.FINAL_STATES:  # recorded already ended (skipped, failed): one finish
+        rollups.record_finish(conn, event.event_id, state, now)
 
 
 def _started(

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.engine import RowMapping
 
 from filerelay.errors import StoreError
+from filerelay.store import rollups
 from filerelay.store.schema import file_events
 from filerelay.store.states import EVENT
 
@@ -40,6 +41,8 @@ def transition(
         .values(state=to_state, reason=reason, updated_at=now)
     )
     if result.rowcount == 1:
+        if to_state in rollups.FINAL_STATES:  # the one place a final state is recorded
+            rollups.record_finish(conn, event_id, to_state, now)
         return True
     current = conn.execute(select(file_events.c.state).where(file_events.c.id == event_id)).scalar()
     if current is None:

@@ -1,6 +1,6 @@
 """The store's tables (SQLAlchemy Core): file events, pipelines, steps, routing configs,
 and the operator's tables: sources (the pause switch), agents (heartbeats), notifications,
-alert_states (the alert evaluator's memory).
+alert_states (the alert evaluator's memory), rollups (hourly aggregates the reports read).
 
 One row of ``file_events`` per detected file version; the partial unique index on
 ``dedup_key`` (over rows that are not ``duplicate``) is what keeps one *primary* row per file
@@ -278,4 +278,22 @@ breakers = Table(
     Column("probe_until", UTCDateTime, nullable=True),
     Column("last_error", SanitizedText, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+# Hourly aggregates of finished events, kept as each event finishes (one UPSERT in the
+# transaction that ends it, :mod:`filerelay.store.rollups`) and rebuilt by ``filerelay db
+# rollup --rebuild``; ``db prune`` keeps them. ``route`` is '' for event-level figures and the
+# route's name for its pipelines'; ``kind``/``key`` say what ``n`` counts and ``total`` sums
+# (e.g. kind 'outcome', key 'failed': n files, total bytes). See docs/reports.md.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("source", String(255), primary_key=True),
+    Column("route", String(255), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("total", Float, nullable=False),
+    # one kind over a time range (anomaly hours, capacity, daily series) without the others
+    Index("ix_rollups_kind_hour", "kind", "hour"),
 )

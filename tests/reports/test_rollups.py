@@ -1,0 +1,150 @@
+"""The rollups on SQLite and PostgreSQL: kept as events finish (also those finished when
+recorded), equal to a rebuild from the raw rows, and kept by ``db prune``; the report read
+from them (text, CSV, JSON) and the CLI's answers to bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from filerelay.cli import app
+from filerelay.model import EventState
+from filerelay.ops import reports as ops
+from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.store.db import utcnow
+from filerelay.store.records import Verdict
+from filerelay.store.schema import rollups
+from tests.store.store_helpers import admit, fail_step, make_event, plan, run_step, step, steps_at
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    engine = make_engine(db_url)
+    ensure_schema(engine, auto_upgrade=True)
+    try:
+        yield Store(engine)
+    finally:
+        engine.dispose()
+
+
+def _pipelines(store: Store) -> None:
+    """Four files through route 'video' (one failing for good), one skipped when recorded."""
+    for i, size in enumerate((10, 100, 5000, 70_000)):
+        [pid] = admit(store, make_event(f"v/{i}.mp4", size=size), plan("video", step(1, "up")))
+        [sid] = steps_at(store, pid, 1)
+        if i == 3:
+            fail_step(
+                store, sid, "HTTP 503 <b>busy</b> from http://upstream.example/a/9f8e7d6c5b4a"
+            )
+        else:
+            run_step(store, sid)
+    store.admit(make_event("v/skip.txt", size=1), Verdict(state=EventState.SKIPPED))
+
+
+def _rows(store: Store) -> list[tuple[object, ...]]:
+    with store.engine.connect() as conn:
+        query = select(rollups).order_by(*rollups.primary_key.columns)
+        return [tuple(r) for r in conn.execute(query)]
+
+
+def test_rollups_count_each_finish_and_equal_a_rebuild(store: Store) -> None:
+    # given files finished through the store's recording paths
+    _pipelines(store)
+    kept = _rows(store)
+    report = ops.build_report(store, period="day")
+    # then the report counts them
+    s = report["summary"]
+    assert (s["files"]["current"], s["failed"]["current"], s["succeeded"]["current"]) == (5, 1, 3)
+    assert s["failure_rate"]["current"] == pytest.approx(0.25)
+    assert s["bytes"]["current"] == 10 + 100 + 5000 + 70_000 + 1
+    sizes = {b["below_bytes"]: b["files"] for b in report["sizes"]}
+    assert sizes == {4: 1, 16: 1, 256: 1, 16384: 1, 262144: 1}
+    [error] = report["errors"]
+    assert error == {"error": "step up: HTTP 503 <b>busy</b> from <url>", "count": 1, "previous": 0}
+    # when rebuilt from the raw rows / then the same rows
+    assert ops.rebuild_rollups(store) == 5
+    assert _rows(store) == kept
+    # when the events are pruned / then the rollups and the report stay
+    pruned = store.prune_batch(utcnow() + timedelta(seconds=1), ["succeeded", "failed", "skipped"])
+    assert pruned.events == 5
+    assert _rows(store) == kept
+    assert ops.build_report(store, period="day")["summary"] == report["summary"]
+
+
+def test_report_formats_and_cli_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "store.db"
+    engine = make_engine(f"sqlite:///{db}")
+    ensure_schema(engine, auto_upgrade=True)
+    _pipelines(Store(engine))
+    engine.dispose()
+    env = {"FILERELAY_DATABASE_URL": f"sqlite:///{db}", "FILERELAY_STATE_DIR": str(tmp_path)}
+    runner = CliRunner()
+    # when asked for each format / then each says the same counts
+    text = runner.invoke(app, ["report", "--period", "day"], env=env)
+    assert text.exit_code == 0, text.output
+    assert "failure_rate" in text.output and "25.0%" in text.output
+    data = json.loads(runner.invoke(app, ["report", "--format", "json"], env=env).output)
+    assert data["summary"]["files"]["current"] == 5
+    csv = runner.invoke(app, ["report", "--format", "csv", "--source", "cam"], env=env).output
+    assert "summary,files,current,5" in csv.splitlines()
+    out = tmp_path / "r.html"
+    assert (
+        runner.invoke(app, ["report", "--format", "html", "-o", str(out)], env=env).exit_code == 0
+    )
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<b>busy" not in page and "&lt;b&gt;busy" in page  # text from the store is escaped
+    rebuilt = runner.invoke(app, ["db", "rollup", "--rebuild"], env=env)
+    assert rebuilt.exit_code == 0 and "5 finished event(s)" in rebuilt.output
+    # when given bad input / then one line and exit 2
+    for argv, words in (
+        (["report", "--format", "pdf"], "--format"),
+        (["report", "--period", "year"], "--period"),
+        (["report", "--since", "2026-12-02", "--until", "2026-12-01"], "--since"),
+    ):
+        bad = runner.invoke(app, argv, env=env)
+        assert bad.exit_code == 2, (argv, bad.output)
+        assert words in bad.output and "Traceback" not in bad.output
+
+
+def test_config_mistakes_are_located(tmp_path: Path) -> None:
+    from filerelay.actions.registry import default_registry
+    from filerelay.config import ActionCatalog, load_config
+    from filerelay.errors import ConfigError
+
+    # given SLOs, a schedule and a burn rule naming what does not exist, and a bad limit
+    (tmp_path / "in").mkdir()
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(
+        f"sources:\n  - {{name: cam, path: '{tmp_path / 'in'}'}}\n"
+        f"routes:\n  - name: video\n    steps:\n      - copy: {{to: '{tmp_path}/o/{{relpath}}'}}\n"
+        "alerts:\n  channels:\n    chat: {type: slack, webhook_url: 'https://h.example/x'}\n"
+        "  rules:\n    - {name: b, kind: slo_burn, slo: fast, channels: [chat]}\n"
+        "slos:\n  - {name: quick, route: vidoe, objective: 0.99}\n"
+        "  - {name: slow, objective: 0.9, latency: 70s}\n"
+        "reports:\n  schedule:\n    - {name: d, channels: [chta], timezone: Mars/Olympus}\n"
+    )
+    # when loaded / then every problem is reported with its place
+    with pytest.raises(ConfigError) as caught:
+        load_config(cfg, ActionCatalog.from_registry(default_registry()), check_paths=False)
+    text = str(caught.value)
+    assert "slos[1].latency" in text and "use 60s or 80s" in text
+    assert "reports.schedule[0].timezone" in text and "Mars/Olympus" in text
+    # and once the schema holds, the names that do not resolve are each reported
+    cfg.write_text(
+        cfg.read_text()
+        .replace("latency: 70s", "latency: 60s")
+        .replace(", timezone: Mars/Olympus", "")
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(cfg, ActionCatalog.from_registry(default_registry()), check_paths=False)
+    text = str(caught.value)
+    assert "slos[0].route: unknown route 'vidoe'; did you mean 'video'?" in text
+    assert "reports.schedule[0].channels[0]: unknown alert channel 'chta'" in text
+    assert "alerts.rules[0].slo: unknown SLO 'fast'" in text
