@@ -278,6 +278,8 @@ breakers = Table(
     Column("probe_until", UTCDateTime, nullable=True),
     Column("last_error", SanitizedText, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # Hourly aggregates of finished events, kept as each event finishes (one UPSERT in the
 # transaction that ends it, :mod:`filerelay.store.rollups`) and rebuilt by ``filerelay db
 # rollup --rebuild``; ``db prune`` keeps them. ``route`` is '' for event-level figures and the
