@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from filerelay import __version__
 from filerelay.api import problems
 from filerelay.api.auth import ACTIONS, FailureBrake
-from filerelay.api.routers import events, health, session, sources, summary
+from filerelay.api.routers import admin, events, health, pipelines, session, sources, summary
 from filerelay.ops.deployment import Deployment
 from filerelay.settings import Settings
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings, dep: Deployment | None = None) -> FastAPI:
     app.state.brake = FailureBrake()
     app.state.session_key = None
     problems.install(app)
-    for module in (health, session, events, summary, sources):
+    for module in (health, session, events, pipelines, summary, sources, admin):
         _document_roles(module.router.routes)
         app.include_router(module.router, prefix=PREFIX)
     app.add_api_route("/api/docs", _docs, include_in_schema=False, response_class=HTMLResponse)

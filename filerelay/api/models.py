@@ -316,3 +316,19 @@ class Submitted(BaseModel):
     source: str
     relpath: str
     size: int
+
+
+class Uploaded(BaseModel):
+    """A file written into a source; the watcher takes it from there."""
+
+    source: str
+    relpath: str
+    size: int
+
+
+class Cancelled(BaseModel):
+    """A cancelled pipeline; ``running_steps`` were told to stop at their next checkpoint."""
+
+    pipeline_id: int
+    event_id: str
+    running_steps: int
