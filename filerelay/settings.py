@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     api_max_upload_bytes: int = Field(
         default=1024**3, ge=1, description="Largest file the API's upload route accepts."
     )
+    log_records_keep: int = Field(
+        default=10_000,
+        ge=100,
+        description="How many recent warning/error/outcome log records of all agents the "
+        "store keeps for the API's logs (older ones are dropped as new ones come).",
+    )
     audit_retention_days: float = Field(
         default=365.0,
         gt=0,

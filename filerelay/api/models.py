@@ -332,3 +332,47 @@ class Cancelled(BaseModel):
     pipeline_id: int
     event_id: str
     running_steps: int
+
+
+class Agent(BaseModel):
+    """A watcher or worker process: heartbeat, version, state, and the figures of its last
+    heartbeat in ``details`` (cpu_percent, rss_bytes, open_files, host_memory_percent,
+    disk_free_bytes per source, inotify_watches of inotify_limit, config_sha256)."""
+
+    id: str
+    role: str
+    host: str
+    pid: int
+    version: str
+    sources: list[str]
+    queues: list[str]
+    heartbeat_s: float
+    details: dict[str, Any] | None
+    started_at: datetime
+    last_heartbeat_at: datetime
+    stopped_at: datetime | None
+    state: str
+
+
+class LogRecord(BaseModel):
+    """One kept log record of an agent."""
+
+    id: int
+    at: datetime
+    agent: str
+    level: str
+    event: str
+    fields: dict[str, Any]
+
+
+class AgentDetail(Agent):
+    """An agent with its recent warnings and errors."""
+
+    recent_errors: list[LogRecord]
+
+
+class LogPage(BaseModel):
+    """Log records newest first."""
+
+    items: list[LogRecord]
+    next_cursor: str | None
