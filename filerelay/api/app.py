@@ -22,6 +22,7 @@ from filerelay.api import problems
 from filerelay.api.auth import ACTIONS, FailureBrake
 from filerelay.api.routers import (
     admin,
+    config,
     events,
     health,
     live,
@@ -63,7 +64,7 @@ def create_app(settings: Settings, dep: Deployment | None = None) -> FastAPI:
     app.state.brake = FailureBrake()
     app.state.session_key = None
     problems.install(app)
-    routers = (health, session, events, pipelines, summary, sources, monitor, live, admin)
+    routers = (health, session, events, pipelines, summary, sources, monitor, live, config, admin)
     for module in routers:
         _document_roles(module.router.routes)
         app.include_router(module.router, prefix=PREFIX)

@@ -36,6 +36,16 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/agents", "viewer", None),
     ("GET", "/api/v1/agents/nobody", "viewer", None),
     ("GET", "/api/v1/logs", "viewer", None),
+    ("GET", "/api/v1/config", "viewer", None),
+    ("GET", "/api/v1/config/versions", "viewer", None),
+    ("POST", "/api/v1/config/validate", "viewer", {"text": "sources: 3"}),
+    ("POST", "/api/v1/config", "admin", {"text": "sources: 3"}),
+    ("POST", "/api/v1/config/rollback/999999", "admin", None),
+    ("GET", "/api/v1/alerts", "viewer", None),
+    ("POST", "/api/v1/alerts/no-rule/ack", "operator", None),
+    ("POST", "/api/v1/alerts/no-rule/silence", "operator", None),
+    ("GET", "/api/v1/alerts/config", "viewer", None),
+    ("PUT", "/api/v1/alerts/config", "admin", {"text": "interval: x"}),
 ]
 #: the SSE routes are checked by test_live (a stream never ends by itself)
 STREAMS = {"/api/v1/stream", "/api/v1/logs/stream"}
@@ -91,4 +101,6 @@ def _template(path: str) -> str:
     path = path.replace(EID, "{event_id}").replace("/other/", "/{name}/")
     path = path.replace("/999999/", "/{pipeline_id}/")
     path = path.replace("/agents/nobody", "/agents/{agent_id}")
+    path = path.replace("/rollback/999999", "/rollback/{version}")
+    path = path.replace("/alerts/no-rule/", "/alerts/{rule}/")
     return path.replace("/tokens/no-such-token", "/tokens/{name}")
