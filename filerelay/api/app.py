@@ -61,7 +61,7 @@ def create_app(settings: Settings, dep: Deployment | None = None) -> FastAPI:
     )
     app.state.dep = dep
     app.state.settings = settings
-    app.state.brake = FailureBrake()
+    app.state.brake = FailureBrake(settings.api_auth_failures_per_minute)
     app.state.session_key = None
     problems.install(app)
     routers = (health, session, events, pipelines, summary, sources, monitor, live, config, admin)
