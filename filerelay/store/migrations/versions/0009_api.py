@@ -39,6 +39,7 @@ def upgrade() -> None:
                 "cancel_requested", sa.Boolean(), nullable=False, server_default=sa.text("false")
             )
         )
+    # after the batch operation: on SQLite it may recreate the table with its indexes
     op.create_index("ix_pipelines_event_id", "pipelines", ["event_id"])
     op.create_table(
         "api_tokens",
