@@ -67,7 +67,15 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._since = datetime.now(UTC)
         self._seen: set[tuple[str, Any]] = set()
-        self._last_log: int | None = None
+        self._last_log: int | None = self._newest_log()
+
+    def _newest_log(self) -> int | None:
+        """The id of the newest log record now: the stream starts after it."""
+        try:
+            newest = self.dep.control.logs(LogFilter(), 1)
+        except Exception:  # the store is down: the first poll will say
+            return None
+        return int(newest[0]["id"]) if newest else 0
 
     def subscribe(
         self, kinds: frozenset[str], accept: Callable[[str, dict[str, Any]], bool]
@@ -123,8 +131,8 @@ class Hub:
         self._seen = seen
         self._since = datetime.now(UTC)
         if self._last_log is None:
-            newest = self.dep.control.logs(LogFilter(), 1)
-            self._last_log = newest[0]["id"] if newest else 0
+            self._last_log = self._newest_log()
+            return items
         for row in self.dep.control.logs(LogFilter(), 500, after_id=self._last_log):
             self._last_log = row["id"]
             items.append(("log", row))
