@@ -111,11 +111,17 @@ def test_upload_pause_retry_reprocess_and_cancel_through_the_api(
 
     # when the source is paused and another file uploaded / then it is held, not processed
     assert api.post("/sources/drop/pause").json()["paused"] is True
+
+    def watcher_says(check: Any) -> bool:
+        watchers = [a for a in api.get("/agents").json() if a["role"] == "watcher"]
+        return any(check(a["details"] or {}) for a in watchers)
+
+    # (the watcher reads the switch every few seconds: wait until it says it holds the source)
+    wait_for(lambda: watcher_says(lambda d: "drop" in d.get("paused", [])), 30, what="paused")
     api.post("/sources/drop/files", files={"file": ("b.bin", b"b" * 100)})
 
     def held() -> bool:
-        watchers = [a for a in api.get("/agents").json() if a["role"] == "watcher"]
-        return any((a["details"] or {}).get("held", {}).get("drop") == 1 for a in watchers)
+        return watcher_says(lambda d: d.get("held", {}).get("drop") == 1)
 
     wait_for(held, 30, what="b.bin held by the paused watcher")
     assert "drop/b.bin" not in objects(s3_client, bucket)
