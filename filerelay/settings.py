@@ -157,6 +157,42 @@ class Settings(BaseSettings):
         description="With `--config store`: how often the agent asks the store for the "
         "config version assigned to it.",
     )
+    api_serve: bool = Field(
+        default=True,
+        description="`filerelay run` also serves the HTTP API (and console) on API_HOST:API_PORT "
+        "(the --no-serve option turns it off).",
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds.")
+    api_port: int = Field(default=8700, ge=0, le=65535, description="Port of the HTTP API.")
+    api_tls_cert: Path | None = Field(
+        default=None, description="PEM certificate: serve the API over HTTPS (with API_TLS_KEY)."
+    )
+    api_tls_key: Path | None = Field(default=None, description="PEM private key of API_TLS_CERT.")
+    api_forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Trust X-Forwarded-For/-Proto from these proxy addresses (comma-separated, "
+        "or *). Unset: forwarded headers are ignored.",
+    )
+    api_auth_failures_per_minute: int = Field(
+        default=10,
+        ge=1,
+        description="Failed authentications one address may make in a minute before the API "
+        "refuses it (429) for the rest of that minute.",
+    )
+    api_max_upload_bytes: int = Field(
+        default=1024**3, ge=1, description="Largest file the API's upload route accepts."
+    )
+    log_records_keep: int = Field(
+        default=10_000,
+        ge=100,
+        description="How many recent warning/error/outcome log records of all agents the "
+        "store keeps for the API's logs (older ones are dropped as new ones come).",
+    )
+    audit_retention_days: float = Field(
+        default=365.0,
+        gt=0,
+        description="`filerelay db prune` deletes audit rows older than this.",
+    )
 
     @classmethod
     def settings_customise_sources(

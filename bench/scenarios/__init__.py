@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from bench.scenarios import (
+    api_queries,
     large_file,
     latency,
     pipeline_ceiling,
@@ -26,5 +27,6 @@ SCENARIOS: dict[str, ModuleType] = {
         routing,
         store_query,
         reports,
+        api_queries,
     )
 }

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from filerelay import __version__
-from filerelay.cli import alerts, breakers, db, events, rules
+from filerelay.cli import alerts, audit, breakers, db, events, rules, tokens
+from filerelay.cli.cancel import cancel_cmd
 from filerelay.cli.common import Exit
 from filerelay.cli.fleet import agents_app, config_app
 from filerelay.cli.flower import flower
@@ -15,6 +16,7 @@ from filerelay.cli.reconcile import reconcile
 from filerelay.cli.reports import report, slo_app
 from filerelay.cli.reprocess import reprocess_cmd
 from filerelay.cli.run import run
+from filerelay.cli.serve import serve
 from filerelay.cli.status import status
 from filerelay.cli.submit import submit_cmd
 from filerelay.cli.watch import watch
@@ -36,13 +38,17 @@ app.add_typer(config_app, name="config")
 app.add_typer(agents_app, name="agents")
 app.add_typer(slo_app, name="slo")
 app.command("report")(report)
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(audit.app, name="audit")
 app.command("watch")(watch)
 app.command("worker")(worker)
 app.command("run")(run)
+app.command("serve")(serve)
 app.command("reconcile")(reconcile)
 app.add_typer(events.app, name="events")
 app.command("reprocess")(reprocess_cmd)
 app.command("submit")(submit_cmd)
+app.command("cancel")(cancel_cmd)
 app.command("status")(status)
 app.command("pause")(pause)
 app.command("resume")(resume)

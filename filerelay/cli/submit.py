@@ -9,6 +9,7 @@ import typer
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.cli.printable import printable
 from filerelay.fleet.identity import agent_id
+from filerelay.ops.audit import cli_audited
 from filerelay.ops.requeue import submit, submitted_event
 from filerelay.tasks import make_celery
 
@@ -27,6 +28,7 @@ def submit_cmd(
     sources = load_checked(settings, check_paths=False).model.sources
     events = run_guarded(lambda: [submitted_event(sources, p) for p in paths])
     agent = agent_id(settings)
-    run_guarded(lambda: submit(make_celery(settings), settings.queue, events, agent))
+    with cli_audited(settings, "submit", ", ".join(paths)[:1000]):
+        run_guarded(lambda: submit(make_celery(settings), settings.queue, events, agent))
     for event in events:
         typer.echo(printable(f"submitted {event.event_id} {event.source}:{event.relpath}"))
