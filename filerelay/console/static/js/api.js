@@ -20,8 +20,8 @@ export function onUnauthorized(fn) {
 }
 
 export function setCsrf(token) {
-  if (token) sessionStorage.setItem(CSRF_KEY, token);
-  else sessionStorage.removeItem(CSRF_KEY);
+  if (token) localStorage.setItem(CSRF_KEY, token);
+  else localStorage.removeItem(CSRF_KEY);
 }
 
 export function url(path, query) {
@@ -47,7 +47,7 @@ async function problemOf(r) {
 
 function headersFor(method, json) {
   const headers = { Accept: "application/json" };
-  if (method !== "GET") headers["X-CSRF-Token"] = sessionStorage.getItem(CSRF_KEY) || "";
+  if (method !== "GET") headers["X-CSRF-Token"] = localStorage.getItem(CSRF_KEY) || "";
   if (json) headers["Content-Type"] = "application/json";
   return headers;
 }
@@ -73,7 +73,7 @@ export function upload(path, file, onProgress, fields = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url(path));
-    xhr.setRequestHeader("X-CSRF-Token", sessionStorage.getItem(CSRF_KEY) || "");
+    xhr.setRequestHeader("X-CSRF-Token", localStorage.getItem(CSRF_KEY) || "");
     xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     xhr.onerror = () => reject(new ApiError(0, { detail: "network error" }));
@@ -93,7 +93,7 @@ export function upload(path, file, onProgress, fields = {}) {
 /** Exchange a token for the session cookie; keeps the CSRF token for later requests. */
 export async function login(token) {
   const body = await api("session", { method: "POST", body: { token }, quiet401: true });
-  setCsrf(body.csrf_token || body.csrf || "");
+  setCsrf(body.csrf_token);
   return body;
 }
 

@@ -13,10 +13,10 @@ const PAGES = [
   { path: "files", key: "nav.files", module: "files" },
   { path: "sources", key: "nav.sources", module: "sources" },
   { path: "agents", key: "nav.agents", module: "agents" },
-  { path: "config", key: "nav.config", module: "config" },
+  { path: "config", key: "nav.config", module: "config", action: "config.read" },
   { path: "alerts", key: "nav.alerts", module: "alerts" },
   { path: "logs", key: "nav.logs", module: "logs" },
-  { path: "audit", key: "nav.audit", module: "audit", role: "admin" },
+  { path: "audit", key: "nav.audit", module: "audit", action: "audit.read" },
 ];
 const ROOT = "/console/";
 let leave = [];
@@ -38,7 +38,7 @@ export function navigate(href, replace = false) {
 
 function drawNav(current) {
   const nav = document.getElementById("nav");
-  put(nav, h("ul", {}, PAGES.filter((p) => !p.role || session.hasRole(p.role)).map((p) =>
+  put(nav, h("ul", {}, PAGES.filter((p) => !p.action || session.can(p.action)).map((p) =>
     h("li", {}, h("a", {
       href: ROOT + p.path, "data-link": true,
       "aria-current": current && current.nav === p ? "page" : null,
@@ -86,7 +86,7 @@ async function render() {
   const current = session.me ? route() : null;
   drawNav(current);
   if (!session.me) { loginPage(main); return; }
-  if (!current || (current.nav.role && !session.hasRole(current.nav.role))) {
+  if (!current || (current.nav.action && !session.can(current.nav.action))) {
     put(main, h("h1", {}, t("error.not_found")));
     return;
   }

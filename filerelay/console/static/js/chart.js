@@ -35,7 +35,7 @@ export function lineChart({ title, series }) {
   for (let i = 0; i <= 4; i += 1) {
     const y = (yMax * i) / 4;
     svg.append(s("line", { x1: PAD.left, x2: W - PAD.right, y1: py(y), y2: py(y), class: "grid-line" }));
-    svg.append(s("text", { x: PAD.left - 6, y: py(y) + 4, class: "tick", "text-anchor": "end" }, fmtNumber(y, 1)));
+    svg.append(s("text", { x: PAD.left - 6, y: py(y) + 4, class: "tick", "text-anchor": "end" }, fmtNumber(y, 2)));
   }
   const spanS = (x1 - x0) / 1000;
   for (let i = 0; i <= 4; i += 1) {

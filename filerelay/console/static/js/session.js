@@ -2,8 +2,6 @@
 // use are not drawn; the server refuses them anyway.
 import { api } from "./api.js";
 
-const RANK = { viewer: 1, operator: 2, admin: 3 };
-
 export const session = {
   me: null,
 
@@ -16,14 +14,8 @@ export const session = {
     return this.me;
   },
 
-  hasRole(role) {
-    return !!this.me && (RANK[this.me.role] || 0) >= (RANK[role] || 99);
-  },
-
   /** May the user do this action? The API's list of permitted actions decides. */
   can(action) {
-    const allowed = this.me && (this.me.actions || this.me.permitted_actions || this.me.permissions);
-    if (Array.isArray(allowed)) return allowed.includes(action);
-    return false;
+    return !!this.me && this.me.actions.includes(action);
   },
 };

@@ -13,11 +13,11 @@ export async function render({ main }) {
     load: (cursor) => api("audit", { query: { cursor, limit: 50, actor: actor.value.trim(), action: action.value.trim() } }),
     columns: [
       { label: t("audit.at"), cell: (r) => fmtTime(r.at || r.created_at) },
-      { label: t("audit.actor"), cell: (r) => `${r.actor} (${r.role})` },
+      { label: t("audit.actor"), cell: (r) => r.role ? `${r.actor} (${r.role})` : r.actor },
       { label: t("audit.address"), cell: (r) => r.address || "—" },
       { label: t("audit.action"), cell: (r) => r.action },
       { label: t("audit.target"), cell: (r) => h("span", { class: "path" }, r.target || "—") },
-      { label: t("audit.parameters"), cell: (r) => h("code", { class: "clip" }, r.parameters ? JSON.stringify(r.parameters) : "") },
+      { label: t("audit.parameters"), cell: (r) => h("code", { class: "clip" }, r.params ? JSON.stringify(r.params) : "") },
       { label: t("audit.outcome"), cell: (r) => r.outcome },
     ],
   });

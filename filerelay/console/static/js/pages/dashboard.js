@@ -25,13 +25,15 @@ function tiles(sum) {
   const c = sum.counts || {};
   const finished = (c.succeeded || 0) + (c.failed || 0);
   const backlog = (c.queued || 0) + (c.processing || 0);
-  const p95 = sum.p95_ms ?? null;
+  // The window's p95 is not one of the summary's numbers: the tile shows the latest bucket's.
+  const latest = [...(sum.series || [])].reverse().find((pt) => pt.p95_ms !== null);
+  const p95 = latest ? latest.p95_ms : null;
   return h("div", { class: "tiles" },
     tile("files_per_minute", fmtNumber(finished / windowMinutes(sum.window), 2)),
     tile("success_rate", fmtPercent(sum.success_rate)),
     tile("backlog", fmtNumber(backlog)),
     tile("queue_depth", sum.queue_depth === null || sum.queue_depth === undefined ? "—" : fmtNumber(sum.queue_depth)),
-    tile("p95_latency", p95 === null ? "—" : fmtSeconds(p95 / 1000)),
+    tile("p95_latency", p95 === null ? "—" : fmtSeconds(p95 / 1000), t("dash.p95_hint", { min: Math.round((sum.bucket_s || 60) / 60) })),
     tile("stuck", fmtNumber(sum.stuck || 0), t("dash.stuck_hint", { min: Math.round((sum.stuck_after_s || 900) / 60) })));
 }
 
@@ -64,13 +66,15 @@ function charts(sum) {
 
 function stuckList(sum, stuckRows) {
   const oldest = sum.oldest_pending;
-  return h("section", { class: "card" }, h("h2", {}, t("dash.stuck_list")),
+  return h("section", { class: "card", "data-stuck": sum.stuck }, h("h2", {}, t("dash.stuck_list")),
     stuckRows.length
       ? h("ul", { class: "plain" }, stuckRows.map((e) => h("li", {},
         h("a", { href: `/console/files/${e.id}`, "data-link": true }, `${e.source}/${e.relpath}`),
-        " ", h("span", { class: "muted" }, `${t(`state.${e.state}`)} · ${fmtTime(e.updated_at || e.created_at)}`))))
-      : oldest ? h("p", {}, h("a", { href: `/console/files/${oldest.event_id ?? oldest.id}`, "data-link": true }, oldest.relpath || String(oldest.event_id)))
-        : h("p", { class: "muted" }, t("dash.none_stuck")));
+        " ", h("span", { class: "muted" }, `${t(`state.${e.state}`)} · ${fmtTime(e.created_at)}`))))
+      : h("p", { class: "muted" }, t("dash.none_stuck")),
+    oldest ? h("p", { class: "muted small" }, t("dash.oldest_pending"), " ",
+      h("a", { href: `/console/files/${oldest.id}`, "data-link": true }, `${oldest.source}/${oldest.relpath}`),
+      ` · ${fmtTime(oldest.created_at)}`) : null);
 }
 
 export async function render({ main, onLeave }) {
@@ -83,12 +87,12 @@ export async function render({ main, onLeave }) {
 
   async function load() {
     try {
-      const [sum, stuck] = await Promise.all([
-        api("summary", { query: { window: win } }),
-        api("events", { query: { state: "processing", limit: 10, order: "asc" } }).catch(() => ({ items: [] })),
-      ]);
-      const stuckBefore = Date.now() - (sum.stuck_after_s || 900) * 1000;
-      const stuckRows = (stuck.items || []).filter((e) => Date.parse(e.updated_at || e.created_at) < stuckBefore);
+      const sum = await api("summary", { query: { window: win } });
+      // Stuck: queued or processing for longer than the summary's threshold.
+      const until = `${Math.round(sum.stuck_after_s / 60)}m`;
+      const lists = sum.stuck ? await Promise.all(["processing", "queued"].map((state) =>
+        api("events", { query: { state, until, limit: 10 } }))) : [];
+      const stuckRows = lists.flatMap((l) => l.items).slice(0, 20);
       put(body, tiles(sum), charts(sum), stuckList(sum, stuckRows));
     } catch (err) {
       showError(body, err);

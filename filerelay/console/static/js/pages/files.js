@@ -44,7 +44,8 @@ export async function render({ main, onLeave }) {
       { label: t("files.file"), cell: (e) => h("a", { href: `/console/files/${e.id}`, "data-link": true, class: "path" }, `${e.source}/${e.relpath}`) },
       { label: t("files.state"), cell: (e) => stateBadge(e.state) },
       { label: t("files.size"), cell: (e) => fmtBytes(e.size) },
-      { label: t("files.error"), cell: (e) => h("span", { class: "clip", title: e.error || "" }, e.error || "") },
+      { label: t("files.routes"), cell: (e) => (e.routes || []).join(", ") },
+      { label: t("files.reason"), cell: (e) => h("span", { class: "clip", title: e.reason || "" }, e.reason || "") },
     ],
   });
   put(main, pageHead(t("nav.files"), badge.el), form, table.el);

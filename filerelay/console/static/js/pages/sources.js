@@ -3,9 +3,9 @@
 import { api, upload } from "../api.js";
 import { h, put } from "../dom.js";
 import { fmtBytes, fmtTime } from "../format.js";
-import { t } from "../i18n.js";
+import { label, t } from "../i18n.js";
 import { session } from "../session.js";
-import { errorText, itemsOf, pageHead, showError, stateBadge, toast } from "../ui.js";
+import { errorText, pageHead, showError, stateBadge, toast } from "../ui.js";
 
 function switchRow(src, reload) {
   const paused = !!src.paused;
@@ -18,11 +18,11 @@ function switchRow(src, reload) {
       toast(errorText(err), "error");
     }
   };
-  const who = src.paused_by || src.changed_by;
+  const who = src.paused_by;
   return h("div", { class: "switch-row" },
     h("span", { class: `badge ${paused ? "state-failed" : "state-succeeded"}` }, t(paused ? "sources.paused" : "sources.running")),
-    who ? h("span", { class: "muted" }, t("sources.flipped_by", { who, at: fmtTime(src.paused_at || src.changed_at) })) : null,
-    session.can("pause") ? h("button", { type: "button", "data-action": paused ? "resume" : "pause", onclick: flip }, t(paused ? "sources.resume" : "sources.pause")) : null);
+    who ? h("span", { class: "muted" }, t(paused ? "sources.paused_by" : "sources.resumed_by", { who, at: fmtTime(src.paused_at) })) : null,
+    session.can("sources.pause") ? h("button", { type: "button", "data-action": paused ? "resume" : "pause", onclick: flip }, t(paused ? "sources.resume" : "sources.pause")) : null);
 }
 
 function treeView(name) {
@@ -30,25 +30,26 @@ function treeView(name) {
   async function open(path, into) {
     let body;
     try {
-      body = await api(`sources/${encodeURIComponent(name)}/tree`, { query: { path, limit: 200 } });
+      body = await api(`sources/${encodeURIComponent(name)}/tree`, { query: { path } });
     } catch (err) {
       showError(into, err);
       return;
     }
-    const entries = itemsOf(body.entries ? body.entries : body);
+    const entries = body.entries;
     put(into, entries.length ? h("ul", {}, entries.map((e) => {
-      if (e.type === "dir" || e.is_dir) {
+      const child = path ? `${path}/${e.name}` : e.name;
+      if (e.kind === "dir") {
         const sub = h("div");
         const btn = h("button", { type: "button", class: "link", "aria-expanded": "false" }, `▸ ${e.name}/`);
         btn.addEventListener("click", () => {
           const openNow = btn.getAttribute("aria-expanded") !== "true";
           btn.setAttribute("aria-expanded", String(openNow));
           btn.textContent = `${openNow ? "▾" : "▸"} ${e.name}/`;
-          if (openNow) open(e.path, sub); else put(sub);
+          if (openNow) open(child, sub); else put(sub);
         });
         return h("li", { class: "dir" }, btn, sub);
       }
-      return h("li", { class: "file" },
+      return h("li", { class: "file", "data-file": child },
         e.event_id ? h("a", { href: `/console/files/${e.event_id}`, "data-link": true }, e.name) : h("span", {}, e.name),
         " ", e.state ? stateBadge(e.state) : h("span", { class: "badge" }, t("sources.not_seen")),
         " ", h("span", { class: "muted small" }, fmtBytes(e.size)));
@@ -84,9 +85,13 @@ function uploader(name) {
 
 function sourceCard(src, reload) {
   return h("section", { class: "card source", "data-source": src.name },
-    h("h2", {}, src.name, " ", h("span", { class: "muted small path" }, src.path || "")),
+    h("h2", {}, src.name, " ", h("span", { class: "muted small path" }, src.root || ""),
+      src.last_file ? h("span", { class: "muted small" }, " · ", t("sources.last_file"), " ",
+        h("a", { href: `/console/files/${src.last_file.id}`, "data-link": true }, src.last_file.relpath)) : null),
+    h("p", { class: "muted small" }, t("sources.counts_24h"), " ",
+      Object.entries(src.counts_24h).map(([state, n]) => `${label("state", state)} ${n}`).join(" · ") || "—"),
     switchRow(src, reload),
-    session.can("upload") ? [h("h3", {}, t("sources.upload")), uploader(src.name)] : null,
+    session.can("sources.upload") ? [h("h3", {}, t("sources.upload")), uploader(src.name)] : null,
     h("h3", {}, t("sources.tree")), treeView(src.name));
 }
 
@@ -95,7 +100,7 @@ export async function render({ main }) {
   put(main, pageHead(t("nav.sources")), body);
   async function load() {
     try {
-      const sources = itemsOf(await api("sources"));
+      const sources = await api("sources");
       put(body, sources.length ? sources.map((src) => sourceCard(src, load)) : h("p", { class: "muted" }, t("table.empty")));
     } catch (err) {
       showError(body, err);
