@@ -12,6 +12,8 @@
      │         └── UnsafeFileError    a link, a FIFO or another file where the file should be
      ├── StoreError           the metadata store refused or is unreachable
      └── UsageError           bad operator input: unknown state, bad duration, no such event
+          ├── NotFoundError   the event, source, token … named does not exist
+          └── ConflictError   the operation does not apply to its current state
 
 Third-party exceptions (botocore, requests, kombu, OSError) are translated into these at the
 edge of the component that called the library (``raise ... from exc``).
@@ -86,3 +88,11 @@ class StoreError(FilerelayError):
 
 class UsageError(FilerelayError):
     """An operator command got input it cannot use (the CLI exits 2 with this one line)."""
+
+
+class NotFoundError(UsageError):
+    """The operator named something that does not exist (an event, a source, a token)."""
+
+
+class ConflictError(UsageError):
+    """The operation does not apply to the thing's current state (cancel a finished run)."""

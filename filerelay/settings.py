@@ -129,6 +129,30 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         default="127.0.0.1", description="Address the metrics server binds (0.0.0.0: all)."
     )
+    api_serve: bool = Field(
+        default=True,
+        description="`filerelay run` also serves the HTTP API (and console) on API_HOST:API_PORT "
+        "(the --no-serve option turns it off).",
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds.")
+    api_port: int = Field(default=8700, ge=0, le=65535, description="Port of the HTTP API.")
+    api_tls_cert: Path | None = Field(
+        default=None, description="PEM certificate: serve the API over HTTPS (with API_TLS_KEY)."
+    )
+    api_tls_key: Path | None = Field(default=None, description="PEM private key of API_TLS_CERT.")
+    api_forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Trust X-Forwarded-For/-Proto from these proxy addresses (comma-separated, "
+        "or *). Unset: forwarded headers are ignored.",
+    )
+    api_max_upload_bytes: int = Field(
+        default=1024**3, ge=1, description="Largest file the API's upload route accepts."
+    )
+    audit_retention_days: float = Field(
+        default=365.0,
+        gt=0,
+        description="`filerelay db prune` deletes audit rows older than this.",
+    )
 
     @classmethod
     def settings_customise_sources(

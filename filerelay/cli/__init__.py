@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from filerelay import __version__
-from filerelay.cli import alerts, db, events, rules
+from filerelay.cli import alerts, audit, db, events, rules, tokens
 from filerelay.cli.common import Exit
 from filerelay.cli.flower import flower
 from filerelay.cli.health import health
@@ -13,6 +13,7 @@ from filerelay.cli.pause import pause, resume
 from filerelay.cli.reconcile import reconcile
 from filerelay.cli.reprocess import reprocess_cmd
 from filerelay.cli.run import run
+from filerelay.cli.serve import serve
 from filerelay.cli.status import status
 from filerelay.cli.submit import submit_cmd
 from filerelay.cli.watch import watch
@@ -29,9 +30,12 @@ app = typer.Typer(
 app.add_typer(rules.app, name="rules")
 app.add_typer(db.app, name="db")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(audit.app, name="audit")
 app.command("watch")(watch)
 app.command("worker")(worker)
 app.command("run")(run)
+app.command("serve")(serve)
 app.command("reconcile")(reconcile)
 app.add_typer(events.app, name="events")
 app.command("reprocess")(reprocess_cmd)

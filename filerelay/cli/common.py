@@ -12,14 +12,11 @@ from typing import Any, NoReturn, TextIO, TypeVar
 
 import typer
 
-from filerelay.actions.registry import default_registry
 from filerelay.cli.printable import printable
-from filerelay.config import ActionCatalog, LoadedConfig, load_config
-from filerelay.config.models import step_slots
-from filerelay.config.secrets import config_secrets
+from filerelay.config import LoadedConfig
 from filerelay.errors import ConfigError, StoreError, UsageError
 from filerelay.logs import configure_logging, register_secrets
-from filerelay.pipeline.retry import check_delivery_limits
+from filerelay.ops import config as ops_config
 from filerelay.redaction import secrets_in
 from filerelay.settings import Settings, load_settings
 from filerelay.statedir import private_dir, private_file
@@ -77,19 +74,7 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
 
 def check_config(settings: Settings, *, check_paths: bool = True) -> LoadedConfig:
     """Load and validate the pipeline config named by the settings; raises ConfigError."""
-    if settings.config is None:
-        raise ConfigError("no pipeline config: pass --config FILE or set FILERELAY_CONFIG")
-    catalog = ActionCatalog.from_registry(default_registry())
-    loaded = load_config(settings.config, catalog, check_paths=check_paths)
-    register_secrets(config_secrets(loaded))
-    model = loaded.model
-    steps = [slot[2] for r in model.routes for slot in step_slots(r.steps)]  # type: ignore[attr-defined]
-    timeouts = [s.timeout or model.defaults.timeout for s in steps]
-    backoffs = [(s.retry or model.defaults.retry).max_backoff for s in steps]
-    problems = check_delivery_limits(timeouts, backoffs, settings.visibility_timeout_s)
-    if problems:
-        raise ConfigError(f"{settings.config}: {problems[0]}")
-    return loaded
+    return ops_config.check_config(settings, check_paths=check_paths)
 
 
 def load_checked(settings: Settings, *, check_paths: bool = True) -> LoadedConfig:

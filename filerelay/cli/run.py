@@ -93,9 +93,14 @@ def run(
     config: Path | None = CONFIG_OPTION,
     concurrency: int | None = typer.Option(None, "--concurrency", "-C", help="Worker processes."),
     metrics_port: int | None = METRICS_PORT_OPTION,
+    no_serve: bool = typer.Option(
+        False, "--no-serve", help="Do not serve the HTTP API (FILERELAY_API_SERVE=false)."
+    ),
 ) -> None:
     """Run the watcher, the reconciler and the alert evaluator (when the config has alert
-    rules) here, and a worker as a child process (restarted if it dies), on the same settings.
+    rules) here, and a worker as a child process (restarted if it dies), on the same settings;
+    and the HTTP API on 127.0.0.1:8700 unless --no-serve (an admin token is made on the first
+    start and its console URL printed once).
 
     With no FILERELAY_BROKER_URL the embedded broker (a folder under the state dir) and the
     SQLite store need no server. Example: filerelay run --config examples/quickstart.yaml
@@ -111,6 +116,8 @@ def run(
     stopper = worker.stop_when(stop, settings.soft_shutdown_s)
     try:
         start_reconciler(settings, stop)
+        if settings.api_serve and not no_serve:
+            run_guarded(lambda: _serve_api(settings, stop))
         run_guarded(lambda: start_alerts(settings, loaded, stop))
         run_guarded(lambda: supervise(settings, loaded, stop, metrics.hooks))
     finally:
@@ -119,6 +126,24 @@ def run(
         metrics.stop()
         if metrics_dir is not None:
             multiproc.remove(metrics_dir)
+
+
+def _serve_api(settings: Settings, stop: threading.Event) -> None:
+    """Serve the API in a thread; on the first start, make an admin token, keep it in the
+    state dir (0600) and print its console URL once."""
+    from filerelay.cli.serve import api_url, start_api
+    from filerelay.ops.audit import cli_actor
+    from filerelay.ops.tokens import bootstrap
+
+    dep = start_api(settings, stop)
+    token = bootstrap(dep.control, settings.state_dir, cli_actor().name)
+    if token is not None:
+        url = f"{api_url(settings)}/?token={token}"
+        typer.echo(
+            f"filerelay console (this URL holds an admin token, shown once): {url}", err=True
+        )
+        log.info("api_token_created", file=str(settings.state_dir / "api-token"))
+    log.info("api_serving", url=api_url(settings))
 
 
 def _start_metrics(settings: Settings) -> tuple[WatcherMetricsSetup, Path | None]:

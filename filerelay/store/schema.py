@@ -103,6 +103,9 @@ pipelines = Table(
     Column("error", SanitizedText, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
+    # set by a cancel (API or CLI): pending steps are cancelled at once, a running step learns
+    # it when it renews its lease and stops at its next checkpoint
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("event_id", "route", "run"),
     Index("ix_pipelines_route_event_id", "route", "event_id"),
     Index("ix_pipelines_finished_at", "finished_at"),
@@ -213,4 +216,84 @@ alert_states = Table(
     Column("resolved_at", UTCDateTime, nullable=True),
     Column("deliveries", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# --- the control plane (HTTP API, tokens, audit) ----------------------------------------------
+
+# Bearer tokens of the API: only the SHA-256 of the token is kept; it is shown once.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+)
+
+# One row per mutation (API or CLI) and per refused authentication.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("role", String(16), nullable=True),
+    Column("address", String(255), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target", SanitizedString(1024), nullable=True),
+    Column("params", SanitizedJSON, nullable=True),
+    Column("outcome", SanitizedString(1024), nullable=False),
+    Index("ix_audit_log_at", "at"),
+)
+
+# Server-side secrets shared by every API process of a deployment (the session signing key).
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Versions of the deployment's config file pushed through the API or CLI (text masked).
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False),
+    Column("text", SanitizedText, nullable=False),
+    Column("path", String(4096), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("comment", SanitizedString(1024), nullable=True),
+)
+
+# Recent warning/error log records and pipeline outcome lines of every agent (capped).
+log_records = Table(
+    "log_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("agent", String(255), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("event", String(128), nullable=False),
+    Column("fields", SanitizedJSON, nullable=False),
+    Index("ix_log_records_at", "at"),
+)
+
+# Acknowledgements and silences of alert instances (who, when, until when).
+alert_acks = Table(
+    "alert_acks",
+    metadata,
+    Column("rule", String(255), primary_key=True),
+    Column("instance", String(512), primary_key=True),
+    Column("acked_by", String(255), nullable=True),
+    Column("acked_at", UTCDateTime, nullable=True),
+    Column("silenced_by", String(255), nullable=True),
+    Column("silenced_until", UTCDateTime, nullable=True),
 )

@@ -166,9 +166,11 @@ def save_checkpoint(
 
 def renew_lease(conn: Connection, step_id: int, owner: str, lease_s: float, now: datetime) -> bool:
     """Extend the lease of a step ``owner`` still holds (the running attempt's heartbeat)."""
+    # a cancelled pipeline refuses the renewal: the running action stops at its next checkpoint
+    cancelled = select(pipelines_t.c.id).where(pipelines_t.c.cancel_requested.is_(True))
     done = conn.execute(
         update(steps)
-        .where(_held_by(step_id, owner))
+        .where(_held_by(step_id, owner), steps.c.pipeline_id.not_in(cancelled))
         .values(lease_expires_at=now + timedelta(seconds=lease_s))
     )
     return done.rowcount == 1

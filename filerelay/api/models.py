@@ -1,0 +1,318 @@
+"""Response models of the API: field names are the contract with the console and scripts
+(stable once published), and make the OpenAPI document exact."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    """Liveness: the process answers."""
+
+    status: str = Field(description="Always 'ok'.")
+
+
+class Check(BaseModel):
+    """One readiness check."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class Ready(BaseModel):
+    """Readiness: the store and the broker answer."""
+
+    ready: bool
+    checks: list[Check]
+
+
+class Me(BaseModel):
+    """The caller: token name, role and the actions it may perform."""
+
+    name: str
+    role: str
+    actions: list[str]
+
+
+class Session(Me):
+    """A new browser session; send ``csrf_token`` as ``X-CSRF-Token`` on mutations."""
+
+    csrf_token: str
+
+
+class SessionIn(BaseModel):
+    """A token to open a browser session with."""
+
+    token: str = Field(min_length=1, max_length=200)
+
+
+class EventItem(BaseModel):
+    """An event as lists show it."""
+
+    id: str
+    created_at: datetime
+    state: str
+    source: str
+    relpath: str
+    path: str
+    size: int
+    reason: str | None
+    routes: list[str]
+
+
+class EventPage(BaseModel):
+    """A page of events, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[EventItem]
+    next_cursor: str | None
+
+
+class Step(BaseModel):
+    """One step of a pipeline run: attempts, timing, result, error."""
+
+    id: int
+    position: int
+    branch: int
+    name: str
+    action: str
+    status: str
+    phase: str
+    attempts: int
+    max_attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    result: dict[str, Any] | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    undoes: int | None
+
+
+class Pipeline(BaseModel):
+    """One route's run over the event, with its steps."""
+
+    id: int
+    route: str
+    run: int
+    config_hash: str
+    status: str
+    current_position: int | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    steps: list[Step]
+
+
+class EventDetail(BaseModel):
+    """One event with the timeline of every run."""
+
+    id: str
+    source: str
+    path: str
+    relpath: str
+    size: int
+    mtime_ns: int
+    dedup_key: str
+    sha256: str | None
+    tags: dict[str, str]
+    host: str
+    stable_signal: str
+    detected_at: datetime
+    state: str
+    reason: str | None
+    duplicate_of: str | None
+    created_at: datetime
+    updated_at: datetime
+    pipelines: list[Pipeline]
+
+
+class Pending(BaseModel):
+    """The oldest event still queued or processing."""
+
+    id: str
+    state: str
+    source: str
+    relpath: str
+    created_at: datetime
+
+
+class Point(BaseModel):
+    """One bucket of the summary series."""
+
+    at: datetime
+    succeeded: int
+    failed: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+class Summary(BaseModel):
+    """The dashboard's numbers over a window."""
+
+    window: str
+    since: datetime
+    bucket_s: int = Field(description="Length of one series bucket in seconds.")
+    counts: dict[str, int] = Field(description="Events created in the window, by state.")
+    success_rate: float | None
+    failures_by_route: dict[str, int]
+    failures_by_class: dict[str, int]
+    stuck: int = Field(description="Events queued or processing for longer than stuck_after_s.")
+    stuck_after_s: float
+    oldest_pending: Pending | None
+    queue_depth: int | None
+    series: list[Point]
+
+
+class LastFile(BaseModel):
+    """A source's newest event."""
+
+    id: str
+    relpath: str
+    state: str
+    created_at: datetime
+
+
+class Source(BaseModel):
+    """A source, its auto-upload switch (and who flipped it), counts and last file."""
+
+    name: str
+    root: str | None
+    paused: bool
+    paused_at: datetime | None
+    paused_by: str | None
+    counts_24h: dict[str, int]
+    last_file: LastFile | None
+
+
+class TreeEntry(BaseModel):
+    """A folder or file in a source folder; a file with its last event's state."""
+
+    name: str
+    kind: str
+    size: int | None
+    state: str | None
+    event_id: str | None
+
+
+class Tree(BaseModel):
+    """The entries directly under ``path`` of a source."""
+
+    source: str
+    path: str
+    entries: list[TreeEntry]
+
+
+class Token(BaseModel):
+    """An API token (never its secret)."""
+
+    id: str
+    name: str
+    role: str
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class NewToken(Token):
+    """A token just created: ``token`` is shown this once."""
+
+    token: str
+
+
+class TokenIn(BaseModel):
+    """A token to create."""
+
+    name: str = Field(min_length=1, max_length=64)
+    role: str = Field(pattern="^(viewer|operator|admin)$")
+    expires: str | None = Field(default=None, description="e.g. 90d; none: never.", max_length=32)
+
+
+class AuditRow(BaseModel):
+    """One audit row."""
+
+    id: int
+    at: datetime
+    actor: str
+    role: str | None
+    address: str | None
+    action: str
+    target: str | None
+    params: dict[str, Any] | None
+    outcome: str
+
+
+class AuditPage(BaseModel):
+    """Audit rows newest first."""
+
+    items: list[AuditRow]
+    next_cursor: str | None
+
+
+class Renewed(BaseModel):
+    """A finished event run again as a new event."""
+
+    from_id: str = Field(alias="from")
+    to_id: str = Field(alias="to")
+
+    model_config = {"populate_by_name": True}
+
+
+class Left(BaseModel):
+    """An event left alone, and why."""
+
+    id: str
+    why: str
+
+
+class Requeued(BaseModel):
+    """What a retry or reprocess queued (or, dry, would queue)."""
+
+    dry_run: bool
+    queued: int
+    requeued: list[str]
+    renewed: list[Renewed]
+    left: list[Left]
+
+
+class ReprocessIn(BaseModel):
+    """Which events to reprocess: the filters of the events list."""
+
+    state: str = "failed"
+    source: str | None = Field(default=None, max_length=255)
+    route: str | None = Field(default=None, max_length=255)
+    path: str | None = Field(default=None, max_length=4096, description="Path glob.")
+    q: str | None = Field(default=None, max_length=200, description="Keyword.")
+    since: str | None = Field(default=None, max_length=64)
+    until: str | None = Field(default=None, max_length=64)
+    force: bool = False
+    same_rules: bool = False
+    dry_run: bool = False
+
+
+class RetryIn(BaseModel):
+    """Options of a retry."""
+
+    force: bool = False
+    same_rules: bool = False
+
+
+class SubmitIn(BaseModel):
+    """A file on disk to run through the routes."""
+
+    path: str = Field(min_length=1, max_length=4096)
+
+
+class Submitted(BaseModel):
+    """The event created for a submitted or uploaded file."""
+
+    event_id: str
+    source: str
+    relpath: str
+    size: int
