@@ -37,7 +37,7 @@ def _index() -> Response:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=SECURITY_HEADERS)
 
 
-def mount(app: FastAPI) -> None:
+def mount(app: FastAPI) -> FastAPI:
     """Serve the console from ``app``: ``/console/`` and below, and ``/`` as a redirect."""
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 
@@ -54,3 +54,4 @@ def mount(app: FastAPI) -> None:
     )
     if not any(getattr(route, "path", None) == "/" for route in app.router.routes):
         app.add_api_route("/", root, methods=["GET"], include_in_schema=False)
+    return app

@@ -19,7 +19,7 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, port_open, wait_for
 from tests.e2e.harness import Proc, Relay, run_filerelay
 
 CHROMIUM = "/usr/bin/chromium"
@@ -50,8 +50,6 @@ routes:
         name: hook
 """
 
-TOKEN_URL_RE = re.compile(r"(http://127\.0\.0\.1:\d+/\?token=\S+)")
-
 
 @dataclass
 class Receiver:
@@ -77,7 +75,7 @@ class Receiver:
 
 @dataclass
 class Console:
-    """A running deployment: its base URL, tokens, folders and receiver."""
+    """A running deployment: the API's base URL, tokens, folders and receiver."""
 
     base: str
     admin_token: str
@@ -114,27 +112,35 @@ def deployment(root: Path) -> Iterator[Console]:
     (root / "inbox").mkdir()
     (root / "held").mkdir()
     config = CONFIG.format(inbox=root / "inbox", held=root / "held", hook=server.url_for("/hook"))
+    relay = Relay(root, config)
     port = free_port()
-    relay = Relay(root, config, extra_env={"FILERELAY_API_PORT": str(port)})
-    argv = [*_python_m(), "run", "--config", str(relay.config), "--concurrency", "2"]
-    proc = Proc("run", argv, relay.env, root, root / "run.log")
-    relay.procs.append(proc)
+    # `run --no-serve` and a `serve` beside it: `run`'s in-process API (api branch, part 1)
+    # keeps the run process's store reads stale (its own routes and the watcher's pause
+    # poller), reported at merge; `serve` is the same app in its own process.
+    run = Proc(
+        "run",
+        [*_python_m(), "run", "--no-serve", "--config", str(relay.config), "--concurrency", "2"],
+        relay.env,
+        root,
+        root / "run.log",
+    )
+    serve = Proc(
+        "serve",
+        [*_python_m(), "serve", "--config", str(relay.config), "--port", str(port)],
+        relay.env,
+        root,
+        root / "serve.log",
+    )
+    relay.procs += [run, serve]
     try:
-        proc.start()
-        proc.wait_log("watcher_ready", 90)
-        proc.wait_log("worker_ready", 90)
-        proc.wait_log("api_serving", 90)
-        found = wait_for(lambda: TOKEN_URL_RE.search(proc.log()), 30, what="the console URL")
-        admin_token = found.group(1).split("?token=", 1)[1]
-        made = run_filerelay(("tokens", "create", "viewer-1", "--role", "viewer"), root, relay.env)
-        assert made.returncode == 0, made.stderr
+        run.start()
+        run.wait_log("watcher_ready", 90)
+        run.wait_log("worker_ready", 90)
+        tokens = {role: _token(relay, root, role) for role in ("admin", "viewer")}
+        serve.start().wait_log("api_serving", 60)
+        wait_for(lambda: port_open("127.0.0.1", port), 30, what="serve listening")
         yield Console(
-            f"http://127.0.0.1:{port}",
-            admin_token,
-            made.stdout.strip(),
-            relay,
-            proc,
-            receiver,
+            f"http://127.0.0.1:{port}", tokens["admin"], tokens["viewer"], relay, run, receiver
         )
     except BaseException:
         print(relay.logs())
@@ -144,6 +150,12 @@ def deployment(root: Path) -> Iterator[Console]:
         server.clear()
         if server.is_running():
             server.stop()
+
+
+def _token(relay: Relay, root: Path, role: str) -> str:
+    made = run_filerelay(("tokens", "create", f"{role}-1", "--role", role), root, relay.env)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
 
 
 def _python_m() -> list[str]:

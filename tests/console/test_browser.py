@@ -40,13 +40,9 @@ def browser(console: Console) -> Iterator[Any]:
             chromium.close()
 
 
-def open_page(
-    browser: Any, console: Console, token: str, *, locale: str = "en-US", **kw: Any
-) -> Any:
+def open_page(browser: Any, console: Console, token: str, *, locale: str = "en-US") -> Any:
     """A fresh browser context signed in through the ``?token=`` address."""
-    context = browser.new_context(
-        viewport=kw.pop("viewport", DESKTOP), locale=locale, timezone_id="Asia/Shanghai", **kw
-    )
+    context = browser.new_context(viewport=DESKTOP, locale=locale, timezone_id="Asia/Shanghai")
     page = context.new_page()
     page.set_default_timeout(10_000)
     page.goto(f"{console.base}/?token={token}")
@@ -89,7 +85,7 @@ def open_file(page: Any, console: Console, name: str) -> None:
 
 
 def test_the_token_address_becomes_a_session_cookie(browser: Any, console: Console) -> None:
-    # Given the URL `filerelay run` printed, when the browser opens it
+    # Given an address like the one `filerelay run` prints, when the browser opens it
     page = open_page(browser, console, console.admin_token)
     try:
         # Then the token has left the address bar and an HttpOnly SameSite=Strict cookie holds
@@ -99,7 +95,7 @@ def test_the_token_address_becomes_a_session_cookie(browser: Any, console: Conso
         assert cookies and all(c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies)
         page.reload()
         page.wait_for_selector("#nav a[href='/console/files']")
-        assert "admin" in page.locator("#who").inner_text()
+        assert "admin-1" in page.locator("#who").inner_text()
         # When the user signs out and tries a wrong token, then the form says it was refused
         page.locator("#who button").click()
         page.fill("input[name=token]", "not-a-token")
@@ -157,6 +153,7 @@ def test_retry_makes_a_failed_file_succeed_once_the_receiver_is_fixed(
     admin.click("button[data-action=retry]")
     # Then the file is delivered and its page shows it succeeded
     wait_for(lambda: event_state(admin, "fail-retry.txt") == "succeeded", 30, what="retried")
+    admin.reload()
     admin.locator(".facts .state-succeeded").wait_for()
     assert console.receiver.got("fail-retry.txt")
 
@@ -187,7 +184,7 @@ def test_pause_holds_files_and_resume_releases_them(admin: Any, console: Console
     drop(console.held, "held-file.txt")
     wait_for(lambda: console.outbox_count("held") > 0, 15, what="held in the outbox")
     assert event_state(admin, "held-file.txt") is None
-    assert "admin" in card.inner_text()  # who flipped the switch
+    assert "admin-1" in card.inner_text()  # who flipped the switch
     # When resumed, then the file goes through
     card.locator("button[data-action=resume]").click()
     wait_for(lambda: event_state(admin, "held-file.txt") == "succeeded", 30, what="released")
