@@ -21,9 +21,10 @@ from typing import Any
 
 import structlog
 
-from filerelay import __version__
+from filerelay import __version__, logsink
 from filerelay.model import JSONDict
 from filerelay.pipeline.lease import owner_prefix
+from filerelay.resources import figures
 from filerelay.settings import Settings
 from filerelay.statedir import private_dir
 from filerelay.store import Store, ensure_schema, make_engine
@@ -168,13 +169,20 @@ def start_worker_agent(app: Any, settings: Settings) -> Heartbeat:
     heartbeat = Heartbeat(
         LazyStore(settings),
         info,
-        details=lambda: {"pid_namespace": _pid_namespace()},
+        details=lambda: worker_details(settings),
         on_start=lambda store: release_dead_predecessors(store, info),
     )
     heartbeat.start()
+    logsink.install(settings, info.id)
     app.filerelay_agent = heartbeat
     log.debug("agent.started", agent=info.id, role="worker")
     return heartbeat
+
+
+def worker_details(settings: Settings) -> JSONDict:
+    """A worker's heartbeat details: its PID namespace and its resource figures."""
+    paths = {"state_dir": str(settings.state_dir)}
+    return {"pid_namespace": _pid_namespace(), **figures(paths, settings.config)}
 
 
 #: How far back a restarted worker looks for dead predecessors on its host.
@@ -268,6 +276,7 @@ class WatcherAgent:
 
     def start(self) -> WatcherAgent:
         self.heartbeat.start()
+        logsink.install(self.settings, self.heartbeat.info.id)
         self.poller.start()
         log.debug("agent.started", agent=self.heartbeat.info.id, role="watcher")
         return self
@@ -298,7 +307,11 @@ class WatcherAgent:
     def _details(self) -> JSONDict:
         paused = self.holds.paused() & frozenset(self._roots)
         held = held_counts(self.settings.state_dir, paused)
-        return {"paused": sorted(paused), "held": {name: held.get(name, 0) for name in paused}}
+        return {
+            "paused": sorted(paused),
+            "held": {name: held.get(name, 0) for name in paused},
+            **figures(self._roots, self.settings.config),
+        }
 
     def stop(self) -> None:
         self.poller.stop()

@@ -13,7 +13,8 @@
      ├── StoreError           the metadata store refused or is unreachable
      └── UsageError           bad operator input: unknown state, bad duration, no such event
           ├── NotFoundError   the event, source, token … named does not exist
-          └── ConflictError   the operation does not apply to its current state
+          ├── ConflictError   the operation does not apply to its current state
+          └── TooLargeError   the input is over its size limit (an upload)
 
 Third-party exceptions (botocore, requests, kombu, OSError) are translated into these at the
 edge of the component that called the library (``raise ... from exc``).
@@ -96,3 +97,7 @@ class NotFoundError(UsageError):
 
 class ConflictError(UsageError):
     """The operation does not apply to the thing's current state (cancel a finished run)."""
+
+
+class TooLargeError(UsageError):
+    """The input is over its size limit (an upload)."""

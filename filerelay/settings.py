@@ -145,8 +145,20 @@ class Settings(BaseSettings):
         description="Trust X-Forwarded-For/-Proto from these proxy addresses (comma-separated, "
         "or *). Unset: forwarded headers are ignored.",
     )
+    api_auth_failures_per_minute: int = Field(
+        default=10,
+        ge=1,
+        description="Failed authentications one address may make in a minute before the API "
+        "refuses it (429) for the rest of that minute.",
+    )
     api_max_upload_bytes: int = Field(
         default=1024**3, ge=1, description="Largest file the API's upload route accepts."
+    )
+    log_records_keep: int = Field(
+        default=10_000,
+        ge=100,
+        description="How many recent warning/error/outcome log records of all agents the "
+        "store keeps for the API's logs (older ones are dropped as new ones come).",
     )
     audit_retention_days: float = Field(
         default=365.0,

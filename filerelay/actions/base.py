@@ -85,6 +85,9 @@ class ActionContext:
     checkpoint: JSONDict | None = None  # what an earlier attempt saved with save_checkpoint
     phase: StepPhase = StepPhase.MAIN  # why the step runs: a main, undo or on_failure step
     checkpointer: Callable[[JSONDict], bool] | None = field(default=None, repr=False)
+    #: True once the step must stop (its pipeline was cancelled, or its lease lost): a
+    #: long-running action (a script) checks it while it waits
+    stop_requested: Callable[[], bool] = field(default=lambda: False, repr=False)
     _sha256: str | None = field(default=None, repr=False)
 
     def save_checkpoint(self, data: JSONDict) -> None:

@@ -33,7 +33,7 @@ import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,6 +169,7 @@ class Finished:
     stdout: OutputTail
     stderr: OutputTail
     duration_ms: float
+    stopped: bool = False  # SIGTERMed because the step was told to stop (a cancel)
 
 
 class ScriptAction(Action[ScriptConfig]):
@@ -188,7 +189,9 @@ class ScriptAction(Action[ScriptConfig]):
         argv, env = self._argv(ctx), self._env(ctx)
         timeout_s = program_timeout_s(self.config.timeout, ctx.timeout_s)
         proc = self._start(argv, env)
-        done = run_to_end(proc, timeout_s, self.config.max_output_bytes)
+        done = run_to_end(proc, timeout_s, self.config.max_output_bytes, ctx.stop_requested)
+        if done.stopped:
+            raise RetryableError("stopped: the step was cancelled or lost its lease")
         masks = [env[name] for name in self.config.env if name in env]  # may hold ${ENV} secrets
         ctx.log.info("script_finished", exit_code=done.returncode, timed_out=done.timed_out)
         return self._judge(done, timeout_s, masks)
@@ -285,19 +288,26 @@ def file_env(ctx: ActionContext) -> dict[str, str]:
     return env
 
 
-def run_to_end(proc: subprocess.Popen[bytes], timeout_s: float, limit: int) -> Finished:
-    """Read the program's output until it exits or ``timeout_s`` passes, then make sure that
-    nothing of its process group is left running, whatever happened meanwhile."""
+def run_to_end(
+    proc: subprocess.Popen[bytes],
+    timeout_s: float,
+    limit: int,
+    stop: Callable[[], bool] = lambda: False,
+) -> Finished:
+    """Read the program's output until it exits, ``timeout_s`` passes or ``stop()`` says the
+    step must stop (its group then gets SIGTERM), then make sure that nothing of its process
+    group is left running, whatever happened meanwhile."""
     assert proc.stdout is not None and proc.stderr is not None
     started = time.monotonic()
     out, err = OutputTail(limit), OutputTail(limit)
     streams: dict[Any, OutputTail] = {proc.stdout: out, proc.stderr: err}
     sel = selectors.DefaultSelector()
-    timed_out = True
+    ended: bool | None = False
     try:
         for stream in streams:
             sel.register(stream, selectors.EVENT_READ)
-        timed_out = not _pump_until_exit(sel, streams, proc.pid, started + timeout_s)
+        ended = _pump_until_exit(sel, streams, proc.pid, started + timeout_s, stop)
+        timed_out = ended is False
     finally:
         # Also on a Celery soft time limit or any other exception raised while waiting.
         kill_group(proc.pid, KILL_GRACE_S)
@@ -309,19 +319,26 @@ def run_to_end(proc: subprocess.Popen[bytes], timeout_s: float, limit: int) -> F
         sel.close()
         proc.wait()
     duration_ms = (time.monotonic() - started) * 1000
-    return Finished(proc.returncode, timed_out, out, err, duration_ms)
+    return Finished(proc.returncode, timed_out, out, err, duration_ms, ended is None)
 
 
 def _pump_until_exit(
-    sel: selectors.BaseSelector, streams: dict[Any, OutputTail], pid: int, deadline: float
-) -> bool:
-    """Feed output into the tails until the program exits (True) or the deadline (False)."""
+    sel: selectors.BaseSelector,
+    streams: dict[Any, OutputTail],
+    pid: int,
+    deadline: float,
+    stop: Callable[[], bool],
+) -> bool | None:
+    """Feed output into the tails until the program exits (True), the deadline (False) or a
+    stop request (None)."""
     while True:
         remaining = deadline - time.monotonic()
         if _exited(pid):
             return True
         if remaining <= 0:
             return False
+        if stop():
+            return None
         _read_ready(sel, streams, min(TICK_S, remaining))
 
 

@@ -55,11 +55,13 @@ class Evaluator:
         self.store = store
         self.channels = channels
         self.inputs = inputs
+        self.silenced: set[tuple[str, str]] = set()
 
     def evaluate_once(self, now: datetime | None = None) -> Report:
         """One evaluation of every rule at ``now`` (default: the current time)."""
         now = now or utcnow()
         report = Report()
+        self.silenced = self.store.silenced(now)
         self.store.drop_rules_except({r.name for r in self.config.rules})
         for rule in self.config.rules:
             try:
@@ -96,7 +98,12 @@ class Evaluator:
         self, rule: Any, channel: str, rows: list[dict[str, Any]], now: datetime, report: Report
     ) -> None:
         heard = [r for r in rows if r["status"] == FIRING and channel in _channels_of(rule, r)]
-        due = [r for r in heard if _due(r, channel, now, rule.repeat_interval)]
+        due = [
+            r
+            for r in heard
+            if (rule.name, r["instance"]) not in self.silenced
+            and _due(r, channel, now, rule.repeat_interval)
+        ]
         escalated = channel not in rule.channels
         firing = Alert(rule.name, rule.kind, FIRING, heard, now, escalated)
         if due and self._send(channel, firing, report):

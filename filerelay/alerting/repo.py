@@ -15,7 +15,7 @@ from filerelay.store import agents as agent_rows
 from filerelay.store import listing
 from filerelay.store.access import Transactions, translated
 from filerelay.store.rows import AgentRow, PendingEvent
-from filerelay.store.schema import alert_states, notifications
+from filerelay.store.schema import alert_acks, alert_states, notifications
 
 EXCERPT_CHARS = 2000
 
@@ -71,6 +71,15 @@ class AlertStore(Transactions):
             query = query.where(alert_states.c.rule == rule)
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    @translated
+    def silenced(self, now: datetime) -> set[tuple[str, str]]:
+        """(rule, instance) pairs an operator silenced until after ``now`` (no sends)."""
+        query = select(alert_acks.c.rule, alert_acks.c.instance).where(
+            alert_acks.c.silenced_until > now
+        )
+        with self._read() as conn:
+            return {(r, i) for r, i in conn.execute(query)}
 
     @translated
     def save_state(self, row: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ others stand by), as ``filerelay alerts run`` or a thread of ``filerelay run``.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -69,13 +70,22 @@ def build_evaluator(
     return Evaluator(alerts, store, channels_for(loaded), inputs)
 
 
-def run_evaluator(evaluator: Evaluator, stop: threading.Event) -> None:
-    """Evaluate every interval until ``stop``, while this process holds the alerts lock."""
+def run_evaluator(
+    evaluator: Evaluator,
+    stop: threading.Event,
+    reload: Callable[[Evaluator], Evaluator] | None = None,
+) -> None:
+    """Evaluate every interval until ``stop``, while this process holds the alerts lock;
+    ``reload`` may swap the evaluator between intervals (the config file changed)."""
     lock = SingletonLock(evaluator.store.engine, LOCK_NAME)
-    interval = evaluator.config.interval
-    log.info("alerts_starting", rules=len(evaluator.config.rules), interval_s=interval)
+    log.info(
+        "alerts_starting", rules=len(evaluator.config.rules), interval_s=evaluator.config.interval
+    )
     try:
         while not stop.is_set():
+            if reload is not None:
+                evaluator = reload(evaluator)
+            interval = evaluator.config.interval
             if lock.acquire():
                 try:
                     report: Any = evaluator.evaluate_once()
@@ -89,18 +99,59 @@ def run_evaluator(evaluator: Evaluator, stop: threading.Event) -> None:
 
 
 def start_alerts(
-    settings: Settings, loaded: LoadedConfig, stop: threading.Event
+    settings: Settings,
+    loaded: LoadedConfig,
+    stop: threading.Event,
+    load: Callable[[], LoadedConfig] | None = None,
 ) -> threading.Thread | None:
     """The evaluator in a daemon thread of this process (``filerelay run``); None when the
-    config has no alert rules."""
+    config has no alert rules. With ``load`` (the config loader), the rules are reloaded
+    whenever the config file changes."""
     if loaded.model.alerts is None or not loaded.model.alerts.rules:
         return None
     evaluator = build_evaluator(settings, loaded)
     thread = threading.Thread(
-        target=run_evaluator, args=(evaluator, stop), name="alerts", daemon=True
+        target=run_evaluator,
+        args=(evaluator, stop, Reloader(settings, loaded.path, load) if load else None),
+        name="alerts",
+        daemon=True,
     )
     thread.start()
     return thread
+
+
+class Reloader:
+    """Rebuilds the evaluator when the config file changed on disk (a new version pushed
+    through the API, or edited): alert rules reload without a restart. A config that no
+    longer validates, or has no ``alerts:`` section, keeps the running rules (logged)."""
+
+    def __init__(self, settings: Settings, path: Any, load: Callable[[], LoadedConfig]) -> None:
+        self.settings = settings
+        self.path = path
+        self.load = load
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def __call__(self, evaluator: Evaluator) -> Evaluator:
+        stamp = self._stamp()
+        if stamp is None or stamp == self.stamp:
+            return evaluator
+        self.stamp = stamp
+        try:
+            loaded = self.load()
+            fresh = build_evaluator(self.settings, loaded, evaluator.store)
+        except Exception as exc:  # a broken or alert-less config: keep the running rules
+            log.warning("alerts_not_reloaded", error=str(exc).splitlines()[0])
+            return evaluator
+        evaluator.channels.close()
+        log.info("alerts_reloaded", rules=len(fresh.config.rules))
+        return fresh
 
 
 def test_channels(loaded: LoadedConfig, store: AlertStore | None) -> dict[str, str | None]:

@@ -20,7 +20,18 @@ from fastapi.routing import APIRoute
 from filerelay import __version__
 from filerelay.api import problems
 from filerelay.api.auth import ACTIONS, FailureBrake
-from filerelay.api.routers import events, health, session, sources, summary
+from filerelay.api.routers import (
+    admin,
+    config,
+    events,
+    health,
+    live,
+    monitor,
+    pipelines,
+    session,
+    sources,
+    summary,
+)
 from filerelay.ops.deployment import Deployment
 from filerelay.settings import Settings
 
@@ -50,10 +61,11 @@ def create_app(settings: Settings, dep: Deployment | None = None) -> FastAPI:
     )
     app.state.dep = dep
     app.state.settings = settings
-    app.state.brake = FailureBrake()
+    app.state.brake = FailureBrake(settings.api_auth_failures_per_minute)
     app.state.session_key = None
     problems.install(app)
-    for module in (health, session, events, summary, sources):
+    routers = (health, session, events, pipelines, summary, sources, monitor, live, config, admin)
+    for module in routers:
         _document_roles(module.router.routes)
         app.include_router(module.router, prefix=PREFIX)
     app.add_api_route("/api/docs", _docs, include_in_schema=False, response_class=HTMLResponse)

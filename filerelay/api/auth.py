@@ -49,7 +49,6 @@ ACTIONS: dict[str, Role] = {
     "sources.upload": Role.OPERATOR,
     "submit": Role.OPERATOR,
     "alerts.ack": Role.OPERATOR,
-    "config.read": Role.ADMIN,
     "config.write": Role.ADMIN,
     "alerts.config": Role.ADMIN,
     "tokens": Role.ADMIN,

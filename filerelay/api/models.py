@@ -316,3 +316,181 @@ class Submitted(BaseModel):
     source: str
     relpath: str
     size: int
+
+
+class Uploaded(BaseModel):
+    """A file written into a source; the watcher takes it from there."""
+
+    source: str
+    relpath: str
+    size: int
+
+
+class Cancelled(BaseModel):
+    """A cancelled pipeline; ``running_steps`` were told to stop at their next checkpoint."""
+
+    pipeline_id: int
+    event_id: str
+    running_steps: int
+
+
+class Agent(BaseModel):
+    """A watcher or worker process: heartbeat, version, state, and the figures of its last
+    heartbeat in ``details`` (cpu_percent, rss_bytes, open_files, host_memory_percent,
+    disk_free_bytes per source, inotify_watches of inotify_limit, config_sha256)."""
+
+    id: str
+    role: str
+    host: str
+    pid: int
+    version: str
+    sources: list[str]
+    queues: list[str]
+    heartbeat_s: float
+    details: dict[str, Any] | None
+    started_at: datetime
+    last_heartbeat_at: datetime
+    stopped_at: datetime | None
+    state: str
+
+
+class LogRecord(BaseModel):
+    """One kept log record of an agent."""
+
+    id: int
+    at: datetime
+    agent: str
+    level: str
+    event: str
+    fields: dict[str, Any]
+
+
+class AgentDetail(Agent):
+    """An agent with its recent warnings and errors."""
+
+    recent_errors: list[LogRecord]
+
+
+class LogPage(BaseModel):
+    """Log records newest first."""
+
+    items: list[LogRecord]
+    next_cursor: str | None
+
+
+class AlertInstance(BaseModel):
+    """One instance of a rule, with who acknowledged or silenced it."""
+
+    instance: str
+    status: str
+    summary: str | None
+    acked_by: str | None = None
+    acked_at: datetime | None = None
+    silenced_until: datetime | None = None
+
+
+class AlertRule(BaseModel):
+    """A rule's state now."""
+
+    rule: str
+    kind: str
+    state: str
+    firing_since: datetime | None
+    last_sent: datetime | None
+    escalated: bool
+    instances: list[AlertInstance]
+
+
+class Notification(BaseModel):
+    """One send of an alert (or notify step)."""
+
+    id: int
+    created_at: datetime
+    kind: str
+    channel: str
+    target: str
+    subject: str | None
+    body_excerpt: str | None
+    status: str
+    error: str | None
+
+
+class Alerts(BaseModel):
+    """Rule states and the sends of the last 7 days, newest first."""
+
+    rules: list[AlertRule]
+    history: list[Notification]
+
+
+class AckIn(BaseModel):
+    """Which instance to acknowledge (all of the rule's when none)."""
+
+    instance: str | None = Field(default=None, max_length=512)
+
+
+class SilenceIn(AckIn):
+    """Which instance to silence, for how long."""
+
+    duration: str = Field(default="1h", max_length=32, description="e.g. 30m, 4h, 1d.")
+
+
+class Acked(BaseModel):
+    """The instances acknowledged or silenced."""
+
+    rule: str
+    instances: list[str]
+
+
+class ConfigText(BaseModel):
+    """A config (or alerts section) as YAML text."""
+
+    text: str = Field(max_length=4 * 1024 * 1024)
+    comment: str | None = Field(default=None, max_length=1024)
+
+
+class ConfigCurrent(BaseModel):
+    """The config this deployment runs: version (None: never pushed), SHA-256, masked YAML."""
+
+    version: int | None
+    sha256: str
+    path: str
+    text: str
+
+
+class ConfigVersion(BaseModel):
+    """A pushed config version."""
+
+    version: int
+    sha256: str
+    path: str | None
+    created_at: datetime
+    created_by: str
+    comment: str | None
+
+
+class ConfigProblemOut(BaseModel):
+    """One located problem of a config."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+
+class Validation(BaseModel):
+    """Whether a config text is valid, and every problem with its place."""
+
+    valid: bool
+    problems: list[ConfigProblemOut]
+
+
+class Applied(BaseModel):
+    """The version a push or rollback created."""
+
+    version: int
+
+
+class AlertsText(BaseModel):
+    """The ``alerts:`` section of the config file, secrets masked."""
+
+    text: str

@@ -12,7 +12,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from filerelay.errors import ConfigError, ConflictError, NotFoundError, StoreError, UsageError
+from filerelay.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    StoreError,
+    TooLargeError,
+    UsageError,
+)
 
 log = structlog.get_logger("filerelay.api")
 
@@ -102,9 +109,13 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _usage(request: Request, exc: Exception) -> JSONResponse:
-    status = (
-        404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, ConflictError) else 400
-    )
+    status = 400
+    if isinstance(exc, NotFoundError):
+        status = 404
+    elif isinstance(exc, ConflictError):
+        status = 409
+    elif isinstance(exc, TooLargeError):
+        status = 413
     return problem(status, str(exc), request)
 
 

@@ -6,6 +6,7 @@ import typer
 
 from filerelay import __version__
 from filerelay.cli import alerts, audit, db, events, rules, tokens
+from filerelay.cli.cancel import cancel_cmd
 from filerelay.cli.common import Exit
 from filerelay.cli.flower import flower
 from filerelay.cli.health import health
@@ -40,6 +41,7 @@ app.command("reconcile")(reconcile)
 app.add_typer(events.app, name="events")
 app.command("reprocess")(reprocess_cmd)
 app.command("submit")(submit_cmd)
+app.command("cancel")(cancel_cmd)
 app.command("status")(status)
 app.command("pause")(pause)
 app.command("resume")(resume)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import typer
 
 from filerelay.cli.common import run_guarded, settings_for
 from filerelay.cli.views import progress_bar
 from filerelay.ops import open_store, require_local_store
+from filerelay.ops.audit import cli_audited
+from filerelay.ops.audit import prune as audit_prune
 from filerelay.ops.control import prune
 from filerelay.ops.inputs import FINISHED_STATES, parse_age, parse_state
 from filerelay.store import make_engine
+from filerelay.store.admin import ControlStore
 from filerelay.store.migrate import current_revision, head_revision, upgrade
 
 app = typer.Typer(help="Metadata store maintenance.", no_args_is_help=True)
@@ -52,9 +57,19 @@ def db_prune(
     chosen = [picked] if picked else FINISHED_STATES
     store = run_guarded(lambda: open_store(settings, existing=True))
     counted = run_guarded(lambda: prune(store, age, chosen, dry_run=True))
+    audit_rows = 0
     if not dry_run:
-        with progress_bar(counted.pruned.events, "pruning") as advance:
-            counted = run_guarded(lambda: prune(store, age, chosen, False, advance))
+        params = {"older_than": older_than, "state": state}
+        with cli_audited(settings, "db.prune", None, params):
+            with progress_bar(counted.pruned.events, "pruning") as advance:
+                counted = run_guarded(lambda: prune(store, age, chosen, False, advance))
+            control = ControlStore(store.engine)
+            retention = timedelta(days=settings.audit_retention_days)
+            audit_rows = run_guarded(lambda: audit_prune(control, retention))
     p = counted.pruned
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"{verb} {p.events} event(s), {p.pipelines} pipeline(s), {p.steps} step(s)")
+    if not dry_run:
+        typer.echo(
+            f"deleted {audit_rows} audit row(s) older than {settings.audit_retention_days:g} days"
+        )

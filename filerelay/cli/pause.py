@@ -13,6 +13,7 @@ import typer
 
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.ops import open_store
+from filerelay.ops.audit import cli_audited
 from filerelay.ops.control import switch
 
 SOURCE_OPTION = typer.Option(None, "--source", "-s", help="One source (default: every one).")
@@ -23,9 +24,10 @@ def _flip(paused: bool, source: str | None, config: Path | None) -> None:
     configured = []
     if settings.config is not None:
         configured = [s.name for s in load_checked(settings, check_paths=False).model.sources]
-    changed = run_guarded(
-        lambda: switch(open_store(settings, existing=True), paused, source, configured)
-    )
+    with cli_audited(settings, "pause" if paused else "resume", source or "*"):
+        changed = run_guarded(
+            lambda: switch(open_store(settings, existing=True), paused, source, configured)
+        )
     verb = "paused" if paused else "resumed"
     typer.echo(f"{verb}: {', '.join(changed)}" if changed else f"nothing to do: already {verb}")
 

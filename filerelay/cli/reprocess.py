@@ -11,6 +11,7 @@ import typer
 from filerelay.cli import views
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.ops import open_store
+from filerelay.ops.audit import cli_audited
 from filerelay.ops.inputs import parse_state, parse_time
 from filerelay.ops.requeue import Outcome, plan, reprocess, select
 from filerelay.settings import Settings
@@ -56,7 +57,14 @@ def reprocess_cmd(
             )
         )
     sources = load_checked(settings, check_paths=False).model.sources if settings.config else None
-    out = run_guarded(lambda: _run(settings, refs or [], flt, sources, dry_run, force, same_rules))
+    params = {"state": state, "since": since, "route": route, "source": source, "force": force}
+    if dry_run:
+        out = run_guarded(lambda: _run(settings, refs or [], flt, sources, True, force, same_rules))
+    else:
+        with cli_audited(settings, "reprocess", " ".join(refs or [])[:1000] or None, params):
+            out = run_guarded(
+                lambda: _run(settings, refs or [], flt, sources, False, force, same_rules)
+            )
     _report(out, dry_run, as_json)
 
 

@@ -15,6 +15,7 @@ import typer
 from filerelay.alerting.service import start_alerts
 from filerelay.cli.common import (
     CONFIG_OPTION,
+    check_config,
     claim_state_dir,
     load_checked,
     run_guarded,
@@ -118,7 +119,8 @@ def run(
         start_reconciler(settings, stop)
         if settings.api_serve and not no_serve:
             run_guarded(lambda: _serve_api(settings, stop))
-        run_guarded(lambda: start_alerts(settings, loaded, stop))
+        reload = lambda: check_config(settings, check_paths=False)  # noqa: E731
+        run_guarded(lambda: start_alerts(settings, loaded, stop, reload))
         run_guarded(lambda: supervise(settings, loaded, stop, metrics.hooks))
     finally:
         stop.set()

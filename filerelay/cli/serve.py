@@ -24,6 +24,9 @@ from filerelay.settings import Settings
 
 log = structlog.get_logger("filerelay.cli")
 
+#: how long a stopping server waits for open requests (an SSE stream never ends by itself)
+GRACEFUL_S = 3
+
 
 def web_app(settings: Settings, dep: Deployment | None = None) -> FastAPI:
     """The app ``serve`` and ``run`` serve: the API (the console is mounted here too)."""
@@ -50,6 +53,7 @@ def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_S,
         **kwargs,
     )
 

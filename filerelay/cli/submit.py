@@ -8,6 +8,7 @@ import typer
 
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.cli.printable import printable
+from filerelay.ops.audit import cli_audited
 from filerelay.ops.requeue import submit, submitted_event
 from filerelay.tasks import make_celery
 
@@ -25,6 +26,7 @@ def submit_cmd(
     settings = settings_for(config)
     sources = load_checked(settings, check_paths=False).model.sources
     events = run_guarded(lambda: [submitted_event(sources, p) for p in paths])
-    run_guarded(lambda: submit(make_celery(settings), settings.queue, events))
+    with cli_audited(settings, "submit", ", ".join(paths)[:1000]):
+        run_guarded(lambda: submit(make_celery(settings), settings.queue, events))
     for event in events:
         typer.echo(printable(f"submitted {event.event_id} {event.source}:{event.relpath}"))

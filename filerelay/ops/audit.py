@@ -129,3 +129,20 @@ def list_audit(
 def prune(store: ControlStore, older_than: timedelta) -> int:
     """Delete audit rows older than ``older_than``."""
     return store.prune_audit(utcnow() - older_than)
+
+
+@contextmanager
+def cli_audited(
+    settings: Any, action: str, target: str | None = None, params: dict[str, Any] | None = None
+) -> Iterator[None]:
+    """:func:`audited` for a CLI command, with the OS user as the actor, on the settings'
+    store (a store that cannot be opened is the command's own error to report)."""
+    from filerelay.ops import open_store
+
+    try:
+        control = ControlStore(open_store(settings, existing=True).engine)
+    except Exception:
+        yield
+        return
+    with audited(control, cli_actor(), action, target, params):
+        yield

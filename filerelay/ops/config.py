@@ -113,16 +113,22 @@ def apply(settings: Settings, store: ControlStore, text: str, by: str, comment: 
     problems = validate_text(settings, text, path.name)
     if problems:
         raise ConfigError(problems)
+    before = path.read_text(encoding="utf-8") if path.exists() else None
     _write_atomically(path, text)
-    return store.add_version(
-        {
-            "sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "text": masked_config_text(text),
-            "path": str(path),
-            "created_by": by,
-            "comment": comment,
-        }
-    )
+    try:
+        return store.add_version(
+            {
+                "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                "text": masked_config_text(text),
+                "path": str(path),
+                "created_by": by,
+                "comment": comment,
+            }
+        )
+    except BaseException:  # not recorded: put the file back, so nothing changed
+        if before is not None:
+            _write_atomically(path, before)
+        raise
 
 
 def rollback(settings: Settings, store: ControlStore, number: int, by: str) -> int:

@@ -287,6 +287,7 @@ def _execute(
         keeper.held()
         and runtime.store.save_checkpoint(claim.step_id, owner, data, runtime.settings.lease_s)
     )
+    ctx.stop_requested = lambda: not keeper.held()
     action = runtime.registry.get(step.action)(step.action_config, rules.resources)
     started = time.monotonic()
     runtime.hooks.step_started(claim)

@@ -93,6 +93,38 @@ def latest_under(conn: Connection, source: str, prefix: str, limit: int) -> list
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+def outcomes_since(
+    conn: Connection, since: datetime, limit: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Events and pipelines that finished at or after ``since`` (oldest first)."""
+    events_q = (
+        select(fe.c.id, fe.c.state, fe.c.source, fe.c.relpath, fe.c.reason, fe.c.updated_at)
+        .where(fe.c.updated_at >= since, fe.c.state.in_(FINISHED_STATES))
+        .order_by(fe.c.updated_at)
+        .limit(limit)
+    )
+    pipes_q = (
+        select(
+            pipelines.c.id,
+            pipelines.c.event_id,
+            pipelines.c.route,
+            pipelines.c.status,
+            pipelines.c.error,
+            pipelines.c.finished_at,
+        )
+        .where(pipelines.c.finished_at >= since)
+        .order_by(pipelines.c.finished_at)
+        .limit(limit)
+    )
+    return {
+        "event": [dict(r) for r in conn.execute(events_q).mappings()],
+        "pipeline": [dict(r) for r in conn.execute(pipes_q).mappings()],
+    }
+
+
+FINISHED_STATES = ("succeeded", "failed", "duplicate", "vanished", "skipped")
+
+
 class OverviewStore(Transactions):
     """The read-only views of the API (summary, sources, tree)."""
 
@@ -137,3 +169,9 @@ class OverviewStore(Transactions):
         """See :func:`latest_under`."""
         with self._read() as conn:
             return latest_under(conn, source, prefix, limit)
+
+    @translated
+    def outcomes_since(self, since: datetime, limit: int = 500) -> dict[str, list[dict[str, Any]]]:
+        """See :func:`outcomes_since`."""
+        with self._read() as conn:
+            return outcomes_since(conn, as_utc(since), limit)
