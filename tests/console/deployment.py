@@ -114,9 +114,8 @@ def deployment(root: Path) -> Iterator[Console]:
     config = CONFIG.format(inbox=root / "inbox", held=root / "held", hook=server.url_for("/hook"))
     relay = Relay(root, config)
     port = free_port()
-    # `run --no-serve` and a `serve` beside it: `run`'s in-process API (api branch, part 1)
-    # keeps the run process's store reads stale (its own routes and the watcher's pause
-    # poller), reported at merge; `serve` is the same app in its own process.
+    # `run --no-serve` and a `serve` beside it. `run`'s in-process API answered 503 (store
+    # unavailable) to most reads under this test's load, and before that read stale rows.
     run = Proc(
         "run",
         [*_python_m(), "run", "--no-serve", "--config", str(relay.config), "--concurrency", "2"],

@@ -52,15 +52,24 @@ function headersFor(method, json) {
   return headers;
 }
 
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
 /** Call the API: api("events", {query: {limit: 50}}), api("sources/a/pause", {method: "POST"}). */
 export async function api(path, { method = "GET", query, body, quiet401 = false } = {}) {
   const json = body !== undefined && !(body instanceof FormData);
-  const r = await fetch(url(path, query), {
+  const send = () => fetch(url(path, query), {
     method,
     headers: headersFor(method, json),
     body: json ? JSON.stringify(body) : body,
     credentials: "same-origin",
   });
+  let r = await send();
+  // 503 says "try again" (e.g. a busy SQLite store): a read is asked again, twice at most.
+  for (const wait of [300, 1000]) {
+    if (r.status !== 503 || method !== "GET") break;
+    await sleep(wait);
+    r = await send();
+  }
   if (r.status === 401 && !quiet401) listeners.forEach((fn) => fn());
   if (!r.ok) throw new ApiError(r.status, await problemOf(r));
   if (r.status === 204) return null;

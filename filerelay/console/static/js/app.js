@@ -13,7 +13,7 @@ const PAGES = [
   { path: "files", key: "nav.files", module: "files" },
   { path: "sources", key: "nav.sources", module: "sources" },
   { path: "agents", key: "nav.agents", module: "agents" },
-  { path: "config", key: "nav.config", module: "config", action: "config.read" },
+  { path: "config", key: "nav.config", module: "config" },
   { path: "alerts", key: "nav.alerts", module: "alerts" },
   { path: "logs", key: "nav.logs", module: "logs" },
   { path: "audit", key: "nav.audit", module: "audit", action: "audit.read" },

@@ -1,66 +1,86 @@
-// Alerts: firing and resolved alerts with their history, acknowledge and silence, and the
-// alert rules with their current measure.
+// Alerts: each rule's state with its firing and resolved instances, acknowledge and silence,
+// the history of what was sent, and the rules as configured.
 import { api } from "../api.js";
 import { h, put } from "../dom.js";
-import { fmtNumber, fmtTime } from "../format.js";
-import { t } from "../i18n.js";
+import { fmtTime } from "../format.js";
+import { label, t } from "../i18n.js";
 import { session } from "../session.js";
-import { errorText, itemsOf, pageHead, pagedTable, showError, toast } from "../ui.js";
+import { errorText, pageHead, showError, toast } from "../ui.js";
 
-function alertActions(a, reload) {
+const DURATIONS = ["30m", "1h", "4h", "1d"];
+
+function instanceActions(rule, inst, reload) {
+  if (!session.can("alerts.ack") || inst.status !== "firing") return null;
   const post = async (verb, body) => {
     try {
-      await api(`alerts/${encodeURIComponent(a.id)}/${verb}`, { method: "POST", body });
+      await api(`alerts/${encodeURIComponent(rule)}/${verb}`, { method: "POST", body });
       toast(t(`alerts.${verb}_done`));
       reload();
     } catch (err) {
       toast(errorText(err), "error");
     }
   };
-  if (a.state !== "firing" || !session.can("alerts.ack")) return "";
-  const minutes = h("select", { "aria-label": t("alerts.silence_for") },
-    [30, 60, 240, 1440].map((m) => h("option", { value: m }, t("alerts.minutes", { n: m }))));
+  const duration = h("select", { "aria-label": t("alerts.silence_for") },
+    DURATIONS.map((d) => h("option", { value: d }, d)));
   return h("div", { class: "row-actions" },
-    a.acked_by ? h("span", { class: "muted small" }, t("alerts.acked_by", { who: a.acked_by })) : h("button", { type: "button", class: "secondary", onclick: () => post("ack") }, t("alerts.ack")),
-    minutes, h("button", { type: "button", class: "secondary", onclick: () => post("silence", { minutes: Number(minutes.value) }) }, t("alerts.silence")));
+    inst.acked_by ? null : h("button", { type: "button", class: "secondary", "data-action": "ack", onclick: () => post("ack", { instance: inst.instance }) }, t("alerts.ack")),
+    duration,
+    h("button", { type: "button", class: "secondary", "data-action": "silence", onclick: () => post("silence", { instance: inst.instance, duration: duration.value }) }, t("alerts.silence")));
 }
 
-async function rules(box) {
-  try {
-    const body = await api("alerts/config");
-    const list = itemsOf(body.rules ? body.rules : body);
-    put(box, list.length ? h("table", { class: "grid" },
-      h("thead", {}, h("tr", {}, [t("alerts.rule"), t("alerts.condition"), t("alerts.measure"), t("alerts.state")].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, list.map((r) => h("tr", {},
-        h("td", { "data-label": t("alerts.rule") }, r.name),
-        h("td", { "data-label": t("alerts.condition") }, r.condition || r.expr || r.kind || "—"),
-        h("td", { "data-label": t("alerts.measure") }, r.measure === undefined || r.measure === null ? "—" : fmtNumber(r.measure, 2)),
-        h("td", { "data-label": t("alerts.state") }, r.state ? h("span", { class: `badge alert-${r.state}` }, t(`alerts.${r.state}`)) : "—")))))
-      : h("p", { class: "muted" }, t("alerts.no_rules")));
-  } catch (err) {
-    showError(box, err);
-  }
+function ruleCard(r, reload) {
+  return h("section", { class: "card", "data-rule": r.rule },
+    h("h2", {}, r.rule, " ", h("span", { class: "muted small" }, r.kind), " ",
+      h("span", { class: `badge alert-${r.state}` }, label("alerts", r.state)),
+      r.escalated ? h("span", { class: "badge state-failed" }, t("alerts.escalated")) : null),
+    h("p", { class: "muted small" },
+      r.firing_since ? t("alerts.firing_since", { at: fmtTime(r.firing_since) }) : "",
+      r.last_sent ? ` · ${t("alerts.last_sent", { at: fmtTime(r.last_sent) })}` : ""),
+    r.instances.length ? h("ul", { class: "plain" }, r.instances.map((inst) => h("li", { class: "instance" },
+      h("span", { class: `badge alert-${inst.status}` }, label("alerts", inst.status)), " ",
+      h("strong", {}, inst.instance), " ", inst.summary || "",
+      inst.acked_by ? h("div", { class: "muted small" }, t("alerts.acked_by", { who: inst.acked_by, at: fmtTime(inst.acked_at) })) : null,
+      inst.silenced_until ? h("div", { class: "muted small" }, t("alerts.silenced_until", { at: fmtTime(inst.silenced_until) })) : null,
+      instanceActions(r.rule, inst, reload))))
+      : h("p", { class: "muted" }, t("alerts.no_instances")));
+}
+
+function historyTable(rows) {
+  if (!rows.length) return h("p", { class: "muted" }, t("alerts.none"));
+  const cols = ["alerts.sent_at", "alerts.kind", "alerts.channel", "alerts.message", "alerts.status"];
+  return h("div", { class: "scroll" }, h("table", { class: "grid" },
+    h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, t(c))))),
+    h("tbody", {}, rows.map((n) => h("tr", {},
+      h("td", { "data-label": t(cols[0]) }, fmtTime(n.created_at)),
+      h("td", { "data-label": t(cols[1]) }, n.kind),
+      h("td", { "data-label": t(cols[2]) }, `${n.channel} → ${n.target}`),
+      h("td", { "data-label": t(cols[3]) }, n.subject || n.body_excerpt || ""),
+      h("td", { "data-label": t(cols[4]) }, n.status, n.error ? h("div", { class: "error-text small" }, n.error) : null))))));
 }
 
 export async function render({ main }) {
-  const filter = h("select", { "aria-label": t("alerts.state") },
-    ["", "firing", "resolved"].map((s) => h("option", { value: s }, s ? t(`alerts.${s}`) : t("alerts.all"))));
-  const table = pagedTable({
-    caption: t("nav.alerts"),
-    empty: "alerts.none",
-    load: (cursor) => api("alerts", { query: { cursor, limit: 50, state: filter.value } }),
-    columns: [
-      { label: t("alerts.rule"), cell: (a) => a.rule || a.name },
-      { label: t("alerts.state"), cell: (a) => h("span", { class: `badge alert-${a.state}` }, t(`alerts.${a.state}`) === `alerts.${a.state}` ? a.state : t(`alerts.${a.state}`)) },
-      { label: t("alerts.message"), cell: (a) => a.message || a.summary || "" },
-      { label: t("alerts.since"), cell: (a) => fmtTime(a.fired_at || a.started_at || a.created_at) },
-      { label: t("alerts.resolved_at"), cell: (a) => fmtTime(a.resolved_at) },
-      { label: "", cell: (a) => alertActions(a, () => table.reload()) },
-    ],
-  });
-  filter.addEventListener("change", () => table.first());
   const rulesBox = h("div");
-  put(main, pageHead(t("nav.alerts"), h("label", { class: "field inline" }, h("span", {}, t("alerts.show")), filter)),
-    table.el, h("section", { class: "card" }, h("h2", {}, t("alerts.rules")), rulesBox));
-  await Promise.all([table.first(), rules(rulesBox)]);
+  const historyBox = h("div");
+  const configBox = h("div");
+  put(main, pageHead(t("nav.alerts")), rulesBox,
+    h("section", { class: "card" }, h("h2", {}, t("alerts.history")), historyBox),
+    h("section", { class: "card" }, h("h2", {}, t("alerts.rules")), configBox));
+  async function load() {
+    try {
+      const view = await api("alerts");
+      put(rulesBox, view.rules.length ? view.rules.map((r) => ruleCard(r, load)) : h("p", { class: "muted" }, t("alerts.no_rules")));
+      put(historyBox, historyTable(view.history));
+    } catch (err) {
+      showError(rulesBox, err);
+    }
+  }
+  async function rules() {
+    try {
+      const section = await api("alerts/config");
+      put(configBox, section.text.trim() ? h("pre", { class: "yaml" }, section.text) : h("p", { class: "muted" }, t("alerts.no_rules")));
+    } catch (err) {
+      showError(configBox, err);
+    }
+  }
+  await Promise.all([load(), rules()]);
 }

@@ -6,11 +6,7 @@ import { lineDiff } from "../diff.js";
 import { fmtTime } from "../format.js";
 import { t } from "../i18n.js";
 import { session } from "../session.js";
-import { errorText, itemsOf, pageHead, showError, toast } from "../ui.js";
-
-function problemsOf(answer) {
-  return answer.errors || answer.problems || [];
-}
+import { errorText, pageHead, showError, toast } from "../ui.js";
 
 function editor(text, onInput) {
   const gutter = h("div", { class: "gutter", "aria-hidden": "true" });
@@ -46,18 +42,19 @@ function diffView(running, edited) {
     .map((r) => h("div", { class: r.op === "+" ? "add" : r.op === "-" ? "del" : "ctx" }, `${r.op} ${r.text}`)));
 }
 
-async function history(box, reload) {
+async function history(box, runningVersion, reload) {
   try {
-    const versions = itemsOf(await api("config/versions", { query: { limit: 20 } }));
+    const versions = await api("config/versions", { query: { limit: 20 } });
+    if (!versions.length) { put(box, h("p", { class: "muted" }, t("config.no_versions"))); return; }
     put(box, h("table", { class: "grid" }, h("thead", {}, h("tr", {},
       [t("config.version"), t("config.pushed_by"), t("config.pushed_at"), t("config.comment"), ""].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, versions.map((v) => h("tr", {},
-      h("td", { "data-label": t("config.version") }, String(v.version ?? v.id), v.running || v.current ? h("span", { class: "badge state-succeeded" }, t("config.running")) : null),
-      h("td", { "data-label": t("config.pushed_by") }, v.created_by || v.actor || "—"),
+      h("td", { "data-label": t("config.version") }, String(v.version), v.version === runningVersion ? h("span", { class: "badge state-succeeded" }, t("config.running")) : null),
+      h("td", { "data-label": t("config.pushed_by") }, v.created_by),
       h("td", { "data-label": t("config.pushed_at") }, fmtTime(v.created_at)),
       h("td", { "data-label": t("config.comment") }, v.comment || ""),
-      h("td", {}, session.can("config.rollback") && !(v.running || v.current) ? h("button", { type: "button", class: "secondary", onclick: async () => {
-        try { await api("config/rollback", { method: "POST", body: { version: v.version ?? v.id } }); toast(t("config.rolled_back")); reload(); } catch (err) { toast(errorText(err), "error"); }
+      h("td", {}, session.can("config.write") && v.version !== runningVersion ? h("button", { type: "button", class: "secondary", "data-rollback": v.version, onclick: async () => {
+        try { await api(`config/rollback/${v.version}`, { method: "POST" }); toast(t("config.rolled_back")); reload(); } catch (err) { toast(errorText(err), "error"); }
       } }, t("config.rollback")) : null))))));
   } catch (err) {
     showError(box, err);
@@ -72,7 +69,7 @@ export async function render({ main }) {
     showError(main, err);
     return;
   }
-  const running = current.yaml || current.text || "";
+  const running = current.text;
   const problems = h("ul", { class: "problems", "aria-live": "polite" });
   const diffBox = h("div");
   const historyBox = h("div");
@@ -83,39 +80,38 @@ export async function render({ main }) {
 
   async function validate(text) {
     put(diffBox, diffView(running, text));
-    let answer;
+    let list;
     try {
-      answer = await api("config/validate", { method: "POST", body: { yaml: text } });
+      list = (await api("config/validate", { method: "POST", body: { text } })).problems;
     } catch (err) {
-      answer = err.status === 422 || err.status === 400 ? err.problem : { errors: [{ message: errorText(err) }] };
+      list = [{ line: null, field: "", message: errorText(err) }];
     }
-    const list = problemsOf(answer);
     valid = list.length === 0;
     push.disabled = !valid || text === running;
     ed.mark(list.map((p) => p.line).filter(Boolean));
     put(problems, valid ? h("li", { class: "ok" }, t("config.valid")) : list.map((p) =>
-      h("li", { class: "error-text" }, p.line ? h("button", { type: "button", class: "link", "data-line": p.line, onclick: () => ed.goTo(p.line) }, t("config.at_line", { line: p.line, col: p.column ?? p.col ?? 1 })) : null,
-        " ", p.path || p.loc || "", " ", p.message || p.msg || String(p))));
+      h("li", { class: "error-text" }, p.line ? h("button", { type: "button", class: "link", "data-line": p.line, onclick: () => ed.goTo(p.line) }, t("config.at_line", { line: p.line })) : null,
+        " ", p.field ? h("code", {}, p.field) : null, " ", p.message)));
   }
   push.disabled = true;
   push.addEventListener("click", async () => {
     try {
-      await api("config", { method: "POST", body: { yaml: ed.area.value, comment: comment.value } });
+      await api("config", { method: "POST", body: { text: ed.area.value, comment: comment.value || null } });
       toast(t("config.pushed"));
       render({ main });
     } catch (err) {
       toast(errorText(err), "error");
     }
   });
-  const canPush = session.can("config.push");
-  put(main, pageHead(t("nav.config"), current.version !== undefined ? h("span", { class: "muted" }, t("config.running_version", { v: current.version })) : null),
+  const canPush = session.can("config.write");
+  put(main, pageHead(t("nav.config"), current.version !== null ? h("span", { class: "muted" }, t("config.running_version", { v: current.version })) : null),
     h("div", { class: "config-grid" },
-      h("section", { class: "card" }, h("h2", {}, t("config.current")), h("p", { class: "muted small" }, t("config.masked")), ed.el,
+      h("section", { class: "card" }, h("h2", {}, t("config.current")), h("p", { class: "muted small" }, h("span", { class: "path" }, current.path), " · ", t("config.masked")), ed.el,
         h("h3", {}, t("config.problems")), problems,
         canPush ? h("div", { class: "push-row" }, h("label", { class: "field" }, h("span", {}, t("config.comment")), comment), push) : h("p", { class: "muted" }, t("config.admin_only"))),
       h("section", { class: "card" }, h("h2", {}, t("config.diff")), diffBox)),
     h("section", { class: "card" }, h("h2", {}, t("config.history")), historyBox));
   put(diffBox, diffView(running, running));
   put(problems, h("li", { class: "ok" }, t("config.valid")));
-  history(historyBox, () => render({ main }));
+  history(historyBox, current.version, () => render({ main }));
 }

@@ -51,12 +51,9 @@ function charts(sum) {
     title: t("dash.latency"),
     series: [{ name: "p95", cls: "lat", points: series.filter((p) => p.p95_ms !== null).map((p) => ({ t: p.at, v: p.p95_ms / 1000 })) }],
   });
-  const depth = sum.queue_depth_series || null;
   return h("div", { class: "charts" },
     h("figure", { class: "card", "data-chart": "throughput" }, h("figcaption", {}, t("dash.throughput"),
       h("span", { class: "legend" }, h("i", { class: "ok" }), t("state.succeeded"), h("i", { class: "bad" }), t("state.failed"))), throughput),
-    depth ? h("figure", { class: "card", "data-chart": "queue" }, h("figcaption", {}, t("dash.queue_trend")),
-      lineChart({ title: t("dash.queue_trend"), series: [{ name: "depth", cls: "lat", points: depth.map((p) => ({ t: p.at, v: p.depth })) }] })) : null,
     h("figure", { class: "card", "data-chart": "latency" }, h("figcaption", {}, t("dash.latency")), latency),
     h("figure", { class: "card", "data-chart": "routes" }, h("figcaption", {}, t("dash.failures_by_route")),
       barChart({ title: t("dash.failures_by_route"), rows: Object.entries(sum.failures_by_route || {}).map(([label, value]) => ({ label, value })) })),

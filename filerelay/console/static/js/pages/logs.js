@@ -4,18 +4,18 @@ import { debounce, h, put } from "../dom.js";
 import { fmtTime } from "../format.js";
 import { t } from "../i18n.js";
 import { subscribe } from "../live.js";
-import { field, itemsOf, liveBadge, pageHead, showError } from "../ui.js";
+import { field, liveBadge, pageHead, showError } from "../ui.js";
 
-const LEVELS = ["debug", "info", "warning", "error"];
+const LEVELS = ["debug", "info", "warning", "error", "critical"];
 const KEEP = 500;
 
 function line(rec) {
   const level = (rec.level || "info").toLowerCase();
   return h("div", { class: `log-line level-${level}` },
-    h("span", { class: "muted" }, fmtTime(rec.timestamp || rec.at || rec.time)), " ",
+    h("span", { class: "muted" }, fmtTime(rec.at)), " ",
     h("span", { class: "lvl" }, level.toUpperCase()), " ",
-    h("span", { class: "agent" }, rec.agent || rec.agent_id || ""), " ",
-    h("span", {}, rec.event || rec.message || ""), " ",
+    h("span", { class: "agent" }, rec.agent), " ",
+    h("span", {}, rec.event), " ",
     h("span", { class: "muted" }, Object.entries(rec.fields || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ")));
 }
 
@@ -30,6 +30,7 @@ export async function render({ main, onLeave }) {
   let held = false;
   pause.addEventListener("click", () => { held = !held; pause.setAttribute("aria-pressed", String(held)); pause.textContent = t(held ? "logs.follow" : "logs.pause"); });
   const add = (rec) => {
+    out.querySelector(":scope > .muted")?.remove();
     out.append(line(rec));
     while (out.childElementCount > KEEP) out.firstElementChild.remove();
     if (!held) out.scrollTop = out.scrollHeight;
@@ -38,8 +39,9 @@ export async function render({ main, onLeave }) {
     close();
     const query = { agent: agent.value.trim(), level: level.value, q: q.value.trim() };
     try {
-      const recent = itemsOf(await api("logs", { query: { ...query, limit: 200 } }));
+      const recent = (await api("logs", { query: { ...query, limit: 200 } })).items;
       put(out, recent.slice().reverse().map(line));
+      if (!recent.length) out.append(h("div", { class: "muted" }, t("logs.empty")));
       out.scrollTop = out.scrollHeight;
     } catch (err) {
       showError(out, err);
