@@ -23,13 +23,14 @@ function toMs(t) {
  * lineChart({title, series: [{name, points, cls}]}).
  */
 export function lineChart({ title, series }) {
-  const all = series.flatMap((se) => se.points.map((p) => ({ x: toMs(p.t), y: Number(p.v) || 0 })));
+  // A point whose value is null (no data in its bucket) widens the time axis but is not drawn.
+  const all = series.flatMap((se) => se.points.map((p) => ({ x: toMs(p.t), y: p.v })));
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title });
   svg.append(s("title", {}, title));
   if (!all.length) return svg;
   const x0 = Math.min(...all.map((p) => p.x));
   const x1 = Math.max(...all.map((p) => p.x), x0 + 1);
-  const yMax = niceMax(Math.max(...all.map((p) => p.y)));
+  const yMax = niceMax(Math.max(0, ...all.filter((p) => p.y !== null).map((p) => Number(p.y))));
   const px = (x) => PAD.left + ((x - x0) / (x1 - x0)) * (W - PAD.left - PAD.right);
   const py = (y) => H - PAD.bottom - (y / yMax) * (H - PAD.top - PAD.bottom);
   for (let i = 0; i <= 4; i += 1) {
@@ -44,7 +45,8 @@ export function lineChart({ title, series }) {
     svg.append(s("text", { x: px(x), y: H - 8, class: "tick", "text-anchor": anchor }, fmtTick(x / 1000, spanS)));
   }
   series.forEach((se, i) => {
-    const pts = se.points.map((p) => `${px(toMs(p.t)).toFixed(1)},${py(Number(p.v) || 0).toFixed(1)}`);
+    const pts = se.points.filter((p) => p.v !== null)
+      .map((p) => `${px(toMs(p.t)).toFixed(1)},${py(Number(p.v)).toFixed(1)}`);
     if (!pts.length) return;
     const cls = se.cls || `series-${i}`;
     if (pts.length === 1) {

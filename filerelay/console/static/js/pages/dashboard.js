@@ -49,7 +49,7 @@ function charts(sum) {
   });
   const latency = lineChart({
     title: t("dash.latency"),
-    series: [{ name: "p95", cls: "lat", points: series.filter((p) => p.p95_ms !== null).map((p) => ({ t: p.at, v: p.p95_ms / 1000 })) }],
+    series: [{ name: "p95", cls: "lat", points: series.map((p) => ({ t: p.at, v: p.p95_ms === null ? null : p.p95_ms / 1000 })) }],
   });
   return h("div", { class: "charts" },
     h("figure", { class: "card", "data-chart": "throughput" }, h("figcaption", {}, t("dash.throughput"),
