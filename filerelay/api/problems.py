@@ -138,8 +138,14 @@ async def _store(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("api_unexpected_error", path=request.url.path, exc_info=exc)
+    return problem(500, "unexpected error; it is logged", request)
+
+
 def install(app: FastAPI) -> None:
     """Register the problem-details handlers on ``app``."""
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(ConfigError, _config)

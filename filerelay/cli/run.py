@@ -144,8 +144,8 @@ def _serve_api(settings: Settings, stop: threading.Event) -> None:
         typer.echo(
             f"filerelay console (this URL holds an admin token, shown once): {url}", err=True
         )
-        log.info("api_token_created", file=str(settings.state_dir / "api-token"))
-    log.info("api_serving", url=api_url(settings))
+        log.debug("api_token_created", file=str(settings.state_dir / "api-token"))
+    log.debug("api_serving", url=api_url(settings))
 
 
 def _start_metrics(settings: Settings) -> tuple[WatcherMetricsSetup, Path | None]:

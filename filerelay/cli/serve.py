@@ -54,6 +54,7 @@ def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_S,
+        log_level="warning",  # uvicorn's start-up chatter; filerelay says where it serves
         **kwargs,
     )
 

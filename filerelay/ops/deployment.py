@@ -54,7 +54,10 @@ class Deployment:
         the deployment runs none. :class:`ConfigError` when the file is broken now."""
         if self.settings.config is None:
             return None
-        st = os.stat(self.settings.config)
+        try:
+            st = os.stat(self.settings.config)
+        except OSError as exc:
+            raise ConfigError(f"{self.settings.config}: {exc.strerror}") from None
         stamp = (st.st_mtime_ns, st.st_size)
         with self._lock:
             if self._loaded is None or stamp != self._stamp:

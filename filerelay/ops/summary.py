@@ -80,23 +80,24 @@ def _percentile(sorted_ms: list[float], q: float) -> float | None:
 
 
 def series(
-    rows: list[tuple[datetime, datetime, str]], since: datetime, bucket_s: int, until: datetime
+    rows: list[tuple[int, str, float]], since: datetime, bucket_s: int, until: datetime
 ) -> list[Point]:
-    """Throughput and latency per bucket from (created_at, updated_at, state) rows."""
-    start = int(since.timestamp()) // bucket_s * bucket_s
+    """Throughput and latency per bucket from (bucket number, state, latency ms) rows."""
+    first = int(since.timestamp()) // bucket_s
+    start = first * bucket_s
     count = int(until.timestamp() - start) // bucket_s + 1
     ok = [0] * count
     bad = [0] * count
     lat: list[list[float]] = [[] for _ in range(count)]
-    for created, updated, state in rows:
-        i = (int(updated.timestamp()) - start) // bucket_s
+    for bucket, state, latency_ms in rows:
+        i = bucket - first
         if not 0 <= i < count:
             continue
         if state == "succeeded":
             ok[i] += 1
         else:
             bad[i] += 1
-        lat[i].append((updated - created).total_seconds() * 1000)
+        lat[i].append(latency_ms)
     points = []
     for i in range(count):
         ms = sorted(lat[i])
@@ -135,7 +136,7 @@ def summarize(store: OverviewStore, window: str, queue_depth: int | None = None)
         stuck_after_s=STUCK_AFTER.total_seconds(),
         oldest_pending=oldest,
         queue_depth=queue_depth,
-        series=series(store.finished_since(since), since, bucket_s, now),
+        series=series(store.finished_buckets(since, bucket_s), since, bucket_s, now),
     )
 
 

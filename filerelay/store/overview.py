@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Integer, func, select
 
 from filerelay.model import EventState, PipelineStatus
 from filerelay.store import listing
@@ -24,11 +24,32 @@ MAX_FAILURES = 20_000
 
 
 def finished_since(conn: Connection, since: datetime) -> list[tuple[datetime, datetime, str]]:
-    """(created_at, updated_at, state) of the events that finished since ``since``."""
-    query = select(fe.c.created_at, fe.c.updated_at, fe.c.state).where(
-        fe.c.updated_at >= since, fe.c.state.in_(FINISHED)
-    )
-    return [(r[0], r[1], r[2]) for r in conn.execute(query)]
+    """(created_at, updated_at, state) of the events that finished since ``since``.
+
+    The state is filtered here, not in SQL: given ``state IN (…)`` SQLite's planner picks
+    the (state, created_at) index and reads every finished event ever (10x slower on 50,000
+    events) instead of the window on ``updated_at``."""
+    query = select(fe.c.created_at, fe.c.updated_at, fe.c.state).where(fe.c.updated_at >= since)
+    return [(r[0], r[1], r[2]) for r in conn.execute(query) if r[2] in FINISHED]
+
+
+def finished_buckets(
+    conn: Connection, since: datetime, bucket_s: int
+) -> list[tuple[int, str, float]]:
+    """(bucket number, state, latency ms) of each event that finished since ``since``: the
+    bucket is ``epoch seconds // bucket_s`` of its finish; the latency from its record to its
+    finish. Computed in SQL, so no timestamp is parsed per row in Python."""
+    if conn.dialect.name == "sqlite":
+        epoch: Any = func.cast(func.strftime("%s", fe.c.updated_at), Integer)
+        bucket: Any = epoch / bucket_s
+        latency: Any = (
+            func.julianday(fe.c.updated_at) - func.julianday(fe.c.created_at)
+        ) * 86_400_000.0
+    else:
+        bucket = func.floor(func.extract("epoch", fe.c.updated_at) / bucket_s)
+        latency = func.extract("epoch", fe.c.updated_at - fe.c.created_at) * 1000.0
+    query = select(bucket, fe.c.state, latency).where(fe.c.updated_at >= since)
+    return [(int(b), s, float(ms or 0.0)) for b, s, ms in conn.execute(query) if s in FINISHED]
 
 
 def failures_since(conn: Connection, since: datetime) -> list[tuple[str, str | None]]:
@@ -42,11 +63,32 @@ def failures_since(conn: Connection, since: datetime) -> list[tuple[str, str | N
 
 
 def stuck(conn: Connection, before: datetime) -> int:
-    """How many events have been queued or processing since before ``before``."""
-    query = select(func.count()).where(
-        fe.c.state.in_(listing.PENDING_STATES), fe.c.created_at < before
-    )
-    return int(conn.execute(query).scalar() or 0)
+    """How many events have been queued or processing since before ``before`` (one count
+    per state, each on the (state, created_at) index: with ``state IN (…)`` SQLite walked
+    the created_at index over every older event)."""
+    total = 0
+    for state in listing.PENDING_STATES:
+        query = select(func.count()).where(fe.c.state == state, fe.c.created_at < before)
+        total += int(conn.execute(query).scalar() or 0)
+    return total
+
+
+def oldest_pending(conn: Connection) -> PendingEvent | None:
+    """The oldest queued or processing event: one index probe per state on (state,
+    created_at). (``listing.oldest_pending``'s ``state IN (…) ORDER BY created_at`` walks the
+    whole created_at index when nothing is pending: seconds on a million events.)"""
+    found = []
+    for state in listing.PENDING_STATES:
+        query = (
+            select(fe.c.id, fe.c.state, fe.c.source, fe.c.relpath, fe.c.created_at)
+            .where(fe.c.state == state)
+            .order_by(fe.c.created_at)  # exactly the index's order: no walk of another index
+            .limit(1)
+        )
+        row = conn.execute(query).mappings().first()
+        if row is not None:
+            found.append(PendingEvent.of(row))
+    return min(found, key=lambda p: (p.created_at, p.id), default=None)
 
 
 def source_counts(conn: Connection, since: datetime) -> dict[str, dict[str, int]]:
@@ -135,6 +177,12 @@ class OverviewStore(Transactions):
             return finished_since(conn, as_utc(since))
 
     @translated
+    def finished_buckets(self, since: datetime, bucket_s: int) -> list[tuple[int, str, float]]:
+        """See :func:`finished_buckets`."""
+        with self._read() as conn:
+            return finished_buckets(conn, as_utc(since), bucket_s)
+
+    @translated
     def failures_since(self, since: datetime) -> list[tuple[str, str | None]]:
         """See :func:`failures_since`."""
         with self._read() as conn:
@@ -150,7 +198,7 @@ class OverviewStore(Transactions):
     def stuck(self, before: datetime) -> tuple[int, PendingEvent | None]:
         """Events pending since before ``before``, and the oldest pending event."""
         with self._read() as conn:
-            return stuck(conn, as_utc(before)), listing.oldest_pending(conn)
+            return stuck(conn, as_utc(before)), oldest_pending(conn)
 
     @translated
     def source_counts(self, since: datetime) -> dict[str, dict[str, int]]:

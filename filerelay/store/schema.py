@@ -109,6 +109,8 @@ pipelines = Table(
     UniqueConstraint("event_id", "route", "run"),
     Index("ix_pipelines_route_event_id", "route", "event_id"),
     Index("ix_pipelines_finished_at", "finished_at"),
+    # an event's timeline and a page's routes look pipelines up by event (the API's reads)
+    Index("ix_pipelines_event_id", "event_id"),
 )
 
 steps = Table(

@@ -3,7 +3,12 @@ nothing changed), rollback; the alerts section replaced, acknowledged and silenc
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import Api
+
+# config pushes load and validate the whole config a few times: kept out of `make fast`
+pytestmark = pytest.mark.slow
 
 ALERTS = """\
 interval: 5s

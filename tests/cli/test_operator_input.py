@@ -39,6 +39,9 @@ BAD_INPUT = {
     "prune live state": (["db", "prune", "--older-than", "1d", "--state", "queued"], "unknown"),
     "health bad role": (["health", "--role", "boss"], "unknown role 'boss'"),
     "pause unknown source": (["pause", "--source", "nope", "-c", "CFG"], "unknown source 'nope'"),
+    "token bad role": (["tokens", "create", "x", "--role", "root"], "unknown role 'root'"),
+    "cancel nothing": (["cancel"], "give an event id or --pipeline ID"),
+    "cancel missing pipeline": (["cancel", "--pipeline", "77"], "no pipeline 77"),
 }
 
 

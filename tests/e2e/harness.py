@@ -37,9 +37,11 @@ def run_filerelay(
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a test process: no FILERELAY_* from the developer's shell."""
+    """The environment of a test process: no FILERELAY_* from the developer's shell, and no
+    HTTP API from `filerelay run` (it would bind 127.0.0.1:8700; tests/api serve their own)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FILERELAY_")}
     env.update(S3_TEST_ENV)
+    env["FILERELAY_API_SERVE"] = "false"
     env.update(extra)
     return env
 

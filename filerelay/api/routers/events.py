@@ -55,7 +55,7 @@ def event(
     dep: Deployment = Depends(deployment),
 ) -> EventDetail:
     """One event and every run of its pipelines: steps, attempts, errors, results."""
-    if not is_event_id(event_id):
+    if not is_event_id(event_id) or dep.store.get_event(event_id) is None:
         raise NotFoundError(f"no event {event_id!r}")
     (found,) = history(dep.store, event_id)
     return EventDetail.model_validate(found.to_json())

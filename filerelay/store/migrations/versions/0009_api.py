@@ -11,6 +11,8 @@ session cookies, shared by every API process. ``config_versions`` numbers the ve
 the deployment's config file pushed through the API (text masked). ``log_records`` keeps the
 recent warnings, errors and pipeline outcomes of every agent, capped. ``alert_acks`` records
 who acknowledged or silenced an alert instance. A cancel sets ``pipelines.cancel_requested``.
+``ix_pipelines_event_id``: an event's timeline and a page's routes find pipelines by event
+(the index on route, event_id could not serve them: a full scan per request on 1M rows).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def upgrade() -> None:
                 "cancel_requested", sa.Boolean(), nullable=False, server_default=sa.text("false")
             )
         )
+    # after the batch operation: on SQLite it may recreate the table with its indexes
+    op.create_index("ix_pipelines_event_id", "pipelines", ["event_id"])
     op.create_table(
         "api_tokens",
         sa.Column("id", sa.String(32), nullable=False),
@@ -116,5 +120,6 @@ def downgrade() -> None:
     op.drop_index("ix_audit_log_at", table_name="audit_log")
     op.drop_table("audit_log")
     op.drop_table("api_tokens")
+    op.drop_index("ix_pipelines_event_id", table_name="pipelines")
     with op.batch_alter_table("pipelines") as batch:
         batch.drop_column("cancel_requested")

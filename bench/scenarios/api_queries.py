@@ -1,0 +1,219 @@
+"""api_queries: the HTTP API's heaviest reads on a big store — ``GET events`` (first page),
+``GET events/{id}`` (a timeline) and ``GET summary?window=24h`` — p99 under 100 ms with
+1,000,000 events, on SQLite and on PostgreSQL.
+
+The rows are made by SQL (a recursive CTE on SQLite, ``generate_series`` on PostgreSQL), not
+through the pipeline: events spread over 30 days (so about 33,000 finish in the last 24 h),
+one pipeline and one step each, 6 % failed. A real uvicorn serves ``create_app`` over the
+store on loopback; each request is timed end to end by an HTTP client. The value is the
+worst p99 of the three routes over both databases; the baseline is ``GET health`` (the
+framework's floor). ``--quick`` uses 50,000 events. PostgreSQL comes from
+``FILERELAY_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``); without it the
+scenario measures SQLite only and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from bench.context import Context
+from bench.report import Result, Stats
+
+NAME = "api_queries"
+TARGET_MS = 100
+EVENTS = 1_000_000
+QUICK_EVENTS = 50_000
+SPAN_S = 30 * 86400
+PG_DSN = os.environ.get("FILERELAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+# One statement per table; :n rows, :now epoch seconds, :span seconds back.
+SQLITE_FILL = [
+    """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n)
+    INSERT INTO file_events SELECT printf('%032x', i), 'src' || (i % 4), '/data/f' || i,
+      'd' || (i % 97) || '/f' || i || '.bin', 1000, i, i, i, 1, 'k:' || i, NULL, '{}', 'bench',
+      'scan', t, CASE WHEN i % 17 = 0 THEN 'failed' ELSE 'succeeded' END,
+      CASE WHEN i % 17 = 0 THEN 'step s3: ReadTimeout: s3 timed out' END, NULL, t, u
+    FROM (SELECT i, datetime(:now - (i * :span) / :n, 'unixepoch') || '.000000' AS t,
+                 datetime(:now - (i * :span) / :n + 2, 'unixepoch') || '.000000' AS u FROM n)""",
+    """INSERT INTO pipelines (id, event_id, route, run, config_hash, status, current_position,
+      error, created_at, finished_at, cancel_requested)
+    SELECT rowid, id, 'route' || (rowid % 3), 1, 'h', state, 0, reason, created_at, updated_at, 0
+    FROM file_events""",
+    """INSERT INTO steps (pipeline_id, position, branch, name, action, status, attempts,
+      max_attempts, idempotency_key, started_at, finished_at, duration_ms, phase)
+    SELECT id, 0, 0, 's3', 's3', status, 1, 3, 'k' || id, created_at, finished_at, 40, 'main'
+    FROM pipelines""",
+]
+PG_FILL = [
+    """INSERT INTO file_events SELECT lpad(to_hex(i), 32, '0'), 'src' || (i % 4), '/data/f' || i,
+      'd' || (i % 97) || '/f' || i || '.bin', 1000, i, i, i, 1, 'k:' || i, NULL, '{}', 'bench',
+      'scan', t, CASE WHEN i % 17 = 0 THEN 'failed' ELSE 'succeeded' END,
+      CASE WHEN i % 17 = 0 THEN 'step s3: ReadTimeout: s3 timed out' END, NULL, t,
+      t + interval '2 seconds'
+    FROM (SELECT i, to_timestamp(:now - (i::float8 * :span) / :n) AT TIME ZONE 'UTC' AS t
+          FROM generate_series(1, :n) AS i) AS g""",
+    """INSERT INTO pipelines (id, event_id, route, run, config_hash, status, current_position,
+      error, created_at, finished_at, cancel_requested)
+    SELECT ('x' || right(id, 8))::bit(32)::int, id, 'route' || (size % 3), 1, 'h', state, 0,
+      reason, created_at, updated_at, false FROM file_events""",
+    """INSERT INTO steps (pipeline_id, position, branch, name, action, status, attempts,
+      max_attempts, idempotency_key, started_at, finished_at, duration_ms, phase)
+    SELECT id, 0, 0, 's3', 's3', status, 1, 3, 'k' || id, created_at, finished_at, 40, 'main'
+    FROM pipelines""",
+]
+
+
+def run(ctx: Context) -> Result:
+    count = QUICK_EVENTS if ctx.quick else EVENTS
+    repeat = 30 if ctx.quick else 100
+    found: dict[str, dict[str, float]] = {}
+    health: list[float] = []
+    sqlite_url = f"sqlite:///{ctx.tempdir('api') / 'store.db'}"
+    medians: dict[str, dict[str, float]] = {"sqlite": {}, "postgresql": {}}
+    found["sqlite"] = _measure(sqlite_url, SQLITE_FILL, count, repeat, health, medians["sqlite"])
+    notes = ""
+    with _pg_database() as pg_url:
+        if pg_url is None:
+            notes = "; PostgreSQL not reachable: SQLite only"
+        else:
+            found["postgresql"] = _measure(
+                pg_url, PG_FILL, count, repeat, health, medians["postgresql"]
+            )
+    worst = max(
+        (p99, f"{db} {route}") for db, routes in found.items() for route, p99 in routes.items()
+    )
+    return Result(
+        NAME,
+        "ms",
+        Stats.of([worst[0]]),
+        Stats.of(health),
+        "GET health",
+        target=TARGET_MS,
+        target_on="value",
+        better="lower",
+        notes=f"{count:,} events; worst p99: {worst[1]}; {repeat} requests per route{notes}",
+        extra={
+            "p99_ms": {
+                db: {r: round(v, 1) for r, v in routes.items()} for db, routes in found.items()
+            },
+            "median_ms": medians,
+        },
+    )
+
+
+def _measure(
+    url: str,
+    fill: list[str],
+    count: int,
+    repeat: int,
+    health: list[float],
+    medians: dict[str, float],
+) -> dict[str, float]:
+    import httpx
+    from sqlalchemy import text
+
+    from filerelay.ops import tokens
+    from filerelay.ops.deployment import Deployment
+    from filerelay.settings import load_settings
+    from filerelay.store.migrate import upgrade
+
+    settings = load_settings(
+        database_url=url, state_dir=url.rsplit("/", 1)[0].split("///")[-1] or "/tmp"
+    )
+    dep = Deployment.open(settings)
+    try:
+        upgrade(dep.store.engine)
+        params = {"n": count, "now": int(time.time()), "span": SPAN_S}
+        with dep.store.engine.begin() as conn:
+            for statement in fill:
+                conn.execute(text(statement), params)
+            conn.exec_driver_sql("ANALYZE")
+        token = tokens.create(
+            dep.control, f"bench-{uuid.uuid4().hex[:6]}", tokens.Role.VIEWER, None, "bench"
+        ).token
+        with (
+            _served(settings, dep) as base,
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client,
+        ):
+            ids = [f"{random.randint(1, count):032x}" for _ in range(repeat)]
+            routes = {
+                "events": lambda _i: "/api/v1/events?limit=50",
+                "event": lambda i: f"/api/v1/events/{ids[i]}",
+                "summary_24h": lambda _i: "/api/v1/summary?window=24h",
+            }
+            out = {}
+            for name, path in routes.items():
+                client.get(path(0))  # warm
+                times = [_timed(client, path(i)) for i in range(repeat)]
+                out[name] = _p99(times)
+                medians[name] = round(statistics.median(times), 1)
+            health.extend(_timed(client, "/api/v1/health") for _ in range(repeat))
+        return out
+    finally:
+        dep.close()
+
+
+def _timed(client: Any, path: str) -> float:
+    started = time.perf_counter()
+    got = client.get(path)
+    elapsed = (time.perf_counter() - started) * 1000
+    if got.status_code != 200:
+        raise RuntimeError(f"{path}: {got.status_code} {got.text[:200]}")
+    return elapsed
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+@contextmanager
+def _served(settings: Any, dep: Any) -> Iterator[str]:
+    import socket
+
+    import uvicorn
+
+    from filerelay.cli.serve import uvicorn_config, web_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.api_port = port
+    server = uvicorn.Server(uvicorn_config(web_app(settings, dep), settings))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextmanager
+def _pg_database() -> Iterator[str | None]:
+    try:
+        import psycopg
+
+        admin = psycopg.connect(PG_DSN, connect_timeout=3, autocommit=True)
+    except Exception:
+        yield None
+        return
+    name = f"filerelay_bench_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_DSN.rsplit("/", 1)[0].split("://", 1)[1]
+    try:
+        yield f"postgresql+psycopg://{base}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
