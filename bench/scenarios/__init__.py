@@ -6,6 +6,7 @@ from types import ModuleType
 
 from bench.scenarios import (
     api_queries,
+    console_pages,
     large_file,
     latency,
     pipeline_ceiling,
@@ -26,5 +27,6 @@ SCENARIOS: dict[str, ModuleType] = {
         routing,
         store_query,
         api_queries,
+        console_pages,
     )
 }

@@ -43,8 +43,9 @@ function charts(sum) {
   const throughput = lineChart({
     title: t("dash.throughput"),
     series: [
-      { name: "succeeded", cls: "ok", points: series.map((p) => ({ t: p.at, v: p.succeeded * perMin })) },
+      // failed first, so that succeeded is drawn on top where the two lines meet
       { name: "failed", cls: "bad", points: series.map((p) => ({ t: p.at, v: p.failed * perMin })) },
+      { name: "succeeded", cls: "ok", points: series.map((p) => ({ t: p.at, v: p.succeeded * perMin })) },
     ],
   });
   const latency = lineChart({
