@@ -19,6 +19,8 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.slow
 
 DESKTOP = {"width": 1280, "height": 800}
+#: a flat line (all zeros) has no height, so charts are waited for as attached, not visible
+THROUGHPUT = "[data-chart=throughput] polyline[data-series=succeeded]"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -112,7 +114,7 @@ def test_the_dashboard_draws_its_charts_with_data(admin: Any, console: Console) 
     wait_for(lambda: event_state(admin, "dash-2.txt") == "succeeded", 30, what="dash files done")
     # When the dashboard opens
     admin.goto(f"{console.base}/console/")
-    admin.wait_for_selector("[data-chart=throughput] polyline")
+    admin.wait_for_selector(THROUGHPUT, state="attached")
     # Then the tiles have numbers and the throughput line rises above its baseline
     assert admin.locator("[data-tile=success_rate] .tile-value").inner_text() != "—"
     ys = admin.eval_on_selector(
@@ -123,7 +125,7 @@ def test_the_dashboard_draws_its_charts_with_data(admin: Any, console: Console) 
     # And the window switch redraws for 24 h
     admin.click("button[data-window='24h']")
     admin.wait_for_selector("button[data-window='24h'][aria-pressed=true]")
-    admin.wait_for_selector("[data-chart=throughput] polyline")
+    admin.wait_for_selector(THROUGHPUT, state="attached")
 
 
 def test_a_dropped_file_appears_on_the_files_page_without_a_reload(
@@ -263,7 +265,7 @@ def test_the_chinese_ui_renders(browser: Any, console: Console) -> None:
 
 #: page → what shows that it has loaded its data
 PAGES = {
-    "": "[data-chart=throughput] polyline",
+    "": "[data-chart=throughput] polyline[data-series=succeeded]",
     "files": "table.grid tbody tr",
     "sources": ".tree li, .tree p",
     "agents": "table.grid tbody tr",
@@ -284,7 +286,7 @@ def test_a_screenshot_of_every_page(admin: Any, console: Console) -> None:
     # When every page is opened at 1280x800, then none shows an error, and each is saved
     for name, loaded in PAGES.items():
         admin.goto(f"{console.base}/console/{name}")
-        admin.wait_for_selector(loaded)
+        admin.wait_for_selector(loaded, state="attached")
         assert admin.locator("main .error[role=alert]").count() == 0, name
         admin.screenshot(path=str(SCREENSHOTS / f"{name or 'dashboard'}.png"), full_page=True)
     open_file(admin, console, "fail-shot.txt")
@@ -293,7 +295,7 @@ def test_a_screenshot_of_every_page(admin: Any, console: Console) -> None:
     admin.set_viewport_size(PHONE)
     for name in ["", "files"]:
         admin.goto(f"{console.base}/console/{name}")
-        admin.wait_for_selector(PAGES[name])
+        admin.wait_for_selector(PAGES[name], state="attached")
         width = admin.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{name or 'dashboard'} is {width}px wide"
         admin.screenshot(path=str(SCREENSHOTS / f"phone-{name or 'dashboard'}.png"), full_page=True)
