@@ -6,6 +6,7 @@ from types import ModuleType
 
 from bench.scenarios import (
     api_queries,
+    console_pages,
     large_file,
     latency,
     pipeline_ceiling,
@@ -28,5 +29,6 @@ SCENARIOS: dict[str, ModuleType] = {
         store_query,
         reports,
         api_queries,
+        console_pages,
     )
 }

