@@ -62,7 +62,11 @@ def build_watcher(
     # worker's events): not sending them halves the watcher's broker traffic
     app.conf.task_send_sent_event = False
     publish = CeleryPublisher(
-        app, settings.queue, settings.max_backlog, inline_step_s(loaded.model)
+        app,
+        settings.queue,
+        settings.max_backlog,
+        inline_step_s(loaded.model),
+        ingest_batch=settings.ingest_batch,
     )
     return Watcher(
         loaded.model.sources,

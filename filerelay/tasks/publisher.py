@@ -15,6 +15,7 @@ from filerelay.errors import FilerelayError
 from filerelay.model import FileEvent
 from filerelay.pipeline.messages import StepMessage
 from filerelay.pipeline.runner import Outcome
+from filerelay.tasks.batch import chunks, send_ingest_batch
 from filerelay.tasks.names import INGEST, STEP
 
 #: Hard time limit past the soft one (the step's timeout): time for the action to clean up.
@@ -79,11 +80,13 @@ class CeleryPublisher:
         queue: str,
         max_backlog: int | None = None,
         inline_step_s: float | None = None,
+        ingest_batch: int = 1,
     ) -> None:
         self.app = app
         self.queue = queue
         self.max_backlog = max_backlog
         self.inline_step_s = inline_step_s  # see send_ingest
+        self.ingest_batch = ingest_batch  # events per message at most (filerelay.tasks.batch)
 
     def queue_depth(self) -> int:
         """Messages waiting in this publisher's queue."""
@@ -95,9 +98,22 @@ class CeleryPublisher:
             if depth >= self.max_backlog:
                 raise BacklogFull(f"queue {self.queue} holds {depth} messages (max_backlog)")
         with self.app.producer_or_acquire() as producer, _batch(producer):
-            for event in events:
+            for chunk in chunks(events, self.ingest_batch):
+                if len(chunk) > 1:  # a backlog: several events per message (tasks.batch)
+                    send_ingest_batch(
+                        self.app,
+                        chunk,
+                        self.queue,
+                        producer=producer,
+                        inline_step_s=self.inline_step_s,
+                    )
+                    continue
                 send_ingest(
-                    self.app, event, self.queue, producer=producer, inline_step_s=self.inline_step_s
+                    self.app,
+                    chunk[0],
+                    self.queue,
+                    producer=producer,
+                    inline_step_s=self.inline_step_s,
                 )
 
 
