@@ -5,18 +5,20 @@ A Celery message costs a worker about 2 ms of CPU on a 2-core machine (the consu
 events, the late ack), as much as recording, routing and copying a small file. With a backlog
 the watcher's publisher hands over many events at once; :func:`chunks` cuts them into batches
 of at most ``FILERELAY_INGEST_BATCH`` events (spread so that every worker process gets one),
-and the worker runs :func:`ingest` for each event of a batch in turn. Each file keeps its own
-rows, transaction, inline first step, lease, retries and timeline; only the broker message is
-shared. Flower shows a batch's files in its ``argsrepr``.
+and the worker records every event of a batch in one store transaction (each exactly as a
+single ingest records it), then starts each file's pipelines in turn. Each file keeps its own
+rows, inline first step, lease, retries and timeline; only the broker message and the
+recording transaction are shared. Flower shows a batch's files in its ``argsrepr``.
 
 Time limits. A single ingest's soft time limit is the longest first-step timeout
 (:func:`filerelay.pipeline.inline.inline_step_s`), which bounds the first step run inside it.
-A batch carries that limit as ``inline_s`` and applies it to each event in turn (a
-``SIGALRM`` timer in the prefork child that runs it, raising the same
-:class:`~celery.exceptions.SoftTimeLimitExceeded`); the task's hard limit is the sum plus the
-kill margin. A store outage in the middle of a batch re-sends the events not yet ingested,
-with backoff; the ones before it are done (a redelivery of them is a duplicate and runs
-nothing).
+A batch carries that limit as ``inline_s`` and applies it to the recording, then to each
+event in turn (a ``SIGALRM`` timer in the prefork child that runs it, raising the same
+:class:`~celery.exceptions.SoftTimeLimitExceeded`); the task's hard limit is their sum plus
+the kill margin. A store outage while recording re-sends the whole batch, with backoff; one
+later re-sends the events not yet started (recorded already: their redelivery hands out
+their unclaimed steps, and a first step claimed for the batch is re-driven by the reconciler
+once its lease lapses); the ones before it are done.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from filerelay.errors import ConfigError, StoreError
 from filerelay.model import FileEvent
 from filerelay.pipeline.messages import StepMessage
-from filerelay.pipeline.runner import ingest
+from filerelay.pipeline.runner import prepare, started
 from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.tasks.names import INGEST_BATCH
 
@@ -76,7 +78,8 @@ def send_ingest_batch(
     inline_step_s: float | None = None,
 ) -> None:
     """Publish one ``filerelay.ingest_batch`` task carrying ``events``."""
-    hard_s = (inline_step_s * len(events) + KILL_AFTER_S) if inline_step_s else None
+    # one share for recording the batch, one per event
+    hard_s = (inline_step_s * (len(events) + 1) + KILL_AFTER_S) if inline_step_s else None
     app.send_task(
         INGEST_BATCH,
         args=[[event.to_message() for event in events]],
@@ -97,9 +100,20 @@ def run_batch(
     inline_s: float | None,
     send: Callable[[list[StepMessage]], None],
 ) -> None:
-    """Ingest each event of a batch in turn, sending each one's next steps as it ends."""
-    for index, message in enumerate(events):
-        event = FileEvent.from_message(message)
+    """Record every event of a batch in one transaction, then start each one's pipelines
+    in turn (its first step run here), sending its next steps as it ends."""
+    try:
+        with time_limit(inline_s):
+            runtime = holder.get()
+            prepared = [
+                prepare(runtime, FileEvent.from_message(message), None, inline_s)
+                for message in events
+            ]
+            admitted = runtime.store.admit_many([(p.event, p.verdict, p.inline) for p in prepared])
+    except (StoreError, ConfigError, SoftTimeLimitExceeded) as exc:
+        _retry_rest(task, events, inline_s, exc)
+    for index, (ready, admission) in enumerate(zip(prepared, admitted, strict=True)):
+        event = ready.event
         try:
             with (
                 structlog.contextvars.bound_contextvars(
@@ -107,8 +121,10 @@ def run_batch(
                 ),
                 time_limit(inline_s),
             ):
-                outcome = ingest(holder.get(), event, None, inline_s, send=send)
+                outcome = started(runtime, ready, admission, None, send)
         except (StoreError, ConfigError, SoftTimeLimitExceeded) as exc:
+            # the rest are recorded: their redelivery sends their unclaimed steps, and a
+            # first step claimed for here is re-driven once its lease lapses
             _retry_rest(task, events[index:], inline_s, exc)
         send(outcome.enqueue)
 

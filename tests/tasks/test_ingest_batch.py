@@ -65,7 +65,7 @@ def test_a_batch_message_lists_its_files_and_a_single_event_stays_an_ingest(tmp_
     # and a batch shows Flower each file it carries, with a hard limit for all of them
     assert batch["headers"]["argsrepr"].startswith("10 files: event_id=")
     assert batch["headers"]["argsrepr"].count("path=/x/d/") == 10
-    assert batch["headers"]["timelimit"] == [10 * 30.0 + 20.0, None]
+    assert batch["headers"]["timelimit"] == [(10 + 1) * 30.0 + 20.0, None]
 
 
 def test_an_events_time_limit_interrupts_it_and_is_disarmed_after():
