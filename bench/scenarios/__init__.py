@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from bench.scenarios import (
+    embedded,
     large_file,
     latency,
     pipeline_ceiling,
@@ -24,5 +25,6 @@ SCENARIOS: dict[str, ModuleType] = {
         watch_scale,
         routing,
         store_query,
+        embedded,
     )
 }

@@ -38,7 +38,7 @@ def run(ctx: Context) -> Result:
         Stats.of(relay_rates),
         Stats.of(celery_rates),
         "Celery trivial tasks, one per file",
-        target=0.5,
+        target=1.0,
         notes=f"{burst.files} files x 4 KiB, copy step (no fsync), silence "
         f"{pipelines.SILENCE_S:g} s, worker {pipelines.WORKER_POOL} -C "
         f"{pipelines.WORKER_CONCURRENCY} on both sides; Celery 2-task chains: {chains:.0f} "
