@@ -4,9 +4,10 @@
 Baseline: Celery itself on the same Redis with filerelay's own Celery settings (late acks,
 prefetch 1, JSON, task events) and the same worker flags (prefork, the same concurrency),
 draining one trivial task per file, from the first publish to the last task run — filerelay
-sends one message per file too (the ingest runs a route's first step itself). The same run
-also measures two-task chains per file (a task that publishes a second one), the pattern
-filerelay had while every step went through the broker, and reports it in ``extra``.
+sends up to 16 files per message in a burst (ingest batches; the ingest runs a route's first
+step itself). The same run also measures two-task chains per file (a task that publishes a
+second one), the pattern filerelay had while every step went through the broker, and reports
+it in ``extra``.
 """
 
 from __future__ import annotations
