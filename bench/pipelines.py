@@ -57,7 +57,7 @@ def start(relay: Relay, concurrency: int = WORKER_CONCURRENCY, pool: str = WORKE
     """Start a worker and a watcher side by side and wait until both are ready."""
     worker = relay.start_worker(concurrency, pool)
     watcher = relay.start_watcher()
-    worker.wait_log(" ready", 120)
+    worker.wait_log("worker_ready", 120)
     watcher.wait_log('"watcher_ready"', 120)
 
 

@@ -67,7 +67,7 @@ def one_round(files: int, broker: str | None) -> float:
         )
         try:
             text = lambda: (root / "run.log").read_text(errors="replace")  # noqa: E731
-            _wait(lambda: "watcher_ready" in text() and " ready" in text(), 120, "ready")
+            _wait(lambda: "watcher_ready" in text() and "worker_ready" in text(), 120, "ready")
             start = time.monotonic()
             for i in range(files):
                 sub = inbox / f"d{i % 20}"

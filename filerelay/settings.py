@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         description="Back pressure: while the broker queue holds this many messages, the "
         "watcher keeps new events in its outbox (unset: no limit).",
     )
+    ingest_batch: int = Field(
+        default=16,
+        ge=1,
+        description="Events the watcher puts in one ingest message at most when it has a "
+        "backlog (one per message when idle); each file keeps its own rows, steps and "
+        "retries. 1: one message per file.",
+    )
     audit_interval_s: float = Field(
         default=300.0,
         gt=0,

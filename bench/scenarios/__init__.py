@@ -7,6 +7,7 @@ from types import ModuleType
 from bench.scenarios import (
     api_queries,
     console_pages,
+    embedded,
     large_file,
     latency,
     pipeline_ceiling,
@@ -30,5 +31,6 @@ SCENARIOS: dict[str, ModuleType] = {
         reports,
         api_queries,
         console_pages,
+        embedded,
     )
 }

@@ -42,7 +42,7 @@ def run(ctx: Context) -> Result:
         Stats.of(reconcile),
         Stats.of(walks),
         "os.scandir walk",
-        target=3.0,
+        target=2.0,
         better="lower",
         notes=f"{files:,} files; first start on the tree (every file new: walked, held "
         f"{pipelines.SILENCE_S:g} s, written to the outbox and published); RSS target "

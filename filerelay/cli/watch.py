@@ -69,6 +69,7 @@ def build_watcher(
         inline_step_s(loaded.model),
         agent=agent_id(settings),
         shared_sources=frozenset(s.name for s in loaded.model.sources if s.shared),
+        ingest_batch=settings.ingest_batch,
     )
     return Watcher(
         loaded.model.sources,

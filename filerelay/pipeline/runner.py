@@ -44,6 +44,7 @@ from filerelay.pipeline.runtime import Rules, Runtime
 from filerelay.pipeline.trust import REFUSED, refusal
 from filerelay.routing.match import Match
 from filerelay.store import (
+    Admission,
     Advance,
     ClaimedStep,
     InlineClaim,
@@ -82,14 +83,55 @@ def ingest(
     publishes the other first steps before that step runs, so other routes do not wait
     for it.
     """
-    bound = log.bind(event_id=event.event_id, source=event.source, relpath=event.relpath)
+    prepared = prepare(runtime, event, rules_sha256, inline_budget_s)
+    admitted = runtime.store.admit(prepared.event, prepared.verdict, prepared.inline)
+    return started(runtime, prepared, admitted, rules_sha256, send)
+
+
+@dataclass
+class Prepared:
+    """An event checked, re-stated and routed: what its admission records."""
+
+    event: FileEvent
+    rules: Rules | None
+    matches: list[Match]
+    verdict: Verdict
+    owner: str
+    inline: InlineClaim | None
+
+
+def prepare(
+    runtime: Runtime,
+    event: FileEvent,
+    rules_sha256: str | None = None,
+    inline_budget_s: float | None = None,
+) -> Prepared:
+    """The part of :func:`ingest` before its transaction (no store write)."""
     rules, matches, verdict = _decide(runtime, event, rules_sha256)
     if verdict.reason and verdict.reason.startswith(REFUSED):
         # recorded under a key of its own: a forged key must not make a real file a duplicate
         event = event.model_copy(update={"dedup_key": f"{REFUSED}:{event.event_id}"})
     owner = new_owner(runtime.owner_tag)
     inline = _inline_slot(runtime, rules, matches, owner, inline_budget_s)
-    admitted = runtime.store.admit(event, verdict, inline)
+    return Prepared(event, rules, matches, verdict, owner, inline)
+
+
+def started(
+    runtime: Runtime,
+    prepared: Prepared,
+    admitted: Admission,
+    rules_sha256: str | None = None,
+    send: Callable[[list[StepMessage]], None] | None = None,
+) -> Outcome:
+    """The part of :func:`ingest` after its transaction: log what was recorded, run the
+    claimed first step, and return the other first steps to send."""
+    event, rules, matches, verdict = (
+        prepared.event,
+        prepared.rules,
+        prepared.matches,
+        prepared.verdict,
+    )
+    bound = log.bind(event_id=event.event_id, source=event.source, relpath=event.relpath)
     recorded = admitted.recorded
     if not admitted.created:
         if not recorded.is_new:
@@ -115,7 +157,7 @@ def ingest(
             out = Outcome()
         step = rules.step(claim.route, claim.position, claim.branch)
         with _step_context(claim):
-            out.enqueue.extend(_execute(runtime, rules, step, claim, owner).enqueue)
+            out.enqueue.extend(_execute(runtime, rules, step, claim, prepared.owner).enqueue)
     return out
 
 

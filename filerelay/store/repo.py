@@ -17,6 +17,7 @@ reconciler); ``fail_poisoned`` fails a step whose worker died on every attempt.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -97,6 +98,19 @@ class Store(Transactions):
         """
         return self._write_racing(
             lambda conn: admission.admit(conn, event, verdict, utcnow(), inline)
+        )
+
+    @translated
+    def admit_many(
+        self, admissions: Sequence[tuple[FileEvent, Verdict, InlineClaim | None]]
+    ) -> list[Admission]:
+        """:meth:`admit` several events in one transaction (an ingest batch's): each event
+        is recorded exactly as :meth:`admit` would, one transaction's commit for all."""
+        return self._write_racing(
+            lambda conn: [
+                admission.admit(conn, event, verdict, utcnow(), inline)
+                for event, verdict, inline in admissions
+            ]
         )
 
     # --- pipelines ------------------------------------------------------------------------

@@ -28,7 +28,8 @@ from filerelay.pipeline.runtime import RuntimeHolder
 from filerelay.settings import Settings
 from filerelay.statedir import private_dir
 from filerelay.tasks import embedded
-from filerelay.tasks.names import INGEST, STEP
+from filerelay.tasks.batch import run_batch
+from filerelay.tasks.names import INGEST, INGEST_BATCH, STEP
 from filerelay.tasks.publisher import PUBLISH_RETRY_POLICY, enqueue
 from filerelay.tasks.signals import connect_worker_signals
 from filerelay.tasks.signing import SigningAMQP, VerifiedRequest
@@ -156,6 +157,18 @@ def make_celery(settings: Settings, hooks: Sequence[StepHooks] = ()) -> Celery:
                 send=lambda msgs: enqueue(app, Outcome(msgs), settings.queue),
             )
         enqueue(app, outcome, settings.queue)
+
+    @app.task(
+        name=INGEST_BATCH, bind=True, ignore_result=True, max_retries=None, Request=VerifiedRequest
+    )
+    def ingest_batch_task(
+        self: Task, events: list[dict[str, Any]], inline_s: float | None = None
+    ) -> None:
+        """Record, route and start the pipelines of several stable files, one after the
+        other (:mod:`filerelay.tasks.batch`)."""
+        run_batch(
+            self, holder, events, inline_s, lambda msgs: enqueue(app, Outcome(msgs), settings.queue)
+        )
 
     @app.task(name=STEP, bind=True, ignore_result=True, max_retries=None, Request=VerifiedRequest)
     def step_task(

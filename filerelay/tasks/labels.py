@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from filerelay.tasks.names import INGEST, STEP
+from filerelay.tasks.names import INGEST, INGEST_BATCH, STEP
 
 
 def task_labels(name: str, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -12,6 +12,8 @@ def task_labels(name: str, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     labels: dict[str, Any] = {}
     if name == INGEST and args and isinstance(args[0], dict):
         labels = {"event_id": args[0].get("event_id"), "source": args[0].get("source")}
+    elif name == INGEST_BATCH and args and isinstance(args[0], list):
+        labels = {"files": len(args[0])}
     elif name == STEP:
         labels = {
             "event_id": kwargs.get("event_id"),

@@ -4,4 +4,5 @@
 from __future__ import annotations
 
 INGEST = "filerelay.ingest"
+INGEST_BATCH = "filerelay.ingest_batch"
 STEP = "filerelay.step"

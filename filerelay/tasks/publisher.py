@@ -16,6 +16,7 @@ from filerelay.fleet.identity import queue_for
 from filerelay.model import FileEvent
 from filerelay.pipeline.messages import StepMessage
 from filerelay.pipeline.runner import Outcome
+from filerelay.tasks.batch import chunks, send_ingest_batch
 from filerelay.tasks.names import INGEST, STEP
 
 #: Hard time limit past the soft one (the step's timeout): time for the action to clean up.
@@ -89,6 +90,7 @@ class CeleryPublisher:
         queue: str,
         max_backlog: int | None = None,
         inline_step_s: float | None = None,
+        ingest_batch: int = 1,
         *,
         agent: str = "",
         shared_sources: frozenset[str] = frozenset(),
@@ -99,6 +101,7 @@ class CeleryPublisher:
         self.inline_step_s = inline_step_s  # see send_ingest
         self.agent = agent  # stamped on every event: its steps that read the file stay here
         self.shared_sources = shared_sources
+        self.ingest_batch = ingest_batch  # events per message at most (filerelay.tasks.batch)
 
     def queue_depth(self) -> int:
         """Messages waiting in the queue this watcher's ingests go to (its host's)."""
@@ -110,17 +113,37 @@ class CeleryPublisher:
             if depth >= self.max_backlog:
                 raise BacklogFull(f"queue {self.queue} holds {depth} messages (max_backlog)")
         with self.app.producer_or_acquire() as producer, _batch(producer):
-            for event in events:
-                if self.agent and not event.agent:
-                    event = event.model_copy(update={"agent": self.agent})
-                send_ingest(
-                    self.app,
-                    event,
-                    self.queue,
-                    producer=producer,
-                    inline_step_s=self.inline_step_s,
-                    shared_sources=self.shared_sources,
-                )
+            for queue, group in self._by_queue(events).items():
+                for chunk in chunks(group, self.ingest_batch):
+                    if len(chunk) > 1:  # a backlog: several events per message (tasks.batch)
+                        send_ingest_batch(
+                            self.app,
+                            chunk,
+                            queue,
+                            producer=producer,
+                            inline_step_s=self.inline_step_s,
+                        )
+                        continue
+                    send_ingest(
+                        self.app,
+                        chunk[0],
+                        self.queue,
+                        producer=producer,
+                        inline_step_s=self.inline_step_s,
+                        shared_sources=self.shared_sources,
+                    )
+
+    def _by_queue(self, events: list[FileEvent]) -> dict[str, list[FileEvent]]:
+        """The events, stamped with this host's agent id, by the queue their ingest goes to
+        (this host's, or the shared one for a ``shared: true`` source): a batch never mixes
+        two queues."""
+        groups: dict[str, list[FileEvent]] = {}
+        for event in events:
+            if self.agent and not event.agent:
+                event = event.model_copy(update={"agent": self.agent})
+            queue = ingest_queue(self.queue, event, self.shared_sources)
+            groups.setdefault(queue, []).append(event)
+        return groups
 
 
 def _batch(producer: Any) -> AbstractContextManager[Any]:

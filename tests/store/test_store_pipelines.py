@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from filerelay.errors import StoreError
 from filerelay.model import FileEvent
-from filerelay.store import Advance, RoutePlan, Store, pipelines
+from filerelay.store import Advance, RoutePlan, Store, Verdict, pipelines
 from filerelay.store.db import utcnow
 from tests.store.store_helpers import (
     admit,
@@ -201,3 +201,20 @@ def test_event_fails_with_the_failing_pipelines_error(store: Store) -> None:
 def test_advance_of_unknown_pipeline_is_an_error(store: Store) -> None:
     with pytest.raises(StoreError, match="no pipeline 424242"):
         store.advance(424242)
+
+
+def test_admitting_a_batch_records_each_event_as_admitting_it_alone(store: Store) -> None:
+    # given three file versions, the third a second delivery of the first
+    first, second = make_event("b/1.bin"), make_event("b/2.bin")
+    plans = [plan("video", step(0, "s3"))]
+    verdict = Verdict(plans, "h")
+    # when an ingest batch admits them in one transaction
+    admitted = store.admit_many([(first, verdict, None), (second, verdict, None)])
+    again = store.admit_many([(first, verdict, None)])
+    # then each has its own event and pipeline, as with one admit each, and a second
+    # delivery creates nothing
+    assert [a.created for a in admitted] == [True, True]
+    for event in (first, second):
+        assert store.get_event(event.event_id).state == "processing"
+        assert [p.route for p in store.pipelines_of(event.event_id)] == ["video"]
+    assert [a.created for a in again] == [False]
