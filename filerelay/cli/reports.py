@@ -10,6 +10,7 @@ import typer
 
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
 from filerelay.config.reports import ReportsConfig, SloConfig
+from filerelay.fleet.identity import parse_labels
 from filerelay.ops import open_store
 from filerelay.ops import reports as ops
 from filerelay.ops.inputs import parse_time
@@ -32,6 +33,9 @@ def report(
     source: list[str] = typer.Option([], "--source", help="Only this source (repeatable)."),
     route: list[str] = typer.Option([], "--route", help="Only this route (repeatable)."),
     agent: list[str] = typer.Option([], "--agent", help="Only files of this host (repeatable)."),
+    label: str | None = typer.Option(
+        None, "--label", help="Only files of the hosts whose agents carry these labels (k=v,k2=v2)."
+    ),
     fmt: str = typer.Option("text", "--format", help="text, json, csv or html."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write to this file."),
     config: Path | None = CONFIG_OPTION,
@@ -45,11 +49,12 @@ def report(
     settings = settings_for(config)
     start = run_guarded(lambda: parse_time(since, "--since"))
     end = run_guarded(lambda: parse_time(until, "--until"))
+    labels = run_guarded(lambda: parse_labels(label, "--label")) if label else None
     store = run_guarded(lambda: open_store(settings, existing=True))
     data = run_guarded(
         lambda: ops.build_report(
             store, period=period, since=start, until=end, sources=source, routes=route,
-            hosts=agent, config=reports_cfg, slos=slos,
+            hosts=agent, config=reports_cfg, slos=slos, labels=labels,
         )
     )  # fmt: skip
     text = run_guarded(lambda: ops.render(data, fmt))

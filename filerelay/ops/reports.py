@@ -4,16 +4,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from filerelay.config.reports import ReportsConfig, SloConfig
 from filerelay.errors import UsageError
+from filerelay.fleet.identity import selects
 from filerelay.reports import build, slo
 from filerelay.reports.data import Filters, RollupReader
 from filerelay.store import Store
 from filerelay.store import rollups as rollup_rows
 from filerelay.store.db import utcnow
+from filerelay.store.fleet import FleetStore
 
 FORMATS = ("text", "json", "csv", "html")
 
@@ -30,10 +32,14 @@ def build_report(
     config: ReportsConfig | None = None,
     slos: list[SloConfig] | None = None,
     now: datetime | None = None,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report of a period (``day``/``week``/``month`` up to now, or ``since``/``until``)
-    filtered by source, route and agent host, as a JSON-ready dict."""
+    filtered by source, route, agent host and agent ``labels`` (the hosts of the agents that
+    carry them), as a JSON-ready dict."""
     now = now or utcnow()
+    if labels:
+        hosts = [*(hosts or []), *hosts_labelled(store, labels)]
     if period is not None and period not in build.PERIODS:
         raise UsageError(f"--period: {period!r} is not one of {', '.join(build.PERIODS)}")
     if since is not None and until is not None and since >= until:
@@ -42,6 +48,17 @@ def build_report(
     flt = Filters(sources or [], routes or [], hosts or [])
     reader = RollupReader(store.engine)
     return build.build_report(reader, chosen, flt, config or ReportsConfig(), slos or [], now)
+
+
+def hosts_labelled(store: Store, labels: dict[str, str]) -> list[str]:
+    """The hosts of every agent ever recorded with ``labels``; UsageError when there is none
+    (an empty filter would report every host)."""
+    rows = FleetStore(store.engine).agents(datetime(1970, 1, 1, tzinfo=UTC))
+    hosts = sorted({r.host for r in rows if selects(labels, r.labels or {})})
+    if not hosts:
+        wanted = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        raise UsageError(f"--label: no agent has the labels {wanted}")
+    return hosts
 
 
 def render(report: dict[str, Any], fmt: str) -> str:

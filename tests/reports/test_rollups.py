@@ -14,9 +14,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from filerelay.cli import app
+from filerelay.errors import UsageError
 from filerelay.model import EventState
 from filerelay.ops import reports as ops
 from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.store.agents import AgentInfo
 from filerelay.store.db import utcnow
 from filerelay.store.records import Verdict
 from filerelay.store.schema import rollups
@@ -148,3 +150,20 @@ def test_config_mistakes_are_located(tmp_path: Path) -> None:
     assert "slos[0].route: unknown route 'vidoe'; did you mean 'video'?" in text
     assert "reports.schedule[0].channels[0]: unknown alert channel 'chta'" in text
     assert "alerts.rules[0].slo: unknown SLO 'fast'" in text
+
+
+def test_a_report_of_the_hosts_whose_agents_carry_a_label(store: Store) -> None:
+    # given files from two hosts, whose agents carry different labels
+    for host, name in (("h1", "a"), ("h2", "b"), ("h2", "c")):
+        store.admit(
+            make_event(f"v/{name}.txt", size=1, host=host), Verdict(state=EventState.SKIPPED)
+        )
+    for host, site in (("h1", "sh"), ("h2", "bj")):
+        info = AgentInfo(f"w-{host}", "worker", host, 1, "x", 5.0, labels={"site": site})
+        store.register_agent(info)
+    # when reported for the label site=bj / then only h2's files count
+    report = ops.build_report(store, period="day", labels={"site": "bj"})
+    assert report["summary"]["files"]["current"] == 2
+    # and a label no agent carries is a usage error, not a report of every host
+    with pytest.raises(UsageError, match="no agent has the labels site=nowhere"):
+        ops.build_report(store, period="day", labels={"site": "nowhere"})
