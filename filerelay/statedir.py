@@ -34,10 +34,21 @@ def private_dir(path: Path | str, *, tighten: bool = True) -> Path:
 
 
 def private_file(path: Path | str) -> Path:
-    """Create ``path`` empty and 0600 if it does not exist; make an existing one 0600."""
+    """Create ``path`` empty and 0600 if it does not exist; make an existing one 0600.
+
+    An existing file is never opened here, only chmod'ed by name: it may be a SQLite database
+    this process already has open, and closing *any* descriptor of a file drops every POSIX
+    lock the process holds on it, SQLite's included (the shared lock of each WAL connection:
+    without it another process may checkpoint and delete the WAL under this one's
+    connections, which then read stale pages and lose their writes)."""
     file = Path(path)
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE)
     try:
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        with contextlib.suppress(OSError):  # not ours to change (another owner): leave it
+            os.chmod(file, PRIVATE_FILE_MODE)
+        return file
+    try:  # a new file (a new inode): nobody holds a lock on it yet
         with contextlib.suppress(OSError):
             os.fchmod(fd, PRIVATE_FILE_MODE)
     finally:

@@ -175,12 +175,6 @@ def test_a_file_uploaded_through_the_page_is_delivered(
     wait_for(lambda: console.receiver.got("uploaded-by-page.txt"), 30, what="upload delivered")
 
 
-@pytest.mark.xfail(
-    reason="with a `filerelay serve` beside `filerelay run` on one SQLite store, run's watcher "
-    "stops seeing the store's changes (its heartbeat and pause poller read stale rows), so "
-    "it never learns of the pause; reported to the lead",
-    strict=False,
-)
 def test_pause_holds_files_and_resume_releases_them(admin: Any, console: Console) -> None:
     # Given the `held` source paused from the Sources page
     admin.goto(f"{console.base}/console/sources")
