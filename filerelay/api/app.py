@@ -24,10 +24,13 @@ from filerelay.api.routers import (
     admin,
     config,
     events,
+    fleet,
     health,
+    limits,
     live,
     monitor,
     pipelines,
+    reports,
     session,
     sources,
     summary,
@@ -52,7 +55,10 @@ def create_app(settings: Settings, dep: Deployment | None = None) -> FastAPI:
     app = FastAPI(
         title="filerelay",
         version=__version__,
-        description="The HTTP API of filerelay: events, sources, agents, config, alerts, logs.",
+        description=(
+            "The HTTP API of filerelay: events, sources, agents, config, alerts, logs, "
+            "breakers, reports, SLOs, fleet."
+        ),
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=None,
         redoc_url=None,
@@ -64,7 +70,10 @@ def create_app(settings: Settings, dep: Deployment | None = None) -> FastAPI:
     app.state.brake = FailureBrake(settings.api_auth_failures_per_minute)
     app.state.session_key = None
     problems.install(app)
-    routers = (health, session, events, pipelines, summary, sources, monitor, live, config, admin)
+    routers = (
+        *(health, session, events, pipelines, summary, sources, monitor, live, config),
+        *(admin, limits, reports, fleet),
+    )
     for module in routers:
         _document_roles(module.router.routes)
         app.include_router(module.router, prefix=PREFIX)

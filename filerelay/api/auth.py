@@ -49,8 +49,10 @@ ACTIONS: dict[str, Role] = {
     "sources.upload": Role.OPERATOR,
     "submit": Role.OPERATOR,
     "alerts.ack": Role.OPERATOR,
+    "breakers.close": Role.OPERATOR,
     "config.write": Role.ADMIN,
     "alerts.config": Role.ADMIN,
+    "fleet.write": Role.ADMIN,
     "tokens": Role.ADMIN,
     "audit.read": Role.ADMIN,
 }

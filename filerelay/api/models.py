@@ -352,6 +352,7 @@ class Agent(BaseModel):
     last_heartbeat_at: datetime
     stopped_at: datetime | None
     state: str
+    labels: dict[str, str] | None = None
 
 
 class LogRecord(BaseModel):

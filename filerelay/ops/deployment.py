@@ -18,6 +18,7 @@ from filerelay.ops.config import check_config
 from filerelay.settings import Settings
 from filerelay.store import Store
 from filerelay.store.admin import ControlStore
+from filerelay.store.fleet import FleetStore
 from filerelay.store.overview import OverviewStore
 
 
@@ -72,6 +73,10 @@ class Deployment:
         except (ConfigError, OSError):
             return []
         return list(loaded.model.sources) if loaded else []
+
+    def fleet(self) -> FleetStore:
+        """The config center's facade on the deployment's store."""
+        return FleetStore(self.store.engine)
 
     def close(self) -> None:
         """Release the store's connections."""

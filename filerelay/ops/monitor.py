@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from filerelay.errors import NotFoundError, UsageError
+from filerelay.errors import ConfigError, NotFoundError, UsageError
+from filerelay.fleet.identity import parse_labels, selects
 from filerelay.ops.deployment import Deployment
 from filerelay.store.control import LogFilter
 from filerelay.store.rows import AgentRow
@@ -25,9 +26,21 @@ class AgentView:
     recent_errors: list[dict[str, Any]]
 
 
-def list_agents(dep: Deployment) -> list[AgentRow]:
-    """Agents heard from within a day, each with its state now."""
-    return dep.store.agents(datetime.now(UTC) - SEEN_WITHIN)
+def list_agents(dep: Deployment, labels: dict[str, str] | None = None) -> list[AgentRow]:
+    """Agents heard from within a day, each with its state now; with ``labels``, only the
+    agents having every one of them."""
+    rows = dep.store.agents(datetime.now(UTC) - SEEN_WITHIN)
+    return [r for r in rows if selects(labels or {}, r.labels or {})]
+
+
+def label_filter(text: str | None) -> dict[str, str] | None:
+    """``k=v[,k=v]`` from operator input as labels (UsageError naming ``label``)."""
+    if not text:
+        return None
+    try:
+        return parse_labels(text, "label")
+    except ConfigError as exc:
+        raise UsageError(str(exc.problems[0]).lstrip(": ")) from None
 
 
 def get_agent(dep: Deployment, agent_id: str) -> AgentView:

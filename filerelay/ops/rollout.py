@@ -14,12 +14,15 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ruamel.yaml import YAML
 
 from filerelay.actions.registry import default_registry
 from filerelay.config import ActionCatalog, parse_config_text
 from filerelay.config.envsubst import references
 from filerelay.config.stored import masked_config_text
-from filerelay.errors import ConfigError, UsageError
+from filerelay.errors import ConfigError, ConfigProblem, NotFoundError, UsageError
 from filerelay.fleet.identity import parse_labels, selects
 from filerelay.model import JSONDict
 from filerelay.ops import require_local_store
@@ -116,12 +119,60 @@ def check_pushable(text: str, name: str) -> None:
     env = {ref: os.environ.get(ref, "x") for ref in references(text)}
     catalog = ActionCatalog.from_registry(default_registry())
     parse_config_text(text, name, catalog, env=env, check_paths=False)
-    if masked_config_text(text) != text:
-        raise ConfigError(
-            f"{name}: holds literal secrets (a password, a token, a URL's user:password); the "
-            "store never keeps secrets: write each as a ${NAME} reference that every agent "
-            "sets in its environment"
-        )
+    masked = masked_config_text(text)
+    if masked != text:
+        raise ConfigError(secret_problems(text, masked, name))
+
+
+SECRET_MESSAGE = (
+    "holds literal secrets (a password, a token, a URL's user:password); the store never "
+    "keeps secrets: write each as a ${NAME} reference that every agent sets in its environment"
+)
+
+
+def secret_problems(text: str, masked: str, name: str) -> list[ConfigProblem]:
+    """Each field of ``text`` that its ``masked`` copy changed, located (file, line, dotted
+    field), as a problem saying to write it as a ``${NAME}`` reference."""
+    yaml = YAML(typ="rt", pure=True)
+    found: list[ConfigProblem] = []
+
+    def walk(node: Any, other: Any, path: str) -> None:
+        if isinstance(node, dict):
+            items: list[tuple[Any, Any]] = list(node.items())
+        elif isinstance(node, list):
+            items = list(enumerate(node))
+        else:
+            return
+        for key, value in items:
+            where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
+            if isinstance(value, str) and value != other[key]:
+                found.append(ConfigProblem(name, _line(node, key), where, SECRET_MESSAGE))
+            elif not isinstance(value, str):
+                walk(value, other[key], where)
+
+    try:
+        walk(yaml.load(text), yaml.load(masked), "")
+    except Exception:  # the masked text always parses; this is a guard, never expected
+        found = []
+    return found or [ConfigProblem(name, None, "", SECRET_MESSAGE)]
+
+
+def _line(node: Any, key: Any) -> int | None:
+    """The 1-based line of ``node[key]`` in the text ruamel read, when it knows it."""
+    lc = getattr(node, "lc", None)
+    try:
+        where = lc.value(key) if isinstance(node, dict) else lc.item(key)  # type: ignore[union-attr]
+        return int(where[0]) + 1
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
+
+
+def version_text(store: FleetStore, number: int) -> str:
+    """The config text of pushed version ``number`` (NotFoundError when there is none)."""
+    text = store.text(number)
+    if text is None:
+        raise NotFoundError(f"no config version {number} (see: GET /api/v1/fleet)")
+    return text
 
 
 def _selector(store: FleetStore, target: Target) -> JSONDict:

@@ -127,6 +127,22 @@ class FleetStore(Transactions):
             return VersionRow.of(row) if row is not None else None
 
     @translated
+    def text(self, number: int) -> str | None:
+        """The config text of version ``number``, or None."""
+        with self._read() as conn:
+            query = (
+                select(routing_configs.c.text)
+                .select_from(
+                    config_versions.join(
+                        routing_configs, routing_configs.c.sha256 == config_versions.c.sha256
+                    )
+                )
+                .where(config_versions.c.version == number)
+            )
+            found = conn.execute(query).scalar()
+            return None if found is None else str(found)
+
+    @translated
     def rollouts(self, limit: int = 20) -> list[RolloutRow]:
         """The newest rollouts, newest first."""
         with self._read() as conn:

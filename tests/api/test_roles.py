@@ -46,6 +46,15 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("POST", "/api/v1/alerts/no-rule/silence", "operator", None),
     ("GET", "/api/v1/alerts/config", "viewer", None),
     ("PUT", "/api/v1/alerts/config", "admin", {"text": "interval: x"}),
+    ("GET", "/api/v1/breakers", "viewer", None),
+    ("POST", "/api/v1/breakers/no-such-dest/close", "operator", None),
+    ("GET", "/api/v1/reports", "viewer", None),
+    ("GET", "/api/v1/reports.html", "viewer", None),
+    ("GET", "/api/v1/slos", "viewer", None),
+    ("GET", "/api/v1/fleet", "viewer", None),
+    ("POST", "/api/v1/fleet/push", "admin", {"text": "sources: 3"}),
+    ("POST", "/api/v1/fleet/promote", "admin", None),
+    ("POST", "/api/v1/fleet/rollback", "admin", {"version": 999999}),
 ]
 #: the SSE routes are checked by test_live (a stream never ends by itself)
 STREAMS = {"/api/v1/stream", "/api/v1/logs/stream"}
@@ -103,4 +112,5 @@ def _template(path: str) -> str:
     path = path.replace("/agents/nobody", "/agents/{agent_id}")
     path = path.replace("/rollback/999999", "/rollback/{version}")
     path = path.replace("/alerts/no-rule/", "/alerts/{rule}/")
+    path = path.replace("/breakers/no-such-dest/", "/breakers/{destination}/")
     return path.replace("/tokens/no-such-token", "/tokens/{name}")

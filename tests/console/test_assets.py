@@ -39,7 +39,7 @@ def test_the_console_has_its_pages() -> None:
     # Given the static folder, then every page of the issue has its module
     pages = {p.stem for p in (STATIC_DIR / "js" / "pages").glob("*.js")}
     assert {"dashboard", "files", "file", "sources", "agents", "config", "alerts", "logs"} <= pages
-    assert "audit" in pages
+    assert {"audit", "reports", "fleet"} <= pages
 
 
 @pytest.mark.parametrize("path", CONSOLE_FILES, ids=lambda p: str(p.relative_to(STATIC_DIR)))

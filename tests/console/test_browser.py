@@ -9,8 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from filerelay.ops.breakers import limit_store
+from filerelay.store.db import utcnow
 from tests.conftest import wait_for
 from tests.console.deployment import SCREENSHOTS, Console, deployment, launch_options
 
@@ -293,3 +296,39 @@ def test_a_screenshot_of_every_page(admin: Any, console: Console) -> None:
         width = admin.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{name or 'dashboard'} is {width}px wide"
         admin.screenshot(path=str(SCREENSHOTS / f"phone-{name or 'dashboard'}.png"), full_page=True)
+
+
+def test_the_reports_and_fleet_pages_show_data_and_close_a_breaker(
+    admin: Any, console: Console
+) -> None:
+    # Given files delivered today, an open breaker and a config version on every agent
+    drop(console.inbox, "report-one.txt")
+    wait_for(lambda: event_state(admin, "report-one.txt") == "succeeded", 30, what="delivered")
+    limits = limit_store(console.relay.store)
+    for _ in range(2):
+        limits.breaker_failure("shot-hook", "test", utcnow(), 2, 600.0, "connection refused")
+    auth = {"Authorization": f"Bearer {console.admin_token}"}
+    pushed = httpx.post(
+        f"{console.base}/api/v1/fleet/push",
+        json={"text": console.relay.config_text, "note": "browser test"},
+        headers=auth,
+        timeout=10,
+    )
+    assert pushed.status_code == 201, pushed.text
+    SCREENSHOTS.mkdir(exist_ok=True)
+    # When the reports page is opened, then its tiles count the files, the daily chart is
+    # drawn, and the HTML report's link keeps the period
+    admin.goto(f"{console.base}/console/reports")
+    admin.wait_for_selector("[data-chart=daily] polyline[data-series=files]", state="attached")
+    assert admin.locator("[data-tile=files] .tile-value").inner_text() not in ("0", "—")
+    assert "period=week" in (admin.get_attribute("[data-report-html]", "href") or "")
+    assert admin.locator("main .error[role=alert]").count() == 0
+    admin.screenshot(path=str(SCREENSHOTS / "reports.png"), full_page=False)
+    # When the fleet page is opened, then it shows the version and the open breaker
+    admin.goto(f"{console.base}/console/fleet")
+    admin.wait_for_selector("[data-breaker=shot-hook] .breaker-open")
+    assert admin.locator("[data-section=versions] tbody tr").count() >= 1
+    admin.screenshot(path=str(SCREENSHOTS / "fleet.png"), full_page=False)
+    # And when the breaker is closed from the page, then it shows closed
+    admin.click("[data-close=shot-hook]")
+    admin.wait_for_selector("[data-breaker=shot-hook] .breaker-closed")

@@ -14,10 +14,15 @@ router = APIRouter(tags=["monitor"])
 
 @router.get("/agents", response_model=list[Agent])
 def agents(
-    _: Principal = Depends(allowed("read")), dep: Deployment = Depends(deployment)
+    label: str | None = Query(
+        None, max_length=1024, description="Only agents with these labels: k=v[,k=v]."
+    ),
+    _: Principal = Depends(allowed("read")),
+    dep: Deployment = Depends(deployment),
 ) -> list[Agent]:
-    """Agents heard from within a day: heartbeat, version, state, resource figures."""
-    return [Agent.model_validate(a.to_json()) for a in monitor.list_agents(dep)]
+    """Agents heard from within a day: heartbeat, version, state, labels, resource figures."""
+    labels = monitor.label_filter(label)
+    return [Agent.model_validate(a.to_json()) for a in monitor.list_agents(dep, labels)]
 
 
 @router.get("/agents/{agent_id}", response_model=AgentDetail)

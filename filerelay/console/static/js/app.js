@@ -16,6 +16,8 @@ const PAGES = [
   { path: "config", key: "nav.config", module: "config" },
   { path: "alerts", key: "nav.alerts", module: "alerts" },
   { path: "logs", key: "nav.logs", module: "logs" },
+  { path: "reports", key: "nav.reports", module: "reports" },
+  { path: "fleet", key: "nav.fleet", module: "fleet" },
   { path: "audit", key: "nav.audit", module: "audit", action: "audit.read" },
 ];
 const ROOT = "/console/";
