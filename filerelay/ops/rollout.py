@@ -25,9 +25,8 @@ from filerelay.config.stored import masked_config_text
 from filerelay.errors import ConfigError, ConfigProblem, NotFoundError, UsageError
 from filerelay.fleet.identity import parse_labels, selects
 from filerelay.model import JSONDict
-from filerelay.ops import require_local_store
+from filerelay.ops import open_store
 from filerelay.settings import Settings
-from filerelay.store import ensure_schema, make_engine
 from filerelay.store.fleet import (
     ACTIVE,
     CANARY,
@@ -317,11 +316,4 @@ def list_agents(
 def open_fleet(settings: Settings) -> FleetStore:
     """The config center on these settings' store (schema checked; the operator's default
     SQLite store must exist, as for every operator command)."""
-    require_local_store(settings)
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        ensure_schema(engine, auto_upgrade=settings.db_auto_upgrade)
-    except Exception:
-        engine.dispose()
-        raise
-    return FleetStore(engine)
+    return FleetStore(open_store(settings, existing=True).engine)
