@@ -117,6 +117,27 @@ def _measure(
     health: list[float],
     medians: dict[str, float],
 ) -> dict[str, float]:
+    with served_store(url, fill, count, "viewer") as client:
+        ids = [f"{random.randint(1, count):032x}" for _ in range(repeat)]
+        routes = {
+            "events": lambda _i: "/api/v1/events?limit=50",
+            "event": lambda i: f"/api/v1/events/{ids[i]}",
+            "summary_24h": lambda _i: "/api/v1/summary?window=24h",
+        }
+        out = {}
+        for name, path in routes.items():
+            client.get(path(0))  # warm
+            times = [_timed(client, path(i)) for i in range(repeat)]
+            out[name] = _p99(times)
+            medians[name] = round(statistics.median(times), 1)
+        health.extend(_timed(client, "/api/v1/health") for _ in range(repeat))
+    return out
+
+
+@contextmanager
+def served_store(url: str, fill: list[str], count: int, role: str) -> Iterator[Any]:
+    """A store at ``url`` filled by the ``fill`` statements (``count`` events), served by a
+    real uvicorn: an httpx client with a token of ``role`` on it."""
     import httpx
     from sqlalchemy import text
 
@@ -136,27 +157,15 @@ def _measure(
             for statement in fill:
                 conn.execute(text(statement), params)
             conn.exec_driver_sql("ANALYZE")
-        token = tokens.create(
-            dep.control, f"bench-{uuid.uuid4().hex[:6]}", tokens.Role.VIEWER, None, "bench"
-        ).token
+        name = f"bench-{uuid.uuid4().hex[:6]}"
+        token = tokens.create(dep.control, name, tokens.Role(role), None, "bench").token
         with (
             _served(settings, dep) as base,
-            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client,
+            httpx.Client(
+                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120
+            ) as client,
         ):
-            ids = [f"{random.randint(1, count):032x}" for _ in range(repeat)]
-            routes = {
-                "events": lambda _i: "/api/v1/events?limit=50",
-                "event": lambda i: f"/api/v1/events/{ids[i]}",
-                "summary_24h": lambda _i: "/api/v1/summary?window=24h",
-            }
-            out = {}
-            for name, path in routes.items():
-                client.get(path(0))  # warm
-                times = [_timed(client, path(i)) for i in range(repeat)]
-                out[name] = _p99(times)
-                medians[name] = round(statistics.median(times), 1)
-            health.extend(_timed(client, "/api/v1/health") for _ in range(repeat))
-        return out
+            yield client
     finally:
         dep.close()
 

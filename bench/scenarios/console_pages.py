@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import random
 import statistics
-import time
-import uuid
 
 from bench.context import Context
 from bench.report import Result, Stats
@@ -23,12 +21,11 @@ from bench.scenarios.api_queries import (
     EVENTS,
     PG_FILL,
     QUICK_EVENTS,
-    SPAN_S,
     SQLITE_FILL,
     _p99,
     _pg_database,
-    _served,
     _timed,
+    served_store,
 )
 
 NAME = "console_pages"
@@ -87,49 +84,20 @@ def run(ctx: Context) -> Result:
 
 
 def _measure(url: str, fill: list[str], count: int, repeat: int) -> dict[str, dict[str, float]]:
-    import httpx
-    from sqlalchemy import text
-
-    from filerelay.ops import tokens
-    from filerelay.ops.deployment import Deployment
-    from filerelay.settings import load_settings
-    from filerelay.store.migrate import upgrade
-
-    settings = load_settings(
-        database_url=url, state_dir=url.rsplit("/", 1)[0].split("///")[-1] or "/tmp"
-    )
-    dep = Deployment.open(settings)
-    try:
-        upgrade(dep.store.engine)
-        params = {"n": count, "now": int(time.time()), "span": SPAN_S}
-        with dep.store.engine.begin() as conn:
-            for statement in fill:
-                conn.execute(text(statement), params)
-            conn.exec_driver_sql("ANALYZE")
-        token = tokens.create(
-            dep.control, f"bench-{uuid.uuid4().hex[:6]}", tokens.Role.ADMIN, None, "bench"
-        ).token
-        out: dict[str, dict[str, float]] = {}
-        with (
-            _served(settings, dep) as base,
-            httpx.Client(
-                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120
-            ) as client,
-        ):
-            for page, calls in PAGES.items():
-                loads = []
-                for _ in range(repeat + 1):  # the first load warms up and is not counted
-                    event_id = f"{random.randint(1, count):032x}"
-                    html = _timed(client, "/console/")
-                    loads.append(
-                        (sum(_timed(client, c.replace("{id}", event_id)) for c in calls), html)
-                    )
-                times = [t for t, _ in loads[1:]]
-                out[page] = {
-                    "p99": round(_p99(times), 1),
-                    "median": round(statistics.median(times), 1),
-                    "html": statistics.median(h for _, h in loads[1:]),
-                }
-        return out
-    finally:
-        dep.close()
+    out: dict[str, dict[str, float]] = {}
+    with served_store(url, fill, count, "admin") as client:
+        for page, calls in PAGES.items():
+            loads = []
+            for _ in range(repeat + 1):  # the first load warms up and is not counted
+                event_id = f"{random.randint(1, count):032x}"
+                html = _timed(client, "/console/")
+                loads.append(
+                    (sum(_timed(client, c.replace("{id}", event_id)) for c in calls), html)
+                )
+            times = [t for t, _ in loads[1:]]
+            out[page] = {
+                "p99": round(_p99(times), 1),
+                "median": round(statistics.median(times), 1),
+                "html": statistics.median(h for _, h in loads[1:]),
+            }
+    return out

@@ -81,11 +81,11 @@ def test_watcher_counts_every_file_it_emits(relay: Relay) -> None:
     assert total(samples, "filerelay_broker_up") == 1
 
     # and, no worker running, the ingest tasks wait in this host's queue (read at most every
-    # 2 s)
+    # 2 s): one message per file, or fewer when a burst goes as ingest batches
     host = f"filerelay.host.{default_agent_id()}"
 
     def queued() -> bool:
-        return total(scrape(port), "filerelay_queue_depth", queue=host) == n
+        return 1 <= total(scrape(port), "filerelay_queue_depth", queue=host) <= n
 
     wait_for(queued, 30, 0.5, what="the queue depth")
 
