@@ -34,13 +34,14 @@ QUICK_EVENTS = 50_000
 SPAN_S = 30 * 86400
 PG_DSN = os.environ.get("FILERELAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
-# One statement per table; :n rows, :now epoch seconds, :span seconds back.
+# One statement per table; :n rows, :now epoch seconds, :span seconds back. The columns of
+# file_events in table order (the fleet's ``agent`` last: migration 0010 added it).
 SQLITE_FILL = [
     """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n)
     INSERT INTO file_events SELECT printf('%032x', i), 'src' || (i % 4), '/data/f' || i,
       'd' || (i % 97) || '/f' || i || '.bin', 1000, i, i, i, 1, 'k:' || i, NULL, '{}', 'bench',
       'scan', t, CASE WHEN i % 17 = 0 THEN 'failed' ELSE 'succeeded' END,
-      CASE WHEN i % 17 = 0 THEN 'step s3: ReadTimeout: s3 timed out' END, NULL, t, u
+      CASE WHEN i % 17 = 0 THEN 'step s3: ReadTimeout: s3 timed out' END, NULL, t, u, ''
     FROM (SELECT i, datetime(:now - (i * :span) / :n, 'unixepoch') || '.000000' AS t,
                  datetime(:now - (i * :span) / :n + 2, 'unixepoch') || '.000000' AS u FROM n)""",
     """INSERT INTO pipelines (id, event_id, route, run, config_hash, status, current_position,
@@ -57,7 +58,7 @@ PG_FILL = [
       'd' || (i % 97) || '/f' || i || '.bin', 1000, i, i, i, 1, 'k:' || i, NULL, '{}', 'bench',
       'scan', t, CASE WHEN i % 17 = 0 THEN 'failed' ELSE 'succeeded' END,
       CASE WHEN i % 17 = 0 THEN 'step s3: ReadTimeout: s3 timed out' END, NULL, t,
-      t + interval '2 seconds'
+      t + interval '2 seconds', ''
     FROM (SELECT i, to_timestamp(:now - (i::float8 * :span) / :n) AT TIME ZONE 'UTC' AS t
           FROM generate_series(1, :n) AS i) AS g""",
     """INSERT INTO pipelines (id, event_id, route, run, config_hash, status, current_position,

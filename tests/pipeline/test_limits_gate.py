@@ -7,6 +7,7 @@ Real store (SQLite), a real HTTP receiver (pytest-httpserver); messages driven b
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,11 +62,23 @@ def runtime_for(tmp_path: Path, step_yaml: str, seen: Seen) -> tuple[Runtime, Pa
     return build_runtime(settings, hooks=[seen]), inbox
 
 
+#: When each message sent by a step is due (its countdown, as the broker would hold it).
+_due: dict[int, float] = {}
+
+
 def run_all(runtime: Runtime, queue: list[StepMessage]) -> list[StepMessage]:
-    """Run each message once (ignoring countdowns); the messages they sent."""
+    """Run each message that is due once, keeping the others (a broker delivers a message
+    only when its countdown is over: run early, a deferred step is not claimable and its
+    message would be lost to the test); the messages still to run."""
     out: list[StepMessage] = []
     for msg in queue:
-        out += run_step(runtime, msg.step_id).enqueue
+        if time.monotonic() < _due.get(id(msg), 0.0):
+            out.append(msg)
+            continue
+        _due.pop(id(msg), None)
+        for sent in run_step(runtime, msg.step_id).enqueue:
+            _due[id(sent)] = time.monotonic() + sent.countdown_s
+            out.append(sent)
     return out
 
 
