@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import typer
-import uvicorn
-from fastapi import FastAPI
 
-from filerelay.api import create_app
 from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, settings_for
-from filerelay.console import mount as mount_console
 from filerelay.errors import UsageError
-from filerelay.ops.deployment import Deployment
 from filerelay.settings import Settings
+
+if TYPE_CHECKING:  # the web stack is imported when an API is served, not by every command
+    import uvicorn
+    from fastapi import FastAPI
+
+    from filerelay.ops.deployment import Deployment
 
 log = structlog.get_logger("filerelay.cli")
 
@@ -30,12 +31,17 @@ GRACEFUL_S = 3
 
 def web_app(settings: Settings, dep: Deployment | None = None) -> FastAPI:
     """The app ``serve`` and ``run`` serve: the API (the console is mounted here too)."""
+    from filerelay.api import create_app
+    from filerelay.console import mount as mount_console
+
     return mount_console(create_app(settings, dep))
 
 
 def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
     """uvicorn's config for the settings: TLS when a certificate is set; forwarded headers
     trusted only from API_FORWARDED_ALLOW_IPS."""
+    import uvicorn
+
     if bool(settings.api_tls_cert) != bool(settings.api_tls_key):
         raise UsageError("FILERELAY_API_TLS_CERT and FILERELAY_API_TLS_KEY go together")
     kwargs: dict[str, Any] = {}
@@ -79,6 +85,10 @@ def serve(
     settings = settings_for(config, api_host=host, api_port=port)
     if settings.config is not None:
         load_checked(settings, check_paths=False)
+    import uvicorn
+
+    from filerelay.ops.deployment import Deployment
+
     dep = run_guarded(lambda: Deployment.open(settings))
     server = uvicorn.Server(run_guarded(lambda: uvicorn_config(web_app(settings, dep), settings)))
     log.info("api_serving", url=api_url(settings))
@@ -88,6 +98,10 @@ def serve(
 def start_api(settings: Settings, stop: threading.Event) -> Deployment:
     """Serve the API in a thread until ``stop`` is set (``filerelay run``); the deployment
     it serves."""
+    import uvicorn
+
+    from filerelay.ops.deployment import Deployment
+
     dep = Deployment.open(settings)
     server = uvicorn.Server(uvicorn_config(web_app(settings, dep), settings))
 
