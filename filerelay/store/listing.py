@@ -197,12 +197,18 @@ def count_by_state_since(conn: Connection, since: datetime) -> dict[str, int]:
 
 
 def oldest_pending(conn: Connection) -> PendingEvent | None:
-    """The oldest event still queued or processing, or None."""
-    query = (
-        select(fe.c.id, fe.c.state, fe.c.source, fe.c.relpath, fe.c.created_at)
-        .where(fe.c.state.in_(PENDING_STATES))
-        .order_by(fe.c.created_at, fe.c.id)
-        .limit(1)
-    )
-    row = conn.execute(query).mappings().first()
-    return PendingEvent.of(row) if row is not None else None
+    """The oldest event still queued or processing, or None: one index probe per state on
+    (state, created_at) (``state IN (…) ORDER BY created_at`` walks the whole created_at
+    index when nothing is pending: seconds on a million events)."""
+    found = []
+    for state in PENDING_STATES:
+        query = (
+            select(fe.c.id, fe.c.state, fe.c.source, fe.c.relpath, fe.c.created_at)
+            .where(fe.c.state == state)
+            .order_by(fe.c.created_at, fe.c.id)  # the index's order: no walk of another index
+            .limit(1)
+        )
+        row = conn.execute(query).mappings().first()
+        if row is not None:
+            found.append(PendingEvent.of(row))
+    return min(found, key=lambda p: (p.created_at, p.id), default=None)

@@ -73,24 +73,6 @@ def stuck(conn: Connection, before: datetime) -> int:
     return total
 
 
-def oldest_pending(conn: Connection) -> PendingEvent | None:
-    """The oldest queued or processing event: one index probe per state on (state,
-    created_at). (``listing.oldest_pending``'s ``state IN (…) ORDER BY created_at`` walks the
-    whole created_at index when nothing is pending: seconds on a million events.)"""
-    found = []
-    for state in listing.PENDING_STATES:
-        query = (
-            select(fe.c.id, fe.c.state, fe.c.source, fe.c.relpath, fe.c.created_at)
-            .where(fe.c.state == state)
-            .order_by(fe.c.created_at)  # exactly the index's order: no walk of another index
-            .limit(1)
-        )
-        row = conn.execute(query).mappings().first()
-        if row is not None:
-            found.append(PendingEvent.of(row))
-    return min(found, key=lambda p: (p.created_at, p.id), default=None)
-
-
 def source_counts(conn: Connection, since: datetime) -> dict[str, dict[str, int]]:
     """Per source: events created since ``since`` by state."""
     query = (
@@ -198,7 +180,7 @@ class OverviewStore(Transactions):
     def stuck(self, before: datetime) -> tuple[int, PendingEvent | None]:
         """Events pending since before ``before``, and the oldest pending event."""
         with self._read() as conn:
-            return stuck(conn, as_utc(before)), oldest_pending(conn)
+            return stuck(conn, as_utc(before)), listing.oldest_pending(conn)
 
     @translated
     def source_counts(self, since: datetime) -> dict[str, dict[str, int]]:
