@@ -6,6 +6,7 @@ fails instead, so CI cannot go green by skipping.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -14,13 +15,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+
+if TYPE_CHECKING:
+    import psycopg
 
 T = TypeVar("T")
 
@@ -156,11 +161,100 @@ def redis_url() -> Iterator[str]:
     client.close()
 
 
-# --- PostgreSQL: a fresh database per test -----------------------------------------------
+# --- Stores: migrated once per session, copied for each test ------------------------------
+#
+# Thirteen migrations cost a new store about a second; a test that only needs a store at head
+# gets a copy of one migrated once per session (per xdist worker): a file copy on SQLite, a
+# database created from a template on PostgreSQL. The template was migrated by the real
+# migrations, so the copy is the migrated schema, byte for byte. Tests about migrating
+# (tests/store/test_store_migrate.py and the like) keep ``db_url`` / ``pg_url``: empty.
+
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def migrated_sqlite(path: Path) -> str:
+    """Put a store at head at ``path`` (a copy of the session's migrated template, which is
+    made on first use) unless there is a file there already; returns its URL."""
+    from filerelay.statedir import private_dir
+
+    if not _SQLITE_TEMPLATE:
+        from filerelay.store import ensure_schema, make_engine
+
+        directory = Path(tempfile.mkdtemp(prefix="filerelay-template-"))
+        atexit.register(shutil.rmtree, directory, True)
+        template = directory / "store.db"
+        engine = make_engine(f"sqlite:///{template}")
+        ensure_schema(engine, auto_upgrade=True)
+        engine.dispose()  # the last connection checkpoints and removes the -wal file
+        _SQLITE_TEMPLATE.append(template)
+    if path.exists():  # made by an earlier call of this test (a runtime built again)
+        return f"sqlite:///{path}"
+    private_dir(path.parent, tighten=False)
+    shutil.copyfile(_SQLITE_TEMPLATE[0], path)
+    path.chmod(0o600)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def migrated_sqlite_url(tmp_path: Path) -> str:
+    """A SQLite store at head of this test's own (``tmp_path/store.db``)."""
+    return migrated_sqlite(tmp_path / "store.db")
+
+
+class PgTemplates:
+    """Template databases of this session: ``empty`` (what CREATE DATABASE makes) and
+    ``migrated`` (at head, made on first use); each test's database is created from one."""
+
+    def __init__(self, admin: psycopg.Connection[Any]) -> None:
+        self.admin = admin
+        self.base = PG_DSN.rsplit("/", 1)[0]
+        self.names: dict[str, str] = {}
+
+    def url(self, name: str) -> str:
+        return f"postgresql+psycopg://{self.base.split('://', 1)[1]}/{name}"
+
+    def template(self, kind: str) -> str:
+        if kind not in self.names:
+            name = f"filerelay_tmpl_{kind}_{uuid.uuid4().hex[:8]}"
+            self.admin.execute(f'CREATE DATABASE "{name}"')
+            self.names[kind] = name
+            if kind == "migrated":
+                from filerelay.store import ensure_schema, make_engine
+
+                engine = make_engine(self.url(name))
+                ensure_schema(engine, auto_upgrade=True)
+                engine.dispose()
+            # no connections (autovacuum's included): CREATE DATABASE … TEMPLATE needs none
+            self.admin.execute(
+                f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false'
+            )
+        return self.names[kind]
+
+    def create(self, name: str, kind: str) -> str:
+        """Database ``name`` as a copy of the ``kind`` template; returns its URL."""
+        template = self.template(kind)
+        for attempt in itertools.count():
+            try:
+                self.admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                break
+            except Exception as exc:  # "source database … is being accessed by other users"
+                if attempt >= 50 or "being accessed" not in str(exc):
+                    raise
+                time.sleep(0.1)
+        return self.url(name)
+
+    def drop(self, name: str) -> None:
+        self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        for name in self.names.values():
+            self.admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false')
+            self.drop(name)
+        self.admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_templates() -> Iterator[PgTemplates]:
     try:
         import psycopg
     except ImportError:
@@ -169,22 +263,47 @@ def pg_url() -> Iterator[str]:
         admin = psycopg.connect(PG_DSN, connect_timeout=3, autocommit=True)
     except Exception:
         missing_service(f"PostgreSQL at {PG_DSN}")
-    name = f"filerelay_t_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_DSN.rsplit("/", 1)[0]
+    templates = PgTemplates(admin)
     try:
-        yield f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+        yield templates
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        templates.close()
+
+
+def _pg_database(templates: PgTemplates, kind: str) -> Iterator[str]:
+    name = f"filerelay_t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield templates.create(name, kind)
+    finally:
+        templates.drop(name)
+
+
+@pytest.fixture
+def pg_url(pg_templates: PgTemplates) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database of this test's own."""
+    yield from _pg_database(pg_templates, "empty")
+
+
+@pytest.fixture
+def migrated_pg_url(pg_templates: PgTemplates) -> Iterator[str]:
+    """A PostgreSQL database at head of this test's own."""
+    yield from _pg_database(pg_templates, "migrated")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The store URL for both supported databases."""
+    """An empty store URL on both supported databases (for tests of migrating)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store at head on both supported databases."""
+    if request.param == "sqlite":
+        return migrated_sqlite(tmp_path / "store.db")
+    return str(request.getfixturevalue("migrated_pg_url"))
 
 
 PYTHON = sys.executable

@@ -4,12 +4,11 @@ real receivers (pytest-httpserver, the notify tests' aiosmtpd server)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from filerelay.alerting.repo import AlertStore
-from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.store import Store, make_engine
 
 # the SMTP server of the notify tests, reused
 from tests.actions.test_notify_email import SmtpServer as SmtpServer
@@ -17,10 +16,9 @@ from tests.actions.test_notify_email import smtp_server as smtp_server
 
 
 @pytest.fixture
-def stores(db_url: str) -> Iterator[tuple[Store, AlertStore]]:
+def stores(migrated_db_url: str) -> Iterator[tuple[Store, AlertStore]]:
     """The store (SQLite and PostgreSQL) and the evaluator's view of it."""
-    engine = make_engine(db_url)
-    ensure_schema(engine, auto_upgrade=True)
+    engine = make_engine(migrated_db_url)
     try:
         yield Store(engine), AlertStore(engine)
     finally:
@@ -28,10 +26,9 @@ def stores(db_url: str) -> Iterator[tuple[Store, AlertStore]]:
 
 
 @pytest.fixture
-def sqlite_stores(tmp_path: Path) -> Iterator[tuple[Store, AlertStore]]:
+def sqlite_stores(migrated_sqlite_url: str) -> Iterator[tuple[Store, AlertStore]]:
     """The store on SQLite only (tests about behaviour, not SQL)."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    ensure_schema(engine, auto_upgrade=True)
+    engine = make_engine(migrated_sqlite_url)
     try:
         yield Store(engine), AlertStore(engine)
     finally:

@@ -15,11 +15,12 @@ from filerelay.alerting.repo import AlertStore
 from filerelay.cli import app
 from filerelay.errors import UsageError
 from filerelay.ops.breakers import close_breaker, list_breakers
-from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.store import Store, make_engine
 from filerelay.store.db import utcnow
 from filerelay.store.limits import LimitStore
 from tests.alerting.helpers import evaluator, posts, write_config
 from tests.alerting.test_rule_kinds import hook
+from tests.conftest import migrated_sqlite
 from tests.e2e.harness import clean_env
 
 
@@ -50,10 +51,9 @@ def test_breaker_open_fires_while_open_and_resolves_when_closed(
 
 def test_operator_lists_and_closes_breakers(tmp_path: Path) -> None:
     # given a store with one open breaker
-    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    db_url = migrated_sqlite(tmp_path / "store.db")
     env = clean_env(FILERELAY_DATABASE_URL=db_url, FILERELAY_STATE_DIR=str(tmp_path / "state"))
     engine = make_engine(db_url)
-    ensure_schema(engine, auto_upgrade=True)
     LimitStore(engine).breaker_failure("connection:s3", "w1", utcnow(), 1, 300, "timeout")
     # when the operator lists them (the use case, and the CLI's JSON)
     (view,) = list_breakers(Store(engine))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from filerelay.model import EventState
 from filerelay.store import Store, Verdict, make_engine
-from filerelay.store.migrate import upgrade
+from tests.conftest import migrated_sqlite
 from tests.e2e.harness import clean_env
 from tests.factories import file_event
 
@@ -31,9 +31,8 @@ def filerelay(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Complete
 
 def test_escape_sequences_in_names_are_not_sent_to_the_terminal(tmp_path: Path) -> None:
     # given an event recorded for a file whose name holds escape sequences, failed with it
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+    url = migrated_sqlite(tmp_path / "store.db")
     engine = make_engine(url)
-    upgrade(engine)
     event = file_event(f"in/{HOSTILE}", root="/data/cam", source="cam")
     Store(engine).admit(event, Verdict(state=EventState.FAILED, reason=f"bad {HOSTILE}"))
     engine.dispose()

@@ -15,6 +15,7 @@ from filerelay.cli import app
 from filerelay.model import EventState
 from filerelay.store import Store, Verdict, make_engine
 from filerelay.store.migrate import upgrade
+from tests.conftest import migrated_sqlite
 from tests.e2e.harness import clean_env
 from tests.factories import file_event
 
@@ -50,9 +51,7 @@ def env(tmp_path: Path) -> dict[str, str | None]:
     """A clean FILERELAY_* environment with its own state dir (and SQLite store)."""
     values: dict[str, str | None] = {k: None for k in os.environ if k.startswith("FILERELAY_")}
     values["FILERELAY_STATE_DIR"] = str(tmp_path / "state")
-    engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'filerelay.db'}")  # the store exists
-    upgrade(engine)
-    engine.dispose()
+    migrated_sqlite(tmp_path / "state" / "filerelay.db")  # the store exists
     return values
 
 

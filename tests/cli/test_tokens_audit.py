@@ -11,8 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from filerelay.cli import app
-from filerelay.store import make_engine
-from filerelay.store.migrate import upgrade
+from tests.conftest import migrated_sqlite
 
 
 @pytest.mark.slow
@@ -20,9 +19,7 @@ def test_tokens_are_created_listed_revoked_and_audited(tmp_path: Path) -> None:
     # given a store
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("FILERELAY_")}
     env["FILERELAY_STATE_DIR"] = str(tmp_path / "state")
-    engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'filerelay.db'}")
-    upgrade(engine)
-    engine.dispose()
+    migrated_sqlite(tmp_path / "state" / "filerelay.db")
     cli = CliRunner()
     # when a token is created / then its secret is printed once, on stdout
     made = cli.invoke(app, ["tokens", "create", "ci-bot", "--role", "operator"], env=env)

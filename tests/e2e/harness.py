@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from filerelay.store import Store, make_engine
-from tests.conftest import S3_TEST_ENV, stop_process, wait_for
+from tests.conftest import S3_TEST_ENV, migrated_sqlite, stop_process, wait_for
 
 
 def run_filerelay(
@@ -106,7 +106,7 @@ class Relay:
         self.config = self.root / "pipeline.yaml"
         self.config.write_text(self.config_text)
         self.state = self.root / "state"
-        self.db_url = f"sqlite:///{self.root / 'store.db'}"
+        self.db_url = migrated_sqlite(self.root / "store.db")  # a copy: no migrating at start
         self._store: Store | None = None
 
     @property

@@ -12,7 +12,7 @@ from filerelay.pipeline.runner import ingest, run_step
 from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
 from filerelay.store.schema import steps
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, migrated_sqlite, wait_for
 from tests.factories import event_of_file
 from tests.fleet.publishers import ListPublisher
 
@@ -32,7 +32,7 @@ def test_file_steps_keep_their_host_through_retry_and_redrive(tmp_path: Path) ->
     settings = load_settings(
         config=cfg,
         state_dir=tmp_path / "state",
-        database_url=f"sqlite:///{tmp_path}/s.db",
+        database_url=migrated_sqlite(tmp_path / "s.db"),
         agent_id="host-b",
     )
     runtime = build_runtime(settings)

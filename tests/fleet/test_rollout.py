@@ -33,9 +33,9 @@ def _open(url: str) -> FleetStore:
 
 
 @pytest.fixture
-def fleet_any(db_url: str) -> Iterator[FleetStore]:
+def fleet_any(migrated_db_url: str) -> Iterator[FleetStore]:
     """SQLite and PostgreSQL (the lifecycle); the other tests run on SQLite only (time)."""
-    store = _open(db_url)
+    store = _open(migrated_db_url)
     yield store
     store.engine.dispose()
 

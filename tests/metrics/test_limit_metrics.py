@@ -10,9 +10,10 @@ from prometheus_client import CollectorRegistry
 from filerelay.metrics.breakers import BreakerStateCollector, breaker_collector
 from filerelay.metrics.registry import worker_metrics
 from filerelay.metrics.worker import WorkerMetricsHook
-from filerelay.store import ensure_schema, make_engine
+from filerelay.store import make_engine
 from filerelay.store.db import utcnow
 from filerelay.store.limits import LimitStore
+from tests.conftest import migrated_sqlite
 from tests.metrics.test_hooks import claim
 
 
@@ -36,9 +37,8 @@ def test_hook_counts_waits_deferrals_and_opens() -> None:
 
 def test_breaker_state_is_read_from_the_store_at_scrape_time(tmp_path: Path) -> None:
     # given a store where one destination's breaker is open
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+    url = migrated_sqlite(tmp_path / "store.db")
     engine = make_engine(url)
-    ensure_schema(engine, auto_upgrade=True)
     LimitStore(engine).breaker_failure("connection:s3", "w1", utcnow(), 1, 60, "timeout")
     registry = CollectorRegistry()
     registry.register(breaker_collector(url))

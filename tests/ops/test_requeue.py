@@ -20,6 +20,7 @@ from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
 from filerelay.store.listing import EventFilter
 from filerelay.tasks.names import INGEST
+from tests.conftest import migrated_sqlite
 from tests.pipeline.test_runner import drain, make_event
 
 ROUTE = '  - name: r\n    steps:\n      - copy: {{to: "{out}/{{relpath}}", on_conflict: {mode}}}\n'
@@ -59,7 +60,7 @@ def relay(tmp_path: Path) -> Any:
 
     write("fail")
     settings = load_settings(
-        config=cfg, state_dir=tmp_path / "state", database_url=f"sqlite:///{tmp_path}/s.db"
+        config=cfg, state_dir=tmp_path / "state", database_url=migrated_sqlite(tmp_path / "s.db")
     )
     runtime = build_runtime(settings)
     yield inbox, out, write, runtime

@@ -22,7 +22,7 @@ from filerelay.pipeline.runner import ingest, run_step
 from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
 from filerelay.store.schema import steps
-from tests.conftest import stop_process, wait_for
+from tests.conftest import migrated_sqlite, stop_process, wait_for
 from tests.factories import event_of_file
 
 
@@ -64,7 +64,7 @@ def relay(tmp_path):
         settings = load_settings(
             config=cfg,
             state_dir=tmp_path / "state",
-            database_url=f"sqlite:///{tmp_path}/s.db",
+            database_url=migrated_sqlite(tmp_path / "s.db"),
             lease_s=lease_s,
         )
         runtime = build_runtime(settings, Registry({**BUILTIN_ACTIONS, "tick": TickAction}))

@@ -20,7 +20,7 @@ from filerelay.pipeline.runner import ingest, run_step
 from filerelay.pipeline.runtime import Runtime, build_runtime
 from filerelay.settings import load_settings
 from filerelay.store.limits import CLOSED, OPEN, LimitStore
-from tests.conftest import wait_for
+from tests.conftest import migrated_sqlite, wait_for
 from tests.factories import event_of_file
 
 
@@ -57,7 +57,7 @@ def runtime_for(tmp_path: Path, step_yaml: str, seen: Seen) -> tuple[Runtime, Pa
         + step_yaml
     )
     settings = load_settings(
-        config=cfg, state_dir=tmp_path / "state", database_url=f"sqlite:///{tmp_path}/s.db"
+        config=cfg, state_dir=tmp_path / "state", database_url=migrated_sqlite(tmp_path / "s.db")
     )
     return build_runtime(settings, hooks=[seen]), inbox
 

@@ -16,7 +16,7 @@ from filerelay.settings import load_settings
 from filerelay.store.locks import SingletonLock
 from filerelay.tasks import make_celery
 from filerelay.tasks.publisher import CeleryWorkPublisher
-from tests.conftest import wait_for
+from tests.conftest import migrated_sqlite, wait_for
 from tests.pipeline.test_runner import make_event
 from tests.store.store_helpers import record
 
@@ -36,7 +36,7 @@ def setup(tmp_path, redis_url):
     settings = load_settings(
         config=cfg,
         state_dir=tmp_path / "state",
-        database_url=f"sqlite:///{tmp_path}/s.db",
+        database_url=migrated_sqlite(tmp_path / "s.db"),
         broker_url=redis_url,
         lease_s=2.0,
     )
@@ -129,7 +129,7 @@ def test_an_upload_left_by_a_failed_step_is_aborted(tmp_path, redis_url, moto_en
     settings = load_settings(
         config=cfg,
         state_dir=tmp_path / "state",
-        database_url=f"sqlite:///{tmp_path}/s.db",
+        database_url=migrated_sqlite(tmp_path / "s.db"),
         broker_url=redis_url,
     )
     runtime = build_runtime(settings)

@@ -18,7 +18,7 @@ from filerelay.pipeline.reconciler import Reconciler
 from filerelay.pipeline.runner import Outcome, ingest, run_step
 from filerelay.pipeline.runtime import Runtime, build_runtime
 from filerelay.settings import load_settings
-from tests.conftest import wait_for
+from tests.conftest import migrated_sqlite, wait_for
 from tests.pipeline.test_runner import drain, make_event
 from tests.store.store_helpers import record
 
@@ -55,7 +55,7 @@ def env(tmp_path: Path) -> Iterator[tuple[Runtime, Reconciler, ListPublisher, Pa
     settings = load_settings(
         config=cfg,
         state_dir=tmp_path / "state",
-        database_url=f"sqlite:///{tmp_path}/s.db",
+        database_url=migrated_sqlite(tmp_path / "s.db"),
         lease_s=2.0,
     )
     runtime = build_runtime(settings)

@@ -18,6 +18,7 @@ from filerelay.model import FileEvent
 from filerelay.pipeline.runner import Outcome, ingest, run_step
 from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
+from tests.conftest import migrated_sqlite
 from tests.factories import event_of_file
 
 
@@ -52,7 +53,9 @@ def env(tmp_path):
 
     def runtime():
         settings = load_settings(
-            config=cfg, state_dir=tmp_path / "state", database_url=f"sqlite:///{tmp_path}/s.db"
+            config=cfg,
+            state_dir=tmp_path / "state",
+            database_url=migrated_sqlite(tmp_path / "s.db"),
         )
         return build_runtime(settings)
 
@@ -222,7 +225,7 @@ def test_a_failed_undo_ends_compensation_failed_and_on_failure_still_runs(env, t
     settings = load_settings(
         config=tmp_path / "rules.yaml",
         state_dir=tmp_path / "state",
-        database_url=f"sqlite:///{tmp_path}/s.db",
+        database_url=migrated_sqlite(tmp_path / "s.db"),
     )
     rt = build_runtime(settings, registry)
     (out / "taken").mkdir(parents=True)
@@ -335,7 +338,7 @@ def test_a_step_stopped_by_the_task_layer_is_retried_with_one_warning(env, tmp_p
     settings = load_settings(
         config=tmp_path / "rules.yaml",
         state_dir=tmp_path / "state",
-        database_url=f"sqlite:///{tmp_path}/s.db",
+        database_url=migrated_sqlite(tmp_path / "s.db"),
     )
     registry = Registry({**BUILTIN_ACTIONS, "halt": HaltAction})
     rt = build_runtime(settings, registry, interruptions=(Halted,))

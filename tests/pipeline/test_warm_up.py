@@ -12,6 +12,7 @@ from filerelay.actions.base import Action
 from filerelay.actions.registry import BUILTIN_ACTIONS, Registry
 from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import load_settings
+from tests.conftest import migrated_sqlite
 
 
 class _BrokenConfig(BaseModel):
@@ -43,7 +44,7 @@ def test_warm_up_builds_the_upload_client_and_logs_a_step_it_cannot_prepare(
         "  - name: odd\n    steps:\n      - broken: {}\n"
     )
     settings = load_settings(
-        config=cfg, state_dir=tmp_path / "state", database_url=f"sqlite:///{tmp_path}/s.db"
+        config=cfg, state_dir=tmp_path / "state", database_url=migrated_sqlite(tmp_path / "s.db")
     )
     registry = Registry({**BUILTIN_ACTIONS, "broken": BrokenPrepare})
     runtime = build_runtime(settings, registry)

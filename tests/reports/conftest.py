@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from filerelay.alerting.repo import AlertStore
-from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.store import Store, make_engine
 from tests.actions.test_notify_email import SmtpServer as SmtpServer
 from tests.actions.test_notify_email import smtp_server as smtp_server
+from tests.conftest import migrated_sqlite
 from tests.store.store_helpers import make_event, record
 
 #: A Monday, 10:00 UTC: "now" of the synthetic histories.
@@ -39,8 +40,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 def clocked_store(tmp_path: Path, clock: Clock) -> Iterator[tuple[Store, AlertStore]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    ensure_schema(engine, auto_upgrade=True)
+    engine = make_engine(migrated_sqlite(tmp_path / "store.db"))
     try:
         yield Store(engine), AlertStore(engine)
     finally:

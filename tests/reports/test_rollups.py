@@ -17,18 +17,18 @@ from filerelay.cli import app
 from filerelay.errors import UsageError
 from filerelay.model import EventState
 from filerelay.ops import reports as ops
-from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.store import Store, make_engine
 from filerelay.store.agents import AgentInfo
 from filerelay.store.db import utcnow
 from filerelay.store.records import Verdict
 from filerelay.store.schema import rollups
+from tests.conftest import migrated_sqlite
 from tests.store.store_helpers import admit, fail_step, make_event, plan, run_step, step, steps_at
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    engine = make_engine(db_url)
-    ensure_schema(engine, auto_upgrade=True)
+def store(migrated_db_url: str) -> Iterator[Store]:
+    engine = make_engine(migrated_db_url)
     try:
         yield Store(engine)
     finally:
@@ -81,8 +81,7 @@ def test_rollups_count_each_finish_and_equal_a_rebuild(store: Store) -> None:
 
 def test_report_formats_and_cli_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "store.db"
-    engine = make_engine(f"sqlite:///{db}")
-    ensure_schema(engine, auto_upgrade=True)
+    engine = make_engine(migrated_sqlite(db))
     _pipelines(Store(engine))
     engine.dispose()
     env = {"FILERELAY_DATABASE_URL": f"sqlite:///{db}", "FILERELAY_STATE_DIR": str(tmp_path)}

@@ -1,4 +1,5 @@
-"""Fixtures of the store tests: a migrated store on SQLite and on PostgreSQL."""
+"""Fixtures of the store tests: a store at head on SQLite and on PostgreSQL (a copy of the
+session's migrated template; test_store_migrate.py migrates its own)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ import pytest
 from sqlalchemy import Engine
 
 from filerelay.store import Store, make_engine
-from filerelay.store.migrate import upgrade
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
+def engine(migrated_db_url: str) -> Iterator[Engine]:
     """A migrated engine on the parametrized database."""
-    eng = make_engine(db_url)
-    upgrade(eng)
+    eng = make_engine(migrated_db_url)
     yield eng
     eng.dispose()
 

@@ -44,7 +44,9 @@ def run_together(url: str, works: list[Callable[[Store], object]]) -> list[objec
     return [r for _, r in results]
 
 
-def test_racing_ingests_leave_one_primary_row_per_file_version(store: Store, db_url: str) -> None:
+def test_racing_ingests_leave_one_primary_row_per_file_version(
+    store: Store, migrated_db_url: str
+) -> None:
     # given 10 file versions, each detected by every process (several watchers on one tree)
     versions = [make_event(f"f{i}.bin") for i in range(10)]
     batches = [[make_event(v.relpath, inode=v.inode) for v in versions] for _ in range(PROCESSES)]
@@ -54,7 +56,7 @@ def test_racing_ingests_leave_one_primary_row_per_file_version(store: Store, db_
         return lambda s: [s.admit(e, verdict).recorded.is_new for e in events]
 
     # when all processes admit their events at the same time
-    results = run_together(db_url, [ingest(b) for b in batches])
+    results = run_together(migrated_db_url, [ingest(b) for b in batches])
     # then each version has exactly one primary row and every other row points at it
     assert sum(sum(r) for r in results) == len(versions)  # type: ignore[call-overload]
     rows = listed(store)
@@ -66,14 +68,16 @@ def test_racing_ingests_leave_one_primary_row_per_file_version(store: Store, db_
             assert row.duplicate_of == primaries[row.dedup_key]
 
 
-def test_racing_redeliveries_of_one_event_record_it_once(store: Store, db_url: str) -> None:
+def test_racing_redeliveries_of_one_event_record_it_once(
+    store: Store, migrated_db_url: str
+) -> None:
     event = make_event("a.bin")
-    results = run_together(db_url, [lambda s: record(s, event).state] * PROCESSES)
+    results = run_together(migrated_db_url, [lambda s: record(s, event).state] * PROCESSES)
     assert results == ["queued"] * PROCESSES
     assert len(listed(store)) == 1
 
 
-def test_racing_claims_of_one_step_let_exactly_one_win(store: Store, db_url: str) -> None:
+def test_racing_claims_of_one_step_let_exactly_one_win(store: Store, migrated_db_url: str) -> None:
     # given a step delivered to every process at once
     event = make_event("a.bin")
     (pid,) = admit(store, event, plan("r", step(0, "a")))
@@ -83,12 +87,14 @@ def test_racing_claims_of_one_step_let_exactly_one_win(store: Store, db_url: str
         return lambda s: s.claim_step(step_id, owner, 60) is not None
 
     # when they all claim it / then one holds it
-    results = run_together(db_url, [claim(f"w{i}") for i in range(PROCESSES)])
+    results = run_together(migrated_db_url, [claim(f"w{i}") for i in range(PROCESSES)])
     assert Counter(results) == {True: 1, False: PROCESSES - 1}
     assert store.steps_of(pid)[0].attempts == 1
 
 
-def test_siblings_finishing_at_once_still_advance_the_pipeline(store: Store, db_url: str) -> None:
+def test_siblings_finishing_at_once_still_advance_the_pipeline(
+    store: Store, migrated_db_url: str
+) -> None:
     # given two parallel steps, each claimed by its own worker
     event = make_event("a.bin")
     steps = [step(0, "a", 0), step(0, "b", 1), step(1, "after")]
@@ -110,7 +116,7 @@ def test_siblings_finishing_at_once_still_advance_the_pipeline(store: Store, db_
         return work
 
     # when both complete and advance at the same moment
-    results = run_together(db_url, [finish("w0"), finish("w1")])
+    results = run_together(migrated_db_url, [finish("w0"), finish("w1")])
     # then the later one sees both done and hands out the next step
     after = steps_at(store, pid, 1)
     assert after in results

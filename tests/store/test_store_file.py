@@ -10,15 +10,15 @@ import pytest
 from structlog.testing import capture_logs
 
 from filerelay.errors import StoreError
-from filerelay.store import Store, ensure_schema, make_engine
+from filerelay.store import Store, make_engine
+from tests.conftest import migrated_sqlite
 from tests.factories import file_event
 from tests.store.store_helpers import record
 
 
 @pytest.fixture
 def sqlite_store(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'filerelay.db'}")
-    ensure_schema(engine, auto_upgrade=True)
+    engine = make_engine(migrated_sqlite(tmp_path / "filerelay.db"))
     store = Store(engine)
     yield store, tmp_path / "filerelay.db"
     engine.dispose()

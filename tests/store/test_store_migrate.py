@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -11,6 +13,15 @@ from filerelay.errors import StoreError
 from filerelay.store import ensure_schema, make_engine
 from filerelay.store.migrate import current_revision, head_revision, upgrade
 from filerelay.store.schema import metadata
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a database migrated here, by the migrations (not a template's copy)."""
+    eng = make_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
 
 
 def test_migrated_schema_equals_the_models(engine: Engine) -> None:

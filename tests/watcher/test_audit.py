@@ -9,8 +9,8 @@ import pytest
 
 from filerelay.model import legacy_path_dedup_key
 from filerelay.store import Store, make_engine
-from filerelay.store.migrate import upgrade
 from filerelay.watcher.audit import unrecorded_files
+from tests.conftest import migrated_sqlite
 from tests.factories import event_of_file
 from tests.store.store_helpers import record
 from tests.watcher.helpers import make_source
@@ -18,8 +18,7 @@ from tests.watcher.helpers import make_source
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
+    engine = make_engine(migrated_sqlite(tmp_path / "store.db"))
     yield Store(engine)
     engine.dispose()
 
