@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.inprocess import invoke_filerelay
 from tests.e2e.harness import clean_env, run_filerelay
 
 GOOD_SOURCE = "sources:\n  - {name: a, path: SRC}\n"
@@ -35,10 +36,15 @@ BAD = {
 }
 
 
-def run_cli(*args: str, cwd: Path, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    """The CLI with a clean environment, in its own process group."""
+def run_cli(
+    *args: str, cwd: Path, timeout_s: float = 60, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The CLI with a clean environment: in this process, or with ``process`` in a process
+    of its own (its own process group)."""
     env = clean_env(FILERELAY_STATE_DIR=str(cwd / "state"))
-    return run_filerelay(args, cwd, env, timeout_s)
+    if process:
+        return run_filerelay(args, cwd, env, timeout_s)
+    return invoke_filerelay(args, cwd, env)
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -56,7 +62,8 @@ def write_config(tmp_path: Path, text: str) -> Path:
 def test_bad_config_exits_2_with_one_clear_line(tmp_path, case, command):
     text, expected = BAD[case]
     cfg = write_config(tmp_path, text)
-    result = run_cli(*command.split(), str(cfg), cwd=tmp_path)
+    # the daemons in real processes: they hold the state dir until their process exits
+    result = run_cli(*command.split(), str(cfg), cwd=tmp_path, process=command != "rules check")
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

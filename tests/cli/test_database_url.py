@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.inprocess import invoke_filerelay
 from tests.e2e.harness import clean_env, run_filerelay
 
 
@@ -45,7 +46,7 @@ def test_a_driver_that_is_not_installed_is_one_line_and_exit_2(
     url = "postgresql+pg8000://app:s3cret-pw@127.0.0.1:1/filerelay"
     env = clean_env(FILERELAY_DATABASE_URL=url, FILERELAY_STATE_DIR=str(tmp_path / "state"))
     # when a command runs
-    done = run_filerelay(argv, tmp_path, env)
+    done = invoke_filerelay(argv, tmp_path, env)
     # then it says, in one line, which driver is missing and what to install
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from filerelay.model import EventState
 from filerelay.store import Store, Verdict, make_engine
+from tests.cli.inprocess import invoke_filerelay
 from tests.conftest import migrated_sqlite
 from tests.e2e.harness import clean_env
 from tests.factories import file_event
@@ -19,14 +19,7 @@ HOSTILE = "a\x1b]0;pwned\x07b\x1b]52;c;ZXZpbA==\x07\x1b[31mred\x1b[2J\r\u202eexe
 
 
 def filerelay(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "filerelay", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return invoke_filerelay(args, cwd, env)
 
 
 def test_escape_sequences_in_names_are_not_sent_to_the_terminal(tmp_path: Path) -> None:

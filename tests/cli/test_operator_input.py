@@ -15,6 +15,7 @@ from filerelay.cli import app
 from filerelay.model import EventState
 from filerelay.store import Store, Verdict, make_engine
 from filerelay.store.migrate import upgrade
+from tests.cli.inprocess import invoke_filerelay
 from tests.conftest import migrated_sqlite
 from tests.e2e.harness import clean_env
 from tests.factories import file_event
@@ -103,14 +104,7 @@ def test_an_operator_command_run_elsewhere_names_the_store_it_looked_for(tmp_pat
     elsewhere.mkdir()
     for argv in (["status"], ["events", "list"], ["events", "show", "x.txt"], ["db", "current"]):
         # when an operator command runs there
-        result = subprocess.run(
-            [sys.executable, "-m", "filerelay", *argv],
-            env=clean_env(),
-            cwd=elsewhere,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = invoke_filerelay(argv, elsewhere, clean_env())
         # then it says which store it looked for, exit 2, and creates nothing there
         assert result.returncode == 2, (argv, result.stdout, result.stderr)
         expected = f"error: no filerelay store at {elsewhere / '.filerelay' / 'filerelay.db'}:"
