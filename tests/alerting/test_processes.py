@@ -85,6 +85,7 @@ def test_alerts_test_reports_each_channel(
     alert_store.engine.dispose()
 
 
+@pytest.mark.slow  # real watcher, worker and evaluator processes
 def test_alerts_list_shows_rule_states(relay: Relay, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     hook = f'    hook: {{type: webhook, url: "{httpserver.url_for("/hook")}"}}\n'
@@ -110,6 +111,7 @@ def test_alerts_list_shows_rule_states(relay: Relay, httpserver: HTTPServer) -> 
     assert table.returncode == 0 and "failing" in table.stdout and "firing" in table.stdout
 
 
+@pytest.mark.slow  # real processes; an outage and its end
 def test_alerts_run_process_fires_and_resolves(relay: Relay, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     hook = f'    hook: {{type: webhook, url: "{httpserver.url_for("/hook")}"}}\n'
@@ -133,6 +135,7 @@ def test_alerts_run_process_fires_and_resolves(relay: Relay, httpserver: HTTPSer
     alert_store.engine.dispose()
 
 
+@pytest.mark.slow  # real processes; waits out a heartbeat
 def test_a_killed_watcher_raises_agent_offline(relay: Relay, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     hook = f'    hook: {{type: webhook, url: "{httpserver.url_for("/hook")}"}}\n'

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import stop_process
 from tests.e2e.harness import Proc, clean_env, run_filerelay
 
@@ -29,6 +31,7 @@ def test_a_state_dir_that_is_a_file_is_one_line_and_exit_2(tmp_path):
     assert_one_line_exit_2(result, str(tmp_path / "state"), "not a directory")
 
 
+@pytest.mark.slow  # a real `filerelay run`, then a second
 def test_a_second_run_on_the_same_state_dir_is_one_line_and_exit_2(tmp_path):
     # given a `filerelay run` on a state dir
     env = clean_env(FILERELAY_STATE_DIR=str(tmp_path / "state"))

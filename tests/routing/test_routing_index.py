@@ -40,6 +40,7 @@ def glob_and_match(draw):
     return "".join(tokens), prefix + "".join(parts)
 
 
+@pytest.mark.slow  # 3000 examples
 @settings(max_examples=3000, deadline=None)
 @given(case=glob_and_match())
 def test_a_glob_that_matches_a_path_is_allowed_by_its_key(case):

@@ -137,6 +137,7 @@ def test_second_watcher_on_the_same_state_dir_is_refused(outbox: Outbox, tmp_pat
         Outbox(tmp_path)
 
 
+@pytest.mark.slow  # 100k files
 def test_seen_lookup_of_100k_files_is_fast(outbox: Outbox) -> None:
     outbox.emit([event(f"d/{i}.csv", inode=i) for i in range(100_000)])
     outbox.load_seen("s")

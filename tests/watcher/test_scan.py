@@ -121,6 +121,7 @@ def fast_tmp(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow  # 100k files
 def test_walk_of_100k_files_takes_about_a_second(fast_tmp: Path) -> None:
     tmp_path = fast_tmp
     for d in range(100):

@@ -309,6 +309,7 @@ def test_poll_limit_bounds_the_work_of_one_poll() -> None:
     assert len(det.poll()) == 2
 
 
+@pytest.mark.slow  # 100k files
 def test_100k_pending_files_cost_nothing_when_nothing_is_due() -> None:
     det, clock, fs, _ = make(stable_when="silence")
     for i in range(100_000):
