@@ -64,6 +64,7 @@ class Reconciler:
         orphan_upload_age_s: float = 3600.0,
         audit: Callable[[], Iterable[FileEvent]] | None = None,
         audit_interval_s: float = 300.0,
+        sampler: Callable[[], object] | None = None,
     ) -> None:
         self.runtime = runtime
         self.publisher = publisher
@@ -73,6 +74,7 @@ class Reconciler:
         self.audit = audit
         self.audit_interval_s = audit_interval_s
         self._audited_at = 0.0
+        self.sampler = sampler  # e.g. the queue-depth history (filerelay.ops.queue_depth)
         self.lock = SingletonLock(runtime.store.engine, LOCK_NAME)
 
     def run_once(self) -> Pass:
@@ -146,9 +148,19 @@ class Reconciler:
                         self.run_once()
                     except Exception:  # a store or broker outage: try again next interval
                         log.warning("reconcile_failed", exc_info=True)
+                    self._sample()
                 stop.wait(self.interval_s)
         finally:
             self.lock.release()
+
+    def _sample(self) -> None:
+        """Run the sampler; a broker or store outage loses a sample, never a pass."""
+        if self.sampler is None:
+            return
+        try:
+            self.sampler()
+        except Exception as exc:
+            log.warning("sample_failed", error=str(exc).splitlines()[0][:300] if str(exc) else "")
 
 
 def _step_context(store: Store, row: PoisonedStep) -> dict[str, Any]:
