@@ -48,6 +48,14 @@ routes:
     steps:
       - webhook: {{url: "{hook}"}}
         name: hook
+alerts:
+  interval: 3s
+  channels:
+    pager: {{type: webhook, url: "{alerts}"}}
+  rules:
+    - {{name: failing, kind: failure_rate, threshold: 0.5, min_events: 1, window: 1h, for: 1h,
+        channels: [pager]}}
+    - {{name: deep-queue, kind: backlog, max_queue_depth: 500, channels: [pager]}}
 """
 
 
@@ -108,10 +116,16 @@ def deployment(root: Path) -> Iterator[Console]:
     server = HTTPServer(host="127.0.0.1", port=free_port())
     receiver = Receiver(server)
     server.expect_request("/hook").respond_with_handler(receiver.handle)
+    server.expect_request("/alerts").respond_with_data("ok")
     server.start()
     (root / "inbox").mkdir()
     (root / "held").mkdir()
-    config = CONFIG.format(inbox=root / "inbox", held=root / "held", hook=server.url_for("/hook"))
+    config = CONFIG.format(
+        inbox=root / "inbox",
+        held=root / "held",
+        hook=server.url_for("/hook"),
+        alerts=server.url_for("/alerts"),
+    )
     relay = Relay(root, config)
     port = free_port()
     # `run --no-serve` and a `serve` beside it. `run`'s in-process API answered 503 (store

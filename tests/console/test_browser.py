@@ -332,3 +332,51 @@ def test_the_reports_and_fleet_pages_show_data_and_close_a_breaker(
     # And when the breaker is closed from the page, then it shows closed
     admin.click("[data-close=shot-hook]")
     admin.wait_for_selector("[data-breaker=shot-hook] .breaker-closed")
+
+
+QUEUE_TREND = "[data-chart=queue_depth] polyline[data-series=total]"
+MEASURE = "[data-rule=failing] [data-measure=value]"
+
+
+def _reload_until(page: Any, url: str, selector: str, what: str) -> None:
+    """Open ``url`` again until ``selector`` is there (data a background loop writes)."""
+
+    def shown() -> bool:
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        return page.locator(selector).count() > 0
+
+    wait_for(shown, 60, interval_s=1.0, what=what)
+
+
+def test_the_queue_depth_trend_and_the_alert_measures_render(
+    browser: Any, console: Console
+) -> None:
+    # Given files that went through and one that failed, so the rules have something to measure
+    console.receiver.broken = True
+    drop(console.inbox, "measure-ok.txt")
+    drop(console.inbox, "fail-measure.txt")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    for locale, suffix in (("en-US", ""), ("zh-CN", "-zh-CN")):
+        page = open_page(browser, console, console.admin_token, locale=locale)
+        try:
+            wait_for(
+                lambda page=page: event_state(page, "fail-measure.txt") == "failed",
+                30,
+                what="failed",
+            )
+            # When the dashboard opens, then the queue-depth trend (sampled by the reconciler
+            # once a minute) is drawn beside the throughput chart
+            _reload_until(page, f"{console.base}/console/", QUEUE_TREND, "queue-depth samples")
+            caption = page.locator("[data-chart=queue_depth] figcaption").inner_text()
+            assert ("Queue depth" in caption) if not suffix else ("队列深度" in caption)
+            page.screenshot(path=str(SCREENSHOTS / f"dashboard-queue{suffix}.png"), full_page=True)
+            # And the Alerts page shows each rule's last measure against its threshold
+            _reload_until(page, f"{console.base}/console/alerts", MEASURE, "a measure")
+            line = page.locator(MEASURE).inner_text()
+            assert "50" in line and ("threshold" in line if not suffix else "阈值" in line)
+            deep = page.locator("[data-rule=deep-queue] [data-measure]").inner_text()
+            assert "500" in deep
+            page.screenshot(path=str(SCREENSHOTS / f"alerts-measures{suffix}.png"), full_page=True)
+        finally:
+            page.context.close()
