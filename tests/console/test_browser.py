@@ -360,11 +360,9 @@ def test_the_queue_depth_trend_and_the_alert_measures_render(
     for locale, suffix in (("en-US", ""), ("zh-CN", "-zh-CN")):
         page = open_page(browser, console, console.admin_token, locale=locale)
         try:
-            wait_for(
-                lambda page=page: event_state(page, "fail-measure.txt") == "failed",
-                30,
-                what="failed",
-            )
+            # (called at once: the loop variable cannot change under it)
+            done = lambda: event_state(page, "fail-measure.txt") == "failed"  # noqa: B023, E731
+            wait_for(done, 30, what="fail-measure.txt failed")
             # When the dashboard opens, then the queue-depth trend (sampled by the reconciler
             # once a minute) is drawn beside the throughput chart
             _reload_until(page, f"{console.base}/console/", QUEUE_TREND, "queue-depth samples")
