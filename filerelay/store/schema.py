@@ -148,6 +148,9 @@ steps = Table(
     Column("agent", String(255), nullable=True),
     UniqueConstraint("pipeline_id", "position", "branch"),
     Index("ix_steps_status_lease_expires_at", "status", "lease_expires_at"),
+    # the live stream's step outcomes: steps ended, or put back to wait for a retry, lately
+    Index("ix_steps_finished_at", "finished_at"),
+    Index("ix_steps_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
 routing_configs = Table(

@@ -5,17 +5,22 @@ roles, the Chinese UI, and a screenshot of every page at 1280x800 and at a phone
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from filerelay.ops.breakers import limit_store
 from filerelay.store.db import utcnow
+from filerelay.store.schema import steps
 from tests.conftest import wait_for
 from tests.console.deployment import SCREENSHOTS, Console, deployment, launch_options
+from tests.store.store_helpers import admit, make_event, plan, step
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -378,3 +383,32 @@ def test_the_queue_depth_trend_and_the_alert_measures_render(
             page.screenshot(path=str(SCREENSHOTS / f"alerts-measures{suffix}.png"), full_page=True)
         finally:
             page.context.close()
+
+
+def test_the_file_page_shows_step_outcomes_live(admin: Any, console: Console) -> None:
+    # Given a file whose step a stand-in worker holds (claimed, running)
+    store = console.relay.store
+    event = make_event(f"live-{uuid.uuid4().hex[:6]}.txt", source="inbox")
+    (pid,) = admit(store, event, plan("deliver", step(0, "hook")))
+    sid = store.steps_of(pid)[0].id
+    assert store.claim_step(sid, "stand-in", 600) is not None
+    row = f'li[data-step-id="{sid}"]'
+    # When its page is open
+    admin.goto(f"{console.base}/console/files/{event.event_id}")
+    admin.wait_for_selector(f"{row}.state-running")
+    # And the attempt fails and is put back for a retry in ten minutes
+    later = utcnow() + timedelta(minutes=10)
+    assert store.retry_step(sid, "stand-in", "HTTP 503 from the receiver", later)
+    # Then the step's row says so, with the error, without a reload
+    admin.wait_for_selector(f"{row}.state-retrying")
+    assert "HTTP 503 from the receiver" in admin.locator(f"{row} .step-error").inner_text()
+    # And when the next attempt succeeds, the row turns succeeded
+    assert store.claim_step(sid, "stand-in", 600) is None  # not due yet
+    with store.engine.begin() as conn:  # due now, as the backoff ran out
+        conn.execute(update(steps).where(steps.c.id == sid).values(next_attempt_at=utcnow()))
+    claim = store.claim_step(sid, "stand-in", 600)
+    assert claim is not None and store.succeed_step(claim, "stand-in", {"status": 200})
+    admin.wait_for_selector(f"{row}.state-succeeded")
+    assert "attempt 2 of 3" in admin.locator(f"{row} .step-attempts").inner_text()
+    SCREENSHOTS.mkdir(exist_ok=True)
+    admin.screenshot(path=str(SCREENSHOTS / "file-live.png"), full_page=True)

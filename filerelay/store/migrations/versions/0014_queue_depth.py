@@ -1,4 +1,5 @@
-"""queue_depths and alert_measures: the queue-depth history and each alert rule's last measure.
+"""queue_depths and alert_measures: the queue-depth history and each alert rule's last measure;
+two indexes on steps for the live stream's step outcomes.
 
 Revision ID: 0014
 Revises: 0013
@@ -7,7 +8,9 @@ Create Date: 2026-12-07
 ``queue_depths`` holds the messages waiting per broker queue, one row per queue and minute
 (the console's queue-depth trend); ``alert_measures`` what the alert evaluator last measured
 for each rule, with its threshold (the console's Alerts page), so that stateless API
-processes read what the one evaluator computed.
+processes read what the one evaluator computed. ``ix_steps_finished_at`` and
+``ix_steps_status_next_attempt_at`` let the API's SSE poller read the steps that ended or were
+put back for a retry since its last poll without a scan.
 """
 
 from __future__ import annotations
@@ -47,8 +50,16 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("rule", name="pk_alert_measures"),
         )
 
+    indexes = {ix["name"] for ix in sa.inspect(op.get_bind()).get_indexes("steps")}
+    if "ix_steps_finished_at" not in indexes:
+        op.create_index("ix_steps_finished_at", "steps", ["finished_at"])
+    if "ix_steps_status_next_attempt_at" not in indexes:
+        op.create_index("ix_steps_status_next_attempt_at", "steps", ["status", "next_attempt_at"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_steps_status_next_attempt_at", table_name="steps")
+    op.drop_index("ix_steps_finished_at", table_name="steps")
     op.drop_table("alert_measures")
     op.drop_index("ix_queue_depths_minute", table_name="queue_depths")
     op.drop_table("queue_depths")
