@@ -326,12 +326,27 @@ class Uploaded(BaseModel):
     size: int
 
 
+class CancelIn(BaseModel):
+    """How to cancel: ``compensate`` also undoes the steps that completed."""
+
+    model_config = {"extra": "forbid"}
+
+    compensate: bool = Field(
+        default=False,
+        description="Undo the completed steps (each action's compensation), as after a "
+        "failure, once the running step stopped.",
+    )
+
+
 class Cancelled(BaseModel):
-    """A cancelled pipeline; ``running_steps`` were told to stop at their next checkpoint."""
+    """A cancelled pipeline; ``running_steps`` were told to stop at their next checkpoint;
+    with ``compensate`` its completed steps are being undone (the pipeline is
+    ``compensating`` until then)."""
 
     pipeline_id: int
     event_id: str
     running_steps: int
+    compensate: bool = False
 
 
 class Agent(BaseModel):

@@ -2,10 +2,11 @@
 
 Every ``interval_s`` it re-drives steps that no message may carry any more (a worker died
 holding the lease, a message vanished with a Redis restart or a SIGKILL on the embedded
-transport), fails poison steps that killed their worker on every attempt, and re-ingests
-events recorded but never routed. Recovery after a worker dies is bounded by the step's lease
-(``FILERELAY_LEASE_S``, renewed while the step runs, whatever its timeout) plus one interval,
-not by the broker's visibility timeout.
+transport), fails poison steps that killed their worker on every attempt, re-ingests
+events recorded but never routed, and starts undoing the completed steps of pipelines
+cancelled with compensation once none of their steps runs. Recovery after a worker dies is
+bounded by the step's lease (``FILERELAY_LEASE_S``, renewed while the step runs, whatever its
+timeout) plus one interval, not by the broker's visibility timeout.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from filerelay.pipeline.publisher import WorkPublisher
 from filerelay.pipeline.runner import (
     Outcome,
     advance_stalled,
+    compensate_cancelled,
     discard_checkpoint,
     fail_poisoned,
 )
 from filerelay.pipeline.runtime import Runtime
 from filerelay.store import Store
+from filerelay.store.cancel import CancelStore
 from filerelay.store.locks import SingletonLock
 from filerelay.store.rows import PoisonedStep
 
@@ -100,6 +103,8 @@ class Reconciler:
             msg = redrive_message(self.runtime, step_id)
             if msg is not None:
                 outcome.enqueue.append(msg)
+        for pipeline_id in CancelStore(store.engine).awaiting_compensation():
+            outcome.enqueue += compensate_cancelled(self.runtime, pipeline_id).enqueue
         for pipeline in store.stalled_pipelines(self.grace_s):
             outcome.enqueue += advance_stalled(self.runtime, pipeline.id, pipeline.event_id).enqueue
         redriven = len(outcome.enqueue)

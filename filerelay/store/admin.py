@@ -163,7 +163,10 @@ class ControlStore(Transactions):
     # --- cancel -------------------------------------------------------------------------
 
     @translated
-    def cancel_pipeline(self, pipeline_id: int, reason: str) -> tuple[bool, int]:
-        """Cancel a running pipeline (see :mod:`filerelay.store.cancel`)."""
+    def cancel_pipeline(
+        self, pipeline_id: int, reason: str, compensate: bool = False
+    ) -> tuple[bool, int]:
+        """Cancel a running pipeline, compensating its completed steps when asked (see
+        :mod:`filerelay.store.cancel`)."""
         with self._write() as conn:
-            return cancel.request(conn, pipeline_id, reason, utcnow())
+            return cancel.request(conn, pipeline_id, reason, utcnow(), compensate)

@@ -68,9 +68,9 @@ function pipelineCard(p) {
 }
 
 function actionButtons(ev, reload, navigate) {
-  const act = async (path, doneKey) => {
+  const act = async (path, doneKey, body) => {
     try {
-      const out = await api(path, { method: "POST" });
+      const out = await api(path, { method: "POST", body });
       toast(t(doneKey));
       // A finished event is run again as a new event: follow it there.
       const renewed = out && out.renewed && out.renewed[0];
@@ -88,6 +88,9 @@ function actionButtons(ev, reload, navigate) {
   if (session.can("pipelines.cancel") && running.length) {
     buttons.push(h("button", { type: "button", class: "danger", "data-action": "cancel",
       onclick: () => Promise.all(running.map((p) => act(`pipelines/${p.id}/cancel`, "file.cancel_done"))) }, t("file.cancel")));
+    // also undo what completed (the uploaded object deleted...), as after a failure
+    buttons.push(h("button", { type: "button", class: "danger", "data-action": "cancel-compensate",
+      onclick: () => Promise.all(running.map((p) => act(`pipelines/${p.id}/cancel`, "file.cancel_undo_done", { compensate: true }))) }, t("file.cancel_undo")));
   }
   return buttons;
 }
