@@ -410,5 +410,8 @@ def test_the_file_page_shows_step_outcomes_live(admin: Any, console: Console) ->
     assert claim is not None and store.succeed_step(claim, "stand-in", {"status": 200})
     admin.wait_for_selector(f"{row}.state-succeeded")
     assert "attempt 2 of 3" in admin.locator(f"{row} .step-attempts").inner_text()
+    assert admin.locator(f"{row} .step-next").is_hidden()
+    # and the pipeline's end follows (the timeline read again)
+    admin.wait_for_selector(".pipeline h2 .state-succeeded")
     SCREENSHOTS.mkdir(exist_ok=True)
     admin.screenshot(path=str(SCREENSHOTS / "file-live.png"), full_page=True)

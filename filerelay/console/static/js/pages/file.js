@@ -28,6 +28,8 @@ function stepState(step) {
 
 function stepItem(step) {
   const state = stepState(step);
+  // an ended step keeps the time of the retry it once waited for: not shown any more
+  const next = step.status === "pending" ? step.next_attempt_at : null;
   const when = [fmtTime(step.started_at), step.finished_at ? ` → ${fmtTime(step.finished_at)}` : ""];
   return h("li", { class: `step state-${state}`, "data-step": step.name, "data-step-id": step.id },
     h("div", { class: "step-head" }, h("strong", {}, step.name), " ",
@@ -36,7 +38,7 @@ function stepItem(step) {
       h("span", { class: "muted step-attempts" }, ` ${t("file.attempts", { n: step.attempts, max: step.max_attempts })}`),
       step.duration_ms !== null ? h("span", { class: "muted" }, ` · ${fmtSeconds(step.duration_ms / 1000)}`) : null),
     step.started_at ? h("div", { class: "muted small" }, when) : null,
-    step.next_attempt_at ? h("div", { class: "muted small" }, t("file.next_attempt", { at: fmtTime(step.next_attempt_at) })) : null,
+    h("div", { class: "muted small step-next", hidden: !next }, next ? t("file.next_attempt", { at: fmtTime(next) }) : ""),
     h("pre", { class: "error-text step-error", hidden: !step.last_error }, step.last_error || ""),
     resultList(step.result));
 }
@@ -50,6 +52,9 @@ function showStepOutcome(main, o) {
   li.dataset.liveState = o.state;
   put(li.querySelector(".step-state"), stateBadge(o.state));
   li.querySelector(".step-attempts").textContent = ` ${t("file.attempts", { n: o.attempt, max: o.max_attempts })}`;
+  const next = li.querySelector(".step-next");
+  next.textContent = o.next_attempt_at ? t("file.next_attempt", { at: fmtTime(o.next_attempt_at) }) : "";
+  next.hidden = !o.next_attempt_at;
   // a later success keeps the last attempt's error on show, as the timeline does
   if (o.error) {
     const error = li.querySelector(".step-error");
