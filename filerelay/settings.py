@@ -200,6 +200,13 @@ class Settings(BaseSettings):
         gt=0,
         description="`filerelay db prune` deletes audit rows older than this.",
     )
+    queue_depth_retention_days: float = Field(
+        default=8.0,
+        gt=0,
+        description="How long the queue-depth history (one sample per queue a minute, taken "
+        "by the reconciler) is kept; older samples are deleted by the sampler every hour and "
+        "by `filerelay db prune`.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from filerelay.alerting.measures import Inputs, Instance, duration
+from filerelay.alerting.measures import Inputs, Instance, Reading, duration, worst
 from filerelay.config.alerts import AnomalyRule, SloBurnRule
 from filerelay.reports.anomaly import judge
 from filerelay.reports.data import RollupReader
@@ -25,7 +25,11 @@ def anomaly(rule: AnomalyRule, inputs: Inputs, now: datetime) -> list[Instance]:
     """Groups whose last complete hour is ``threshold`` robust deviations off the baseline."""
     reader = RollupReader(inputs.store.engine)
     out = []
+    seen = []
     for j in judge(reader, now, rule.metric, rule.by, rule.weeks, rule.min_weeks, rule.min_events):
+        seen.append(
+            (abs(j.score), rule.threshold, "all" if rule.by == "all" else f"{rule.by}={j.group}")
+        )
         spike = j.score >= rule.threshold and rule.direction in ("spike", "both")
         drop = j.score <= -rule.threshold and rule.direction in ("drop", "both")
         if not (spike or drop):
@@ -39,6 +43,7 @@ def anomaly(rule: AnomalyRule, inputs: Inputs, now: datetime) -> list[Instance]:
             f"score {j.score:+.1f})"
         )
         out.append(Instance(key, summary, j.score, labels | {"direction": what}))
+    inputs.note(rule, worst("score", seen, rule.threshold))
     return out
 
 
@@ -48,8 +53,12 @@ def slo_burn(rule: SloBurnRule, inputs: Inputs, now: datetime) -> list[Instance]
     if slo is None:  # the config check refuses this; a reload may race it
         return []
     reader = RollupReader(inputs.store.engine)
-    for win in rule.window_pairs():
+    subject = f"slo={slo.name}"
+    inputs.note(rule, Reading(None, None, "x", subject))
+    for i, win in enumerate(rule.window_pairs()):
         long_rate, files = burn_rate(reader, slo, now, win.long)
+        if i == 0 and files >= rule.min_events:  # the first (fastest) pair's long window
+            inputs.note(rule, Reading(long_rate, win.factor, "x", subject))
         if files < rule.min_events or long_rate < win.factor:
             continue
         short_rate, _ = burn_rate(reader, slo, now, win.short)
@@ -60,6 +69,7 @@ def slo_burn(rule: SloBurnRule, inputs: Inputs, now: datetime) -> list[Instance]
             f"and {short_rate:.1f}x over {duration(win.short)} (limit {win.factor:g}x; "
             f"objective {slo.objective:.2%})"
         )
+        inputs.note(rule, Reading(long_rate, win.factor, "x", subject))
         return [Instance(f"slo={slo.name}", summary, long_rate, {"slo": slo.name})]
     return []
 

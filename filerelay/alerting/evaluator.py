@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from filerelay.alerting.channels import Channels
-from filerelay.alerting.measures import Inputs, Instance, measure
+from filerelay.alerting.measures import Inputs, Instance, Reading, measure
 from filerelay.alerting.messages import FIRING, RESOLVED, Alert
 from filerelay.alerting.repo import AlertStore
 from filerelay.config.alerts import AlertsConfig
@@ -75,6 +75,7 @@ class Evaluator:
             except Exception as exc:  # a store or broker outage: this rule, next interval
                 report.rule_errors += 1
                 log.warning("alert_rule_failed", rule=rule.name, error=str(exc), exc_info=True)
+                self._keep_measure(rule, None, 0, now, str(exc) or type(exc).__name__)
         if self.scheduler is not None:
             try:
                 report.sent += self.scheduler.run_due(self.store, now)
@@ -83,7 +84,9 @@ class Evaluator:
         return report
 
     def _rule(self, rule: Any, now: datetime, report: Report) -> None:
+        self.inputs.readings.pop(rule.name, None)
         current = {inst.key: inst for inst in measure(rule, self.inputs, now)}
+        self._keep_measure(rule, self.inputs.readings.pop(rule.name, None), len(current), now)
         rows = {row["instance"]: row for row in self.store.states(rule.name)}
         for key, inst in current.items():
             rows[key] = _holds(rule, rows.get(key), inst, now)
@@ -104,6 +107,32 @@ class Evaluator:
                 self.store.save_state(row)
         firing = sum(1 for row in rows.values() if row["status"] == FIRING)
         report.firing[rule.name] = firing
+
+    def _keep_measure(
+        self,
+        rule: Any,
+        reading: Reading | None,
+        holding: int,
+        now: datetime,
+        error: str | None = None,
+    ) -> None:
+        """Keep what the rule measured (for the API, which runs elsewhere); never fatal."""
+        reading = reading or Reading(None, None, "")
+        row = {
+            "rule": rule.name,
+            "kind": rule.kind,
+            "value": reading.value,
+            "threshold": reading.threshold,
+            "unit": reading.unit,
+            "subject": reading.subject[:512] if reading.subject else None,
+            "holding": holding,
+            "error": error,
+            "measured_at": now,
+        }
+        try:
+            self.store.save_measure(row)
+        except Exception as exc:  # the store is away: the states' write will say so too
+            log.warning("alert_measure_not_kept", rule=rule.name, error=str(exc))
 
     def _notify(
         self, rule: Any, channel: str, rows: list[dict[str, Any]], now: datetime, report: Report

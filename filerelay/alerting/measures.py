@@ -1,4 +1,6 @@
-"""What each rule kind measures: the instances of a rule that hold at ``now``.
+"""What each rule kind measures: the instances of a rule that hold at ``now``, and a
+:class:`Reading` of the rule whether or not it holds (its worst value over what it watches,
+against its threshold), which the evaluator keeps for the console's Alerts page.
 
 An :class:`Instance` is one thing in trouble — a route failing, an agent gone, a silent
 source — keyed so that the same trouble keeps the same key from one evaluation to the next.
@@ -9,7 +11,7 @@ repeatable at any chosen ``now``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +38,34 @@ class Instance:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A rule's measure at one evaluation: its worst value (the one nearest to or furthest
+    past its threshold) over what it watches, that threshold, the unit of both (``ratio``,
+    ``s``, ``messages``, ``count``, ``score``, ``x``: a burn rate), and what the value is of
+    (``route=upload``). ``value`` None: nothing to measure yet (e.g. too few files)."""
+
+    value: float | None
+    threshold: float | None
+    unit: str
+    subject: str | None = None
+
+
+def worst(
+    unit: str, candidates: Sequence[tuple[float, float, str | None]], threshold: float | None
+) -> Reading:
+    """The reading of the (value, threshold, subject) nearest to or furthest past its
+    threshold; with no candidate, value None against ``threshold``."""
+    if not candidates:
+        return Reading(None, threshold, unit)
+
+    def ratio(c: tuple[float, float, str | None]) -> float:
+        return c[0] / c[1] if c[1] else c[0]
+
+    value, threshold, subject = max(candidates, key=ratio)
+    return Reading(value, threshold, unit, subject)
+
+
 @dataclass
 class Inputs:
     """Where the measures come from."""
@@ -46,6 +76,12 @@ class Inputs:
     #: the depth of each host queue of the fleet (its files wait there while it has no worker)
     host_queue_depths: Callable[[], dict[str, int]] | None = None
     slos: Mapping[str, Any] = field(default_factory=dict)  # SLO configs by name (slo_burn)
+    #: each rule's reading of its last measure, by rule name (set by the measure functions)
+    readings: dict[str, Reading] = field(default_factory=dict)
+
+    def note(self, rule: Any, reading: Reading) -> None:
+        """Keep ``rule``'s reading of this evaluation."""
+        self.readings[rule.name] = reading
 
 
 def duration(seconds: float) -> str:
@@ -68,8 +104,11 @@ def _key(by: str, value: str) -> tuple[str, dict[str, str]]:
 def failure_rate(rule: FailureRateRule, inputs: Inputs, now: datetime) -> list[Instance]:
     counts = inputs.store.failure_counts(window_start(now, rule.window), rule.over, rule.by)
     out = []
+    seen = []
     for group, (failed, total) in sorted(counts.items()):
         rate = failed / total if total else 0.0
+        if total >= rule.min_events:
+            seen.append((rate, rule.threshold, _key(rule.by, group)[0]))
         if total < rule.min_events or rate < rule.threshold:
             continue
         key, labels = _key(rule.by, group)
@@ -78,40 +117,55 @@ def failure_rate(rule: FailureRateRule, inputs: Inputs, now: datetime) -> list[I
             f"{duration(rule.window)} (threshold {rule.threshold:.0%})"
         )
         out.append(Instance(key, summary, rate, labels))
+    inputs.note(rule, worst("ratio", seen, rule.threshold))
     return out
 
 
 def backlog(rule: BacklogRule, inputs: Inputs, now: datetime) -> list[Instance]:
     out = []
+    seen: list[tuple[float, float, str | None]] = []
     if rule.max_queue_depth is not None and inputs.queue_depth is not None:
         depth = inputs.queue_depth()
+        seen.append((float(depth), float(rule.max_queue_depth), "queue"))
         if depth > rule.max_queue_depth:
             summary = f"queue: {depth} messages waiting (limit {rule.max_queue_depth})"
             out.append(Instance("queue", summary, float(depth)))
     if rule.max_queue_depth is not None and inputs.host_queue_depths is not None:
         for queue, depth in sorted(inputs.host_queue_depths().items()):
+            seen.append((float(depth), float(rule.max_queue_depth), f"queue={queue}"))
             if depth > rule.max_queue_depth:
                 summary = f"{queue}: {depth} messages waiting (limit {rule.max_queue_depth})"
                 out.append(Instance(f"queue={queue}", summary, float(depth), {"queue": queue}))
     if rule.max_pending_age is not None:
         oldest = inputs.store.oldest_pending()
         age = (now - oldest.created_at).total_seconds() if oldest else 0.0
+        seen.append((age, rule.max_pending_age, "oldest_pending"))
         if oldest is not None and age > rule.max_pending_age:
             summary = (
                 f"oldest pending: {oldest.source}/{oldest.relpath} {oldest.state} for "
                 f"{duration(age)} (limit {duration(rule.max_pending_age)})"
             )
             out.append(Instance("oldest_pending", summary, age, {"event_id": oldest.id}))
+    by_depth = rule.max_queue_depth is not None
+    limit = rule.max_queue_depth if by_depth else rule.max_pending_age
+    reading = worst("messages", seen, limit)
+    if reading.subject == "oldest_pending" or not by_depth:  # an age, not a depth
+        reading = Reading(reading.value, reading.threshold, "s", reading.subject)
+    inputs.note(rule, reading)
     return out
 
 
 def agent_offline(rule: AgentOfflineRule, inputs: Inputs, now: datetime) -> list[Instance]:
     out = []
+    seen = []
     for row in inputs.store.agents(now, window_start(now, rule.forget_after), rule.role):
         silent = (now - row.last_heartbeat_at).total_seconds()
-        if row.stopped_at is not None or silent <= rule.after:
+        if row.stopped_at is not None:
             continue
         if not all((row.labels or {}).get(k) == v for k, v in rule.labels.items()):
+            continue
+        seen.append((silent, rule.after, f"agent={row.id}"))
+        if silent <= rule.after:
             continue
         labels = {"agent": row.id, "role": row.role, "host": row.host}
         if row.agent:  # the fleet: the host's agent id and its labels, to route the alert
@@ -121,22 +175,26 @@ def agent_offline(rule: AgentOfflineRule, inputs: Inputs, now: datetime) -> list
             f"for {duration(silent)}"
         )
         out.append(Instance(f"agent={row.id}", summary, silent, labels))
+    inputs.note(rule, worst("s", seen, rule.after))
     return out
 
 
 def silent_source(rule: SilentSourceRule, inputs: Inputs, now: datetime) -> list[Instance]:
     last, registered = inputs.store.last_file_at()
     out = []
+    seen = []
     for name in rule.sources or inputs.sources:
         since = last.get(name) or registered.get(name)
         if since is None:  # never watched: nothing to be silent about yet
             continue
         silent = (now - since).total_seconds()
+        seen.append((silent, rule.after, f"source={name}"))
         if silent <= rule.after:
             continue
         what = "no file" if name in last else "no file ever"
         summary = f"source={name}: {what} for {duration(silent)} (limit {duration(rule.after)})"
         out.append(Instance(f"source={name}", summary, silent, {"source": name}))
+    inputs.note(rule, worst("s", seen, rule.after))
     return out
 
 
@@ -144,6 +202,8 @@ def compensation_failures(
     rule: CompensationFailuresRule, inputs: Inputs, now: datetime
 ) -> list[Instance]:
     counts = inputs.store.compensation_failures(window_start(now, rule.window))
+    seen = [(float(n), float(rule.threshold), f"route={route}") for route, n in counts.items()]
+    inputs.note(rule, worst("count", seen or [(0.0, float(rule.threshold), None)], None))
     return [
         Instance(
             f"route={route}",
@@ -166,12 +226,14 @@ def percentile(values: list[float], pct: float) -> float:
 
 def latency_slo(rule: LatencySloRule, inputs: Inputs, now: datetime) -> list[Instance]:
     out = []
+    seen = []
     for group, values in sorted(
         inputs.store.latencies(window_start(now, rule.window), rule.by).items()
     ):
         if len(values) < rule.min_events:
             continue
         value = percentile(values, rule.percentile)
+        seen.append((value, rule.max_latency, _key(rule.by, group)[0]))
         if value <= rule.max_latency:
             continue
         key, labels = _key(rule.by, group)
@@ -180,6 +242,7 @@ def latency_slo(rule: LatencySloRule, inputs: Inputs, now: datetime) -> list[Ins
             f"the last {duration(rule.window)} (limit {duration(rule.max_latency)})"
         )
         out.append(Instance(key, summary, value, labels))
+    inputs.note(rule, worst("s", seen, rule.max_latency))
     return out
 
 
@@ -198,6 +261,8 @@ def breaker_open(rule: BreakerOpenRule, inputs: Inputs, now: datetime) -> list[I
         )
         labels = {"destination": row.destination, "state": row.state}
         out.append(Instance(f"destination={row.destination}", summary, float(row.opens), labels))
+    subject = out[0].key if len(out) == 1 else None
+    inputs.note(rule, Reading(float(len(out)), 0.0, "count", subject))
     return out
 
 

@@ -16,7 +16,7 @@ from filerelay.store import listing
 from filerelay.store.access import Transactions, translated
 from filerelay.store.limits import BreakerRow, LimitStore
 from filerelay.store.rows import AgentRow, PendingEvent
-from filerelay.store.schema import alert_acks, alert_states, notifications
+from filerelay.store.schema import alert_acks, alert_measures, alert_states, notifications
 
 EXCERPT_CHARS = 2000
 
@@ -110,12 +110,31 @@ class AlertStore(Transactions):
 
     @translated
     def drop_rules_except(self, rules: set[str]) -> int:
-        """Forget the instances of rules no longer configured."""
+        """Forget the instances and measures of rules no longer configured."""
         with self._write() as conn:
-            query = delete(alert_states)
+            query, measures = delete(alert_states), delete(alert_measures)
             if rules:
                 query = query.where(alert_states.c.rule.not_in(sorted(rules)))
+                measures = measures.where(alert_measures.c.rule.not_in(sorted(rules)))
+            conn.execute(measures)
             return int(conn.execute(query).rowcount or 0)
+
+    # --- each rule's last measure ------------------------------------------------------------
+
+    @translated
+    def save_measure(self, row: dict[str, Any]) -> None:
+        """Insert or replace a rule's last measure (keyed by rule)."""
+        key = alert_measures.c.rule == row["rule"]
+        with self._write() as conn:
+            values = {k: v for k, v in row.items() if k != "rule"}
+            if not conn.execute(update(alert_measures).where(key).values(**values)).rowcount:
+                conn.execute(insert(alert_measures).values(**row))
+
+    @translated
+    def measures(self) -> dict[str, dict[str, Any]]:
+        """Each rule's last measure, by rule name."""
+        with self._read() as conn:
+            return {r["rule"]: dict(r) for r in conn.execute(select(alert_measures)).mappings()}
 
     # --- notifications ----------------------------------------------------------------------
 

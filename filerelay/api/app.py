@@ -30,6 +30,7 @@ from filerelay.api.routers import (
     live,
     monitor,
     pipelines,
+    queues,
     reports,
     session,
     sources,
@@ -72,7 +73,7 @@ def create_app(settings: Settings, dep: Deployment | None = None) -> FastAPI:
     problems.install(app)
     routers = (
         *(health, session, events, pipelines, summary, sources, monitor, live, config),
-        *(admin, limits, reports, fleet),
+        *(admin, limits, reports, fleet, queues),
     )
     for module in routers:
         _document_roles(module.router.routes)

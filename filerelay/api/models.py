@@ -326,12 +326,27 @@ class Uploaded(BaseModel):
     size: int
 
 
+class CancelIn(BaseModel):
+    """How to cancel: ``compensate`` also undoes the steps that completed."""
+
+    model_config = {"extra": "forbid"}
+
+    compensate: bool = Field(
+        default=False,
+        description="Undo the completed steps (each action's compensation), as after a "
+        "failure, once the running step stopped.",
+    )
+
+
 class Cancelled(BaseModel):
-    """A cancelled pipeline; ``running_steps`` were told to stop at their next checkpoint."""
+    """A cancelled pipeline; ``running_steps`` were told to stop at their next checkpoint;
+    with ``compensate`` its completed steps are being undone (the pipeline is
+    ``compensating`` until then)."""
 
     pipeline_id: int
     event_id: str
     running_steps: int
+    compensate: bool = False
 
 
 class Agent(BaseModel):
@@ -390,8 +405,23 @@ class AlertInstance(BaseModel):
     silenced_until: datetime | None = None
 
 
+class AlertMeasure(BaseModel):
+    """What the alert evaluator last measured for a rule, holding or not: the worst value over
+    what the rule watches (``subject`` names it) against the rule's threshold, in ``unit``
+    (``ratio``, ``s``, ``messages``, ``count``, ``score``, ``x``); ``value`` null when there
+    was nothing to measure (too few files); ``error`` when the measure failed."""
+
+    value: float | None
+    threshold: float | None
+    unit: str
+    subject: str | None
+    holding: int = Field(description="Instances whose condition held at that evaluation.")
+    error: str | None
+    measured_at: datetime
+
+
 class AlertRule(BaseModel):
-    """A rule's state now."""
+    """A rule's state now, and its last measure (null before the evaluator measured it)."""
 
     rule: str
     kind: str
@@ -400,6 +430,7 @@ class AlertRule(BaseModel):
     last_sent: datetime | None
     escalated: bool
     instances: list[AlertInstance]
+    measure: AlertMeasure | None = None
 
 
 class Notification(BaseModel):

@@ -186,3 +186,22 @@ class FleetRollbackIn(BaseModel):
     """A rollback: to ``version`` for every agent, or (none) undo the last step."""
 
     version: int | None = Field(default=None, ge=1, le=2**31)
+
+
+class QueueDepthPoint(BaseModel):
+    """One bucket of the queue-depth history: its start, the deepest total over every queue
+    in one minute of it, and each queue's deepest."""
+
+    t: datetime
+    total: int
+    by_queue: dict[str, int]
+
+
+class QueueDepthHistory(BaseModel):
+    """The messages waiting in the broker's queues over a window (sampled once a minute by
+    the reconciler), in buckets of ``bucket_s``; buckets without a sample are left out."""
+
+    window: str
+    bucket_s: int
+    queues: list[str]
+    points: list[QueueDepthPoint]

@@ -2,9 +2,11 @@
 subscriber (never a database poll per viewer).
 
 The poller reads, every :data:`POLL_S`, the events and pipelines that finished since its
-last read (on the indexed ``updated_at``/``finished_at`` columns) and the log records after
-the last id, and hands them to each subscriber's queue; a subscriber that falls behind loses
-the oldest items (its queue is bounded), never stalls the others.
+last read (on the indexed ``updated_at``/``finished_at`` columns), the steps that started,
+ended or were put back for a retry (:mod:`filerelay.store.step_outcomes`; one item per step
+and attempt and state) and the log records after the last id, and hands them to each
+subscriber's queue; a subscriber that falls behind loses the oldest items (its queue is
+bounded), never stalls the others.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from fastapi import Request
 
 from filerelay.ops.deployment import Deployment
 from filerelay.store.control import LogFilter
+from filerelay.store.step_outcomes import StepOutcomes
 
 log = structlog.get_logger("filerelay.api")
 
@@ -68,6 +71,7 @@ class Hub:
         self._since = datetime.now(UTC)
         self._seen: set[tuple[str, Any]] = set()
         self._last_log: int | None = self._newest_log()
+        self._steps = StepOutcomes(dep.store.engine)
 
     def _newest_log(self) -> int | None:
         """The id of the newest log record now: the stream starts after it."""
@@ -128,6 +132,11 @@ class Hub:
                 seen.add(key)
                 if key not in self._seen:
                     items.append((kind, row))
+        for row in self._steps.since(start):
+            key = ("step", (row["id"], row["attempt"], row["state"]))
+            seen.add(key)
+            if key not in self._seen:
+                items.append(("step", row))
         self._seen = seen
         self._since = datetime.now(UTC)
         if self._last_log is None:

@@ -14,11 +14,16 @@ from filerelay.store.admin import ControlStore
 def cancel_cmd(
     event_id: str | None = typer.Argument(None, help="Event whose running pipelines to stop."),
     pipeline: int | None = typer.Option(None, "--pipeline", help="One pipeline id instead."),
+    compensate: bool = typer.Option(
+        False, "--compensate", help="Also undo the steps that completed (as after a failure)."
+    ),
 ) -> None:
     """Cancel: pending steps are cancelled at once, a running step stops at its next
     checkpoint (a script gets SIGTERM), the pipeline fails with 'cancelled by user@host'.
+    With --compensate the completed steps are undone first (the uploaded object deleted...).
 
     Examples: filerelay cancel 0193a4c2e1f0b2c3d4e5f60718293a4b    filerelay cancel --pipeline 42
+    --compensate
     """
     settings = settings_for(None)
     if (event_id is None) == (pipeline is None):
@@ -28,12 +33,13 @@ def cancel_cmd(
         store = open_store(settings, existing=True)
         control = ControlStore(store.engine)
         if pipeline is not None:
-            return [cancel(store, control, cli_actor(), pipeline)]
+            return [cancel(store, control, cli_actor(), pipeline, compensate)]
         assert event_id is not None
-        return cancel_event(store, control, cli_actor(), event_id)
+        return cancel_event(store, control, cli_actor(), event_id, compensate)
 
     for done in run_guarded(go):
         note = f"; {done.running_steps} running step(s) told to stop" if done.running_steps else ""
+        note += "; its completed steps will be undone" if done.compensate else ""
         typer.echo(f"cancelled pipeline {done.pipeline_id} of event {done.event_id}{note}")
 
 

@@ -9,7 +9,7 @@ import typer
 from filerelay.cli.common import run_guarded, settings_for
 from filerelay.cli.reports import db_rollup
 from filerelay.cli.views import progress_bar
-from filerelay.ops import open_store, require_local_store
+from filerelay.ops import open_store, queue_depth, require_local_store
 from filerelay.ops.audit import cli_audited
 from filerelay.ops.audit import prune as audit_prune
 from filerelay.ops.control import prune
@@ -58,7 +58,7 @@ def db_prune(
     chosen = [picked] if picked else FINISHED_STATES
     store = run_guarded(lambda: open_store(settings, existing=True))
     counted = run_guarded(lambda: prune(store, age, chosen, dry_run=True))
-    audit_rows = 0
+    audit_rows = depth_rows = 0
     if not dry_run:
         params = {"older_than": older_than, "state": state}
         with cli_audited(settings, "db.prune", None, params):
@@ -67,12 +67,17 @@ def db_prune(
             control = ControlStore(store.engine)
             retention = timedelta(days=settings.audit_retention_days)
             audit_rows = run_guarded(lambda: audit_prune(control, retention))
+            depth_rows = run_guarded(lambda: queue_depth.prune(settings, store))
     p = counted.pruned
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"{verb} {p.events} event(s), {p.pipelines} pipeline(s), {p.steps} step(s)")
     if not dry_run:
         typer.echo(
             f"deleted {audit_rows} audit row(s) older than {settings.audit_retention_days:g} days"
+        )
+        typer.echo(
+            f"deleted {depth_rows} queue-depth sample(s) older than "
+            f"{settings.queue_depth_retention_days:g} days"
         )
 
 

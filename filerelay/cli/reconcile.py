@@ -13,6 +13,7 @@ from filerelay.cli.common import CONFIG_OPTION, load_checked, run_guarded, setti
 from filerelay.cli.watch import install_stop_handlers
 from filerelay.fleet.identity import agent_id
 from filerelay.model import FileEvent
+from filerelay.ops.queue_depth import build_sampler
 from filerelay.pipeline.reconciler import Reconciler
 from filerelay.pipeline.runtime import build_runtime
 from filerelay.settings import Settings
@@ -24,7 +25,8 @@ log = structlog.get_logger("filerelay.cli")
 
 
 def build_reconciler(settings: Settings) -> Reconciler:
-    """A reconciler on these settings, auditing the sources on this host's disk."""
+    """A reconciler on these settings, auditing the sources on this host's disk and
+    sampling the queue depths of the deployment once a minute."""
     runtime = run_guarded(lambda: build_runtime(settings))
 
     def audit() -> Iterator[FileEvent]:
@@ -32,14 +34,17 @@ def build_reconciler(settings: Settings) -> Reconciler:
         min_age_s = max(s.silence for s in sources) + settings.reconcile_grace_s
         return unrecorded_files(sources, runtime.store, min_age_s)
 
+    app = make_celery(settings)
+    sampler = build_sampler(settings, runtime.store, app)
     return Reconciler(
         runtime,
-        CeleryWorkPublisher(make_celery(settings), settings.queue, agent_id(settings)),
+        CeleryWorkPublisher(app, settings.queue, agent_id(settings)),
         interval_s=settings.reconcile_interval_s,
         grace_s=settings.reconcile_grace_s,
         orphan_upload_age_s=settings.orphan_upload_age_s,
         audit=audit,
         audit_interval_s=settings.audit_interval_s,
+        sampler=sampler.tick,
     )
 
 

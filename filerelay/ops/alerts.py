@@ -26,15 +26,17 @@ MAX_HISTORY = 200
 
 
 def alerts_view(dep: Deployment) -> dict[str, Any]:
-    """``{rules: [...], history: [...]}``: each rule's state (instances with ack/silence) and
-    the recent sends, newest first."""
+    """``{rules: [...], history: [...]}``: each rule's state (instances with ack/silence, and
+    what the evaluator last measured) and the recent sends, newest first."""
     loaded = dep.config()
     store = AlertStore(dep.store.engine)
     rules: list[dict[str, Any]] = []
     if loaded is not None and loaded.model.alerts is not None:
         acks = dep.control.acks()
+        measures = store.measures()
         now = datetime.now(UTC)
         for rule in rule_states(loaded.model.alerts, store):
+            rule["measure"] = measures.get(rule["rule"])
             for inst in rule["instances"]:
                 ack = acks.get((rule["rule"], inst["instance"]), {})
                 until = ack.get("silenced_until")

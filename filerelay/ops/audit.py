@@ -19,6 +19,7 @@ import structlog
 
 from filerelay.errors import StoreError
 from filerelay.redaction import MASK, is_secret_key
+from filerelay.store import audit_tx
 from filerelay.store.admin import ControlStore
 from filerelay.store.control import AuditFilter
 from filerelay.store.db import utcnow
@@ -59,6 +60,20 @@ def masked(params: Any) -> Any:
     return params
 
 
+def _values(
+    actor: Actor, action: str, target: str | None, params: dict[str, Any] | None, outcome: str
+) -> dict[str, Any]:
+    return {
+        "actor": actor.name[:255],
+        "role": actor.role,
+        "address": actor.address,
+        "action": action,
+        "target": target[:1024] if target else None,
+        "params": masked(params) if params else None,
+        "outcome": outcome[:1024],
+    }
+
+
 def record(
     store: ControlStore,
     actor: Actor,
@@ -69,17 +84,7 @@ def record(
 ) -> None:
     """Append one row; a store failure is logged, never raised (the effect already happened)."""
     try:
-        store.audit(
-            {
-                "actor": actor.name[:255],
-                "role": actor.role,
-                "address": actor.address,
-                "action": action,
-                "target": target[:1024] if target else None,
-                "params": masked(params) if params else None,
-                "outcome": outcome[:1024],
-            }
-        )
+        store.audit(_values(actor, action, target, params, outcome))
     except StoreError as exc:
         log.error("audit_not_recorded", action=action, error=str(exc))
 
@@ -92,13 +97,18 @@ def audited(
     target: str | None = None,
     params: dict[str, Any] | None = None,
 ) -> Iterator[None]:
-    """Record the wrapped use case's outcome: ``ok``, or the error it raised (re-raised)."""
-    try:
-        yield
-    except Exception as exc:
-        record(store, actor, action, target, params, f"error: {exc}")
-        raise
-    record(store, actor, action, target, params, "ok")
+    """Record the wrapped use case's outcome: ``ok``, or the error it raised (re-raised).
+
+    Where the effect is a store write that takes part (:mod:`filerelay.store.audit_tx`), the
+    ``ok`` row is written in the effect's own transaction; otherwise after the use case."""
+    with audit_tx.pending(_values(actor, action, target, params, "ok")) as row:
+        try:
+            yield
+        except Exception as exc:
+            record(store, actor, action, target, params, f"error: {exc}")
+            raise
+    if not row.written:
+        record(store, actor, action, target, params, "ok")
 
 
 @dataclass(frozen=True)

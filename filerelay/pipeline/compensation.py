@@ -19,8 +19,11 @@ from filerelay.store import ClaimedStep, StepPlan
 from filerelay.store.rows import RoutedStep
 
 
-def recovery_plan(runtime: Runtime, rules: Rules, pipeline_id: int, route: str) -> list[StepPlan]:
-    """Undo steps for the pipeline's completed steps (newest first), then on_failure steps."""
+def recovery_plan(
+    runtime: Runtime, rules: Rules, pipeline_id: int, route: str, on_failure: bool = True
+) -> list[StepPlan]:
+    """Undo steps for the pipeline's completed steps (newest first), then on_failure steps
+    (not for a cancel: ``on_failure`` False)."""
     plans: list[StepPlan] = []
     done = [
         row
@@ -44,7 +47,7 @@ def recovery_plan(runtime: Runtime, rules: Rules, pipeline_id: int, route: str) 
                     undoes=row.id,
                 )
             )
-    for i, step in enumerate(_on_failure(rules, route)):
+    for i, step in enumerate(_on_failure(rules, route) if on_failure else []):
         plans.append(
             StepPlan(
                 position=0,

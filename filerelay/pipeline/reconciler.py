@@ -2,10 +2,11 @@
 
 Every ``interval_s`` it re-drives steps that no message may carry any more (a worker died
 holding the lease, a message vanished with a Redis restart or a SIGKILL on the embedded
-transport), fails poison steps that killed their worker on every attempt, and re-ingests
-events recorded but never routed. Recovery after a worker dies is bounded by the step's lease
-(``FILERELAY_LEASE_S``, renewed while the step runs, whatever its timeout) plus one interval,
-not by the broker's visibility timeout.
+transport), fails poison steps that killed their worker on every attempt, re-ingests
+events recorded but never routed, and starts undoing the completed steps of pipelines
+cancelled with compensation once none of their steps runs. Recovery after a worker dies is
+bounded by the step's lease (``FILERELAY_LEASE_S``, renewed while the step runs, whatever its
+timeout) plus one interval, not by the broker's visibility timeout.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from filerelay.pipeline.publisher import WorkPublisher
 from filerelay.pipeline.runner import (
     Outcome,
     advance_stalled,
+    compensate_cancelled,
     discard_checkpoint,
     fail_poisoned,
 )
 from filerelay.pipeline.runtime import Runtime
 from filerelay.store import Store
+from filerelay.store.cancel import CancelStore
 from filerelay.store.locks import SingletonLock
 from filerelay.store.rows import PoisonedStep
 
@@ -64,6 +67,7 @@ class Reconciler:
         orphan_upload_age_s: float = 3600.0,
         audit: Callable[[], Iterable[FileEvent]] | None = None,
         audit_interval_s: float = 300.0,
+        sampler: Callable[[], object] | None = None,
     ) -> None:
         self.runtime = runtime
         self.publisher = publisher
@@ -73,6 +77,7 @@ class Reconciler:
         self.audit = audit
         self.audit_interval_s = audit_interval_s
         self._audited_at = 0.0
+        self.sampler = sampler  # e.g. the queue-depth history (filerelay.ops.queue_depth)
         self.lock = SingletonLock(runtime.store.engine, LOCK_NAME)
 
     def run_once(self) -> Pass:
@@ -98,6 +103,8 @@ class Reconciler:
             msg = redrive_message(self.runtime, step_id)
             if msg is not None:
                 outcome.enqueue.append(msg)
+        for pipeline_id in CancelStore(store.engine).awaiting_compensation():
+            outcome.enqueue += compensate_cancelled(self.runtime, pipeline_id).enqueue
         for pipeline in store.stalled_pipelines(self.grace_s):
             outcome.enqueue += advance_stalled(self.runtime, pipeline.id, pipeline.event_id).enqueue
         redriven = len(outcome.enqueue)
@@ -146,9 +153,19 @@ class Reconciler:
                         self.run_once()
                     except Exception:  # a store or broker outage: try again next interval
                         log.warning("reconcile_failed", exc_info=True)
+                    self._sample()
                 stop.wait(self.interval_s)
         finally:
             self.lock.release()
+
+    def _sample(self) -> None:
+        """Run the sampler; a broker or store outage loses a sample, never a pass."""
+        if self.sampler is None:
+            return
+        try:
+            self.sampler()
+        except Exception as exc:
+            log.warning("sample_failed", error=str(exc).splitlines()[0][:300] if str(exc) else "")
 
 
 def _step_context(store: Store, row: PoisonedStep) -> dict[str, Any]:

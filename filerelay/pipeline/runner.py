@@ -52,6 +52,7 @@ from filerelay.store import (
     StepPlan,
     Verdict,
 )
+from filerelay.store.cancel import CancelStore
 from filerelay.store.rows import PoisonedStep, RoutedStep
 
 log = structlog.get_logger("filerelay.runner")
@@ -419,13 +420,35 @@ def fail_poisoned(runtime: Runtime, row: PoisonedStep, error: str) -> Outcome:
     return _advance_pipeline(runtime, full.pipeline_id, full.event_id)
 
 
+def compensate_cancelled(runtime: Runtime, pipeline_id: int) -> Outcome:
+    """Start undoing the completed steps of a pipeline cancelled with compensation, once none
+    of its main steps runs any more (the reconciler's): its undo steps run as a failed
+    pipeline's do (:mod:`filerelay.pipeline.compensation`); its on_failure steps do not."""
+    cancels = CancelStore(runtime.store.engine)
+    pipeline = cancels.pipeline(pipeline_id)
+    if pipeline is None:
+        return Outcome()
+    rules = runtime.rules_for(pipeline.config_hash) or runtime.rules
+    plan = recovery_plan(runtime, rules, pipeline_id, pipeline.route, on_failure=False)
+    adv = cancels.start_compensation(pipeline_id, plan)
+    if adv is None:
+        return Outcome()
+    log.warning(
+        "cancel_compensating", pipeline_id=pipeline_id, event_id=pipeline.event_id, steps=len(plan)
+    )
+    return _advance_outcome(runtime, adv, pipeline.event_id)
+
+
 def advance_stalled(runtime: Runtime, pipeline_id: int, event_id: str) -> Outcome:
     """Advance a pipeline whose last step finished without the advance (the reconciler's)."""
     return _advance_pipeline(runtime, pipeline_id, event_id)
 
 
 def _advance_pipeline(runtime: Runtime, pipeline_id: int, event_id: str) -> Outcome:
-    adv = runtime.store.advance(pipeline_id)
+    return _advance_outcome(runtime, runtime.store.advance(pipeline_id), event_id)
+
+
+def _advance_outcome(runtime: Runtime, adv: Advance, event_id: str) -> Outcome:
     if not adv.next_steps:
         return Outcome()
     event = runtime.store.load_event(event_id)

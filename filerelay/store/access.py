@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from filerelay.errors import StoreError
+from filerelay.store import audit_tx
 from filerelay.store.db import read_only
 
 log = structlog.get_logger("filerelay.store")
@@ -82,8 +83,10 @@ class Transactions:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         self._check_file()
+        audit_tx.began()
         with self.engine.begin() as conn:
             yield conn
+        audit_tx.committed()  # an audit row written with the effect is in the store now
 
     def _write_racing(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a write transaction, again in a new one when a concurrent insert of

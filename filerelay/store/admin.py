@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from filerelay.store import cancel, control
+from filerelay.store import audit_tx, cancel, control
 from filerelay.store.access import Transactions, translated
 from filerelay.store.control import AuditFilter, LogFilter, TokenRecord
 from filerelay.store.db import as_utc, utcnow
@@ -26,6 +26,7 @@ class ControlStore(Transactions):
         try:
             with self._write() as conn:
                 control.insert_token(conn, values)
+                audit_tx.write_pending(conn)
         except IntegrityError:
             return False
         return True
@@ -58,7 +59,10 @@ class ControlStore(Transactions):
     def revoke_token(self, name: str) -> bool:
         """Revoke a token; False when there is no live token of that name."""
         with self._write() as conn:
-            return control.revoke_token(conn, name, utcnow())
+            revoked = control.revoke_token(conn, name, utcnow())
+            if revoked:
+                audit_tx.write_pending(conn)
+            return revoked
 
     @translated
     def touch_token(self, token_id: str) -> None:
@@ -111,7 +115,9 @@ class ControlStore(Transactions):
     def add_version(self, values: dict[str, Any]) -> int:
         """Record a config version; its number."""
         with self._write() as conn:
-            return control.insert_version(conn, {"created_at": utcnow(), **values})
+            number = control.insert_version(conn, {"created_at": utcnow(), **values})
+            audit_tx.write_pending(conn)
+            return number
 
     @translated
     def versions(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -159,11 +165,18 @@ class ControlStore(Transactions):
         """Record an acknowledgement or a silence of an alert instance."""
         with self._write() as conn:
             control.upsert_ack(conn, rule, instance, values)
+            audit_tx.write_pending(conn)
 
     # --- cancel -------------------------------------------------------------------------
 
     @translated
-    def cancel_pipeline(self, pipeline_id: int, reason: str) -> tuple[bool, int]:
-        """Cancel a running pipeline (see :mod:`filerelay.store.cancel`)."""
+    def cancel_pipeline(
+        self, pipeline_id: int, reason: str, compensate: bool = False
+    ) -> tuple[bool, int]:
+        """Cancel a running pipeline, compensating its completed steps when asked (see
+        :mod:`filerelay.store.cancel`)."""
         with self._write() as conn:
-            return cancel.request(conn, pipeline_id, reason, utcnow())
+            done, running = cancel.request(conn, pipeline_id, reason, utcnow(), compensate)
+            if done:
+                audit_tx.write_pending(conn)
+            return done, running

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from filerelay.errors import StoreError
@@ -172,6 +172,11 @@ _MOVE_TO = (
 )
 
 
+_HAS_RECOVERY = select(
+    exists().where(steps.c.pipeline_id == bindparam("pid"), steps.c.phase != StepPhase.MAIN.value)
+)
+
+
 def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
     """Move the pipeline past its current position once every step there is done."""
     pipeline = lock(conn, pipeline_id)
@@ -179,6 +184,9 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
     if status not in ACTIVE:
         state, _ = _finished(conn, pipeline["event_id"], now)  # finished before, if at all
         return Advance([], status, state)
+    cancelled = pipeline["cancel_requested"] and status == PipelineStatus.COMPENSATING
+    if cancelled and not conn.execute(_HAS_RECOVERY, {"pid": pipeline_id}).scalar():
+        return Advance([], status)  # cancelled: waits for its undo steps (store.cancel)
     position = pipeline["current_position"]
     ahead = conn.execute(_AHEAD, {"pid": pipeline_id, "pos": position}).all()
     here = [r for r in ahead if r.position == position]
@@ -274,11 +282,11 @@ def fail(
         .values(status=StepStatus.CANCELLED.value, finished_at=now)
     )
     if recovery:
-        _append_recovery(conn, pipeline_id, recovery)
+        append_recovery(conn, pipeline_id, recovery)
     return True
 
 
-def _append_recovery(conn: Connection, pipeline_id: int, plans: list[StepPlan]) -> None:
+def append_recovery(conn: Connection, pipeline_id: int, plans: list[StepPlan]) -> None:
     """Insert undo/on_failure steps, one position each, after the last step; point the
     pipeline at the first of them."""
     pipeline = get(conn, pipeline_id)

@@ -27,6 +27,7 @@ from filerelay.model import EventState, FileEvent, JSONDict
 from filerelay.store import (
     admission,
     agents,
+    audit_tx,
     configs,
     events,
     history,
@@ -399,7 +400,9 @@ class Store(Transactions):
     def set_paused(self, name: str, paused: bool, by: str) -> bool:
         """Pause or resume a source's auto-upload; False if it already was so."""
         with self._write() as conn:
-            return sources.set_paused(conn, name, paused, by, utcnow())
+            changed = sources.set_paused(conn, name, paused, by, utcnow())
+            audit_tx.write_pending(conn)  # the operator's switch, audited with its effect
+            return changed
 
     @translated
     def paused_sources(self) -> set[str]:

@@ -148,6 +148,9 @@ steps = Table(
     Column("agent", String(255), nullable=True),
     UniqueConstraint("pipeline_id", "position", "branch"),
     Index("ix_steps_status_lease_expires_at", "status", "lease_expires_at"),
+    # the live stream's step outcomes: steps ended, or put back to wait for a retry, lately
+    Index("ix_steps_finished_at", "finished_at"),
+    Index("ix_steps_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
 routing_configs = Table(
@@ -385,4 +388,35 @@ alert_acks = Table(
     Column("acked_at", UTCDateTime, nullable=True),
     Column("silenced_by", String(255), nullable=True),
     Column("silenced_until", UTCDateTime, nullable=True),
+)
+
+# --- history the dashboards read ------------------------------------------------------------
+
+# Messages waiting per broker queue, one row per (queue, minute since the epoch), written by
+# the reconciler's sampler (:mod:`filerelay.ops.queue_depth`); a second sampler of the same
+# minute overwrites the first. Pruned after ``FILERELAY_QUEUE_DEPTH_RETENTION_DAYS``.
+queue_depths = Table(
+    "queue_depths",
+    metadata,
+    Column("queue", String(255), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("depth", BigInteger, nullable=False),
+    Index("ix_queue_depths_minute", "minute"),
+)
+
+# What the alert evaluator last measured for each rule, whether or not it holds: the worst
+# value over the rule's groups (``subject`` names it), the rule's threshold and unit, how
+# many instances hold, and when; ``error`` when the measure itself failed.
+alert_measures = Table(
+    "alert_measures",
+    metadata,
+    Column("rule", String(255), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("unit", String(16), nullable=False),
+    Column("subject", SanitizedString(512), nullable=True),
+    Column("holding", Integer, nullable=False),
+    Column("error", SanitizedText, nullable=True),
+    Column("measured_at", UTCDateTime, nullable=False),
 )

@@ -41,6 +41,8 @@ def _claimable(now: Any) -> Any:
         pipelines_t.c.id == steps.c.pipeline_id,
         pipelines_t.c.status.in_(pipelines.ACTIVE),
         pipelines_t.c.current_position == steps.c.position,
+        # a pipeline cancelled with compensation runs its undo steps, never a main step again
+        or_(pipelines_t.c.cancel_requested.is_(False), steps.c.phase != StepPhase.MAIN.value),
     )
     return and_(
         or_(pending_due, lease_expired), steps.c.attempts < steps.c.max_attempts, pipeline_running
@@ -174,11 +176,15 @@ def save_checkpoint(
 
 def renew_lease(conn: Connection, step_id: int, owner: str, lease_s: float, now: datetime) -> bool:
     """Extend the lease of a step ``owner`` still holds (the running attempt's heartbeat)."""
-    # a cancelled pipeline refuses the renewal: the running action stops at its next checkpoint
+    # a cancelled pipeline refuses the renewal of a main step: the running action stops at its
+    # next checkpoint (its undo steps, after a cancel with compensation, keep theirs)
     cancelled = select(pipelines_t.c.id).where(pipelines_t.c.cancel_requested.is_(True))
     done = conn.execute(
         update(steps)
-        .where(_held_by(step_id, owner), steps.c.pipeline_id.not_in(cancelled))
+        .where(
+            _held_by(step_id, owner),
+            or_(steps.c.phase != StepPhase.MAIN.value, steps.c.pipeline_id.not_in(cancelled)),
+        )
         .values(lease_expires_at=now + timedelta(seconds=lease_s))
     )
     return done.rowcount == 1
@@ -239,6 +245,8 @@ def retry(
             "fail it instead of retrying"
         )
     active = pipeline["status"] in pipelines.ACTIVE
+    if pipeline["cancel_requested"] and step["phase"] == StepPhase.MAIN:
+        active = False  # cancelled with compensation: compensating, but this step is over
     status = PENDING if active else StepStatus.CANCELLED.value
     done = conn.execute(
         update(steps)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from filerelay.alerting.repo import AlertStore
+from filerelay.alerting.service import build_evaluator
 from tests.api.conftest import Api
 
 # config pushes load and validate the whole config a few times: kept out of `make fast`
@@ -63,6 +65,14 @@ def test_the_alerts_section_is_replaced_acknowledged_and_silenced(sqlite_api: Ap
             assert "agent-gone" in text and "s3cr3t-value-x" not in text
             rules = admin.get("/api/v1/alerts").json()["rules"]
             assert [r["rule"] for r in rules] == ["agent-gone"]
+            # and once the evaluator (another process) measured it, its measure is listed
+            loaded = sqlite_api.dep.config()
+            assert loaded is not None
+            engine = sqlite_api.dep.store.engine
+            build_evaluator(sqlite_api.dep.settings, loaded, AlertStore(engine)).evaluate_once()
+            (rule,) = admin.get("/api/v1/alerts").json()["rules"]
+            assert rule["measure"]["threshold"] == 120 and rule["measure"]["unit"] == "s"
+            assert rule["measure"]["holding"] == 0 and rule["measure"]["measured_at"]
         with sqlite_api.client("operator") as operator:
             # when an operator acknowledges and silences it / then it is accepted
             acked = operator.post("/api/v1/alerts/agent-gone/ack", json={})

@@ -124,3 +124,51 @@ def store_now() -> Any:
     from filerelay.store.db import utcnow
 
     return utcnow()
+
+
+def test_step_outcomes_arrive_as_server_sent_events_for_one_file(sqlite_api: Api) -> None:
+    # given a fast poller and a client listening to one file's outcomes only
+    from datetime import timedelta
+
+    sqlite_api.app.state.hub = Hub(sqlite_api.dep, poll_s=0.1)
+    store = sqlite_api.dep.store
+    event = make_event(f"live/{uuid.uuid4().hex[:6]}.bin")
+    other = make_event(f"live/{uuid.uuid4().hex[:6]}.bin")
+    (pid,) = admit(store, event, plan("two", step(0, "fetch"), step(1, "send")))
+    (other_pid,) = admit(store, other, plan("two", step(0, "fetch")))
+    got: list[tuple[str, dict[str, Any]]] = []
+    stop = threading.Event()
+    path = f"/api/v1/stream?event_id={event.event_id}"
+    thread = threading.Thread(target=_listen, args=(sqlite_api, path, got, stop), daemon=True)
+    thread.start()
+    wait_for(lambda: len(sqlite_api.app.state.hub._subs) == 1, 10, what="a subscriber")
+    try:
+        # when its first step succeeds, the second starts, fails once and is put back to retry
+        run_step(store, store.steps_of(pid)[0].id, {"key": "a/b"})
+        run_step(store, store.steps_of(other_pid)[0].id)
+        send = store.steps_of(pid)[1].id
+        claim = store.claim_step(send, "w", 60)
+        assert claim is not None
+
+        def steps_seen() -> list[tuple[str, int, str]]:
+            return [(r["name"], r["attempt"], r["state"]) for k, r in got if k == "step"]
+
+        wait_for(lambda: ("send", 1, "running") in steps_seen(), 10, what="send running")
+        later = store_now() + timedelta(seconds=30)
+        assert store.retry_step(send, "w", "HTTP 503 from the receiver", later)
+        # then the client hears each step's outcome with its attempt and error, in order
+        wait_for(lambda: ("send", 1, "retrying") in steps_seen(), 10, what="send retrying")
+        assert steps_seen() == [
+            ("fetch", 1, "succeeded"),
+            ("send", 1, "running"),
+            ("send", 1, "retrying"),
+        ]
+        retrying = next(r for k, r in got if k == "step" and r["state"] == "retrying")
+        assert retrying["error"] == "HTTP 503 from the receiver"
+        assert retrying["action"] == "copy" and retrying["route"] == "two"
+        assert retrying["event_id"] == event.event_id and retrying["next_attempt_at"]
+        # and nothing of the other file arrives
+        assert all(r.get("event_id", r.get("id")) == event.event_id for _, r in got)
+    finally:
+        stop.set()
+        sqlite_api.app.state.hub.stop()

@@ -22,6 +22,7 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("POST", f"/api/v1/events/{EID}/retry", "operator", None),
     ("POST", "/api/v1/reprocess", "operator", {"dry_run": True, "source": "nothing-here"}),
     ("GET", "/api/v1/summary", "viewer", None),
+    ("GET", "/api/v1/queues/depth", "viewer", None),
     ("GET", "/api/v1/sources", "viewer", None),
     ("POST", "/api/v1/sources/other/pause", "operator", None),
     ("POST", "/api/v1/sources/other/resume", "operator", None),

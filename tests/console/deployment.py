@@ -48,6 +48,14 @@ routes:
     steps:
       - webhook: {{url: "{hook}"}}
         name: hook
+alerts:
+  interval: 3s
+  channels:
+    pager: {{type: webhook, url: "${{ALERT_HOOK_URL}}"}}
+  rules:
+    - {{name: failing, kind: failure_rate, threshold: 0.5, min_events: 1, window: 1h, for: 1h,
+        channels: [pager]}}
+    - {{name: deep-queue, kind: backlog, max_queue_depth: 500, channels: [pager]}}
 """
 
 
@@ -108,11 +116,17 @@ def deployment(root: Path) -> Iterator[Console]:
     server = HTTPServer(host="127.0.0.1", port=free_port())
     receiver = Receiver(server)
     server.expect_request("/hook").respond_with_handler(receiver.handle)
+    server.expect_request("/alerts").respond_with_data("ok")
     server.start()
     (root / "inbox").mkdir()
     (root / "held").mkdir()
-    config = CONFIG.format(inbox=root / "inbox", held=root / "held", hook=server.url_for("/hook"))
-    relay = Relay(root, config)
+    config = CONFIG.format(
+        inbox=root / "inbox",
+        held=root / "held",
+        hook=server.url_for("/hook"),
+    )
+    # an alert channel's URL is a secret (a config pushed to the store keeps none)
+    relay = Relay(root, config, extra_env={"ALERT_HOOK_URL": server.url_for("/alerts")})
     port = free_port()
     # `run --no-serve` and a `serve` beside it. `run`'s in-process API answered 503 (store
     # unavailable) to most reads under this test's load, and before that read stale rows.

@@ -5,17 +5,22 @@ roles, the Chinese UI, and a screenshot of every page at 1280x800 and at a phone
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from filerelay.ops.breakers import limit_store
 from filerelay.store.db import utcnow
+from filerelay.store.schema import steps
 from tests.conftest import wait_for
 from tests.console.deployment import SCREENSHOTS, Console, deployment, launch_options
+from tests.store.store_helpers import admit, make_event, plan, step
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -332,3 +337,81 @@ def test_the_reports_and_fleet_pages_show_data_and_close_a_breaker(
     # And when the breaker is closed from the page, then it shows closed
     admin.click("[data-close=shot-hook]")
     admin.wait_for_selector("[data-breaker=shot-hook] .breaker-closed")
+
+
+QUEUE_TREND = "[data-chart=queue_depth] polyline[data-series=total]"
+MEASURE = "[data-rule=failing] [data-measure=value]"
+
+
+def _reload_until(page: Any, url: str, selector: str, what: str) -> None:
+    """Open ``url`` again until ``selector`` is there (data a background loop writes)."""
+
+    def shown() -> bool:
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        return page.locator(selector).count() > 0
+
+    wait_for(shown, 60, interval_s=1.0, what=what)
+
+
+def test_the_queue_depth_trend_and_the_alert_measures_render(
+    browser: Any, console: Console
+) -> None:
+    # Given files that went through and one that failed, so the rules have something to measure
+    console.receiver.broken = True
+    drop(console.inbox, "measure-ok.txt")
+    drop(console.inbox, "fail-measure.txt")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    for locale, suffix in (("en-US", ""), ("zh-CN", "-zh-CN")):
+        page = open_page(browser, console, console.admin_token, locale=locale)
+        try:
+            # (called at once: the loop variable cannot change under it)
+            done = lambda: event_state(page, "fail-measure.txt") == "failed"  # noqa: B023, E731
+            wait_for(done, 30, what="fail-measure.txt failed")
+            # When the dashboard opens, then the queue-depth trend (sampled by the reconciler
+            # once a minute) is drawn beside the throughput chart
+            _reload_until(page, f"{console.base}/console/", QUEUE_TREND, "queue-depth samples")
+            caption = page.locator("[data-chart=queue_depth] figcaption").inner_text()
+            assert ("Queue depth" in caption) if not suffix else ("队列深度" in caption)
+            page.screenshot(path=str(SCREENSHOTS / f"dashboard-queue{suffix}.png"), full_page=True)
+            # And the Alerts page shows each rule's last measure against its threshold
+            _reload_until(page, f"{console.base}/console/alerts", MEASURE, "a measure")
+            line = page.locator(MEASURE).inner_text()
+            assert "50" in line and ("threshold" in line if not suffix else "阈值" in line)
+            deep = page.locator("[data-rule=deep-queue] [data-measure]").inner_text()
+            assert "500" in deep
+            page.screenshot(path=str(SCREENSHOTS / f"alerts-measures{suffix}.png"), full_page=True)
+        finally:
+            page.context.close()
+
+
+def test_the_file_page_shows_step_outcomes_live(admin: Any, console: Console) -> None:
+    # Given a file whose step a stand-in worker holds (claimed, running)
+    store = console.relay.store
+    event = make_event(f"live-{uuid.uuid4().hex[:6]}.txt", source="inbox")
+    (pid,) = admit(store, event, plan("deliver", step(0, "hook")))
+    sid = store.steps_of(pid)[0].id
+    assert store.claim_step(sid, "stand-in", 600) is not None
+    row = f'li[data-step-id="{sid}"]'
+    # When its page is open
+    admin.goto(f"{console.base}/console/files/{event.event_id}")
+    admin.wait_for_selector(f"{row}.state-running")
+    # And the attempt fails and is put back for a retry in ten minutes
+    later = utcnow() + timedelta(minutes=10)
+    assert store.retry_step(sid, "stand-in", "HTTP 503 from the receiver", later)
+    # Then the step's row says so, with the error, without a reload
+    admin.wait_for_selector(f"{row}.state-retrying")
+    assert "HTTP 503 from the receiver" in admin.locator(f"{row} .step-error").inner_text()
+    # And when the next attempt succeeds, the row turns succeeded
+    assert store.claim_step(sid, "stand-in", 600) is None  # not due yet
+    with store.engine.begin() as conn:  # due now, as the backoff ran out
+        conn.execute(update(steps).where(steps.c.id == sid).values(next_attempt_at=utcnow()))
+    claim = store.claim_step(sid, "stand-in", 600)
+    assert claim is not None and store.succeed_step(claim, "stand-in", {"status": 200})
+    admin.wait_for_selector(f"{row}.state-succeeded")
+    assert "attempt 2 of 3" in admin.locator(f"{row} .step-attempts").inner_text()
+    assert admin.locator(f"{row} .step-next").is_hidden()
+    # and the pipeline's end follows (the timeline read again)
+    admin.wait_for_selector(".pipeline h2 .state-succeeded")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    admin.screenshot(path=str(SCREENSHOTS / "file-live.png"), full_page=True)

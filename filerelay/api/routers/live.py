@@ -1,4 +1,4 @@
-"""Server-Sent Events: ``stream`` (file and pipeline outcomes) and ``logs/stream`` (the log
+"""Server-Sent Events: ``stream`` (file, pipeline and step outcomes) and ``logs/stream`` (the log
 tail). Both accept the session cookie, as EventSource cannot send headers."""
 
 from __future__ import annotations
@@ -24,16 +24,22 @@ SSE_DOC: dict[int | str, dict[str, Any]] = {
 async def outcomes(
     request: Request,
     source: str | None = Query(None, max_length=255),
+    event_id: str | None = Query(None, max_length=64, description="Only this file's outcomes."),
     _: Principal = Depends(allowed("read")),
 ) -> StreamingResponse:
-    """``event: event`` for each file that finished (id, state, source, relpath, reason) and
-    ``event: pipeline`` for each pipeline that finished (id, event_id, route, status, error)."""
+    """``event: event`` for each file that finished (id, state, source, relpath, reason),
+    ``event: pipeline`` for each pipeline that finished (id, event_id, route, status, error)
+    and ``event: step`` for each step that started, ended or waits for a retry (id,
+    pipeline_id, event_id, source, route, name, action, phase, attempt, max_attempts, state:
+    running, succeeded, failed, cancelled or retrying, error, at, next_attempt_at)."""
 
     def accept(kind: str, row: dict[str, Any]) -> bool:
-        return source is None or kind != "event" or row.get("source") == source
+        if event_id is not None and row.get("id" if kind == "event" else "event_id") != event_id:
+            return False
+        return source is None or kind == "pipeline" or row.get("source") == source
 
     hub = hub_of(request)
-    sub = hub.subscribe(frozenset({"event", "pipeline"}), accept)
+    sub = hub.subscribe(frozenset({"event", "pipeline", "step"}), accept)
     body = stream(request, sub, hub)
     return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
 

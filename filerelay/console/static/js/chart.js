@@ -20,16 +20,17 @@ function toMs(t) {
 
 /**
  * A line chart of points [{t, v}] (t an ISO time or epoch seconds), one line per series:
- * lineChart({title, series: [{name, points, cls}]}).
+ * lineChart({title, series: [{name, points, cls}], span}); span [fromMs, toMs] fixes the time
+ * axis (e.g. the whole window when the data covers part of it).
  */
-export function lineChart({ title, series }) {
+export function lineChart({ title, series, span }) {
   // A point whose value is null (no data in its bucket) widens the time axis but is not drawn.
   const all = series.flatMap((se) => se.points.map((p) => ({ x: toMs(p.t), y: p.v })));
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title });
   svg.append(s("title", {}, title));
   if (!all.length) return svg;
-  const x0 = Math.min(...all.map((p) => p.x));
-  const x1 = Math.max(...all.map((p) => p.x), x0 + 1);
+  const x0 = span ? span[0] : Math.min(...all.map((p) => p.x));
+  const x1 = span ? Math.max(span[1], x0 + 1) : Math.max(...all.map((p) => p.x), x0 + 1);
   const yMax = niceMax(Math.max(0, ...all.filter((p) => p.y !== null).map((p) => Number(p.y))));
   const px = (x) => PAD.left + ((x - x0) / (x1 - x0)) * (W - PAD.left - PAD.right);
   const py = (y) => H - PAD.bottom - (y / yMax) * (H - PAD.top - PAD.bottom);

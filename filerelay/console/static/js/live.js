@@ -11,7 +11,7 @@ export function subscribe(path, query, onMessage, onState) {
     onMessage(data, e.type);
   };
   source.onmessage = handle;
-  for (const type of ["event", "pipeline", "log"]) {
+  for (const type of ["event", "pipeline", "step", "log"]) {
     source.addEventListener(type, handle);
   }
   source.onopen = () => onState && onState(true);

@@ -1,8 +1,9 @@
-// Alerts: each rule's state with its firing and resolved instances, acknowledge and silence,
+// Alerts: each rule's state with its last measure against its threshold, its firing and
+// resolved instances, acknowledge and silence,
 // the history of what was sent, and the rules as configured.
 import { api } from "../api.js";
 import { h, put } from "../dom.js";
-import { fmtTime } from "../format.js";
+import { fmtNumber, fmtPercent, fmtSeconds, fmtTime } from "../format.js";
 import { label, t } from "../i18n.js";
 import { session } from "../session.js";
 import { errorText, pageHead, showError, toast } from "../ui.js";
@@ -28,6 +29,36 @@ function instanceActions(rule, inst, reload) {
     h("button", { type: "button", class: "secondary", "data-action": "silence", onclick: () => post("silence", { instance: inst.instance, duration: duration.value }) }, t("alerts.silence")));
 }
 
+// A measured value in the unit the API names.
+function fmtMeasure(v, unit) {
+  if (v === null || v === undefined) return "—";
+  if (unit === "ratio") return fmtPercent(v);
+  if (unit === "s") return fmtSeconds(v);
+  if (unit === "x") return `${fmtNumber(v, 2)}×`;
+  return fmtNumber(v, unit === "score" ? 1 : 0);
+}
+
+// What the evaluator last measured: the value against the threshold as a bar, and when.
+function measureLine(m) {
+  if (!m) return h("p", { class: "muted small", "data-measure": "none" }, t("alerts.not_measured"));
+  if (m.error) {
+    return h("p", { class: "error-text small", "data-measure": "error" }, t("alerts.measure_failed", { at: fmtTime(m.measured_at) }), " ", m.error);
+  }
+  const known = m.value !== null && m.threshold !== null;
+  const share = known ? Math.min(1, m.threshold > 0 ? m.value / m.threshold : (m.value > 0 ? 1 : 0)) : 0;
+  const over = known && (m.threshold > 0 ? m.value >= m.threshold : m.value > 0);
+  // the width through the CSSOM: the page's CSP refuses style attributes
+  const fill = h("span", { class: over ? "fill over" : "fill" });
+  fill.style.width = `${(share * 100).toFixed(1)}%`;
+  return h("div", { class: "measure", "data-measure": known ? "value" : "empty" },
+    h("span", { class: "measure-value" }, m.value === null ? t("alerts.nothing_to_measure") : fmtMeasure(m.value, m.unit)),
+    m.subject ? h("span", { class: "muted" }, ` (${m.subject})`) : null,
+    h("span", { class: "meter", role: "img", "aria-label": t("alerts.of_threshold", { pct: Math.round(share * 100) }) },
+      fill),
+    h("span", { class: "muted small" }, t("alerts.threshold", { value: fmtMeasure(m.threshold, m.unit) }),
+      " · ", t("alerts.measured_at", { at: fmtTime(m.measured_at) })));
+}
+
 function ruleCard(r, reload) {
   return h("section", { class: "card", "data-rule": r.rule },
     h("h2", {}, r.rule, " ", h("span", { class: "muted small" }, r.kind), " ",
@@ -36,6 +67,7 @@ function ruleCard(r, reload) {
     h("p", { class: "muted small" },
       r.firing_since ? t("alerts.firing_since", { at: fmtTime(r.firing_since) }) : "",
       r.last_sent ? ` · ${t("alerts.last_sent", { at: fmtTime(r.last_sent) })}` : ""),
+    measureLine(r.measure),
     r.instances.length ? h("ul", { class: "plain" }, r.instances.map((inst) => h("li", { class: "instance" },
       h("span", { class: `badge alert-${inst.status}` }, label("alerts", inst.status)), " ",
       h("strong", {}, inst.instance), " ", inst.summary || "",

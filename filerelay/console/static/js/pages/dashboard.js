@@ -1,4 +1,4 @@
-// Dashboard: tiles, throughput and latency trends over 1 h / 24 h / 7 d, failures by route and
+// Dashboard: tiles, throughput, queue-depth and latency trends over 1 h / 24 h / 7 d, failures by route and
 // by error class, the stuck files; redrawn when the live stream reports outcomes.
 import { api } from "../api.js";
 import { barChart, lineChart } from "../chart.js";
@@ -37,7 +37,35 @@ function tiles(sum) {
     tile("stuck", fmtNumber(sum.stuck || 0), t("dash.stuck_hint", { min: Math.round((sum.stuck_after_s || 900) / 60) })));
 }
 
-function charts(sum) {
+// The queue-depth trend: the deepest total of each bucket, and each queue's own line when
+// there are several (at most QUEUE_LINES, the deepest ones).
+const QUEUE_LINES = 4;
+
+function depthChart(depth) {
+  const fig = h("figure", { class: "card", "data-chart": "queue_depth" });
+  if (!depth) {
+    return put(fig, h("figcaption", {}, t("dash.queue_trend")),
+      h("p", { class: "muted" }, t("dash.queue_trend_unavailable")));
+  }
+  const points = depth.points || [];
+  const peak = (q) => Math.max(0, ...points.map((p) => p.by_queue[q] || 0));
+  const queues = depth.queues.length > 1
+    ? [...depth.queues].sort((a, b) => peak(b) - peak(a)).slice(0, QUEUE_LINES) : [];
+  const series = [
+    ...queues.map((q, i) => ({ name: q, cls: `q${i}`, points: points.map((p) => ({ t: p.t, v: p.by_queue[q] ?? null })) })),
+    { name: "total", cls: "depth", points: points.map((p) => ({ t: p.t, v: p.total })) },
+  ];
+  const end = Date.now();
+  const span = [end - windowMinutes(depth.window) * 60000, end];
+  const legend = h("span", { class: "legend" }, h("i", { class: "depth" }), t("dash.queue_total"),
+    queues.map((q, i) => [h("i", { class: `q${i}` }), q]));
+  put(fig, h("figcaption", {}, t("dash.queue_trend"), legend),
+    points.length ? lineChart({ title: t("dash.queue_trend"), series, span })
+      : h("p", { class: "muted", "data-empty": "true" }, t("dash.queue_trend_empty")));
+  return fig;
+}
+
+function charts(sum, depth) {
   const series = sum.series || [];
   const perMin = 60 / (sum.bucket_s || 60);
   const throughput = lineChart({
@@ -55,6 +83,7 @@ function charts(sum) {
   return h("div", { class: "charts" },
     h("figure", { class: "card", "data-chart": "throughput" }, h("figcaption", {}, t("dash.throughput"),
       h("span", { class: "legend" }, h("i", { class: "ok" }), t("state.succeeded"), h("i", { class: "bad" }), t("state.failed"))), throughput),
+    depthChart(depth),
     h("figure", { class: "card", "data-chart": "latency" }, h("figcaption", {}, t("dash.latency")), latency),
     h("figure", { class: "card", "data-chart": "routes" }, h("figcaption", {}, t("dash.failures_by_route")),
       barChart({ title: t("dash.failures_by_route"), rows: Object.entries(sum.failures_by_route || {}).map(([label, value]) => ({ label, value })) })),
@@ -85,13 +114,17 @@ export async function render({ main, onLeave }) {
 
   async function load() {
     try {
-      const sum = await api("summary", { query: { window: win } });
+      // the trend is a chart of its own: a store without its history yet leaves the rest
+      const [sum, depth] = await Promise.all([
+        api("summary", { query: { window: win } }),
+        api("queues/depth", { query: { window: win } }).catch(() => null),
+      ]);
       // Stuck: queued or processing for longer than the summary's threshold.
       const until = `${Math.round(sum.stuck_after_s / 60)}m`;
       const lists = sum.stuck ? await Promise.all(["processing", "queued"].map((state) =>
         api("events", { query: { state, until, limit: 10 } }))) : [];
       const stuckRows = lists.flatMap((l) => l.items).slice(0, 20);
-      put(body, tiles(sum), charts(sum), stuckList(sum, stuckRows));
+      put(body, tiles(sum), charts(sum, depth), stuckList(sum, stuckRows));
     } catch (err) {
       showError(body, err);
     }

@@ -20,18 +20,48 @@ function resultList(result) {
   return h("dl", { class: "result" }, Object.entries(result).map(([k, v]) => [h("dt", {}, k), h("dd", {}, resultValue(v))]));
 }
 
+// A step put back to wait for its next attempt after an error: "retrying", as the live
+// stream names it.
+function stepState(step) {
+  return step.status === "pending" && step.last_error && step.next_attempt_at ? "retrying" : step.status;
+}
+
 function stepItem(step) {
+  const state = stepState(step);
+  // an ended step keeps the time of the retry it once waited for: not shown any more
+  const next = step.status === "pending" ? step.next_attempt_at : null;
   const when = [fmtTime(step.started_at), step.finished_at ? ` → ${fmtTime(step.finished_at)}` : ""];
-  return h("li", { class: `step state-${step.status}`, "data-step": step.name },
+  return h("li", { class: `step state-${state}`, "data-step": step.name, "data-step-id": step.id },
     h("div", { class: "step-head" }, h("strong", {}, step.name), " ",
-      h("span", { class: "muted" }, step.action), " ", stateBadge(step.status),
+      h("span", { class: "muted" }, step.action), " ", h("span", { class: "step-state" }, stateBadge(state)),
       step.phase && step.phase !== "main" ? h("span", { class: "badge" }, label("phase", step.phase)) : null,
-      h("span", { class: "muted" }, ` ${t("file.attempts", { n: step.attempts, max: step.max_attempts })}`),
+      h("span", { class: "muted step-attempts" }, ` ${t("file.attempts", { n: step.attempts, max: step.max_attempts })}`),
       step.duration_ms !== null ? h("span", { class: "muted" }, ` · ${fmtSeconds(step.duration_ms / 1000)}`) : null),
     step.started_at ? h("div", { class: "muted small" }, when) : null,
-    step.next_attempt_at ? h("div", { class: "muted small" }, t("file.next_attempt", { at: fmtTime(step.next_attempt_at) })) : null,
-    step.last_error ? h("pre", { class: "error-text" }, step.last_error) : null,
+    h("div", { class: "muted small step-next", hidden: !next }, next ? t("file.next_attempt", { at: fmtTime(next) }) : ""),
+    h("pre", { class: "error-text step-error", hidden: !step.last_error }, step.last_error || ""),
     resultList(step.result));
+}
+
+// A step outcome from the live stream, shown at once on its row (the full timeline, with
+// durations and results, is read again shortly after). True when the row was on the page.
+function showStepOutcome(main, o) {
+  const li = main.querySelector(`li[data-step-id="${Number(o.id)}"]`);
+  if (!li) return false;
+  li.className = `step state-${o.state}`;
+  li.dataset.liveState = o.state;
+  put(li.querySelector(".step-state"), stateBadge(o.state));
+  li.querySelector(".step-attempts").textContent = ` ${t("file.attempts", { n: o.attempt, max: o.max_attempts })}`;
+  const next = li.querySelector(".step-next");
+  next.textContent = o.next_attempt_at ? t("file.next_attempt", { at: fmtTime(o.next_attempt_at) }) : "";
+  next.hidden = !o.next_attempt_at;
+  // a later success keeps the last attempt's error on show, as the timeline does
+  if (o.error) {
+    const error = li.querySelector(".step-error");
+    error.textContent = o.error;
+    error.hidden = false;
+  }
+  return true;
 }
 
 function pipelineCard(p) {
@@ -43,9 +73,9 @@ function pipelineCard(p) {
 }
 
 function actionButtons(ev, reload, navigate) {
-  const act = async (path, doneKey) => {
+  const act = async (path, doneKey, body) => {
     try {
-      const out = await api(path, { method: "POST" });
+      const out = await api(path, { method: "POST", body });
       toast(t(doneKey));
       // A finished event is run again as a new event: follow it there.
       const renewed = out && out.renewed && out.renewed[0];
@@ -63,6 +93,9 @@ function actionButtons(ev, reload, navigate) {
   if (session.can("pipelines.cancel") && running.length) {
     buttons.push(h("button", { type: "button", class: "danger", "data-action": "cancel",
       onclick: () => Promise.all(running.map((p) => act(`pipelines/${p.id}/cancel`, "file.cancel_done"))) }, t("file.cancel")));
+    // also undo what completed (the uploaded object deleted...), as after a failure
+    buttons.push(h("button", { type: "button", class: "danger", "data-action": "cancel-compensate",
+      onclick: () => Promise.all(running.map((p) => act(`pipelines/${p.id}/cancel`, "file.cancel_undo_done", { compensate: true }))) }, t("file.cancel_undo")));
   }
   return buttons;
 }
@@ -98,5 +131,11 @@ export async function render({ main, params, onLeave, navigate }) {
       ev.pipelines.length ? ev.pipelines.map(pipelineCard) : h("p", { class: "muted" }, t("file.no_runs")));
   }
   await load();
-  onLeave(subscribe("stream", {}, debounce(load, 500)));
+  // This file's outcomes only: each step's shows on its row at once (a new run's steps need
+  // the timeline read again), each pipeline's and the file's reload the page.
+  const reload = debounce(load, 500);
+  onLeave(subscribe("stream", { event_id: params.id }, (data, kind) => {
+    if (kind !== "step" || !showStepOutcome(main, data)) reload();
+    else if (data.state !== "running") reload();
+  }));
 }
