@@ -117,13 +117,10 @@ def test_a_batchs_side_by_side_steps_run_at_once_and_each_file_keeps_its_rows(tm
     names = [f"f{i}.bin" for i in range(7)] + ["bad.bin"]
     messages = batch_of(inbox, names)
     # when the batch runs
-    started = time.monotonic()
     sent = run(runtime, messages)
-    took = time.monotonic() - started
-    # then the steps ran at once, in threads, far sooner than one after the other
+    # then the steps ran at once, in threads
     assert WaitAction.most == min(len(names), THREADS)
     assert WaitAction.threads and "MainThread" not in WaitAction.threads
-    assert took < len(names) * PAUSE_S / 2
     # and every good file succeeded with its own step, run once; the bad one is retried
     # alone (its step pending again, its message sent with a countdown)
     seen = states(runtime, messages)
