@@ -249,6 +249,12 @@ class Action(Generic[ConfigT]):
         what was released, for the log, or None when nothing was held. Default: nothing."""
         return None
 
+    def concurrent(self, ctx: ActionContext) -> bool:
+        """Whether this run may go in a thread beside other steps of an ingest batch
+        (:mod:`filerelay.tasks.batch`): thread-safe, and mostly waiting on a peer. There it
+        takes no time-limit signal: its own timeouts must bound it. Default: False."""
+        return False
+
     def prepare(self) -> None:
         """Build what a first run would otherwise build (an SDK client in Resources), so that
         the first file through a fresh worker process does not pay for it. Called once per

@@ -30,7 +30,7 @@ from filerelay.model import (
 from filerelay.pipeline.compensation import recovery_plan, undone_result
 from filerelay.pipeline.hooks import FAILED, LEASE_LOST, RETRY, SUCCEEDED
 from filerelay.pipeline.lease import LeaseKeeper, new_owner
-from filerelay.pipeline.limits import admit
+from filerelay.pipeline.limits import Gate, admit
 from filerelay.pipeline.messages import (
     StepMessage,
     message_for,
@@ -126,6 +126,23 @@ def started(
 ) -> Outcome:
     """The part of :func:`ingest` after its transaction: log what was recorded, run the
     claimed first step, and return the other first steps to send."""
+    out, running = begin_started(runtime, prepared, admitted, rules_sha256, send)
+    if running is None:
+        return out
+    perform_step(running)
+    out.enqueue.extend(finish_steps(runtime, [running])[0].enqueue)
+    return out
+
+
+def begin_started(
+    runtime: Runtime,
+    prepared: Prepared,
+    admitted: Admission,
+    rules_sha256: str | None = None,
+    send: Callable[[list[StepMessage]], None] | None = None,
+) -> tuple[Outcome, Running | None]:
+    """:func:`started` up to its claimed first step: the messages to send, and that step
+    ready to perform (None when none was claimed, or it will not run now)."""
     event, rules, matches, verdict = (
         prepared.event,
         prepared.rules,
@@ -138,7 +155,7 @@ def started(
         if not recorded.is_new:
             if recorded.duplicate_of is None and recorded.state == EventState.PROCESSING:
                 bound.info("ingest_redelivered")  # the pipelines exist: hand out unstarted steps
-                return _current_steps(runtime, event)
+                return _current_steps(runtime, event), None
             bound.info("duplicate", duplicate_of=recorded.duplicate_of, state=recorded.state)
         elif verdict.reason and verdict.reason.startswith(REFUSED):
             bound.error("ingest_refused", reason=verdict.reason, path=event.path)
@@ -146,20 +163,24 @@ def started(
             bound.error("rules_unknown", rules=rules_sha256)
         else:
             bound.info("not_processed", state=verdict.state, reason=verdict.reason)
-        return Outcome()
+        return Outcome(), None
     assert rules is not None
     waiting = {m.route.name: m.not_before.isoformat() for m in matches if m.not_before}
     bound.debug("routed", routes=[m.route.name for m in matches], waiting=waiting or None)
     out = Outcome([ref_message(runtime, rules, ref, event) for ref in admitted.first_steps])
     claim = admitted.claimed
-    if claim is not None:
-        if send is not None and out.enqueue:
-            send(out.enqueue)
-            out = Outcome()
-        step = rules.step(claim.route, claim.position, claim.branch)
-        with _step_context(claim):
-            out.enqueue.extend(_execute(runtime, rules, step, claim, prepared.owner).enqueue)
-    return out
+    if claim is None:
+        return out, None
+    if send is not None and out.enqueue:
+        send(out.enqueue)
+        out = Outcome()
+    step = rules.step(claim.route, claim.position, claim.branch)
+    with _step_context(claim):
+        began = begin_step(runtime, rules, step, claim, prepared.owner)
+    if isinstance(began, Outcome):
+        out.enqueue.extend(began.enqueue)
+        return out, None
+    return out, began
 
 
 _UNKNOWN_RULES = "unknown rules"
@@ -313,6 +334,43 @@ def _not_due(runtime: Runtime, row: RoutedStep | None) -> Outcome:
 def _execute(
     runtime: Runtime, rules: Rules, step: StepBase | None, claim: ClaimedStep, owner: str
 ) -> Outcome:
+    began = begin_step(runtime, rules, step, claim, owner)
+    if isinstance(began, Outcome):
+        return began
+    perform_step(began)
+    return finish_steps(runtime, [began])[0]
+
+
+@dataclass
+class Running:
+    """A claimed step past its gate, its lease renewed (:class:`LeaseKeeper` entered) until
+    its outcome is recorded: :func:`begin_step`, :func:`perform_step`, :func:`finish_steps`.
+    A batch performs several before recording their successes in one transaction."""
+
+    runtime: Runtime
+    rules: Rules
+    step: StepBase
+    claim: ClaimedStep
+    owner: str
+    ctx: ActionContext
+    gate: Gate
+    keeper: LeaseKeeper
+    action: Any
+    started: float = 0.0
+    result: JSONDict | None = None
+    error: Exception | None = None
+
+    def concurrent(self) -> bool:
+        """Whether the action may run in a thread beside others of a batch (it says so)."""
+        decide = getattr(self.action, "concurrent", None)  # an Action says; a stand-in: no
+        return bool(decide(self.ctx)) if decide is not None else False
+
+
+def begin_step(
+    runtime: Runtime, rules: Rules, step: StepBase | None, claim: ClaimedStep, owner: str
+) -> Running | Outcome:
+    """Check the claimed step, let it through its destination's gate and hold its lease: a
+    :class:`Running` to perform, or the outcome when it will not run now."""
     if step is None or step.action != claim.action:
         error = "the rules this pipeline started with are unknown"
         return _fail(runtime, rules, claim, owner, error)
@@ -340,23 +398,67 @@ def _execute(
     )
     ctx.stop_requested = lambda: not keeper.held()
     action = runtime.registry.get(step.action)(step.action_config, rules.resources)
-    started = time.monotonic()
-    runtime.hooks.step_started(claim)
+    keeper.__enter__()  # renewed until the outcome is recorded (finish_steps)
+    return Running(runtime, rules, step, claim, owner, ctx, gate, keeper, action)
+
+
+def perform_step(running: Running) -> None:
+    """Run the step's action (or compensation): its result or its exception is kept on
+    ``running``; nothing is recorded yet. Safe to call from another thread."""
+    running.started = time.monotonic()
     try:
-        with keeper, gate:
-            result = _perform(runtime, action, ctx, claim)
+        running.runtime.hooks.step_started(running.claim)
+        with _step_context(running.claim), running.gate:
+            running.result = _perform(running.runtime, running.action, running.ctx, running.claim)
     except Exception as exc:
-        return _on_error(runtime, rules, claim, owner, step, exc)
+        running.error = exc
     finally:
-        action.close()
-    adv = runtime.store.succeed_step(claim, owner, result)
+        running.action.close()
+
+
+def finish_steps(runtime: Runtime, batch: list[Running]) -> list[Outcome]:
+    """Record the outcomes of performed steps: the successes in one store transaction (each
+    completed and its pipeline advanced, exactly as alone), a failure each as its own; the
+    outcomes in the order given. A store error leaves the leases to lapse (re-driven)."""
+    outcomes: dict[int, Outcome] = {}
+    done = [r for r in batch if r.error is None]
+    try:
+        for running in batch:
+            if running.error is not None:
+                running.keeper.__exit__(None, None, None)
+                with _step_context(running.claim):
+                    outcomes[id(running)] = _on_error(
+                        runtime,
+                        running.rules,
+                        running.claim,
+                        running.owner,
+                        running.step,
+                        running.error,
+                    )
+        advances = (
+            runtime.store.succeed_steps([(r.claim, r.owner, r.result or {}) for r in done])
+            if done
+            else []
+        )
+    finally:
+        for running in done:
+            running.keeper.__exit__(None, None, None)
+    for running, adv in zip(done, advances, strict=True):
+        with _step_context(running.claim):
+            outcomes[id(running)] = _succeeded(running, adv)
+    return [outcomes[id(r)] for r in batch]
+
+
+def _succeeded(running: Running, adv: Advance | None) -> Outcome:
+    runtime, claim = running.runtime, running.claim
     if adv is None:
         log.warning("step_lease_lost", reason="completed elsewhere or lease expired")
         runtime.hooks.step_finished(claim, LEASE_LOST)
         return Outcome()
-    log.debug("step_succeeded", duration_ms=round((time.monotonic() - started) * 1000, 1))
-    runtime.hooks.step_finished(claim, SUCCEEDED, result)
-    return _advanced(runtime, rules, claim, adv)
+    took_ms = round((time.monotonic() - running.started) * 1000, 1)
+    log.debug("step_succeeded", duration_ms=took_ms)
+    runtime.hooks.step_finished(claim, SUCCEEDED, running.result)
+    return _advanced(runtime, running.rules, claim, adv)
 
 
 def _perform(runtime: Runtime, action: Any, ctx: ActionContext, claim: ClaimedStep) -> JSONDict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -18,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from filerelay.errors import StoreError
 from filerelay.store import audit_tx
 from filerelay.store.db import read_only
+from filerelay.store.writelock import WriteLock
 
 log = structlog.get_logger("filerelay.store")
 
@@ -63,6 +65,7 @@ class Transactions:
         self._file = sqlite_file(engine)
         self._identity = _identity(self._file) if self._file else None
         self._replaced_logged = False
+        self._turn = write_lock(self._file) if self._file else None
 
     def _check_file(self) -> None:
         if self._file is None or self._identity is None:
@@ -84,8 +87,12 @@ class Transactions:
     def _write(self) -> Iterator[Connection]:
         self._check_file()
         audit_tx.began()
-        with self.engine.begin() as conn:
-            yield conn
+        if self._turn is None:
+            with self.engine.begin() as conn:
+                yield conn
+        else:
+            with self._turn.held(), self.engine.begin() as conn:  # writers queue, not poll
+                yield conn
         audit_tx.committed()  # an audit row written with the effect is in the store now
 
     def _write_racing(self, work: Callable[[Connection], T]) -> T:
@@ -105,6 +112,29 @@ class Transactions:
         self._check_file()
         with self._reader.begin() as conn:
             yield conn
+
+
+_WRITE_LOCKS: dict[str, WriteLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _fresh_guard() -> None:
+    global _WRITE_LOCKS_GUARD
+    _WRITE_LOCKS_GUARD = threading.Lock()  # a thread of the parent may have held it
+
+
+os.register_at_fork(after_in_child=_fresh_guard)
+
+
+def write_lock(database: str) -> WriteLock:
+    """The process's one :class:`WriteLock` of a SQLite file (shared by every store facade
+    over it: two locks of one process on one file would exclude each other's threads no
+    more than flock does)."""
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(database)
+        if lock is None:
+            lock = _WRITE_LOCKS[database] = WriteLock(database)
+        return lock
 
 
 def sqlite_file(engine: Engine) -> str | None:

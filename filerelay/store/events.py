@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.engine import RowMapping
 
 from filerelay.errors import StoreError
@@ -24,6 +24,18 @@ def get(conn: Connection, event_id: str, lock: bool = False) -> RowMapping | Non
     if lock:
         query = query.with_for_update()
     return conn.execute(query).mappings().first()
+
+
+_STATE_FOR_UPDATE = (
+    select(file_events.c.state).where(file_events.c.id == bindparam("eid")).with_for_update()
+)
+
+
+def state_for_update(conn: Connection, event_id: str) -> str | None:
+    """The event's state, its row locked for update (the one column settling it needs: the
+    whole row decodes every column); None for an unknown event."""
+    state = conn.execute(_STATE_FOR_UPDATE, {"eid": event_id}).scalar()
+    return None if state is None else str(state)
 
 
 def transition(

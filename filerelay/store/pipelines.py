@@ -323,16 +323,16 @@ def finish_event(conn: Connection, event_id: str, now: datetime) -> str:
 
 def settle_event(conn: Connection, event_id: str, now: datetime) -> tuple[str, bool]:
     """:func:`finish_event`, also telling whether this call ended the event."""
-    event = events.get(conn, event_id, lock=True)
-    if event is None:
+    state = events.state_for_update(conn, event_id)
+    if state is None:
         raise StoreError(f"no event {event_id}")
-    if event["state"] != EventState.PROCESSING:
-        return str(event["state"]), False
+    if state != EventState.PROCESSING:
+        return state, False
     every = conn.execute(_RUNS_OF, {"eid": event_id}).all()
     latest = max((r.run for r in every), default=None)
     runs = [(r.status, r.error) for r in every if r.run == latest]
     if any(status in ACTIVE for status, _ in runs):
-        return str(event["state"]), False
+        return state, False
     errors = [
         error if status == PipelineStatus.FAILED else f"{error} (and compensation failed)"
         for status, error in runs

@@ -6,27 +6,37 @@ events, the late ack), as much as recording, routing and copying a small file. W
 the watcher's publisher hands over many events at once; :func:`chunks` cuts them into batches
 of at most ``FILERELAY_INGEST_BATCH`` events (spread so that every worker process gets one),
 and the worker records every event of a batch in one store transaction (each exactly as a
-single ingest records it), then starts each file's pipelines in turn. Each file keeps its own
-rows, inline first step, lease, retries and timeline; only the broker message and the
-recording transaction are shared. Flower shows a batch's files in its ``argsrepr``.
+single ingest records it), then starts each file's pipelines in turn, claiming its first
+step. The claimed steps are then performed — side by side on a few threads when their action
+says it may run so (an S3 upload below the multipart threshold: one client and connection
+pool, PUTs in flight together as an upload tool's threads are), one after the other
+otherwise — and their successes recorded in one transaction (each step completed and its
+pipeline advanced exactly as alone). Each file keeps its own rows, inline first step, lease
+(renewed until its outcome is recorded), retries and timeline; only the broker message and
+the transactions are shared. Flower shows a batch's files in its ``argsrepr``.
 
 Time limits. A single ingest's soft time limit is the longest first-step timeout
 (:func:`filerelay.pipeline.inline.inline_step_s`), which bounds the first step run inside it.
 A batch carries that limit as ``inline_s`` and applies it to the recording, then to each
 event in turn (a ``SIGALRM`` timer in the prefork child that runs it, raising the same
 :class:`~celery.exceptions.SoftTimeLimitExceeded`); the task's hard limit is their sum plus
-the kill margin. A store outage while recording re-sends the whole batch, with backoff; one
-later re-sends the events not yet started (recorded already: their redelivery hands out
-their unclaimed steps, and a first step claimed for the batch is re-driven by the reconciler
-once its lease lapses); the ones before it are done.
+the kill margin. Steps performed in threads take no signal: their own timeouts (the S3
+client's connect and read timeouts) and the task's hard limit bound them. A store outage
+while recording re-sends the whole batch, with backoff; one later re-sends the events whose
+outcome is not recorded yet (recorded already: their redelivery hands out their unclaimed
+steps, and a first step claimed for the batch is re-driven by the reconciler once its lease
+lapses, its action idempotent); the ones before them are done.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,8 +48,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from filerelay.errors import ConfigError, StoreError
 from filerelay.model import FileEvent
 from filerelay.pipeline.messages import StepMessage
-from filerelay.pipeline.runner import prepare, started
-from filerelay.pipeline.runtime import RuntimeHolder
+from filerelay.pipeline.runner import Running, begin_started, finish_steps, perform_step, prepare
+from filerelay.pipeline.runtime import Runtime, RuntimeHolder
 from filerelay.tasks.names import INGEST_BATCH
 
 log = structlog.get_logger("filerelay.tasks")
@@ -50,6 +60,12 @@ KILL_AFTER_S = 20.0
 UNAVAILABLE_MAX_BACKOFF_S = 30.0
 #: Batches a publish is spread over at least, so that two worker processes both get work.
 SPREAD = 4
+#: Threads per process for a batch's steps that may run side by side (S3 PUTs), as many as
+#: the boto3 pool the small_files benchmark compares with.
+THREADS = 8
+#: A batch's successes performed one after the other are recorded together, or once the
+#: oldest of them has waited this long (a slow batch does not hold every file's end).
+RECORD_WITHIN_S = 0.25
 
 
 def chunks(events: Sequence[FileEvent], max_batch: int) -> list[list[FileEvent]]:
@@ -100,8 +116,9 @@ def run_batch(
     inline_s: float | None,
     send: Callable[[list[StepMessage]], None],
 ) -> None:
-    """Record every event of a batch in one transaction, then start each one's pipelines
-    in turn (its first step run here), sending its next steps as it ends."""
+    """Record every event of a batch in one transaction, start each one's pipelines (their
+    first steps claimed), perform the claimed steps — those whose action allows it side by
+    side in threads — and record their successes in one transaction, then send what follows."""
     try:
         with time_limit(inline_s):
             runtime = holder.get()
@@ -112,21 +129,89 @@ def run_batch(
             admitted = runtime.store.admit_many([(p.event, p.verdict, p.inline) for p in prepared])
     except (StoreError, ConfigError, SoftTimeLimitExceeded) as exc:
         _retry_rest(task, events, inline_s, exc)
-    for index, (ready, admission) in enumerate(zip(prepared, admitted, strict=True)):
-        event = ready.event
-        try:
-            with (
-                structlog.contextvars.bound_contextvars(
-                    event_id=event.event_id, source=event.source
-                ),
-                time_limit(inline_s),
-            ):
-                outcome = started(runtime, ready, admission, None, send)
-        except (StoreError, ConfigError, SoftTimeLimitExceeded) as exc:
-            # the rest are recorded: their redelivery sends their unclaimed steps, and a
-            # first step claimed for here is re-driven once its lease lapses
-            _retry_rest(task, events[index:], inline_s, exc)
+    held: list[tuple[int, Running]] = []  # performed or about to be, not recorded yet
+    index = 0
+    try:
+        for index, (ready, admission) in enumerate(zip(prepared, admitted, strict=True)):
+            with _event_context(ready.event), time_limit(inline_s):
+                out, running = begin_started(runtime, ready, admission, None, send)
+            if running is not None:
+                held.append((index, running))
+            send(out.enqueue)
+        index = len(events)
+        _perform_all(runtime, held, inline_s, send)
+    except (StoreError, ConfigError, SoftTimeLimitExceeded) as exc:
+        # the rest are recorded: their redelivery sends their unclaimed steps, and a
+        # first step claimed for here is re-driven once its lease lapses
+        first = min([index, *(i for i, _ in held)])
+        _retry_rest(task, events[first:], inline_s, exc)
+    finally:
+        for _, running in held:  # not recorded: no longer renewed, the lease lapses
+            running.keeper.__exit__(None, None, None)
+
+
+def _event_context(event: FileEvent) -> Any:
+    return structlog.contextvars.bound_contextvars(event_id=event.event_id, source=event.source)
+
+
+def _perform_all(
+    runtime: Runtime,
+    held: list[tuple[int, Running]],
+    inline_s: float | None,
+    send: Callable[[list[StepMessage]], None],
+) -> None:
+    """Perform the batch's claimed steps and record them; ``held`` loses each entry as its
+    outcome is recorded. Steps whose action says it may run beside others (an S3 upload
+    below the multipart threshold) go to this process's :data:`THREADS` threads, sharing
+    the action's client and its connection pool; the others run here one after the other,
+    each under the batch's time limit per event. Successes are recorded together, at the
+    end or once the oldest has waited :data:`RECORD_WITHIN_S`."""
+    together = [(i, r) for i, r in held if r.concurrent()]
+    if len(together) < 2:
+        together = []  # one alone runs here, under its time limit
+    list(_pool().map(perform_step, [r for _, r in together]))
+    performed = list(together)
+    alone = [(i, r) for i, r in held if all(r is not t for _, t in together)]
+    oldest = time.monotonic()
+    for index, running in alone:
+        with _event_context(running.claim.event), time_limit(inline_s):
+            perform_step(running)
+        performed.append((index, running))
+        if time.monotonic() - oldest >= RECORD_WITHIN_S:
+            _record(runtime, held, performed, send)
+            oldest = time.monotonic()
+    _record(runtime, held, performed, send)
+
+
+def _record(
+    runtime: Runtime,
+    held: list[tuple[int, Running]],
+    performed: list[tuple[int, Running]],
+    send: Callable[[list[StepMessage]], None],
+) -> None:
+    """Record the performed steps' outcomes in one transaction and send what follows."""
+    if not performed:
+        return
+    performed.sort(key=lambda pair: pair[0])
+    outcomes = finish_steps(runtime, [r for _, r in performed])
+    recorded = {id(r) for _, r in performed}
+    held[:] = [(i, r) for i, r in held if id(r) not in recorded]
+    performed.clear()
+    for outcome in outcomes:
         send(outcome.enqueue)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's threads for a batch's side-by-side steps (a forked child makes its own)."""
+    pid = os.getpid()
+    pool = _POOLS.get(pid)
+    if pool is None:
+        _POOLS.clear()
+        pool = _POOLS[pid] = ThreadPoolExecutor(THREADS, thread_name_prefix="batch-step")
+    return pool
 
 
 def _retry_rest(

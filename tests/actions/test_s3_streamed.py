@@ -254,11 +254,55 @@ def test_a_single_put_is_verified_by_its_answer_without_a_second_request(
     )
     resources = s3_resources(httpserver.url_for("/").rstrip("/"))
     path = write_file(src / "x.bin", data)
-    # when it is uploaded with verify on (the default)
+    # when it is uploaded with verify and skip_existing on (the defaults)
     result = s3_action(resources, "bkt").run(make_context(make_event(path, src), resources))
-    # then one HEAD (is it there already?) and one PUT went out, and nothing after the PUT
-    assert [r.method for r, _ in httpserver.log] == ["HEAD", "PUT"]
+    # then one PUT went out, only if the key is absent (no HEAD before, nothing after)
+    assert [r.method for r, _ in httpserver.log] == ["PUT"]
+    assert httpserver.log[0][0].headers["If-None-Match"] == "*"
     assert result["uploaded"] is True and result["etag"] == hashlib.md5(data).hexdigest()
+
+
+@pytest.mark.parametrize("status", [412, 501])
+def test_a_key_that_exists_or_a_server_without_the_condition_is_compared_by_a_head(
+    httpserver: Any, src: Path, status: int
+) -> None:
+    # given an endpoint that refuses the conditional PUT (412: the key exists; 501: it does
+    # not implement the condition), where the object holds other bytes
+    data = b"small file"
+    refused = "PreconditionFailed" if status == 412 else "NotImplemented"
+    body = f"<Error><Code>{refused}</Code><Message>no</Message></Error>"
+    httpserver.expect_ordered_request("/bkt/x.bin", method="PUT").respond_with_data(
+        body, status=status, content_type="application/xml"
+    )
+    httpserver.expect_ordered_request("/bkt/x.bin", method="HEAD").respond_with_data(
+        "", headers={"Content-Length": "3", "ETag": '"0123456789abcdef0123456789abcdef"'}
+    )
+    httpserver.expect_ordered_request("/bkt/x.bin", method="PUT").respond_with_data(
+        "", headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'}
+    )
+    resources = s3_resources(httpserver.url_for("/").rstrip("/"))
+    path = write_file(src / "x.bin", data)
+    # when it is uploaded
+    result = s3_action(resources, "bkt").run(make_context(make_event(path, src), resources))
+    # then the HEAD found another object, and a plain PUT replaced it
+    requests = [r for r, _ in httpserver.log]
+    assert [r.method for r in requests] == ["PUT", "HEAD", "PUT"]
+    assert "If-None-Match" not in requests[2].headers
+    assert result["uploaded"] is True
+
+
+def test_without_if_none_match_a_head_comes_first(httpserver: Any, src: Path) -> None:
+    data = b"small file"
+    httpserver.expect_request("/bkt/x.bin", method="HEAD").respond_with_data("", status=404)
+    httpserver.expect_request("/bkt/x.bin", method="PUT").respond_with_data(
+        "", headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'}
+    )
+    resources = s3_resources(httpserver.url_for("/").rstrip("/"))
+    path = write_file(src / "x.bin", data)
+    action = s3_action(resources, "bkt", if_none_match=False)
+    action.run(make_context(make_event(path, src), resources))
+    assert [r.method for r, _ in httpserver.log] == ["HEAD", "PUT"]
+    assert "If-None-Match" not in httpserver.log[1][0].headers
 
 
 def test_a_put_answered_with_another_etag_is_retried(httpserver: Any, src: Path) -> None:

@@ -211,3 +211,33 @@ def test_step_row_carries_its_route_and_event(store: Store) -> None:
     )
     assert (row.position, row.name, row.status) == (0, "a", "pending")
     assert store.step_row(999_999) is None
+
+
+def test_a_batch_of_successes_is_recorded_as_each_alone_in_one_transaction(
+    store: Store,
+) -> None:
+    # given three claimed steps: a one-step pipeline, the first of two, and one whose lease
+    # another worker took meanwhile
+    event_id, pid_one, sid_one = first_step(store, step(0, "only"), relpath="one.bin")
+    _, pid_two, sid_two = first_step(store, relpath="two.bin")
+    _, pid_lost, sid_lost = first_step(store, step(0, "only"), relpath="lost.bin")
+    one = store.claim_step(sid_one, "w", 30, now=T0)
+    two = store.claim_step(sid_two, "w", 30, now=T0)
+    lost = store.claim_step(sid_lost, "w", 30, now=T0)
+    assert one is not None and two is not None and lost is not None
+    assert store.claim_step(sid_lost, "thief", 30, now=T0 + timedelta(seconds=31)) is not None
+    # when their successes are recorded together
+    answers = store.succeed_steps(
+        [(two, "w", {"n": 2}), (lost, "w", {"n": 0}), (one, "w", {"n": 1})]
+    )
+    # then each is answered as succeed_step answers it, in the order given: the two-step
+    # pipeline moves on, the one-step one ends with its event, the lost lease changes nothing
+    adv_two, adv_lost, adv_one = answers
+    assert adv_two is not None and adv_two.next_steps == steps_at(store, pid_two, 1)
+    assert adv_lost is None
+    assert adv_one is not None and adv_one.event_state == "succeeded"
+    assert adv_one.event_finished_now
+    assert store.get_event(event_id).state == "succeeded"
+    assert step_row(store, pid_one, sid_one).result == {"n": 1}
+    assert step_row(store, pid_lost, sid_lost).lease_owner == "thief"
+    assert step_row(store, pid_lost, sid_lost).status == "running"

@@ -113,6 +113,13 @@ class S3Config(BaseModel):
         description="Skip the upload when the object has the same size and content (its "
         "sha256 metadata, or its multipart ETag recomputed at its part-size).",
     )
+    if_none_match: bool = Field(
+        default=True,
+        description="With skip_existing, send a single PUT with If-None-Match: * first: a "
+        "new key costs one round trip instead of a HEAD and a PUT; only a key the server "
+        "says exists is then compared by a HEAD. Turn it off for a server that ignores the "
+        "condition (it would rewrite an identical object instead of skipping it).",
+    )
 
     @field_validator("metadata")
     @classmethod
@@ -123,6 +130,14 @@ class S3Config(BaseModel):
             if key in RESERVED_METADATA:
                 raise ValueError(f"metadata key {key!r} is set by filerelay itself")
         return value
+
+
+def _condition_refused(exc: Exception) -> bool:
+    """A conditional PUT not done: the key exists (412, or 409 while another write to it
+    is in flight), or the server does not implement the condition (501)."""
+    code, status = error_code(exc)
+    refused = {"PreconditionFailed", "ConditionalRequestConflict", "NotImplemented"}
+    return code in refused or status in (409, 412, 501)
 
 
 CHECKPOINT_KEY = "multipart"
@@ -144,6 +159,12 @@ class S3Action(Action[S3Config]):
 
     def prepare(self) -> None:
         s3_client(self.resources, self.config.connection)  # boto3's import and client: ~0.25 s
+
+    def concurrent(self, ctx: ActionContext) -> bool:
+        """A single PUT may run beside others of an ingest batch, in threads sharing the
+        process's client (thread-safe) and its connection pool; a multipart upload sends its
+        own parts in parallel already."""
+        return ctx.event.size < self.config.multipart_threshold
 
     def discard_checkpoint(self, checkpoint: JSONDict) -> str | None:
         """Abort the multipart upload an ended step left behind (its parts cost storage)."""
@@ -171,20 +192,28 @@ class S3Action(Action[S3Config]):
         if multipart and self._needs_sha256():
             digests = self._digest(ctx, source, part_size)  # the key or metadata need it first
         key, metadata = self._key(ctx), self._metadata(ctx)
-        if cfg.skip_existing:
+        content_type = self.content_type(key, ctx.path)
+        known = digests.sha256 if digests else ctx.event.sha256
+        args = self._object_args(content_type, metadata, known, part_size if multipart else 0)
+        sent: tuple[JSONDict, Digests] | None = None
+        if body is not None and digests is not None and cfg.skip_existing and cfg.if_none_match:
+            # one round trip for a new key; the server refuses it (412) when the key exists
+            put = self._put(client, key, body, digests, args, if_absent=True)
+            sent = (put, digests) if put is not None else None
+        if sent is None and cfg.skip_existing:
             existing = self._head(client, key)
             same = (
                 self._same_content(ctx, source, existing, digests, part_size) if existing else None
             )
             if existing is not None and same is not None:
                 return self._result(client, key, existing, same, uploaded=False)
-        content_type = self.content_type(key, ctx.path)
-        known = digests.sha256 if digests else ctx.event.sha256
-        args = self._object_args(content_type, metadata, known, part_size if multipart else 0)
-        if body is not None and digests is not None:
-            answer = self._put(client, key, body, digests, args)
-        else:
-            answer, digests = self._multipart(ctx, source, client, key, part_size, known, args)
+        if sent is None and body is not None and digests is not None:
+            put = self._put(client, key, body, digests, args)
+            assert put is not None  # unconditional: an answer or an error
+            sent = (put, digests)
+        if sent is None:
+            sent = self._multipart(ctx, source, client, key, part_size, known, args)
+        answer, digests = sent
         head = answer
         if cfg.verify:  # a single PUT is checked by its answer: no second round trip
             verify = self._verify if multipart else self._verify_answer
@@ -309,15 +338,27 @@ class S3Action(Action[S3Config]):
         return args
 
     def _put(
-        self, client: Any, key: str, body: bytearray, digests: Digests, args: JSONDict
-    ) -> JSONDict:
+        self,
+        client: Any,
+        key: str,
+        body: bytearray,
+        digests: Digests,
+        args: JSONDict,
+        *,
+        if_absent: bool = False,
+    ) -> JSONDict | None:
+        """One PUT; with ``if_absent`` (``If-None-Match: *``), None when the key exists — or
+        the server does not take the condition — and nothing was written."""
         bucket = self.config.bucket
         md5 = base64.b64encode(digests.part_md5s[0]).decode("ascii")
+        condition = {"IfNoneMatch": "*"} if if_absent else {}
         try:
             answer: JSONDict = client.put_object(
-                Bucket=bucket, Key=key, Body=body, ContentMD5=md5, **args
+                Bucket=bucket, Key=key, Body=body, ContentMD5=md5, **condition, **args
             )
         except Exception as exc:
+            if if_absent and _condition_refused(exc):
+                return None
             raise translate_error(exc, f"put s3://{bucket}/{key}") from exc
         return answer
 
