@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import logging
 import os
 import shutil
 import signal
@@ -93,6 +94,28 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None
         proc.wait(timeout=timeout_s)
 
 
+# --- Logging: no handler left writing to a closed stream ----------------------------------
+
+_LAST_RESORT = logging.lastResort
+
+
+def _closed(handler: logging.Handler | None) -> bool:
+    return bool(getattr(getattr(handler, "stream", None), "closed", False))
+
+
+@pytest.fixture(autouse=True)
+def _logging_to_open_streams() -> Iterator[None]:
+    """A command run in the test's process (typer's CliRunner) configures logging to the
+    runner's stderr, which is closed after the run: drop such handlers afterwards, or a later
+    test's log record (a server thread's) fails with "I/O operation on closed file"."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if _closed(h)]:
+        root.removeHandler(handler)
+    if _closed(logging.lastResort):
+        logging.lastResort = _LAST_RESORT
+
+
 # --- S3: moto in server mode, reached over HTTP ------------------------------------------
 
 
@@ -144,7 +167,21 @@ def bucket(s3_client) -> str:
 
 # --- Redis: the machine's server, one database per test ----------------------------------
 
-_redis_dbs = itertools.cycle(range(1, 16))
+
+def _databases_of_this_process() -> range:
+    """Redis databases 1-15, or under pytest-xdist this worker's share of them (``-n 2``:
+    gw0 1-7, gw1 8-14): a test flushes its database, so two workers never share one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return range(1, 16)
+    index, count = int(worker.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    share = 15 // count
+    if share == 0:
+        raise RuntimeError(f"{count} xdist workers: more than Redis's 15 spare databases")
+    return range(1 + index * share, 1 + (index + 1) * share)
+
+
+_redis_dbs = itertools.cycle(_databases_of_this_process())
 
 
 @pytest.fixture
@@ -153,7 +190,7 @@ def redis_url() -> Iterator[str]:
         missing_service(f"Redis at {REDIS_HOST}:{REDIS_PORT}")
     import redis
 
-    db = next(_redis_dbs) if os.environ.get("PYTEST_XDIST_WORKER") is None else 15
+    db = next(_redis_dbs)
     client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
     client.flushdb()
     yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"

@@ -39,7 +39,8 @@ def test_a_burst_reaches_the_queue_whole_and_without_task_sent_events(tmp_path: 
     settings = load_settings(broker_url=redis_url, state_dir=tmp_path / "state", config=config)
     client = redis.Redis.from_url(redis_url)
     events = client.pubsub()
-    events.psubscribe("*celeryev*")
+    # this database's event channels only (kombu prefixes them "/DB."): pub/sub is server-wide
+    events.psubscribe(f"/{redis_url.rsplit('/', 1)[1]}.celeryev*")
     wait_for(lambda: events.get_message(timeout=0.1), 10, what="the psubscribe reply")
 
     # when the watcher of `filerelay watch` runs on it
