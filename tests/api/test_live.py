@@ -70,12 +70,15 @@ def test_outcomes_and_log_records_arrive_as_server_sent_events(sqlite_api: Api) 
         }
         ControlStore(store.engine).add_logs([row, {**row, "level": "warning"}], 1000)
         # then the outcome and the error (not the warning) arrive
+        # (the two outcomes may reach the client in separate polls: wait for both)
         wait_for(
-            lambda: ("event", event.event_id) in [(k, r.get("id")) for k, r in outcomes],
+            lambda: (
+                {("event", event.event_id), ("pipeline", pid)}
+                <= {(k, r.get("id")) for k, r in outcomes}
+            ),
             10,
-            what="event outcome",
+            what="the event's and the pipeline's outcomes",
         )
-        assert ("pipeline", pid) in [(k, r.get("id")) for k, r in outcomes]
         wait_for(
             lambda: [r["event"] for _, r in tail] == ["boom"], 10, what="the error in the tail"
         )
