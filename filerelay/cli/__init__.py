@@ -92,7 +92,8 @@ COMMANDS: dict[str, Lazy] = {
         "cancel",
         "cancel_cmd",
         "Cancel: pending steps are cancelled at once, a running step stops at its next\n"
-        "checkpoint (a script gets SIGTERM), the pipeline fails with 'cancelled by user@host'.",
+        "checkpoint (a script gets SIGTERM), the pipeline fails with 'cancelled by user@host'.\n"
+        "With --compensate the completed steps are undone first (the uploaded object deleted...).",
     ),
     "status": Lazy(
         "status",
