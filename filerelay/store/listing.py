@@ -95,11 +95,26 @@ def _glob_clause(conn: Connection, pattern: str) -> ColumnElement[bool]:
     while "**" in pattern:
         pattern = pattern.replace("**", "*")
     pattern = fsnames.escape(pattern)  # the names' stored form (see NameText)
+    # Paths are absolute (they start with '/'), relpaths never do: a pattern starting with
+    # '/' can only match the path, one starting with another literal character only the
+    # relpath — a prefix SQLite then finds on the relpath index (GLOB is case-sensitive, as
+    # the index). Only a pattern starting with a wildcard needs both columns.
+    columns = [fe.c.path, fe.c.relpath]
+    if pattern.startswith("/"):
+        columns = [fe.c.path]
+    elif pattern[:1] not in ("*", "?", "["):
+        columns = [fe.c.relpath]
     if conn.dialect.name == "sqlite":
         glob = _stored(pattern.replace("[", "[[]"))
-        return or_(fe.c.path.op("GLOB")(glob), fe.c.relpath.op("GLOB")(glob))
+        clause = or_(*(c.op("GLOB")(glob) for c in columns))
+        if columns != [fe.c.relpath]:  # (a relpath prefix has its index) the search index
+            names = [c.name for c in columns]
+            rowids = search.path_candidates(conn, pattern, names, SEARCH_CAP)
+            if rowids is not None:
+                return and_(literal_column("file_events.rowid").in_(rowids), clause)
+        return clause
     like = _stored(_like_escape(pattern).replace("*", "%").replace("?", "_"))
-    return or_(fe.c.path.like(like, escape="\\"), fe.c.relpath.like(like, escape="\\"))
+    return or_(*(c.like(like, escape="\\") for c in columns))
 
 
 def _stored(pattern: str) -> BindParameter[str]:
@@ -118,8 +133,8 @@ def _search_clause(conn: Connection, text: str) -> tuple[ColumnElement[bool], bo
     The search index (:mod:`filerelay.store.search`: pg_trgm on PostgreSQL, FTS5 trigram on
     SQLite) names the matching events when they are at most :data:`SEARCH_CAP`; otherwise
     (a common or short keyword, no index) the terms below test each row. For a common
-    keyword the pipelines' side is a correlated EXISTS (the newest events are walked and a
-    page fills soon: an index probe each); otherwise one subquery (``id IN (…)``), not an
+    keyword the pipelines' side is correlated (the newest events are walked and a page fills
+    soon: an index probe each); otherwise one subquery (``id IN (…)``), not an
     EXISTS per event row of a scan. SQLite's LIKE
     already ignores ASCII case, so it is used as is there: ILIKE would wrap both sides in
     lower() and cost a function call per row. The flag says whether the index answered.
@@ -138,9 +153,17 @@ def _search_clause(conn: Connection, text: str) -> tuple[ColumnElement[bool], bo
 
     in_pipelines: ColumnElement[bool]
     if found.many:  # the newest events are walked: a probe per event, no pipelines scan
-        in_pipelines = exists().where(
-            pipelines.c.event_id == fe.c.id,
-            or_(match(pipelines.c.route), match(pipelines.c.error)),
+        # (a scalar subquery with LIMIT: PostgreSQL turns an EXISTS under OR into a hashed
+        # subplan that reads every matching pipeline first — 0.39 s against 0.01 s at 1M)
+        in_pipelines = (
+            select(literal_column("1"))
+            .where(
+                pipelines.c.event_id == fe.c.id,
+                or_(match(pipelines.c.route), match(pipelines.c.error)),
+            )
+            .limit(1)
+            .scalar_subquery()
+            .is_not(None)
         )
     else:
         in_pipelines = fe.c.id.in_(

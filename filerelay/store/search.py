@@ -1,10 +1,11 @@
 """Keyword search's indexes: which events mention a keyword in their path, error, or one of
 their pipelines' route or error — by index, not by a scan of every row.
 
-- PostgreSQL: pg_trgm GIN indexes on ``file_events.path``/``reason`` and
-  ``pipelines.route``/``error``; ``ILIKE '%…%'`` uses them. A server without the extension
-  (or a role that may not create it) gets no such index: search then scans, as before.
-- SQLite: two FTS5 tables with the trigram tokenizer, ``search_events`` (path, reason) and
+- PostgreSQL: pg_trgm GIN indexes on ``file_events.path``/``reason``/``relpath`` and
+  ``pipelines.route``/``error``; ``ILIKE '%…%'`` uses them (and a path glob's ``LIKE``).
+  A server without the extension (or a role that may not create it) gets no such index:
+  search then scans, as before.
+- SQLite: two FTS5 tables with the trigram tokenizer, ``search_events`` (path, reason, relpath) and
   ``search_pipelines`` (route, error), external-content tables over the rows themselves (no
   second copy of the text), kept by triggers in the writing transaction. A phrase of three
   characters or more matches as a case-insensitive substring.
@@ -18,6 +19,7 @@ tested.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
@@ -28,12 +30,13 @@ log = logging.getLogger(__name__)
 PG_INDEXES = (
     ("ix_search_file_events_path", "file_events", "path"),
     ("ix_search_file_events_reason", "file_events", "reason"),
+    ("ix_search_file_events_relpath", "file_events", "relpath"),  # path globs (events --path)
     ("ix_search_pipelines_route", "pipelines", "route"),
     ("ix_search_pipelines_error", "pipelines", "error"),
 )
 #: FTS5 tables over SQLite's rows: name → (content table, rowid column, columns).
 FTS_TABLES = {
-    "search_events": ("file_events", "rowid", ("path", "reason")),
+    "search_events": ("file_events", "rowid", ("path", "reason", "relpath")),
     "search_pipelines": ("pipelines", "id", ("route", "error")),
 }
 #: The fewest characters a keyword needs for the trigram indexes.
@@ -173,3 +176,22 @@ def candidates(conn: Connection, in_names: str, in_text: str, cap: int) -> Found
 def _like(text_: str) -> str:
     escaped = text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def path_candidates(conn: Connection, glob: str, columns: list[str], cap: int) -> list[int] | None:
+    """SQLite: rowids of the events whose path or relpath (``columns``) may match the
+    case-sensitive ``glob``, at most ``cap``, found by the trigram index with a
+    case-insensitive LIKE (a superset: the caller still applies the GLOB); None when more
+    match, or when the pattern has no 3 characters in a row for the index."""
+    like = glob.replace("*", "%").replace("?", "_")
+    if not any(len(part) >= MIN_CHARS for part in re.split("[%_]", like)):
+        return None
+    query = text(
+        " UNION ".join(
+            f"SELECT * FROM (SELECT rowid FROM search_events WHERE {c} LIKE :like LIMIT :more)"
+            for c in columns
+        )
+        + " LIMIT :more"
+    )
+    rows = [int(r[0]) for r in conn.execute(query, {"like": like, "more": cap + 1})]
+    return rows if len(rows) <= cap else None

@@ -89,3 +89,20 @@ def test_the_index_follows_updates_and_deletes(store: Store) -> None:
     assert _found(store, "first-words") == []
     assert _found(store, "second-words") == ["u/a.bin"]
     assert _found(store, "gone-words") == []
+
+
+def test_path_globs_narrowed_by_the_index_stay_case_sensitive(store: Store) -> None:
+    # given files whose names differ in case only, and others
+    for name in ("in/Clip.MP4", "in/clip.mp4", "in/deep/x/clip.mp4", "other/clip.mp4.txt"):
+        store.admit(make_event(name), Verdict(state=EventState.QUEUED))
+
+    def globbed(pattern: str) -> list[str]:
+        return sorted(r.relpath for r in store.list_page(EventFilter(path_glob=pattern)).rows)
+
+    # when globbed by name at any depth, by absolute path and by relpath prefix
+    # then only exact-case matches come back
+    assert globbed("clip.mp4") == ["in/clip.mp4", "in/deep/x/clip.mp4"]
+    assert globbed("*.MP4") == ["in/Clip.MP4"]
+    assert globbed("/data/cam/in/C*") == ["in/Clip.MP4"]
+    assert globbed("in/*/clip.mp4") == ["in/deep/x/clip.mp4"]
+    assert globbed("other/*") == ["other/clip.mp4.txt"]
