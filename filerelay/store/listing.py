@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -114,7 +115,12 @@ def _glob_clause(conn: Connection, pattern: str) -> ColumnElement[bool]:
                 return and_(literal_column("file_events.rowid").in_(rowids), clause)
         return clause
     like = _stored(_like_escape(pattern).replace("*", "%").replace("?", "_"))
-    return or_(*(c.like(like, escape="\\") for c in columns))
+    clause = or_(*(c.like(like, escape="\\") for c in columns))
+    prefix = re.split(r"[*?]", pattern, maxsplit=1)[0][: search.PATH_PREFIX_LEN]
+    if columns == [fe.c.path] and prefix:  # the prefix index on left(path, N)
+        head = _stored(_like_escape(prefix) + "%")
+        return and_(func.left(fe.c.path, search.PATH_PREFIX_LEN).like(head, escape="\\"), clause)
+    return clause
 
 
 def _stored(pattern: str) -> BindParameter[str]:

@@ -34,23 +34,18 @@ _ROLLUP_CELLS = text(
 def rollup_cells(conn: Connection, since_s: int, until_s: int, bucket_s: int) -> list[Cell]:
     """(bucket number, kind, key, n, total) of the summary rollups of the events finished from
     ``since_s`` (a whole minute) to ``until_s`` (epoch seconds), summed per ``bucket_s``
-    bucket (number = epoch // bucket_s): whole hours from the hour rows when a bucket is a
-    whole number of hours, the rest from the minute rows. The current minute's and hour's
+    bucket (number = epoch // bucket_s): the whole buckets from the rows of the largest grain
+    that divides a bucket, the first, partial one from minute rows. The current minute's
     rows are up to date (kept as events finish), so no event row is read."""
-    end = until_s - until_s % summary_rollups.MINUTE + summary_rollups.MINUTE
-    parts = [(summary_rollups.MINUTE, since_s, end)]
-    if bucket_s % summary_rollups.HOUR == 0:
-        first_hour = -(-since_s // summary_rollups.HOUR) * summary_rollups.HOUR
-        if first_hour < end:
-            parts = [
-                (summary_rollups.MINUTE, since_s, first_hour),
-                (summary_rollups.HOUR, first_hour, end),
-            ]
+    minute = summary_rollups.MINUTE
+    grain = max(g for g in summary_rollups.GRAINS if bucket_s % g == 0)
+    end = until_s - until_s % minute + minute
+    first_whole = min(end, -(-since_s // grain) * grain)
     out: list[Cell] = []
-    for grain, start, stop in parts:
+    for g, start, stop in ((minute, since_s, first_whole), (grain, first_whole, end)):
         if start >= stop:
             continue
-        params = {"bucket": bucket_s, "grain": grain, "start": start, "end": stop}
+        params = {"bucket": bucket_s, "grain": g, "start": start, "end": stop}
         for b, kind, key, n, total in conn.execute(_ROLLUP_CELLS, params):
             out.append((int(b), str(kind), str(key), int(n), float(total or 0.0)))
     return out

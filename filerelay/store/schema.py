@@ -305,10 +305,11 @@ rollups = Table(
     Index("ix_rollups_kind_hour", "kind", "hour"),
 )
 
-# The dashboard's summary: finished events per minute and per hour (``grain`` 60 or 3600 s,
-# ``at_s`` the bucket's start in epoch seconds), kept in the transaction that ends each event
-# (:mod:`filerelay.store.summary_rollups`), pruned after 8 days. ``kind``/``key``: 'state'/final
-# state, 'latency'/latency bin upper bound (s), 'route'/a failed route, 'error'/error class.
+# The dashboard's summary: finished events per minute, 10 minutes and hour (``grain`` 60, 600
+# or 3600 s, ``at_s`` the bucket's start in epoch seconds), kept in the transaction that ends
+# each event (:mod:`filerelay.store.summary_rollups`), pruned after 8 days. ``kind``/``key``:
+# 'state'/final state, 'latency'/latency bin upper bound (s), 'route'/a failed route,
+# 'error'/error class.
 summary_rollups = Table(
     "summary_rollups",
     metadata,

@@ -34,6 +34,18 @@ PG_INDEXES = (
     ("ix_search_pipelines_route", "pipelines", "route"),
     ("ix_search_pipelines_error", "pipelines", "error"),
 )
+#: Length of the path prefix PostgreSQL's prefix index holds (a btree entry must stay small).
+PATH_PREFIX_LEN = 512
+#: (index name, definition) of PostgreSQL's btree indexes for path globs with a literal
+#: prefix (``LIKE 'prefix%'``): trigram indexes answer those slowly when the prefix's
+#: trigrams are in every path ('/data/…'), 0.19 s at 1,000,000 events.
+PG_PREFIX_INDEXES = (
+    ("ix_search_file_events_relpath_prefix", "file_events (relpath varchar_pattern_ops)"),
+    (
+        "ix_search_file_events_path_prefix",
+        f"file_events ((left(path, {PATH_PREFIX_LEN})) text_pattern_ops)",
+    ),
+)
 #: FTS5 tables over SQLite's rows: name → (content table, rowid column, columns).
 FTS_TABLES = {
     "search_events": ("file_events", "rowid", ("path", "reason", "relpath")),
@@ -55,7 +67,7 @@ def install(conn: Connection) -> None:
 def uninstall(conn: Connection) -> None:
     """Drop what :func:`install` created."""
     if conn.dialect.name == "postgresql":
-        for index, _, _ in PG_INDEXES:
+        for index in [i[0] for i in PG_INDEXES] + [i[0] for i in PG_PREFIX_INDEXES]:
             conn.execute(text(f"DROP INDEX IF EXISTS {index}"))
     elif conn.dialect.name == "sqlite":
         for name in FTS_TABLES:
@@ -71,6 +83,8 @@ def has_trigram(conn: Connection) -> bool:
 
 
 def _install_pg(conn: Connection) -> None:
+    for index, definition in PG_PREFIX_INDEXES:
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS {index} ON {definition}"))
     if not has_trigram(conn):
         available = conn.execute(
             text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
@@ -143,15 +157,16 @@ class Found:
 def candidates(conn: Connection, in_names: str, in_text: str, cap: int) -> Found:
     """Ids of the events whose path holds ``in_names`` (the names' stored form) or whose
     error, or a pipeline's route or error, holds ``in_text`` (case-insensitive), when the
-    index can tell and they are at most ``cap``."""
+    index can tell and they are at most ``cap``. The events' side is asked first: when it
+    alone finds too many, the pipelines are not asked."""
     if min(len(in_names), len(in_text)) < MIN_CHARS:
         return Found(None)
     if conn.dialect.name == "sqlite":
-        query = text(
+        sides = (
             "SELECT id FROM file_events WHERE rowid IN (SELECT rowid FROM search_events "
-            "WHERE search_events MATCH :events LIMIT :more) "
-            "UNION SELECT event_id FROM pipelines WHERE id IN (SELECT rowid FROM "
-            "search_pipelines WHERE search_pipelines MATCH :pipes LIMIT :more) LIMIT :more"
+            "WHERE search_events MATCH :events LIMIT :more)",
+            "SELECT event_id FROM pipelines WHERE id IN (SELECT rowid FROM "
+            "search_pipelines WHERE search_pipelines MATCH :pipes LIMIT :more)",
         )
         params = {
             "events": f"path : {_phrase(in_names)} OR reason : {_phrase(in_text)}",
@@ -159,18 +174,20 @@ def candidates(conn: Connection, in_names: str, in_text: str, cap: int) -> Found
             "more": cap + 1,
         }
     elif conn.dialect.name == "postgresql" and has_trigram(conn):
-        like_names, like_text = _like(in_names), _like(in_text)
-        query = text(
-            "SELECT id FROM (SELECT id FROM file_events WHERE path ILIKE :names "
-            "OR reason ILIKE :text LIMIT :more) AS e UNION SELECT event_id FROM (SELECT event_id "
-            "FROM pipelines WHERE route ILIKE :text OR error ILIKE :text LIMIT :more) AS p "
-            "LIMIT :more"
+        sides = (
+            "SELECT id FROM file_events WHERE path ILIKE :names OR reason ILIKE :text LIMIT :more",
+            "SELECT event_id FROM pipelines WHERE route ILIKE :text OR error ILIKE :text "
+            "LIMIT :more",
         )
-        params = {"names": like_names, "text": like_text, "more": cap + 1}
+        params = {"names": _like(in_names), "text": _like(in_text), "more": cap + 1}
     else:
         return Found(None)
-    ids = [str(r[0]) for r in conn.execute(query, params)]
-    return Found(ids) if len(ids) <= cap else Found(None, many=True)
+    ids: set[str] = set()
+    for side in sides:
+        ids.update(str(r[0]) for r in conn.execute(text(side), params))
+        if len(ids) > cap:
+            return Found(None, many=True)
+    return Found(sorted(ids))
 
 
 def _like(text_: str) -> str:

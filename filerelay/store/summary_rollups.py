@@ -1,4 +1,5 @@
-"""Minute and hour rollups of finished events: what the dashboard's ``summary`` reads.
+"""Minute, 10-minute and hour rollups of finished events: what the dashboard's ``summary``
+reads.
 
 :func:`record` runs in the transaction that moves an event to a final state (called from
 :func:`filerelay.store.rollups.record_finish`, whose two call sites are the only places a
@@ -8,7 +9,7 @@ The upsert adds to the row (``n = n + excluded.n``), so two workers finishing ev
 same minute both count (PostgreSQL locks the row until commit; SQLite has one writer); the
 rows of one upsert are sorted, so two transactions take the row locks in the same order.
 
-What one event finished at ``now`` adds, once per grain (60 s and 3600 s)::
+What one event finished at ``now`` adds, once per grain (60, 600 and 3600 s)::
 
     kind      key                          n   total
     state     its final state              1   0
@@ -43,8 +44,11 @@ from filerelay.store.schema import pipelines as pl
 from filerelay.store.schema import summary_rollups as sr
 
 MINUTE = 60
+TEN_MINUTES = 600
 HOUR = 3600
-GRAINS = (MINUTE, HOUR)
+#: The row grains: a minute (the 1-hour window's series), ten minutes (the 24-hour one's),
+#: an hour (the 7-day one's); a window's first, partial bucket is read from minute rows.
+GRAINS = (MINUTE, TEN_MINUTES, HOUR)
 #: How long the rows are kept: the longest summary window (7 days) and a day to spare.
 KEEP = timedelta(days=8)
 FINAL = ("succeeded", "failed", "vanished", "skipped")
@@ -140,7 +144,8 @@ def _upsert_statement(dialect: str) -> Any:
 
 
 def upsert(conn: Connection, at_s: int, agg: Cells) -> None:
-    """Add ``agg`` to the minute and the hour holding ``at_s``: one statement, rows sorted."""
+    """Add ``agg`` to the minute, 10 minutes and hour holding ``at_s``: one statement, rows
+    sorted."""
     rows = [
         {"grain": grain, "at_s": at_s - at_s % grain, "kind": kind, "key": key,
          "n": int(n), "total": float(total)}

@@ -4,7 +4,7 @@ Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-07
 
-``summary_rollups`` holds per-minute and per-hour counts of finished events (by state, by
+``summary_rollups`` holds per-minute, 10-minute and hour counts of finished events (by state, by
 latency bin, failed routes and error classes), kept in the transaction that ends each event
 (:mod:`filerelay.store.summary_rollups`); the last 8 days of events already in the store are
 rolled up here. Keyword search gets an index: on PostgreSQL pg_trgm GIN indexes on the
