@@ -192,12 +192,12 @@ _UNINDEXED_CREATED = literal_column("+file_events.created_at", UTCDateTime)
 FEW_IN_STATE = 5000
 
 
-def _few_in_state(conn: Connection, state: str) -> bool:
-    """Whether ``state`` holds at most :data:`FEW_IN_STATE` events (one bounded index count)."""
-    probe = select(fe.c.id).where(fe.c.state == state).limit(FEW_IN_STATE + 1).subquery()
-    return int(conn.execute(select(func.count()).select_from(probe)).scalar() or 0) <= (
-        FEW_IN_STATE
-    )
+def _few_in_state(conn: Connection, state: str) -> list[int] | None:
+    """SQLite: the rowids of the events in ``state`` when it holds at most
+    :data:`FEW_IN_STATE` (read from the (state, created_at) index, which holds them)."""
+    probe: Any = select(literal_column("file_events.rowid")).where(fe.c.state == state)
+    rowids = [int(r) for r in conn.execute(probe.limit(FEW_IN_STATE + 1)).scalars()]
+    return rowids if len(rowids) <= FEW_IN_STATE else None
 
 
 def _terms(conn: Connection, flt: EventFilter) -> tuple[list[ColumnElement[bool]], Any]:
@@ -211,7 +211,10 @@ def _terms(conn: Connection, flt: EventFilter) -> tuple[list[ColumnElement[bool]
     (SQLite's "no index for this term") makes it read those rows and sort them. A substring
     filter the index cannot narrow (a path glob, a common keyword) scans and sorts without
     a time bound, and walks the index with one (a time bound narrows the walk, a common
-    match ends it early).
+    match ends it early). A small state's rows are named by rowid (read from the (state,
+    created_at) index by the probe): with its statistics giving each state an equal share
+    (half the table with two states) the planner scanned the table for an empty state,
+    0.17 to 0.7 s at 1,000,000 events.
     """
     terms: list[ColumnElement[bool]] = []
     sqlite = conn.dialect.name == "sqlite"
@@ -221,7 +224,10 @@ def _terms(conn: Connection, flt: EventFilter) -> tuple[list[ColumnElement[bool]
         terms.append(clause)
     if flt.state:
         terms.append(fe.c.state == flt.state)
-        few = few or (sqlite and _few_in_state(conn, flt.state))
+        rowids = _few_in_state(conn, flt.state) if sqlite and not few else None
+        if rowids is not None:
+            terms.append(literal_column("file_events.rowid").in_(rowids))
+            few = True
     created: Any = fe.c.created_at
     if sqlite and (few or (flt.path_glob and not flt.search and not (flt.since or flt.until))):
         created = _UNINDEXED_CREATED
