@@ -157,7 +157,11 @@ class Summary(BaseModel):
     window: str
     since: datetime
     bucket_s: int = Field(description="Length of one series bucket in seconds.")
-    counts: dict[str, int] = Field(description="Events created in the window, by state.")
+    counts: dict[str, int] = Field(
+        description="Finishes in the window by final state (a file finished again counts "
+        "again), plus the events recorded in the window not finished yet (detected, queued, "
+        "processing, duplicate)."
+    )
     success_rate: float | None
     failures_by_route: dict[str, int]
     failures_by_class: dict[str, int]

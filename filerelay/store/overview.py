@@ -1,65 +1,66 @@
 """Read-only queries behind the API's ``summary``, ``sources`` and ``tree`` views, with their
 facade :class:`OverviewStore`. Every query is bounded by a time window (on the indexed
-``updated_at``/``finished_at``/``created_at`` columns) or by a limit."""
+``updated_at``/``finished_at``/``created_at`` columns or the summary rollups' keys) or by a
+limit."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, func, select
+from sqlalchemy import Connection, func, select, text
 
-from filerelay.model import EventState, PipelineStatus
-from filerelay.store import listing
+from filerelay.model import EventState
+from filerelay.store import listing, summary_rollups
 from filerelay.store.access import Transactions, translated
 from filerelay.store.db import as_utc
 from filerelay.store.rows import PendingEvent
 from filerelay.store.schema import file_events as fe
 from filerelay.store.schema import pipelines
 
-FINISHED = (EventState.SUCCEEDED.value, EventState.FAILED.value)
-FAILED_PIPELINES = (PipelineStatus.FAILED.value, PipelineStatus.COMPENSATION_FAILED.value)
-#: At most this many failed pipelines are classified per summary.
-MAX_FAILURES = 20_000
+#: States an event holds before it finishes (counted live, by index, in the summary).
+OPEN_STATES = tuple(
+    s.value
+    for s in (EventState.DETECTED, EventState.QUEUED, EventState.PROCESSING, EventState.DUPLICATE)
+)
+Cell = tuple[int, str, str, int, float]  # (bucket, kind, key, n, total)
+
+_ROLLUP_CELLS = text(
+    "SELECT at_s / :bucket AS b, kind, key, sum(n), sum(total) FROM summary_rollups "
+    "WHERE grain = :grain AND at_s >= :start AND at_s < :end GROUP BY 1, 2, 3"
+)
 
 
-def finished_since(conn: Connection, since: datetime) -> list[tuple[datetime, datetime, str]]:
-    """(created_at, updated_at, state) of the events that finished since ``since``.
-
-    The state is filtered here, not in SQL: given ``state IN (…)`` SQLite's planner picks
-    the (state, created_at) index and reads every finished event ever (10x slower on 50,000
-    events) instead of the window on ``updated_at``."""
-    query = select(fe.c.created_at, fe.c.updated_at, fe.c.state).where(fe.c.updated_at >= since)
-    return [(r[0], r[1], r[2]) for r in conn.execute(query) if r[2] in FINISHED]
-
-
-def finished_buckets(
-    conn: Connection, since: datetime, bucket_s: int
-) -> list[tuple[int, str, float]]:
-    """(bucket number, state, latency ms) of each event that finished since ``since``: the
-    bucket is ``epoch seconds // bucket_s`` of its finish; the latency from its record to its
-    finish. Computed in SQL, so no timestamp is parsed per row in Python."""
-    if conn.dialect.name == "sqlite":
-        epoch: Any = func.cast(func.strftime("%s", fe.c.updated_at), Integer)
-        bucket: Any = epoch / bucket_s
-        latency: Any = (
-            func.julianday(fe.c.updated_at) - func.julianday(fe.c.created_at)
-        ) * 86_400_000.0
-    else:
-        bucket = func.floor(func.extract("epoch", fe.c.updated_at) / bucket_s)
-        latency = func.extract("epoch", fe.c.updated_at - fe.c.created_at) * 1000.0
-    query = select(bucket, fe.c.state, latency).where(fe.c.updated_at >= since)
-    return [(int(b), s, float(ms or 0.0)) for b, s, ms in conn.execute(query) if s in FINISHED]
+def rollup_cells(conn: Connection, since_s: int, until_s: int, bucket_s: int) -> list[Cell]:
+    """(bucket number, kind, key, n, total) of the summary rollups of the events finished from
+    ``since_s`` (a whole minute) to ``until_s`` (epoch seconds), summed per ``bucket_s``
+    bucket (number = epoch // bucket_s): the whole buckets from the rows of the largest grain
+    that divides a bucket, the first, partial one from minute rows. The current minute's
+    rows are up to date (kept as events finish), so no event row is read."""
+    minute = summary_rollups.MINUTE
+    grain = max(g for g in summary_rollups.GRAINS if bucket_s % g == 0)
+    end = until_s - until_s % minute + minute
+    first_whole = min(end, -(-since_s // grain) * grain)
+    out: list[Cell] = []
+    for g, start, stop in ((minute, since_s, first_whole), (grain, first_whole, end)):
+        if start >= stop:
+            continue
+        params = {"bucket": bucket_s, "grain": g, "start": start, "end": stop}
+        for b, kind, key, n, total in conn.execute(_ROLLUP_CELLS, params):
+            out.append((int(b), str(kind), str(key), int(n), float(total or 0.0)))
+    return out
 
 
-def failures_since(conn: Connection, since: datetime) -> list[tuple[str, str | None]]:
-    """(route, error) of the pipelines that failed since ``since``."""
-    query = (
-        select(pipelines.c.route, pipelines.c.error)
-        .where(pipelines.c.finished_at >= since, pipelines.c.status.in_(FAILED_PIPELINES))
-        .limit(MAX_FAILURES)
-    )
-    return [(r[0], r[1]) for r in conn.execute(query)]
+def open_counts(conn: Connection, since: datetime) -> dict[str, int]:
+    """Events created since ``since`` that have not finished, per state: one count per state
+    on the (state, created_at) index."""
+    out = {}
+    for state in OPEN_STATES:
+        query = select(func.count()).where(fe.c.state == state, fe.c.created_at >= since)
+        n = int(conn.execute(query).scalar() or 0)
+        if n:
+            out[state] = n
+    return out
 
 
 def stuck(conn: Connection, before: datetime) -> int:
@@ -153,28 +154,16 @@ class OverviewStore(Transactions):
     """The read-only views of the API (summary, sources, tree)."""
 
     @translated
-    def finished_since(self, since: datetime) -> list[tuple[datetime, datetime, str]]:
-        """See :func:`finished_since`."""
+    def rollup_cells(self, since_s: int, until_s: int, bucket_s: int) -> list[Cell]:
+        """See :func:`rollup_cells`."""
         with self._read() as conn:
-            return finished_since(conn, as_utc(since))
+            return rollup_cells(conn, since_s, until_s, bucket_s)
 
     @translated
-    def finished_buckets(self, since: datetime, bucket_s: int) -> list[tuple[int, str, float]]:
-        """See :func:`finished_buckets`."""
+    def open_counts(self, since: datetime) -> dict[str, int]:
+        """See :func:`open_counts`."""
         with self._read() as conn:
-            return finished_buckets(conn, as_utc(since), bucket_s)
-
-    @translated
-    def failures_since(self, since: datetime) -> list[tuple[str, str | None]]:
-        """See :func:`failures_since`."""
-        with self._read() as conn:
-            return failures_since(conn, as_utc(since))
-
-    @translated
-    def counts_since(self, since: datetime) -> dict[str, int]:
-        """Events created since ``since`` per state."""
-        with self._read() as conn:
-            return listing.count_by_state_since(conn, as_utc(since))
+            return open_counts(conn, as_utc(since))
 
     @translated
     def stuck(self, before: datetime) -> tuple[int, PendingEvent | None]:

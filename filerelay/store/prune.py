@@ -1,13 +1,15 @@
 """Deleting old events with their pipelines and steps, one short transaction per batch
-(``filerelay db prune``): a long prune never holds the store's write lock for long."""
+(``filerelay db prune``): a long prune never holds the store's write lock for long. Each
+batch also drops the summary's rollup rows past 8 days."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, select, update
 
+from filerelay.store import summary_rollups
 from filerelay.store.schema import file_events as fe
 from filerelay.store.schema import pipelines, steps
 
@@ -50,6 +52,7 @@ def batch(conn: Connection, before: datetime, states: list[str], size: int) -> P
     Rows outside the batch that name a deleted event as ``duplicate_of`` lose that link (the
     foreign key would refuse the delete otherwise); they keep their state.
     """
+    summary_rollups.prune(conn, datetime.now(UTC))  # the summary's rows past 8 days
     ids = list(
         conn.execute(_selected(before, states).order_by(fe.c.created_at).limit(size)).scalars()
     )

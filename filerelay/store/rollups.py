@@ -3,7 +3,8 @@
 :func:`record_finish` runs in the transaction that moves an event to a final state (the one
 call site is :func:`filerelay.store.events.transition`), so the aggregates can never miss or
 double an event; :func:`rebuild` recomputes them from the events still in the store
-(``filerelay db rollup --rebuild``). Reports, SLOs and anomaly rules read only these rows,
+(``filerelay db rollup --rebuild``, which also rebuilds the summary's minute and hour rows).
+Reports, SLOs and anomaly rules read only these rows,
 so they stay fast on a big store and survive ``db prune``.
 
 What one finished event adds (``route`` '' = the event itself, else one of its routes)::
@@ -37,6 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from filerelay.buckets import LATENCY_BOUNDS
 from filerelay.model import EventState, PipelineStatus, StepStatus
+from filerelay.store import summary_rollups
 from filerelay.store.schema import file_events as fe
 from filerelay.store.schema import pipelines as pl
 from filerelay.store.schema import rollups
@@ -86,16 +88,24 @@ def error_class(reason: str | None) -> str:
 
 
 def record_finish(conn: Connection, event_id: str, state: str, now: datetime) -> None:
-    """Add the event, just moved to the final ``state`` at ``now``, to the hourly rollups."""
+    """Add the event, just moved to the final ``state`` at ``now``, to the hourly rollups
+    and to the summary's minute and hour rows (:mod:`filerelay.store.summary_rollups`)."""
+    event = _record_hourly(conn, event_id, state, now)
+    if event is not None:
+        summary_rollups.record(conn, event_id, state, event.created_at, now)
+
+
+def _record_hourly(conn: Connection, event_id: str, state: str, now: datetime) -> Any:
     event = conn.execute(
-        select(fe.c.source, fe.c.host, fe.c.size, fe.c.detected_at, fe.c.reason).where(
-            fe.c.id == event_id
-        )
+        select(
+            fe.c.source, fe.c.host, fe.c.size, fe.c.detected_at, fe.c.reason, fe.c.created_at
+        ).where(fe.c.id == event_id)
     ).first()
     if event is None:
-        return
+        return None
     agg = figures(conn, event_id, event, state, now)
     upsert(conn, hour_of(now), str(event.source), str(event.host), agg)
+    return event
 
 
 def figures(
@@ -213,6 +223,7 @@ def rebuild(conn: Connection, since: datetime | None = None) -> int:
         query = query.where(fe.c.updated_at >= start)
     done = 0
     for row in conn.execute(query).all():
-        record_finish(conn, row.id, row.state, row.updated_at)
+        _record_hourly(conn, row.id, row.state, row.updated_at)
         done += 1
+    summary_rollups.rebuild(conn)  # the summary's last 8 days, by SQL
     return done

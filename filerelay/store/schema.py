@@ -308,6 +308,22 @@ rollups = Table(
     Index("ix_rollups_kind_hour", "kind", "hour"),
 )
 
+# The dashboard's summary: finished events per minute, 10 minutes and hour (``grain`` 60, 600
+# or 3600 s, ``at_s`` the bucket's start in epoch seconds), kept in the transaction that ends
+# each event (:mod:`filerelay.store.summary_rollups`), pruned after 8 days. ``kind``/``key``:
+# 'state'/final state, 'latency'/latency bin upper bound (s), 'route'/a failed route,
+# 'error'/error class.
+summary_rollups = Table(
+    "summary_rollups",
+    metadata,
+    Column("grain", Integer, primary_key=True),
+    Column("at_s", BigInteger, primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("total", Float, nullable=False),
+)
+
 # --- the control plane (HTTP API, tokens, audit) ----------------------------------------------
 
 # Bearer tokens of the API: only the SHA-256 of the token is kept; it is shown once.

@@ -28,12 +28,23 @@ def test_migrated_schema_equals_the_models(engine: Engine) -> None:
     # given a database migrated to head (the engine fixture) / when compared with the models
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "compare_server_default": True}
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": _not_search_index,
+            },
         )
         diffs = compare_metadata(context, metadata)
     # then there is nothing to migrate
     assert diffs == []
-    assert current_revision(engine) == head_revision() == "0014"
+    assert current_revision(engine) == head_revision() == "0015"
+
+
+def _not_search_index(name: str | None, kind: str, _parents: object) -> bool:
+    """The keyword-search indexes (FTS5 tables, pg_trgm indexes) are made by hand, per
+    dialect (filerelay.store.search), and are not in the models."""
+    return not (name or "").startswith(("search_", "ix_search_"))
 
 
 def test_dedup_index_is_unique_and_partial(engine: Engine) -> None:

@@ -1,8 +1,8 @@
 """queue_depths and alert_measures: the queue-depth history and each alert rule's last measure;
 two indexes on steps for the live stream's step outcomes.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07
 
 ``queue_depths`` holds the messages waiting per broker queue, one row per queue and minute
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
