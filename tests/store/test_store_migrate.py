@@ -67,7 +67,7 @@ def test_ensure_schema_refuses_a_behind_schema_without_auto_upgrade(db_url: str)
     engine = make_engine(db_url)
     try:
         # when the schema is ensured without auto upgrade / then it says what to run
-        with pytest.raises(StoreError, match=r"code needs 0014: run `filerelay db upgrade`"):
+        with pytest.raises(StoreError, match=r"code needs 0015: run `filerelay db upgrade`"):
             ensure_schema(engine, auto_upgrade=False)
         assert current_revision(engine) is None
         # and with auto upgrade it creates the schema

@@ -121,9 +121,13 @@ def test_a_burst_goes_in_batches_and_every_file_keeps_its_own_rows(tmp_path, red
         assert sorted(p.name for p in out.iterdir()) == sorted(f"{i}.txt" for i in range(200))
         assert count(tmp_path, "steps", "succeeded") == 200
         # and the worker ran them in batches (a batch's lines say how many files it carries)
-        lines = (tmp_path / "worker.log").read_text().splitlines()
-        finished = [line for line in lines if "event_finished" in line]
-        assert len(finished) == 200
+        # (a file's line is logged after its outcome commits: wait for the last ones)
+        def finished_lines() -> list[str]:
+            lines = (tmp_path / "worker.log").read_text().splitlines()
+            return [line for line in lines if "event_finished" in line]
+
+        wait_for(lambda: len(finished_lines()) == 200, 30, what="200 event_finished lines")
+        finished = finished_lines()
         assert sum(" files=" in line for line in finished) > 100
 
 
