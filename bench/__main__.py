@@ -1,5 +1,5 @@
-"""``python -m bench [--quick] [--only NAME ...]``: run the scenarios, write
-``bench/results/latest.json`` and print a Markdown table."""
+"""``python -m bench [--quick] [--only NAME ...] [--db DB ...] [--pg-database NAME]``: run
+the scenarios, write ``bench/results/latest.json`` and print a Markdown table."""
 
 from __future__ import annotations
 
@@ -27,13 +27,23 @@ def main(argv: list[str] | None = None) -> int:
         "--redis", help="use this Redis (redis://HOST:PORT) instead of a private one"
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON file")
+    parser.add_argument("--db", nargs="+", choices=["sqlite", "postgresql"],
+                        default=["sqlite", "postgresql"],
+                        help="api_queries, console_pages: the databases to measure")  # fmt: skip
+    parser.add_argument(
+        "--pg-database",
+        metavar="NAME",
+        help="api_queries, console_pages: fill this PostgreSQL database once and keep it "
+        "(a later run finding it filled with the same count skips the fill; migrations still "
+        "run); by default a temporary database is made and dropped",
+    )
     args = parser.parse_args(argv)
     try:
         tools = ensure_tools()
     except Missing as exc:
         print(f"missing: {exc}", file=sys.stderr)
         return 3
-    ctx = Context(args.quick, tools, args.redis)
+    ctx = Context(args.quick, tools, args.redis, tuple(args.db), args.pg_database)
     results: list[Result] = []
     failed = 0
     started = time.monotonic()

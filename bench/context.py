@@ -21,6 +21,10 @@ class Context:
     quick: bool
     tools: Tools
     redis_given: str | None = None
+    #: The databases the store scenarios measure (``--db``).
+    databases: tuple[str, ...] = ("sqlite", "postgresql")
+    #: A PostgreSQL database to fill once and keep (``--pg-database``), else a temporary one.
+    pg_database: str | None = None
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     _s3: S3Server | None = None
     _redis: str | None = None

@@ -82,10 +82,15 @@ def run(ctx: Context) -> Result:
     health: list[float] = []
     sqlite_url = f"sqlite:///{ctx.tempdir('api') / 'store.db'}"
     medians: dict[str, dict[str, float]] = {"sqlite": {}, "postgresql": {}}
-    found["sqlite"] = _measure(sqlite_url, SQLITE_FILL, count, repeat, health, medians["sqlite"])
+    if "sqlite" in ctx.databases:
+        found["sqlite"] = _measure(
+            sqlite_url, SQLITE_FILL, count, repeat, health, medians["sqlite"]
+        )
     notes = ""
-    with _pg_database() as pg_url:
-        if pg_url is None:
+    with _pg_database(ctx) as pg_url:
+        if "postgresql" not in ctx.databases:
+            notes = "; PostgreSQL not asked for (--db)"
+        elif pg_url is None:
             notes = "; PostgreSQL not reachable: SQLite only"
         else:
             found["postgresql"] = _measure(
@@ -173,7 +178,6 @@ def served_store(url: str, fill: list[str], count: int, role: str) -> Iterator[A
     from filerelay.ops import tokens
     from filerelay.ops.deployment import Deployment
     from filerelay.settings import load_settings
-    from filerelay.store import summary_rollups
     from filerelay.store.migrate import upgrade
 
     settings = load_settings(
@@ -182,21 +186,14 @@ def served_store(url: str, fill: list[str], count: int, role: str) -> Iterator[A
     dep = Deployment.open(settings)
     try:
         upgrade(dep.store.engine)
-        params = {"n": count, "now": int(time.time()), "span": SPAN_S}
-        started = time.perf_counter()
-        with dep.store.engine.begin() as conn:
-            for statement in fill:
-                conn.execute(text(statement), params)
-            filled = time.perf_counter()
-            summary_rollups.rebuild(conn)  # what the events' transitions would have kept
-        rolled = time.perf_counter()
-        with dep.store.engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
-        FILL_S[url.split(":", 1)[0]] = {
-            "fill_s": round(filled - started, 1),
-            "rollups_s": round(rolled - filled, 1),
-            "analyze_s": round(time.perf_counter() - rolled, 1),
-        }
+        with dep.store.engine.connect() as conn:
+            held = conn.execute(text("SELECT count(*) FROM file_events")).scalar()
+        if held == count:  # a kept database (--pg-database), filled by an earlier run
+            FILL_S[url.split(":", 1)[0]] = {"reused": True}  # (its events' times are older)
+        else:
+            if held:
+                raise RuntimeError(f"{url}: holds {held} events, not {count}: drop it first")
+            _fill(dep.store.engine, url, fill, count)
         name = f"bench-{uuid.uuid4().hex[:6]}"
         token = tokens.create(dep.control, name, tokens.Role(role), None, "bench").token
         with (
@@ -208,6 +205,28 @@ def served_store(url: str, fill: list[str], count: int, role: str) -> Iterator[A
             yield client
     finally:
         dep.close()
+
+
+def _fill(engine: Any, url: str, fill: list[str], count: int) -> None:
+    from sqlalchemy import text
+
+    from filerelay.store import summary_rollups
+
+    params = {"n": count, "now": int(time.time()), "span": SPAN_S}
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for statement in fill:
+            conn.execute(text(statement), params)
+        filled = time.perf_counter()
+        summary_rollups.rebuild(conn)  # what the events' transitions would have kept
+    rolled = time.perf_counter()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    FILL_S[url.split(":", 1)[0]] = {
+        "fill_s": round(filled - started, 1),
+        "rollups_s": round(rolled - filled, 1),
+        "analyze_s": round(time.perf_counter() - rolled, 1),
+    }
 
 
 def _timed(client: Any, path: str) -> float:
@@ -250,7 +269,13 @@ def _served(settings: Any, dep: Any) -> Iterator[str]:
 
 
 @contextmanager
-def _pg_database() -> Iterator[str | None]:
+def _pg_database(ctx: Context) -> Iterator[str | None]:
+    """A PostgreSQL database URL: a temporary database (dropped after), or the one named by
+    ``--pg-database`` (made if missing, kept), or None when the server is not reachable or
+    PostgreSQL is not asked for."""
+    if "postgresql" not in ctx.databases:
+        yield None
+        return
     try:
         import psycopg
 
@@ -258,11 +283,14 @@ def _pg_database() -> Iterator[str | None]:
     except Exception:
         yield None
         return
-    name = f"filerelay_bench_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    name = ctx.pg_database or f"filerelay_bench_{uuid.uuid4().hex[:8]}"
+    known = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if known is None:
+        admin.execute(f'CREATE DATABASE "{name}"')
     base = PG_DSN.rsplit("/", 1)[0].split("://", 1)[1]
     try:
         yield f"postgresql+psycopg://{base}/{name}"
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if ctx.pg_database is None:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()

@@ -54,10 +54,14 @@ def run(ctx: Context) -> Result:
     count = QUICK_EVENTS if ctx.quick else EVENTS
     repeat = 20 if ctx.quick else 50
     sqlite_url = f"sqlite:///{ctx.tempdir('console') / 'store.db'}"
-    found = {"sqlite": _measure(sqlite_url, SQLITE_FILL, count, repeat)}
+    found = {}
+    if "sqlite" in ctx.databases:
+        found["sqlite"] = _measure(sqlite_url, SQLITE_FILL, count, repeat)
     notes = ""
-    with _pg_database() as pg_url:
-        if pg_url is None:
+    with _pg_database(ctx) as pg_url:
+        if "postgresql" not in ctx.databases:
+            notes = "; PostgreSQL not asked for (--db)"
+        elif pg_url is None:
             notes = "; PostgreSQL not reachable: SQLite only"
         else:
             found["postgresql"] = _measure(pg_url, PG_FILL, count, repeat)

@@ -18,9 +18,11 @@ tested.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -188,6 +190,27 @@ def candidates(conn: Connection, in_names: str, in_text: str, cap: int) -> Found
         if len(ids) > cap:
             return Found(None, many=True)
     return Found(sorted(ids))
+
+
+def likely_many(conn: Connection, in_names: str, in_text: str, cap: int) -> bool:
+    """PostgreSQL: whether the planner's estimate of the events and pipelines holding the
+    keyword (its statistics: a common error text is in their most common values) exceeds
+    ``cap`` — a guess, to choose which way to look first, never what is returned. An
+    EXPLAIN, about 2 ms, where counting the matches in the index cost 65 ms for a keyword in
+    1 event of 17 at 1,000,000 events."""
+    if conn.dialect.name != "postgresql" or min(len(in_names), len(in_text)) < MIN_CHARS:
+        return False
+    plan: Any = conn.execute(
+        text(
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM file_events WHERE path ILIKE :names "
+            "OR reason ILIKE :text UNION ALL SELECT 1 FROM pipelines WHERE route ILIKE :text "
+            "OR error ILIKE :text"
+        ),
+        {"names": _like(in_names), "text": _like(in_text)},
+    ).scalar()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return float(plan[0]["Plan"]["Plan Rows"]) > cap
 
 
 def _like(text_: str) -> str:

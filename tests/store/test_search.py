@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import delete
 
 from filerelay.model import EventState
-from filerelay.store import Store, listing
+from filerelay.store import Store, listing, search
 from filerelay.store.listing import Cursor, EventFilter
 from filerelay.store.records import Verdict
 from filerelay.store.schema import file_events as fe
@@ -62,6 +62,25 @@ def test_the_walk_and_the_scan_find_the_same(store: Store, monkeypatch: pytest.M
     assert _found(store, "3.") == ["in/plain3.bin"]
 
 
+@pytest.mark.parametrize("probe", [2, 4, 1000])
+def test_pages_found_among_the_newest_events_are_the_same(
+    store: Store, monkeypatch: pytest.MonkeyPatch, probe: int
+) -> None:
+    # given keyword files spread among others, and a probe of the newest events of a few
+    # rows (a page found in it, or not: then the index or the walk answers)
+    for i in range(12):
+        name = f"p/kw-{i}.txt" if i % 3 != 1 else f"p/other-{i}.txt"
+        store.admit(make_event(name), Verdict(state=EventState.QUEUED))
+    monkeypatch.setattr(listing, "PROBE_NEWEST", probe)
+    monkeypatch.setattr(search, "likely_many", lambda *_args: True)  # probed on SQLite too
+    # when read 2 at a time / then the pages hold every match once, newest first
+    want = [f"p/kw-{i}.txt" for i in reversed(range(12)) if i % 3 != 1]
+    assert _found(store, "kw-", limit=2) == want
+    # and for a common keyword too (the index says "too many")
+    monkeypatch.setattr(listing, "SEARCH_CAP", 1)
+    assert _found(store, "kw-", limit=2) == want
+
+
 def test_pages_with_a_keyword_cover_every_match_once(store: Store) -> None:
     # given 7 files with the keyword among others
     for i in range(12):
@@ -106,3 +125,7 @@ def test_path_globs_narrowed_by_the_index_stay_case_sensitive(store: Store) -> N
     assert globbed("/data/cam/in/C*") == ["in/Clip.MP4"]
     assert globbed("in/*/clip.mp4") == ["in/deep/x/clip.mp4"]
     assert globbed("other/*") == ["other/clip.mp4.txt"]
+    # and a glob's '*' still spans slashes where the index narrows by its longest run
+    assert globbed("x*mp4") == ["in/deep/x/clip.mp4"]
+    assert globbed("*deep*clip.mp4") == ["in/deep/x/clip.mp4"]
+    assert globbed("*IP.MP4") == []
