@@ -120,6 +120,7 @@ def test_a_burst_goes_in_batches_and_every_file_keeps_its_own_rows(tmp_path, red
         wait_for(lambda: count(tmp_path, "file_events", "succeeded") == 200, 120, what="200 events")
         assert sorted(p.name for p in out.iterdir()) == sorted(f"{i}.txt" for i in range(200))
         assert count(tmp_path, "steps", "succeeded") == 200
+
         # and the worker ran them in batches (a batch's lines say how many files it carries)
         # (a file's line is logged after its outcome commits: wait for the last ones)
         def finished_lines() -> list[str]:
