@@ -84,13 +84,15 @@ def test_two_workers_hold_a_webhook_rate_limit_together(
         # when 100 files arrive at once
         write_files(inbox, FILES)
         wait_for(lambda: len(receiver.delivered()) == FILES, 120, 0.2, "every file delivered")
-    # then the receiver saw the limit held within 10 %: 20/s in each whole 5 s from the first
-    # request, and on average (the workers had more to send than the limit let through, so
-    # the busiest 5 s reach it); and each file once. (The busiest 1 s and 3 s anywhere are
-    # shown, not judged: the receiver sees each request some time after its token — a few
-    # ms, a few hundred on a loaded machine — and a maximum over every start time picks the
-    # window where that jitter bunched them: 29 in one second measured while each whole
-    # second from the first request held 20.)
+    # then the receiver saw the limit held within 10 %: 20/s in each whole 5 s after the first
+    # second, and on average (the workers had more to send than the limit let through, so
+    # the busiest 5 s reach it); and each file once. The receiver sees each request some
+    # time after its token — a few ms, a few hundred on a loaded machine, most for a fresh
+    # process's first request (imports, a new connection) — so requests whose tokens were
+    # taken while the first sender was still starting arrive in the first second with it:
+    # the windows start after it. (The busiest 1 s and 3 s anywhere are shown, not judged:
+    # a maximum over every start time picks where that jitter bunched requests — 29 in one
+    # second measured while each whole second from the first request held 20.)
     times = sorted(t for t, _, _ in receiver.calls)
     mean = (len(times) - 1) / (times[-1] - times[0])
     busiest_1s = max(_in_window(times, t, 1.0) for t in times)
@@ -98,11 +100,11 @@ def test_two_workers_hold_a_webhook_rate_limit_together(
     busiest_5s = max(_in_window(times, t, 5.0) for t in times) / 5.0
     whole_5s = [
         sum(times[0] + k <= t < times[0] + k + 5.0 for t in times) / 5.0
-        for k in range(0, int(times[-1] - times[0]) - 4, 5)
+        for k in range(1, int(times[-1] - times[0]) - 4, 5)
     ]
     print(
         f"rate: mean {mean:.2f}/s, busiest second {busiest_1s}, busiest 3 s {busiest_3s:.2f}/s,"
-        f" busiest 5 s {busiest_5s:.2f}/s, each whole 5 s {whole_5s}"
+        f" busiest 5 s {busiest_5s:.2f}/s, each whole 5 s after the first second {whole_5s}"
     )
     assert whole_5s and max(whole_5s) <= RATE * 1.1
     assert busiest_5s >= RATE * 0.9
