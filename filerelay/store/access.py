@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from filerelay.errors import StoreError
-from filerelay.store import audit_tx
+from filerelay.store import audit_tx, rollups
 from filerelay.store.db import read_only
 from filerelay.store.writelock import WriteLock
 
@@ -87,12 +87,13 @@ class Transactions:
     def _write(self) -> Iterator[Connection]:
         self._check_file()
         audit_tx.began()
+        # the events finished in the transaction are added to the rollups at its end, together
         if self._turn is None:
-            with self.engine.begin() as conn:
+            with self.engine.begin() as conn, rollups.deferred(conn):
                 yield conn
         else:
-            with self._turn.held(), self.engine.begin() as conn:  # writers queue, not poll
-                yield conn
+            with self._turn.held(), self.engine.begin() as conn, rollups.deferred(conn):
+                yield conn  # writers queue on the turn, not poll
         audit_tx.committed()  # an audit row written with the effect is in the store now
 
     def _write_racing(self, work: Callable[[Connection], T]) -> T:

@@ -29,6 +29,8 @@ from __future__ import annotations
 import bisect
 import re
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -87,32 +89,89 @@ def error_class(reason: str | None) -> str:
     return text[:120]
 
 
+#: ``conn.info`` key of the finishes held by :func:`deferred` until its transaction's end.
+_HELD = "filerelay.rollups.held"
+Finish = tuple[str, str, datetime]  # (event id, final state, when)
+
+
+@contextmanager
+def deferred(conn: Connection) -> Iterator[None]:
+    """Hold the finishes recorded in ``conn`` meanwhile and add them all at the end, still in
+    the same transaction (a store write transaction is wrapped in this): a batch that ends
+    many events reads their rows in three statements and adds to each rollup row once, not
+    per event. Nested, the outermost adds them; on an error nothing is added (the
+    transaction rolls back anyway)."""
+    if _HELD in conn.info:
+        yield
+        return
+    held: list[Finish] = []
+    conn.info[_HELD] = held
+    try:
+        yield
+        del conn.info[_HELD]
+        record_finishes(conn, held)
+    finally:
+        conn.info.pop(_HELD, None)
+
+
 def record_finish(conn: Connection, event_id: str, state: str, now: datetime) -> None:
     """Add the event, just moved to the final ``state`` at ``now``, to the hourly rollups
-    and to the summary's minute and hour rows (:mod:`filerelay.store.summary_rollups`)."""
-    event = _record_hourly(conn, event_id, state, now)
-    if event is not None:
-        summary_rollups.record(conn, event_id, state, event.created_at, now)
+    and to the summary's minute and hour rows (:mod:`filerelay.store.summary_rollups`) — at
+    the end of the transaction when :func:`deferred` holds them, at once otherwise."""
+    held = conn.info.get(_HELD)
+    if held is not None:
+        held.append((event_id, state, now))
+    else:
+        record_finishes(conn, [(event_id, state, now)])
 
 
-def _record_hourly(conn: Connection, event_id: str, state: str, now: datetime) -> Any:
-    event = conn.execute(
-        select(
-            fe.c.source, fe.c.host, fe.c.size, fe.c.detected_at, fe.c.reason, fe.c.created_at
-        ).where(fe.c.id == event_id)
-    ).first()
-    if event is None:
-        return None
-    agg = figures(conn, event_id, event, state, now)
-    upsert(conn, hour_of(now), str(event.source), str(event.host), agg)
-    return event
+def record_finishes(conn: Connection, finished: Sequence[Finish]) -> None:
+    """:func:`record_finish` for several events: one read of their rows, their pipelines
+    and steps, one upsert per table of the summed figures (rows sorted: the lock order)."""
+    found = _record_hourly(conn, finished)
+    ended = [(e, state, found[e].created_at, now) for e, state, now in finished if e in found]
+    summary_rollups.record_many(conn, ended)
 
 
-def figures(
-    conn: Connection, event_id: str, event: Any, state: str, now: datetime
-) -> dict[Key, list[float]]:
-    """The rollup figures of one finished event (see the module docstring)."""
-    agg: dict[Key, list[float]] = defaultdict(lambda: [0.0, 0.0])
+def _record_hourly(conn: Connection, finished: Sequence[Finish]) -> dict[str, Any]:
+    """Add ``finished`` to the hourly rows; the event rows found, by id."""
+    if not finished:
+        return {}
+    ids = sorted({eid for eid, _, _ in finished})
+    found = {
+        r.id: r
+        for r in conn.execute(
+            select(
+                fe.c.id, fe.c.source, fe.c.host, fe.c.size, fe.c.detected_at, fe.c.reason,
+                fe.c.created_at,
+            ).where(fe.c.id.in_(ids))
+        )
+    }  # fmt: skip
+    runs = _latest_runs(conn, ids)
+    step_rows = _steps_of(conn, [p for mine in runs.values() for p in mine])
+    per_row: dict[tuple[datetime, str, str], dict[Key, list[float]]] = defaultdict(
+        lambda: defaultdict(lambda: [0.0, 0.0])
+    )
+    for event_id, state, now in finished:
+        event = found.get(event_id)
+        if event is None:
+            continue
+        agg = per_row[(hour_of(now), str(event.source), str(event.host))]
+        _figures(agg, event, state, now, runs.get(event_id, {}), step_rows)
+    upsert_many(conn, per_row)
+    return found
+
+
+def _figures(
+    agg: dict[Key, list[float]],
+    event: Any,
+    state: str,
+    now: datetime,
+    mine: dict[int, Any],
+    step_rows: dict[int, list[Any]],
+) -> None:
+    """Add one finished event's figures to ``agg``: ``mine`` its latest run's pipelines by
+    id, ``step_rows`` their steps."""
     size = int(event.size)
     _add(agg, ("", "outcome", state), 1, size)
     _add(agg, ("", "size", size_bucket(size)), 1, size)
@@ -121,34 +180,45 @@ def figures(
         _add(agg, ("", "latency", latency_bucket(latency)), 1, latency)
     elif state == EventState.FAILED:
         _add(agg, ("", "error", error_class(event.reason)), 1, 0)
-    _routes(conn, event_id, event, agg)
-    return agg
-
-
-def _routes(conn: Connection, event_id: str, event: Any, agg: dict[Key, list[float]]) -> None:
-    runs = conn.execute(
-        select(pl.c.id, pl.c.route, pl.c.run, pl.c.status, pl.c.error, pl.c.finished_at).where(
-            pl.c.event_id == event_id
-        )
-    ).all()
-    latest = max((r.run for r in runs), default=None)
-    mine = {r.id: r for r in runs if r.run == latest}
-    size = int(event.size)
-    for r in mine.values():
+    for pid, r in mine.items():
         _add(agg, (r.route, "outcome", str(r.status)), 1, size)
         if r.status == PipelineStatus.SUCCEEDED and r.finished_at is not None:
             latency = max(0.0, (r.finished_at - event.detected_at).total_seconds())
             _add(agg, (r.route, "latency", latency_bucket(latency)), 1, latency)
         elif r.status != PipelineStatus.SUCCEEDED:
             _add(agg, (r.route, "error", error_class(r.error)), 1, 0)
-    if not mine:
-        return
+        for s in step_rows.get(pid, []):
+            _step(agg, r.route, s, size)
+
+
+def _latest_runs(conn: Connection, event_ids: list[str]) -> dict[str, dict[int, Any]]:
+    """Per event: the pipelines of its latest run, by id."""
+    rows = conn.execute(
+        select(pl.c.id, pl.c.event_id, pl.c.route, pl.c.run, pl.c.status, pl.c.error,
+               pl.c.finished_at).where(pl.c.event_id.in_(event_ids))
+    ).all()  # fmt: skip
+    latest: dict[str, int] = {}
+    for r in rows:
+        latest[r.event_id] = max(latest.get(r.event_id, r.run), r.run)
+    out: dict[str, dict[int, Any]] = {}
+    for r in rows:
+        if r.run == latest[r.event_id]:
+            out.setdefault(r.event_id, {})[r.id] = r
+    return out
+
+
+def _steps_of(conn: Connection, pipeline_ids: list[int]) -> dict[int, list[Any]]:
+    """The steps of these pipelines, by pipeline id."""
+    out: dict[int, list[Any]] = {}
+    if not pipeline_ids:
+        return out
     query = select(
         st.c.pipeline_id, st.c.action, st.c.status, st.c.attempts, st.c.duration_ms,
         st.c.phase, st.c.result,
-    ).where(st.c.pipeline_id.in_(sorted(mine)))  # fmt: skip
+    ).where(st.c.pipeline_id.in_(sorted(pipeline_ids)))  # fmt: skip
     for s in conn.execute(query):
-        _step(agg, mine[s.pipeline_id].route, s, size)
+        out.setdefault(s.pipeline_id, []).append(s)
+    return out
 
 
 def _step(agg: dict[Key, list[float]], route: str, s: Any, size: int) -> None:
@@ -199,14 +269,25 @@ def upsert(
     conn: Connection, hour: datetime, source: str, host: str, agg: dict[Key, list[float]]
 ) -> None:
     """Add ``agg`` to the rollup rows of (hour, source, host): one upsert, many rows."""
-    if not agg:
-        return
-    rows = [
-        {"hour": hour, "source": source[:255], "route": route[:255], "host": host[:255],
-         "kind": kind, "key": key[:255], "n": int(n), "total": float(total)}
-        for (route, kind, key), (n, total) in agg.items()
-    ]  # fmt: skip
-    conn.execute(_upsert_statement(conn.dialect.name), rows)
+    upsert_many(conn, {(hour, source, host): agg})
+
+
+def upsert_many(
+    conn: Connection, per_row: dict[tuple[datetime, str, str], dict[Key, list[float]]]
+) -> None:
+    """Add each ``agg`` to the rollup rows of its (hour, source, host): one upsert, its rows
+    sorted by their key (two writers take the row locks in the same order)."""
+    rows = sorted(
+        (
+            {"hour": hour, "source": source[:255], "route": route[:255], "host": host[:255],
+             "kind": kind, "key": key[:255], "n": int(n), "total": float(total)}
+            for (hour, source, host), agg in per_row.items()
+            for (route, kind, key), (n, total) in agg.items()
+        ),
+        key=lambda r: (r["hour"], r["source"], r["route"], r["host"], r["kind"], r["key"]),
+    )  # fmt: skip
+    if rows:
+        conn.execute(_upsert_statement(conn.dialect.name), rows)
 
 
 def rebuild(conn: Connection, since: datetime | None = None) -> int:
@@ -222,8 +303,9 @@ def rebuild(conn: Connection, since: datetime | None = None) -> int:
     if start is not None:
         query = query.where(fe.c.updated_at >= start)
     done = 0
-    for row in conn.execute(query).all():
-        _record_hourly(conn, row.id, row.state, row.updated_at)
-        done += 1
+    rows = conn.execute(query).all()
+    for i in range(0, len(rows), 500):
+        chunk = [(r.id, r.state, r.updated_at) for r in rows[i : i + 500]]
+        done += len(_record_hourly(conn, chunk))
     summary_rollups.rebuild(conn)  # the summary's last 8 days, by SQL
     return done

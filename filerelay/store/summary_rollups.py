@@ -99,15 +99,19 @@ def cells(state: str, latency: float | None, failures: list[tuple[str, str | Non
     return out
 
 
-def record(
-    conn: Connection, event_id: str, state: str, created_at: datetime, now: datetime
-) -> None:
-    """Add the event, just finished in ``state`` at ``now``, to the minute and hour rows."""
-    failures: list[tuple[str, str | None]] = []
-    if state == "failed":
-        failures = _failures(conn, [event_id]).get(event_id, [])
-    latency = latency_s(created_at, now) if state in TIMED else None
-    upsert(conn, epoch_s(now), cells(state, latency, failures))
+def record_many(conn: Connection, finished: list[tuple[str, str, datetime, datetime]]) -> None:
+    """Add the events ``(id, state, created_at, finished_at)``, just finished, to the minute,
+    10-minute and hour rows: one upsert of the summed cells."""
+    failed = [eid for eid, state, _, _ in finished if state == "failed"]
+    failures = _failures(conn, failed) if failed else {}
+    per_second: dict[int, Cells] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
+    for eid, state, created_at, now in finished:
+        latency = latency_s(created_at, now) if state in TIMED else None
+        into = per_second[epoch_s(now)]
+        for cell, (n, total) in cells(state, latency, failures.get(eid, [])).items():
+            into[cell][0] += n
+            into[cell][1] += total
+    upsert_many(conn, per_second)
 
 
 def _failures(conn: Connection, event_ids: list[str]) -> dict[str, list[tuple[str, str | None]]]:
@@ -144,14 +148,24 @@ def _upsert_statement(dialect: str) -> Any:
 
 
 def upsert(conn: Connection, at_s: int, agg: Cells) -> None:
-    """Add ``agg`` to the minute, 10 minutes and hour holding ``at_s``: one statement, rows
-    sorted."""
+    """Add ``agg`` to the minute, 10 minutes and hour holding ``at_s``."""
+    upsert_many(conn, {at_s: agg})
+
+
+def upsert_many(conn: Connection, per_second: dict[int, Cells]) -> None:
+    """Add each ``agg`` to the minute, 10 minutes and hour holding its second: one statement,
+    each row once (summed), rows sorted (two writers take the row locks in the same order)."""
+    summed: dict[tuple[int, int, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for at_s, agg in per_second.items():
+        for grain in GRAINS:
+            for (kind, key), (n, total) in agg.items():
+                cell = summed[(grain, at_s - at_s % grain, kind, key)]
+                cell[0] += n
+                cell[1] += total
     rows = [
-        {"grain": grain, "at_s": at_s - at_s % grain, "kind": kind, "key": key,
-         "n": int(n), "total": float(total)}
-        for grain in GRAINS
-        for (kind, key), (n, total) in sorted(agg.items())
-    ]  # fmt: skip
+        {"grain": grain, "at_s": at, "kind": kind, "key": key, "n": int(n), "total": float(total)}
+        for (grain, at, kind, key), (n, total) in sorted(summed.items())
+    ]
     if rows:
         conn.execute(_upsert_statement(conn.dialect.name), rows)
 

@@ -17,11 +17,12 @@ from filerelay.cli import app
 from filerelay.errors import UsageError
 from filerelay.model import EventState
 from filerelay.ops import reports as ops
-from filerelay.store import Store, make_engine
+from filerelay.store import Store, make_engine, summary_rollups
 from filerelay.store.agents import AgentInfo
 from filerelay.store.db import utcnow
 from filerelay.store.records import Verdict
 from filerelay.store.schema import rollups
+from filerelay.store.schema import summary_rollups as summary_rollups_table
 from tests.conftest import migrated_sqlite
 from tests.store.store_helpers import admit, fail_step, make_event, plan, run_step, step, steps_at
 
@@ -77,6 +78,48 @@ def test_rollups_count_each_finish_and_equal_a_rebuild(store: Store) -> None:
     assert pruned.events == 5
     assert _rows(store) == kept
     assert ops.build_report(store, period="day")["summary"] == report["summary"]
+
+
+def test_a_batch_finished_in_one_transaction_counts_each_file(store: Store) -> None:
+    # given six files of two sources, their one-step pipelines claimed, and one of another
+    # route with two steps (its first succeeds in the batch, the file not finished yet)
+    claims = []
+    for i in range(6):
+        event = make_event(f"b/{i}.bin", size=10 * (i + 1), source=("cam", "lab")[i % 2])
+        [pid] = admit(store, event, plan("up", step(1, "put")))
+        [sid] = steps_at(store, pid, 1)
+        claims.append(store.claim_step(sid, "w", 60))
+    [pid] = admit(store, make_event("b/two.bin"), plan("two", step(1, "a"), step(2, "b")))
+    [sid] = steps_at(store, pid, 1)
+    claims.append(store.claim_step(sid, "w", 60))
+    # when their successes are recorded in one transaction (an ingest batch's)
+    answers = store.succeed_steps([(c, "w", {"ok": True}) for c in claims if c is not None])
+    # then six files finished; the rollup and summary rows count each once, as a rebuild does
+    assert [a is not None and a.event_finished_now for a in answers] == [True] * 6 + [False]
+    kept, summary = _rows(store), _summary_rows(store)
+    with store.engine.connect() as conn:
+        succeeded = conn.execute(
+            select(rollups.c.source, rollups.c.n).where(
+                rollups.c.route == "", rollups.c.kind == "outcome", rollups.c.key == "succeeded"
+            )
+        ).all()
+    assert sorted(tuple(r) for r in succeeded) == [("cam", 3), ("lab", 3)]
+    assert ops.rebuild_rollups(store) == 6
+    assert _rows(store) == kept
+    assert _summary_rows(store) == summary
+    assert {(r[0], r[2], r[3], r[4]) for r in summary if r[2] == "state"} == {
+        (grain, "state", "succeeded", 6) for grain in summary_rollups.GRAINS
+    }
+
+
+def _summary_rows(store: Store) -> list[tuple[object, ...]]:
+    with store.engine.connect() as conn:
+        query = select(
+            summary_rollups_table.c.grain, summary_rollups_table.c.at_s,
+            summary_rollups_table.c.kind, summary_rollups_table.c.key,
+            summary_rollups_table.c.n,
+        ).order_by(*summary_rollups_table.primary_key.columns)  # fmt: skip
+        return [tuple(r) for r in conn.execute(query)]
 
 
 def test_report_formats_and_cli_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
