@@ -1,6 +1,7 @@
 """CPU profile of the worker (all its processes) during one burst, as a flame graph.
 
-    python -m bench.profile {copy,s3} [--files 1000] [--format flamegraph|speedscope] [--out PATH]
+    python -m bench.profile {copy,s3} [--files 1000] [--format flamegraph|speedscope|raw]
+                            [--out PATH]
 
 Starts a private Redis (and SeaweedFS for ``s3``), a ``filerelay worker -C 2`` and a watcher
 as the scenarios do, attaches ``py-spy record --subprocesses`` to the worker, drops the burst
@@ -30,12 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("route", choices=["copy", "s3"])
     parser.add_argument("--files", type=int, default=1000)
-    parser.add_argument("--format", choices=["flamegraph", "speedscope"], default="flamegraph")
+    formats = ["flamegraph", "speedscope", "raw"]  # raw: collapsed stacks, one line each
+    parser.add_argument("--format", choices=formats, default="flamegraph")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--idle", action="store_true", help="sample waiting threads too")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    suffix = "svg" if args.format == "flamegraph" else "speedscope.json"
+    suffix = {"flamegraph": "svg", "speedscope": "speedscope.json", "raw": "txt"}[args.format]
     out = args.out or PROFILES / f"{args.route}.{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fr-profile-") as tmp:

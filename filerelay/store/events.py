@@ -7,13 +7,16 @@ opened; they never commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, literal, select, update
 from sqlalchemy.engine import RowMapping
 
 from filerelay.errors import StoreError
 from filerelay.store import rollups
+from filerelay.store.db import UTCDateTime
 from filerelay.store.schema import file_events
 from filerelay.store.states import EVENT
 
@@ -62,3 +65,47 @@ def transition(
     if current != to_state and current not in allowed:
         EVENT.check(current, to_state)
     return False
+
+
+def transition_many(
+    conn: Connection, ends: Sequence[tuple[str, str, str | None]], now: datetime
+) -> None:
+    """:func:`transition` for events whose rows the caller holds locked and has seen in a state
+    that allows it: ``(event id, state, reason)``, one ``executemany`` per target state."""
+    for to_state in sorted({to for _, to, _ in ends}):
+        params = [
+            {"eid": eid, "st": to, "why": why, "now": now}
+            for eid, to, why in ends
+            if to == to_state
+        ]
+        moved = conn.execute(_moving_to(to_state), params).rowcount
+        if conn.dialect.supports_sane_multi_rowcount and moved != len(params):
+            raise StoreError(f"events changed under the batch's lock ({moved} of {len(params)})")
+        if to_state in rollups.FINAL_STATES:
+            for eid, to, _ in ends:
+                if to == to_state:
+                    rollups.record_finish(conn, eid, to_state, now)
+
+
+_MOVES: dict[str, Any] = {}
+
+
+def _moving_to(to_state: str) -> Any:
+    """The ``UPDATE`` moving an event to ``to_state`` from a state allowing it, built once."""
+    statement = _MOVES.get(to_state)
+    if statement is None:
+        allowed = sorted(EVENT.predecessors(to_state))
+        statement = _MOVES[to_state] = (
+            update(file_events)
+            .where(
+                file_events.c.id == bindparam("eid"),
+                # literals, not an expanding IN: executemany cannot expand
+                file_events.c.state.in_([literal(a) for a in allowed]),
+            )
+            .values(
+                state=bindparam("st"),
+                reason=bindparam("why"),
+                updated_at=bindparam("now", type_=UTCDateTime()),
+            )
+        )
+    return statement

@@ -6,7 +6,7 @@ before the event row. Functions run inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -165,7 +165,7 @@ _AHEAD = (
     .where(steps.c.pipeline_id == bindparam("pid"), steps.c.position >= bindparam("pos"))
     .order_by(steps.c.position, steps.c.branch)
 )
-_MOVE_TO = (
+MOVE_TO = (
     update(pipelines)
     .where(pipelines.c.id == bindparam("pid"), pipelines.c.current_position == bindparam("pos"))
     .values(current_position=bindparam("following"))
@@ -199,7 +199,7 @@ def advance(conn: Connection, pipeline_id: int, now: datetime) -> Advance:
             state, now_done = _finished(conn, pipeline["event_id"], now)
             return Advance([], final, state, event_finished_now=now_done)
         following = later[0].position
-        conn.execute(_MOVE_TO, {"pid": pipeline_id, "pos": position, "following": following})
+        conn.execute(MOVE_TO, {"pid": pipeline_id, "pos": position, "following": following})
         here = [r for r in later if r.position == following]
     refs = [
         StepRef(
@@ -328,21 +328,28 @@ def settle_event(conn: Connection, event_id: str, now: datetime) -> tuple[str, b
         raise StoreError(f"no event {event_id}")
     if state != EventState.PROCESSING:
         return state, False
-    every = conn.execute(_RUNS_OF, {"eid": event_id}).all()
-    latest = max((r.run for r in every), default=None)
-    runs = [(r.status, r.error) for r in every if r.run == latest]
-    if any(status in ACTIVE for status, _ in runs):
+    end = event_end(conn.execute(_RUNS_OF, {"eid": event_id}).all())
+    if end is None:
         return state, False
+    events.transition(conn, event_id, end[0], now, end[1])
+    return end[0], True
+
+
+def event_end(runs: Sequence[Any]) -> tuple[str, str | None] | None:
+    """The final state and reason of an event whose pipelines are ``runs`` (rows with ``run``,
+    ``status`` and ``error``, oldest first); None while one of its latest run is active."""
+    latest = max((r.run for r in runs), default=None)
+    mine = [(r.status, r.error) for r in runs if r.run == latest]
+    if any(status in ACTIVE for status, _ in mine):
+        return None
     errors = [
         error if status == PipelineStatus.FAILED else f"{error} (and compensation failed)"
-        for status, error in runs
+        for status, error in mine
         if status in (PipelineStatus.FAILED, PipelineStatus.COMPENSATION_FAILED)
     ]
     if errors:
-        events.transition(conn, event_id, EventState.FAILED.value, now, errors[0])
-        return EventState.FAILED.value, True
-    events.transition(conn, event_id, EventState.SUCCEEDED.value, now)
-    return EventState.SUCCEEDED.value, True
+        return EventState.FAILED.value, errors[0]
+    return EventState.SUCCEEDED.value, None
 
 
 def rows_of(conn: Connection, event_id: str) -> list[PipelineRow]:

@@ -28,6 +28,7 @@ from filerelay.store import (
     admission,
     agents,
     audit_tx,
+    batch_success,
     configs,
     events,
     history,
@@ -160,19 +161,10 @@ class Store(Transactions):
         self, done: Sequence[tuple[ClaimedStep, str, JSONDict]]
     ) -> list[Advance | None]:
         """:meth:`succeed_step` for several claimed steps ``(claim, owner, result)`` in one
-        transaction (a batch's): each completed and advanced exactly as alone, in pipeline
-        order (the lock order); the answers in the order given."""
+        transaction (a batch's): each completed and advanced exactly as alone, set-wise
+        (:mod:`~filerelay.store.batch_success`); the answers in the order given."""
         with self._write() as conn:
-            now = utcnow()
-            answers: dict[int, Advance | None] = {}
-            for index in sorted(range(len(done)), key=lambda i: done[i][0].pipeline_id):
-                claim, owner, result = done[index]
-                answers[index] = (
-                    pipelines.advance(conn, claim.pipeline_id, now)
-                    if steps.complete(conn, claim.step_id, owner, result, now, claim.started_at)
-                    else None
-                )
-            return [answers[i] for i in range(len(done))]
+            return batch_success.succeed(conn, done, utcnow())
 
     @translated
     def fail_and_advance(

@@ -208,10 +208,10 @@ def complete(
         "fin": now,
         "dur": values["duration_ms"],
     }
-    return conn.execute(_COMPLETE, params).rowcount == 1
+    return conn.execute(COMPLETE, params).rowcount == 1
 
 
-_COMPLETE = (
+COMPLETE = (
     update(steps)
     .where(
         steps.c.id == bindparam("sid"),

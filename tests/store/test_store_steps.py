@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from filerelay.errors import StoreError
-from filerelay.store import Store
+from filerelay.store import Store, batch_success
 from filerelay.store.rows import StepRow
 from tests.store.store_helpers import admit, make_event, plan, step, steps_at
 
@@ -241,3 +241,103 @@ def test_a_batch_of_successes_is_recorded_as_each_alone_in_one_transaction(
     assert step_row(store, pid_one, sid_one).result == {"n": 1}
     assert step_row(store, pid_lost, sid_lost).lease_owner == "thief"
     assert step_row(store, pid_lost, sid_lost).status == "running"
+
+
+def _batch_shapes(store: Store, tag: str) -> tuple[list[tuple[object, str]], list[str]]:
+    """Every case a batch's successes can meet, made for ``tag``: the claims to record
+    (with their owner) and the events whose rows the comparison reads."""
+    cases: list[tuple[object, str]] = []
+    events: list[str] = []
+
+    def claimed(pid: int, position: int = 0, branch: int = 0, owner: str = "w") -> object:
+        sid = steps_at(store, pid, position)[branch]
+        claim = store.claim_step(sid, owner, 30, now=T0)
+        assert claim is not None
+        return claim
+
+    def admitted(name: str, *plans: object) -> list[int]:
+        event = make_event(f"{tag}/{name}.bin")
+        events.append(event.event_id)
+        return admit(store, event, *plans)  # type: ignore[arg-type]
+
+    # one step: the pipeline and its event end
+    [pid] = admitted("one", plan("r", step(0, "only")))
+    cases.append((claimed(pid), "w"))
+    # the first of two positions: the pipeline moves on
+    [pid] = admitted("two", plan("r", step(0, "a"), step(1, "b")))
+    cases.append((claimed(pid), "w"))
+    # one branch of two in parallel: the other is still pending at that position
+    [pid] = admitted("par", plan("r", step(0, "a"), step(0, "b", branch=1), step(1, "c")))
+    cases.append((claimed(pid), "w"))
+    # two routes, one of them in the batch: that pipeline ends, the event goes on
+    p1, _ = admitted("half", plan("r1", step(0, "a")), plan("r2", step(0, "a")))
+    cases.append((claimed(p1), "w"))
+    # two routes, both in the batch (one event twice: the batch's last two, recorded as a
+    # batch of their own): the second ends the event
+    p1, p2 = admitted("both", plan("r1", step(0, "a")), plan("r2", step(0, "a")))
+    both = [(claimed(p1), "w"), (claimed(p2), "w")]
+    # a lease another worker took meanwhile
+    [pid] = admitted("lost", plan("r", step(0, "only")))
+    lost = claimed(pid)
+    assert store.claim_step(lost.step_id, "thief", 30, now=T0 + timedelta(seconds=31))  # type: ignore[attr-defined]
+    cases.append((lost, "w"))
+    # a branch whose sibling failed for good meanwhile: its pipeline is compensating
+    [pid] = admitted("comp", plan("r", step(0, "a"), step(0, "b", branch=1)))
+    running, failing = claimed(pid), claimed(pid, branch=1)
+    undo = step(9, "undo-a")
+    assert store.fail_and_advance(failing, "w", "boom", [undo]) is not None  # type: ignore[arg-type]
+    cases.append((running, "w"))
+    return [*cases, *both], events
+
+
+def _outcome(store: Store, event_ids: list[str]) -> list[object]:
+    """What the store holds for these events, ids left out."""
+    seen: list[object] = []
+    for event_id in event_ids:
+        event = store.get_event(event_id)
+        assert event is not None
+        seen.append((event.state, event.reason))
+        for row in store.pipelines_of(event_id):
+            seen.append((row.route, row.status, row.current_position))
+            seen += [
+                (s.position, s.branch, s.name, s.status, s.result, s.lease_owner, s.phase)
+                for s in store.steps_of(row.id)
+            ]
+    return seen
+
+
+def test_a_batch_of_successes_ends_as_each_recorded_alone(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the same cases twice
+    together, events_together = _batch_shapes(store, "together")
+    alone, events_alone = _batch_shapes(store, "alone")
+    one_by_one: list[int] = []
+    advance = batch_success.pipelines.advance
+
+    def counted(conn: object, pipeline_id: int, now: datetime) -> object:
+        one_by_one.append(pipeline_id)
+        return advance(conn, pipeline_id, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch_success.pipelines, "advance", counted)
+    # when one set is recorded in two transactions (the one event twice apart) and the other
+    # one success at a time
+    answers = store.succeed_steps([(c, o, {"ok": 1}) for c, o in together[:-2]])  # type: ignore[misc]
+    # (set-wise: only the compensating pipeline went the general way)
+    assert len(one_by_one) == 1
+    answers += store.succeed_steps([(c, o, {"ok": 1}) for c, o in together[-2:]])  # type: ignore[misc]
+    assert len(one_by_one) == 3
+    singles = [store.succeed_step(c, o, {"ok": 1}) for c, o in alone]  # type: ignore[arg-type]
+
+    # then the answers and the rows are the same, case by case
+    def shape(adv: object) -> object:
+        if adv is None:
+            return None
+        return (
+            len(adv.next_steps), adv.pipeline_status, adv.event_state, adv.event_finished_now,  # type: ignore[attr-defined]
+            [(r.route, r.position, r.branch, r.phase) for r in adv.refs],  # type: ignore[attr-defined]
+        )  # fmt: skip
+
+    assert [shape(a) for a in answers] == [shape(a) for a in singles]
+    assert _outcome(store, events_together) == _outcome(store, events_alone)
+    assert shape(answers[0])[2:4] == ("succeeded", True)  # type: ignore[index]
