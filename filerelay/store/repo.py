@@ -28,6 +28,7 @@ from filerelay.store import (
     admission,
     agents,
     audit_tx,
+    batch_admission,
     batch_success,
     configs,
     events,
@@ -107,13 +108,9 @@ class Store(Transactions):
         self, admissions: Sequence[tuple[FileEvent, Verdict, InlineClaim | None]]
     ) -> list[Admission]:
         """:meth:`admit` several events in one transaction (an ingest batch's): each event
-        is recorded exactly as :meth:`admit` would, one transaction's commit for all."""
-        return self._write_racing(
-            lambda conn: [
-                admission.admit(conn, event, verdict, utcnow(), inline)
-                for event, verdict, inline in admissions
-            ]
-        )
+        is recorded exactly as :meth:`admit` would, one transaction's commit for all — set-wise
+        when all are new (:mod:`~filerelay.store.batch_admission`)."""
+        return self._write_racing(lambda conn: batch_admission.admit(conn, admissions, utcnow()))
 
     # --- pipelines ------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@ pipelines and claiming would give one by one."""
 
 from __future__ import annotations
 
+import pytest
+
 from filerelay.model import EventState
-from filerelay.store import InlineClaim, Store, Verdict
+from filerelay.store import InlineClaim, Store, Verdict, batch_admission
 from tests.store.store_helpers import make_event, plan, step
 
 
@@ -114,3 +116,107 @@ def test_only_the_last_pipeline_to_finish_ends_the_event(store: Store) -> None:
     # advancing a finished pipeline again reports the state, not a new ending
     again = store.advance(admitted.claimed.pipeline_id)
     assert again.event_state == "failed" and not again.event_finished_now
+
+
+def _batch(tag: str, later: object) -> list[tuple[object, Verdict, InlineClaim | None]]:
+    """Every shape an ingest batch's events take, for ``tag``."""
+    waiting = plan("night", step(0, "s3"))
+    waiting.steps[0] = type(waiting.steps[0])(**{**waiting.steps[0].__dict__, "not_before": later})
+
+    def claim(route: str, branch: int = 0) -> InlineClaim:
+        return InlineClaim(route, 0, branch, "w1", 60, agent="host-1")
+
+    return [
+        (make_event(f"{tag}/one.bin"), routed(plan("r", step(0, "s3"))), claim("r")),
+        (make_event(f"{tag}/two.bin"), routed(plan("r", step(0, "a"), step(1, "b"))), claim("r")),
+        (
+            make_event(f"{tag}/par.bin"),
+            routed(plan("r", step(0, "a"), step(0, "b", branch=1), step(1, "c"))),
+            claim("r", branch=1),
+        ),
+        (
+            make_event(f"{tag}/routes.bin"),
+            routed(plan("video", step(0, "s3"), step(1, "hook")), plan("audit", step(0, "log"))),
+            claim("audit"),
+        ),
+        (make_event(f"{tag}/window.bin"), routed(waiting), claim("night")),
+        (make_event(f"{tag}/sent.bin"), routed(plan("r", step(0, "a"))), None),
+        (make_event(f"{tag}/other-route.bin"), routed(plan("r", step(0, "a"))), claim("x")),
+        (make_event(f"{tag}/skip.bin"), Verdict(state="skipped", reason="no route"), None),
+    ]
+
+
+def _answers_and_rows(store: Store, admitted: list[object], items: list[tuple]) -> list[object]:
+    """Each admission's answer and the rows it left, ids and times left out."""
+    out: list[object] = []
+    for answer, (event, _, _) in zip(admitted, items, strict=True):
+        claimed = answer.claimed  # type: ignore[attr-defined]
+        out.append(
+            (
+                answer.recorded.state, answer.recorded.is_new, answer.created,  # type: ignore[attr-defined]
+                [(r.route, r.position, r.branch, r.phase, r.next_attempt_at is not None)
+                 for r in answer.first_steps],  # type: ignore[attr-defined]
+                None if claimed is None else (
+                    claimed.route, claimed.name, claimed.position, claimed.branch, claimed.attempt,
+                    claimed.idempotency_key.removeprefix(event.dedup_key), claimed.config_hash,
+                ),
+            )
+        )  # fmt: skip
+        row = store.get_event(event.event_id)
+        out.append((row.state, row.reason))
+        for p in store.pipelines_of(event.event_id):
+            out.append((p.route, p.run, p.status, p.current_position, p.config_hash))
+            for s in store.steps_of(p.id):
+                lease = s.lease_expires_at - s.started_at if s.lease_expires_at else None
+                key = s.idempotency_key.removeprefix(event.dedup_key)
+                out.append(
+                    (s.position, s.branch, s.name, s.status, s.attempts, s.lease_owner, lease,
+                     s.agent, key, s.next_attempt_at is not None)
+                )  # fmt: skip
+    return out
+
+
+def test_a_batch_of_new_events_is_admitted_as_each_alone(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the same shapes twice
+    from datetime import UTC, datetime, timedelta
+
+    later = datetime.now(UTC) + timedelta(hours=1)
+    together, alone = _batch("together", later), _batch("alone", later)
+    # when one set is admitted as a batch (set-wise: never event by event) and the other one
+    # event at a time
+    with monkeypatch.context() as patched:
+        patched.setattr(batch_admission.admission, "admit", None)
+        batch = store.admit_many(together)  # type: ignore[arg-type]
+    singles = [store.admit(e, v, c) for e, v, c in alone]  # type: ignore[arg-type]
+    # then the answers and the rows are the same
+    assert _answers_and_rows(store, batch, together) == _answers_and_rows(store, singles, alone)
+    assert [a.claimed is not None for a in batch] == [True] * 4 + [False] * 4
+    # and a claimed step is held: a second claim finds it taken, its success advances it
+    claim = batch[1].claimed
+    assert claim is not None and store.claim_step(claim.step_id, "w2", 60) is None
+    adv = store.succeed_step(claim, "w1", {})
+    assert adv is not None and [(r.route, r.position) for r in adv.refs] == [("r", 1)]
+
+
+def test_a_batch_with_a_known_event_is_admitted_event_by_event(store: Store) -> None:
+    # given a batch whose first event was recorded before (a redelivery) and whose last two
+    # share a dedup key (two versions of one content)
+    first, second = make_event("k/a.bin"), make_event("k/b.bin")
+    store.admit(first, routed(plan("r", step(0, "a"))))
+    twin = make_event("k/c.bin", dedup_key=second.dedup_key)
+    items = [
+        (first, routed(plan("r", step(0, "a"))), None),
+        (second, routed(plan("r", step(0, "a"))), None),
+        (twin, routed(plan("r", step(0, "a"))), None),
+    ]
+    # when admitted together
+    answers = store.admit_many(items)  # type: ignore[arg-type]
+    # then as one by one: recorded before, new, and a duplicate of the one before it
+    assert [(a.recorded.state, a.recorded.is_new, a.created) for a in answers] == [
+        ("processing", False, False),
+        ("processing", True, True),
+        ("duplicate", False, False),
+    ]
+    assert answers[2].recorded.duplicate_of == second.event_id
