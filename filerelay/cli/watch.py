@@ -78,6 +78,7 @@ def build_watcher(
         host=socket.gethostname(),
         held=held,
         hooks=hooks,
+        linger=publish.linger_s,
     )
 
 

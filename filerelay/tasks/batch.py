@@ -68,12 +68,14 @@ THREADS = 8
 RECORD_WITHIN_S = 0.25
 
 
-def chunks(events: Sequence[FileEvent], max_batch: int) -> list[list[FileEvent]]:
+def chunks(
+    events: Sequence[FileEvent], max_batch: int, spread: int = SPREAD
+) -> list[list[FileEvent]]:
     """Cut a publish batch into ingest batches of at most ``max_batch`` events, and into at
-    least :data:`SPREAD` of them where there are enough events: one event stays one."""
+    least ``spread`` of them where there are enough events: one event stays one."""
     if max_batch <= 1 or len(events) <= 1:
         return [[event] for event in events]
-    size = max(1, min(max_batch, math.ceil(len(events) / SPREAD)))
+    size = max(1, min(max_batch, math.ceil(len(events) / spread)))
     return [list(events[i : i + size]) for i in range(0, len(events), size)]
 
 

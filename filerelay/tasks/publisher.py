@@ -16,11 +16,13 @@ from filerelay.fleet.identity import queue_for
 from filerelay.model import FileEvent
 from filerelay.pipeline.messages import StepMessage
 from filerelay.pipeline.runner import Outcome
-from filerelay.tasks.batch import chunks, send_ingest_batch
+from filerelay.tasks.batch import SPREAD, chunks, send_ingest_batch
 from filerelay.tasks.names import INGEST, STEP
 
 #: Hard time limit past the soft one (the step's timeout): time for the action to clean up.
 KILL_AFTER_S = 20.0
+#: How long the watcher holds events for a fuller batch while this host's queue is not empty.
+LINGER_S = 0.1
 
 PUBLISH_RETRY_POLICY = {
     "max_retries": 3,
@@ -107,14 +109,35 @@ class CeleryPublisher:
         """Messages waiting in the queue this watcher's ingests go to (its host's)."""
         return queue_depth(self.app, queue_for(self.queue, self.agent))
 
+    def linger_s(self, waiting: int) -> float:
+        """How long the watcher's publisher waits for more events before publishing the
+        ``waiting`` ones: :data:`LINGER_S` while this host's queue holds messages — the
+        workers are busy, the events would wait in the queue anyway, and a fuller batch costs
+        them less per file — and not at all when the queue is empty (an idle worker takes
+        each file at once) or a full batch is there."""
+        if self.ingest_batch <= 1 or waiting >= self.ingest_batch:
+            return 0.0
+        return LINGER_S if self._busy() else 0.0
+
+    def _busy(self) -> bool:
+        """Whether this host's queue holds messages (a broker that cannot say: no)."""
+        try:
+            return self.queue_depth() > 0
+        except Exception:  # the publish that follows meets the broker's error, and reports it
+            return False
+
     def __call__(self, events: list[FileEvent]) -> None:
+        depth = None
         if self.max_backlog is not None:
             depth = self.queue_depth()
             if depth >= self.max_backlog:
                 raise BacklogFull(f"queue {self.queue} holds {depth} messages (max_backlog)")
+        # spread over several messages only for idle workers; busy, each takes a full batch
+        busy = self.ingest_batch > 1 and (depth > 0 if depth is not None else self._busy())
+        spread = 1 if busy else SPREAD
         with self.app.producer_or_acquire() as producer, _batch(producer):
             for queue, group in self._by_queue(events).items():
-                for chunk in chunks(group, self.ingest_batch):
+                for chunk in chunks(group, self.ingest_batch, spread):
                     if len(chunk) > 1:  # a backlog: several events per message (tasks.batch)
                         send_ingest_batch(
                             self.app,

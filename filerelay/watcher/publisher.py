@@ -40,6 +40,7 @@ class Publisher(threading.Thread):
         idle_wait_s: float = 0.5,
         held: Callable[[], frozenset[str]] | None = None,
         hooks: WatcherHooks | None = None,
+        linger: Callable[[int], float] | None = None,
     ) -> None:
         super().__init__(name="filerelay-publisher", daemon=True)
         self.outbox = outbox
@@ -51,6 +52,9 @@ class Publisher(threading.Thread):
         self.idle_wait_s = idle_wait_s
         self.held = held or frozenset  # sources paused by the operator: their rows wait
         self.hooks = hooks if hooks is not None else WatcherHooks()
+        # given the rows waiting, how long to wait for more before publishing them (0: now)
+        self.linger = linger
+        self._lingered = False
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self.failures = 0  # consecutive failed attempts
@@ -97,6 +101,8 @@ class Publisher(threading.Thread):
         rows = self.outbox.peek(self.batch_size, self.held())
         if not rows:
             return None
+        if self._linger_first(len(rows)):
+            return True  # more rows came meanwhile: peek again
         ids = [row_id for row_id, _event in rows]
         try:
             self.publish([event for _row_id, event in rows])
@@ -115,11 +121,24 @@ class Publisher(threading.Thread):
             )
             return False
         self.outbox.ack(ids)
+        self._lingered = False
         self.published += len(ids)
         if self.failures:
             log.info("publisher.recovered", after_failures=self.failures, events=len(ids))
             self.failures = 0
         log.debug("publisher.published", events=len(ids), outbox_depth=self.outbox.depth())
+        return True
+
+    def _linger_first(self, waiting: int) -> bool:
+        """Wait once, as long as ``linger`` says, for more rows before publishing ``waiting``
+        (never while stopping); whether it waited."""
+        if self.linger is None or self._lingered or self._stopping.is_set():
+            return False
+        wait_s = self.linger(waiting)
+        if wait_s <= 0:
+            return False
+        self._lingered = True
+        self._stopping.wait(wait_s)
         return True
 
     def _final_flush(self) -> None:

@@ -62,6 +62,7 @@ class Watcher:
         flush_timeout_s: float = 3.0,
         held: Callable[[], frozenset[str]] | None = None,
         hooks: WatcherHookList | None = None,
+        linger: Callable[[int], float] | None = None,
     ) -> None:
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
@@ -77,6 +78,7 @@ class Watcher:
         self._publish_batch = publish_batch
         self._flush_timeout_s = flush_timeout_s
         self._held = held
+        self._linger = linger  # see Publisher: waiting for a fuller batch while workers are busy
         self.hooks = hooks if hooks is not None else WatcherHookList()
         self._events: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
         self.writer_check: WriterCheck = writer_check or ProcWriters()
@@ -102,6 +104,7 @@ class Watcher:
             flush_timeout_s=self._flush_timeout_s,
             held=self._held,
             hooks=self.hooks,
+            linger=self._linger,
         )
         self.publisher.start()
         self.hooks.watcher_started(self)

@@ -95,3 +95,38 @@ def test_stop_flushes_what_is_left(outbox: Outbox) -> None:
     finally:
         stop(pub)
     assert [e.relpath for e in delivered] == ["late"]
+
+
+def test_a_linger_waits_once_for_more_rows_and_never_at_stop(outbox: Outbox) -> None:
+    # given a publisher asked to linger 0.5 s while fewer than 10 rows wait
+    published: list[list[str]] = []
+    asked: list[int] = []
+
+    def linger(waiting: int) -> float:
+        asked.append(waiting)
+        return 0.5 if waiting < 10 else 0.0
+
+    pub = Publisher(outbox, lambda evs: published.append([e.relpath for e in evs]), linger=linger)
+    run(pub)
+    try:
+        # when 3 rows come, then 7 more while it lingers
+        outbox.emit([event(f"a{i}") for i in range(3)])
+        pub.wake()
+        wait_for(lambda: asked, 10, what="the linger asked")
+        outbox.emit([event(f"b{i}") for i in range(7)])
+        pub.wake()
+        wait_for(lambda: outbox.depth() == 0, 10, what="outbox drained")
+        # then they went out in one publish, after one linger
+        assert [len(batch) for batch in published] == [10]
+        assert asked == [3]
+        # and a row that comes alone lingers again, once
+        outbox.emit([event("c0")])
+        pub.wake()
+        wait_for(lambda: outbox.depth() == 0, 10, what="outbox drained")
+        assert [len(batch) for batch in published] == [10, 1] and asked == [3, 1]
+        outbox.emit([event("d0")])
+    finally:
+        # when it stops with a row waiting: the final flush publishes it without lingering
+        pub.linger = lambda _waiting: 60.0
+        stop(pub)
+    assert published[-1] == ["d0"]
