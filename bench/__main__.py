@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.context import Context
 from bench.report import Result, markdown, write_json
-from bench.scenarios import SCENARIOS
+from bench.scenarios import SCENARIOS, full_only
 from bench.servers import Missing, ensure_tools
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -20,7 +20,10 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller workloads (< 5 minutes)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller workloads, without the full-only points "
+                        f"({', '.join(n for n in SCENARIOS if full_only(n))}) unless --only "
+                        "names them")  # fmt: skip
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), metavar="NAME",
                         help=f"run only these: {', '.join(SCENARIOS)}")  # fmt: skip
     parser.add_argument(
@@ -48,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     started = time.monotonic()
     try:
-        for name in args.only or list(SCENARIOS):
+        names = args.only or [n for n in SCENARIOS if not (args.quick and full_only(n))]
+        for name in names:
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             t0, load = time.monotonic(), os.getloadavg()[0]
             try:

@@ -49,13 +49,19 @@ def write_big_file(path: Path, size: int) -> None:
             fh.write(block[: min(MiB, size - i * MiB)])
 
 
-def make_tree(root: Path, files: int, dirs: int) -> None:
-    """``files`` small files evenly over ``dirs`` directories (for walking, not uploading)."""
+def make_tree(root: Path, files: int, dirs: int, content: bytes = b"x" * 16) -> None:
+    """``files`` files holding ``content`` evenly over ``dirs`` directories (for walking, not
+    uploading), made with bare ``os.open``/``os.write``/``os.close`` calls: about a million
+    files a minute."""
     per_dir = -(-files // dirs)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     made = 0
     for d in range(dirs):
         directory = root / f"dir{d:04d}"
         directory.mkdir(parents=True, exist_ok=True)
         for f in range(min(per_dir, files - made)):
-            (directory / f"file{f:05d}.dat").write_bytes(b"x" * 16)
+            fd = os.open(f"{directory}/file{f:05d}.dat", flags, 0o644)
+            if content:
+                os.write(fd, content)
+            os.close(fd)
         made += per_dir

@@ -2,7 +2,9 @@
 table.
 
 Every ratio is ``value / baseline``. ``better`` says which way is good for the scenario, and
-``target`` applies to the ratio or to the value itself, as ``target_on`` says.
+``target`` applies to the ratio or to the value itself, as ``target_on`` says; ``milestone``,
+when given, is a nearer step on the way to the target, printed beside it (``met`` is judged on
+the target).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Result:
     better: Literal["higher", "lower"] = "higher"
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    milestone: float | None = None
 
     @classmethod
     def failed(cls, scenario: str, why: str) -> Result:
@@ -83,6 +86,7 @@ class Result:
             "target_on": self.target_on,
             "better": self.better,
             "met": self.met,
+            "milestone": self.milestone,
             "runs": value.runs if value else 0,
         }
         if value:
@@ -141,6 +145,8 @@ def markdown(results: list[Result]) -> str:
         target = f"ratio {sign} {r.target:g}"
         if r.target_on == "value":
             target = f"{sign} {r.target:g} {r.unit.split()[0]}"
+        if r.milestone is not None and r.target_on == "ratio":
+            target = f"ratio {sign} {r.target:.1f} (milestone {r.milestone:g})"
         if r.target != r.target:  # NaN: a failed scenario
             target = "—"
         met = {True: "yes", False: "**no**", None: "—"}[r.met]
