@@ -10,6 +10,8 @@ from typing import Any, NoReturn
 
 import typer
 from celery import signals
+from celery.utils.log import mlevel
+from celery.utils.nodenames import default_nodename, host_format
 
 from filerelay.cli.common import (
     CONFIG_OPTION,
@@ -75,23 +77,24 @@ def start_worker(
     if metrics is not None:
         run_guarded(lambda: start_worker_metrics(metrics, app, settings))
 
-    argv = [
-        "worker",
-        f"--loglevel={settings.log_level}",
-        f"--pool={pool}",
-        f"--queues={','.join(worker_queues(settings))}",
-        "--without-mingle",
-        "--without-gossip",
-    ]
-    if concurrency or settings.worker_concurrency:
-        argv.append(f"--concurrency={concurrency or settings.worker_concurrency}")
-    if hostname:
-        argv.append(f"--hostname={hostname}")
+    # the worker itself, as `celery worker` builds it, without Celery's click CLI: that one
+    # imports every `celery.commands` plugin (Flower, with tornado and redis) and click-repl's
+    # prompt_toolkit here and, by fork, in every pool process (~20 MB each)
+    celery_worker = app.Worker(
+        hostname=host_format(default_nodename(hostname)),
+        pool_cls=pool,
+        loglevel=mlevel(settings.log_level),
+        queues=worker_queues(settings),
+        without_mingle=True,
+        without_gossip=True,
+        concurrency=concurrency or settings.worker_concurrency or None,
+        optimization="default",
+    )
     try:
-        app.worker_main(argv)
+        celery_worker.start()
     except SystemExit as exc:
         _exit_now(exc.code)
-    _exit_now(0)
+    _exit_now(celery_worker.exitcode)
 
 
 def _exit_now(code: object) -> NoReturn:

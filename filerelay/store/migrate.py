@@ -6,20 +6,27 @@ schema that does not match the code and says which command fixes it. Several pro
 starting at once upgrade one after the other: the upgrade runs in one transaction that first
 takes the write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock), and alembic
 reads the current revision only after that.
+
+Alembic is imported only when it has work: a start on a store already at the packaged head
+reads ``alembic_version`` itself and finds the head in the migration files' own
+``revision``/``down_revision`` lines (alembic, mako and the migration modules stay out of
+every long-running process).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from filerelay.errors import StoreError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: Key of the PostgreSQL advisory lock held while migrating ("frmg").
@@ -28,6 +35,8 @@ PG_MIGRATION_LOCK = 0x66726D67
 
 def alembic_config(url: str | None = None) -> Config:
     """An alembic config pointing at the packaged migrations (``url`` for manual runs)."""
+    from alembic.config import Config
+
     config = Config()
     # configparser interpolation: a literal % must be doubled.
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
@@ -39,6 +48,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 def head_revision() -> str:
     """The revision this code needs."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package always ships a migration
         raise StoreError(f"no migrations found in {MIGRATIONS_DIR}")
@@ -47,12 +58,16 @@ def head_revision() -> str:
 
 def known_revisions() -> set[str]:
     """Every revision this code knows."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     return {rev.revision for rev in script.walk_revisions()}
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at; ``None`` for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
@@ -62,6 +77,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the schema to ``revision``, in one transaction."""
+    from alembic import command
+
     config = alembic_config()
     try:
         with engine.begin() as conn:
@@ -79,6 +96,8 @@ def ensure_schema(engine: Engine, auto_upgrade: bool) -> None:
     Raises :class:`StoreError` when the schema is behind and ``auto_upgrade`` is off, or when
     the database is at a revision this code does not know (a newer filerelay migrated it).
     """
+    if packaged_head() is not None and recorded_revision(engine) == packaged_head():
+        return
     current, head = current_revision(engine), head_revision()
     if current == head:
         return
@@ -93,3 +112,48 @@ def ensure_schema(engine: Engine, auto_upgrade: bool) -> None:
             "run `filerelay db upgrade`"
         )
     upgrade(engine)
+
+
+@functools.cache
+def packaged_head() -> str | None:
+    """The head revision read from the migration files without alembic: the one revision no
+    other names as its ``down_revision``; ``None`` when the files do not say it plainly (then
+    alembic decides)."""
+    revisions: dict[str, object] = {}
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        names = _module_constants(path, ("revision", "down_revision"))
+        if not isinstance(names.get("revision"), str):
+            return None
+        revisions[str(names["revision"])] = names.get("down_revision")
+    parents = set(revisions.values())
+    heads = [rev for rev in revisions if rev not in parents]
+    return heads[0] if len(heads) == 1 else None
+
+
+def _module_constants(path: Path, names: tuple[str, ...]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in names:
+                    found[target.id] = _literal(node.value)
+    return found
+
+
+def _literal(node: ast.expr) -> object:
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return None
+
+
+def recorded_revision(engine: Engine) -> str | None:
+    """The one revision in ``alembic_version``, read without alembic; ``None`` when there is
+    no such table, no row, several rows, or the read fails (then alembic looks)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:
+        return None
+    return str(rows[0][0]) if len(rows) == 1 else None
