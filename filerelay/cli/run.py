@@ -26,6 +26,7 @@ from filerelay.cli.watch import METRICS_PORT_OPTION, install_stop_handlers, supe
 from filerelay.metrics import multiproc
 from filerelay.metrics.setup import WatcherMetricsSetup, start_watcher_metrics
 from filerelay.settings import Settings
+from filerelay.store.migrate import upgrade_apart
 
 log = structlog.get_logger("filerelay.cli")
 
@@ -109,6 +110,8 @@ def run(
     settings = settings_for(config, metrics_port=metrics_port)
     state_lock = claim_state_dir(settings)  # noqa: F841 -- held until the process exits
     loaded = load_checked(settings)
+    if settings.db_auto_upgrade:  # alembic in a passing child, not in this process
+        upgrade_apart(settings.resolved_database_url())
     metrics, metrics_dir = _start_metrics(settings)
     worker = WorkerChild(Path(str(settings.config)), concurrency, metrics_dir)
     stop = threading.Event()

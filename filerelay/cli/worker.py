@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -25,6 +26,7 @@ from filerelay.logs import configure_logging
 from filerelay.metrics.setup import start_worker_metrics, worker_metrics_setup
 from filerelay.settings import Settings
 from filerelay.store import ensure_schema, make_engine
+from filerelay.store.migrate import upgrade_apart
 from filerelay.tasks import make_celery
 
 
@@ -63,6 +65,8 @@ def start_worker(
     app and its pool exist: a prefork pool's children must fork in multiprocess mode."""
     # worker children load the same config (prefork forks; `celery -A` reads the env)
     os.environ["FILERELAY_CONFIG"] = str(Path(str(settings.config)).resolve())
+    if settings.db_auto_upgrade:  # alembic in a passing child, not here nor in the pool
+        upgrade_apart(settings.resolved_database_url())
     engine = make_engine(settings.resolved_database_url())
     run_guarded(lambda: ensure_schema(engine, auto_upgrade=settings.db_auto_upgrade))
     engine.dispose()
@@ -90,6 +94,10 @@ def start_worker(
         concurrency=concurrency or settings.worker_concurrency or None,
         optimization="default",
     )
+    # what is loaded by now the pool's processes inherit: out of the collector's reach, the
+    # pages holding it stay shared with them instead of being copied when a collection
+    # touches each object's header
+    gc.freeze()
     try:
         celery_worker.start()
     except SystemExit as exc:

@@ -9,14 +9,18 @@ reads the current revision only after that.
 
 Alembic is imported only when it has work: a start on a store already at the packaged head
 reads ``alembic_version`` itself and finds the head in the migration files' own
-``revision``/``down_revision`` lines (alembic, mako and the migration modules stay out of
-every long-running process).
+``revision``/``down_revision`` lines; the long-running commands bring a store that is behind
+to the head in a short-lived child first (:func:`upgrade_apart`), so alembic, mako and
+pygments (~12 MB) never load in them, nor, by fork, in a worker's pool.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,11 +28,17 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from filerelay.errors import StoreError
+from filerelay.store.db import make_engine
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: Where :func:`upgrade_apart` gives its child the store URL (the environment: argv is public).
+URL_ENV = "FILERELAY_UPGRADE_URL"
+_CHILD = "from filerelay.store.migrate import upgrade_from_env; upgrade_from_env()"
+#: How long :func:`upgrade_apart` lets its child migrate.
+UPGRADE_APART_TIMEOUT_S = 600.0
 #: Key of the PostgreSQL advisory lock held while migrating ("frmg").
 PG_MIGRATION_LOCK = 0x66726D67
 
@@ -148,6 +158,38 @@ def _literal(node: ast.expr) -> object:
         return None
 
 
+def upgrade_apart(url: str) -> None:
+    """Bring the store at ``url`` to the packaged head in a child process when it is not
+    there yet. Only an optimisation: whatever the child meets (a refusal, an error, a
+    timeout) is left to the caller's own :func:`ensure_schema`, which meets it again and
+    reports it."""
+    head = packaged_head()
+    if head is None or recorded_revision_at(url) == head:
+        return
+    env = {**os.environ, URL_ENV: url}
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _CHILD],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=UPGRADE_APART_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return
+
+
+def recorded_revision_at(url: str) -> str | None:
+    """:func:`recorded_revision` of the store at ``url``, through an engine of its own."""
+    engine = make_engine(url)
+    try:
+        return recorded_revision(engine)
+    finally:
+        engine.dispose()
+
+
 def recorded_revision(engine: Engine) -> str | None:
     """The one revision in ``alembic_version``, read without alembic; ``None`` when there is
     no such table, no row, several rows, or the read fails (then alembic looks)."""
@@ -157,3 +199,12 @@ def recorded_revision(engine: Engine) -> str | None:
     except DBAPIError:
         return None
     return str(rows[0][0]) if len(rows) == 1 else None
+
+
+def upgrade_from_env() -> None:
+    """:func:`upgrade_apart`'s child: the store at ``$FILERELAY_UPGRADE_URL`` to the head."""
+    engine = make_engine(os.environ[URL_ENV])
+    try:
+        ensure_schema(engine, auto_upgrade=True)
+    finally:
+        engine.dispose()
