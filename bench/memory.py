@@ -4,8 +4,9 @@ broker, the quickstart's copy route, the API served), summed over its process tr
 ``python -m bench.memory`` starts it in a fresh temporary directory (so its first start, which
 creates the store), waits until the watcher and the worker are ready and the tree's RSS has
 held still for ``--settle`` seconds, then prints RSS, USS and PSS (MiB) of every process and
-their sums, and the 1-minute load. A pool process is forked from the worker: RSS counts the
-pages they share once in each, USS only a process's own, PSS shares them out.
+their sums, and the 1-minute load; ``--files N`` measures idle again after copying N files.
+A pool process is forked from the worker: RSS counts the pages they share once in each, USS
+only a process's own, PSS shares them out.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ Row = tuple[str, int, dict[str, int]]
 KINDS = ("rss", "uss", "pss")
 
 
-def measure(concurrency: int, settle_s: float, serve: bool) -> list[Row]:
-    """The memory of each process of an idle ``filerelay run``: (role, pid, rss/uss/pss)."""
+def measure(concurrency: int, settle_s: float, serve: bool, files: int = 0) -> list[Row]:
+    """The memory of each process of an idle ``filerelay run``: (role, pid, rss/uss/pss);
+    with ``files``, idle again after copying that many files."""
     with tempfile.TemporaryDirectory(prefix="filerelay-mem-") as tmp:
         root = Path(tmp)
         (root / "inbox").mkdir()
@@ -67,6 +69,8 @@ def measure(concurrency: int, settle_s: float, serve: bool) -> list[Row]:
             )
         try:
             _wait_ready(log, proc, 120.0)
+            if files:
+                _copy_files(root, files)
             _wait_idle(proc.pid, concurrency, settle_s)
             return _sample(proc.pid)
         finally:
@@ -96,6 +100,17 @@ def _wait_ready(log: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> N
             raise RuntimeError(f"filerelay run exited {proc.returncode}:\n{text}")
         time.sleep(0.2)
     raise RuntimeError(f"not ready in {timeout_s:g} s:\n{log.read_text(errors='replace')}")
+
+
+def _copy_files(root: Path, files: int) -> None:
+    for n in range(files):
+        (root / "inbox" / f"f{n:05d}.bin").write_bytes(os.urandom(4096))
+    deadline = time.monotonic() + 60 + files * 0.5
+    while time.monotonic() < deadline:
+        if sum(1 for _ in (root / "outbox").glob("*.bin")) == files:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"{files} files were not copied in time")
 
 
 def _wait_idle(root_pid: int, concurrency: int, settle_s: float) -> None:
@@ -132,8 +147,9 @@ def main() -> None:
     parser.add_argument("-C", "--concurrency", type=int, default=2)
     parser.add_argument("--settle", type=float, default=5.0, help="idle seconds before sampling")
     parser.add_argument("--no-serve", action="store_true", help="run without the HTTP API")
+    parser.add_argument("--files", type=int, default=0, help="copy this many files first")
     args = parser.parse_args()
-    rows = measure(args.concurrency, args.settle, not args.no_serve)
+    rows = measure(args.concurrency, args.settle, not args.no_serve, args.files)
     print(f"{'process':<8} {'pid':>7} {'RSS':>7} {'USS':>7} {'PSS':>7}  (MiB)")
     for role, pid, mem in rows:
         print(f"{role:<8} {pid:>7} " + " ".join(f"{mem[k] / MIB:7.1f}" for k in KINDS))
