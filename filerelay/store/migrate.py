@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: Where :func:`upgrade_apart` gives its child the store URL (the environment: argv is public).
 URL_ENV = "FILERELAY_UPGRADE_URL"
+_READ_VERSION = "SELECT version_num FROM alembic_version"
 _CHILD = "from filerelay.store.migrate import upgrade_from_env; upgrade_from_env()"
 #: How long :func:`upgrade_apart` lets its child migrate.
 UPGRADE_APART_TIMEOUT_S = 600.0
@@ -159,12 +160,11 @@ def _literal(node: ast.expr) -> object:
 
 
 def upgrade_apart(url: str) -> None:
-    """Bring the store at ``url`` to the packaged head in a child process when it is not
-    there yet. Only an optimisation: whatever the child meets (a refusal, an error, a
-    timeout) is left to the caller's own :func:`ensure_schema`, which meets it again and
-    reports it."""
-    head = packaged_head()
-    if head is None or recorded_revision_at(url) == head:
+    """Bring the store at ``url`` to the packaged head in a child process when it is behind.
+    Only an optimisation: whatever the child meets (a refusal, an error, a timeout) is left
+    to the caller's own :func:`ensure_schema`, which meets it again and reports it; a store
+    that cannot be reached is left to it at once."""
+    if not _behind(url):
         return
     env = {**os.environ, URL_ENV: url}
     try:
@@ -181,11 +181,21 @@ def upgrade_apart(url: str) -> None:
         return
 
 
-def recorded_revision_at(url: str) -> str | None:
-    """:func:`recorded_revision` of the store at ``url``, through an engine of its own."""
+def _behind(url: str) -> bool:
+    """The store at ``url`` answers and is not at :func:`packaged_head`."""
+    head = packaged_head()
+    if head is None:
+        return False
     engine = make_engine(url)
     try:
-        return recorded_revision(engine)
+        with engine.connect() as conn:
+            try:
+                rows = conn.execute(text(_READ_VERSION)).all()
+            except DBAPIError:  # no alembic_version yet: an empty store
+                return True
+            return not (len(rows) == 1 and rows[0][0] == head)
+    except DBAPIError:  # unreachable: ensure_schema says so
+        return False
     finally:
         engine.dispose()
 
@@ -195,7 +205,7 @@ def recorded_revision(engine: Engine) -> str | None:
     no such table, no row, several rows, or the read fails (then alembic looks)."""
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+            rows = conn.execute(text(_READ_VERSION)).all()
     except DBAPIError:
         return None
     return str(rows[0][0]) if len(rows) == 1 else None
