@@ -23,7 +23,6 @@ from filerelay.cli.common import (
 )
 from filerelay.cli.reconcile import start_reconciler
 from filerelay.cli.watch import METRICS_PORT_OPTION, install_stop_handlers, supervise
-from filerelay.metrics import multiproc
 from filerelay.metrics.setup import WatcherMetricsSetup, start_watcher_metrics
 from filerelay.settings import Settings
 from filerelay.store.migrate import upgrade_apart
@@ -130,6 +129,8 @@ def run(
         stopper.join()
         metrics.stop()
         if metrics_dir is not None:
+            from filerelay.metrics import multiproc
+
             multiproc.remove(metrics_dir)
 
 
@@ -153,12 +154,16 @@ def _serve_api(settings: Settings, stop: threading.Event) -> None:
 
 def _start_metrics(settings: Settings) -> tuple[WatcherMetricsSetup, Path | None]:
     """One metrics endpoint for the whole ``run``: the watcher's metrics here, and the worker
-    child's, which it writes to a fresh multiprocess directory this process reads."""
-    metrics_dir = multiproc.fresh_dir() if settings.metrics_port is not None else None
+    child's, which it writes to a fresh multiprocess directory this process reads (metrics
+    off: prometheus_client is not imported)."""
+    if settings.metrics_port is None:
+        return run_guarded(lambda: start_watcher_metrics(settings)), None
+    from filerelay.metrics import multiproc
+
+    metrics_dir = multiproc.fresh_dir()
     try:
         metrics = run_guarded(lambda: start_watcher_metrics(settings, worker_dir=metrics_dir))
     except BaseException:
-        if metrics_dir is not None:
-            multiproc.remove(metrics_dir)
+        multiproc.remove(metrics_dir)
         raise
     return metrics, metrics_dir

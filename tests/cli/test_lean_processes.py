@@ -5,7 +5,8 @@ once per process. Measured with ``python -m bench.memory``; see bench/README.md.
 - alembic (with mako and pygments) only in the short-lived child that migrates the store;
 - neither Celery's click CLI (Flower and its tornado and redis, click-repl's prompt_toolkit)
   nor rich (which structlog would import for tracebacks filerelay does not render);
-- boto3 only once an S3 step is prepared, FastAPI only where the API is served.
+- boto3 only once an S3 step is prepared, FastAPI only where the API is served,
+  prometheus_client only with a metrics port.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ NOT_AT_START = (
     "botocore",
     "fastapi",
     "uvicorn",
+    "prometheus_client",
 )
 
 PROBE = """\
