@@ -172,8 +172,6 @@ def upgrade_apart(url: str) -> None:
             [sys.executable, "-c", _CHILD],
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
             timeout=UPGRADE_APART_TIMEOUT_S,
             check=False,
         )
@@ -212,9 +210,19 @@ def recorded_revision(engine: Engine) -> str | None:
 
 
 def upgrade_from_env() -> None:
-    """:func:`upgrade_apart`'s child: the store at ``$FILERELAY_UPGRADE_URL`` to the head."""
-    engine = make_engine(os.environ[URL_ENV])
+    """:func:`upgrade_apart`'s child: the store at ``$FILERELAY_UPGRADE_URL`` to the head,
+    logging as its parent does (alembic's lines at DEBUG). A failure exits 1 and says
+    nothing: the parent's own :func:`ensure_schema` reports it."""
+    from filerelay.logs import configure_logging
+    from filerelay.settings import load_settings
+
     try:
-        ensure_schema(engine, auto_upgrade=True)
-    finally:
-        engine.dispose()
+        settings = load_settings()
+        configure_logging(settings.log_format, settings.log_level)
+        engine = make_engine(os.environ[URL_ENV])
+        try:
+            ensure_schema(engine, auto_upgrade=True)
+        finally:
+            engine.dispose()
+    except Exception:
+        raise SystemExit(1) from None
