@@ -9,6 +9,7 @@ the commands from :data:`COMMANDS`, whose help texts a test checks against the m
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,8 +194,24 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _import_structlog_without_rich() -> None:
+    """Import structlog before anything else does, hiding rich from it: ``structlog.dev``
+    imports rich (and pygments, ~4.5 MB in every process) at import only to offer rich
+    tracebacks, and filerelay's console renderer formats tracebacks plainly
+    (:func:`filerelay.logs.configure_logging`). rich stays importable afterwards (typer's
+    help, the tables of ``status``)."""
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        return
+    sys.modules["rich"] = None  # type: ignore[assignment]  # import rich -> ImportError
+    try:
+        import structlog  # noqa: F401
+    finally:
+        del sys.modules["rich"]
+
+
 def main() -> None:
     """Console-script entry point."""
+    _import_structlog_without_rich()
     try:
         app()
     except KeyboardInterrupt:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from filerelay import fsnames
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 # C0 and C1 controls, DEL; the Unicode format characters (bidi overrides, zero-width) are
 # found by category below
@@ -32,6 +34,8 @@ def printable(value: object) -> str:
 
 def cell(value: object) -> Text:
     """A rich table cell of :func:`printable` text (never read as rich markup)."""
+    from rich.text import Text  # only the views draw tables: not in the long-running processes
+
     return Text(printable(value))
 
 

@@ -23,9 +23,9 @@ from filerelay.cli.common import (
 )
 from filerelay.cli.reconcile import start_reconciler
 from filerelay.cli.watch import METRICS_PORT_OPTION, install_stop_handlers, supervise
-from filerelay.metrics import multiproc
 from filerelay.metrics.setup import WatcherMetricsSetup, start_watcher_metrics
 from filerelay.settings import Settings
+from filerelay.store.migrate import upgrade_apart
 
 log = structlog.get_logger("filerelay.cli")
 
@@ -109,6 +109,8 @@ def run(
     settings = settings_for(config, metrics_port=metrics_port)
     state_lock = claim_state_dir(settings)  # noqa: F841 -- held until the process exits
     loaded = load_checked(settings)
+    if settings.db_auto_upgrade:  # alembic in a passing child, not in this process
+        upgrade_apart(settings.resolved_database_url())
     metrics, metrics_dir = _start_metrics(settings)
     worker = WorkerChild(Path(str(settings.config)), concurrency, metrics_dir)
     stop = threading.Event()
@@ -127,6 +129,8 @@ def run(
         stopper.join()
         metrics.stop()
         if metrics_dir is not None:
+            from filerelay.metrics import multiproc
+
             multiproc.remove(metrics_dir)
 
 
@@ -150,12 +154,16 @@ def _serve_api(settings: Settings, stop: threading.Event) -> None:
 
 def _start_metrics(settings: Settings) -> tuple[WatcherMetricsSetup, Path | None]:
     """One metrics endpoint for the whole ``run``: the watcher's metrics here, and the worker
-    child's, which it writes to a fresh multiprocess directory this process reads."""
-    metrics_dir = multiproc.fresh_dir() if settings.metrics_port is not None else None
+    child's, which it writes to a fresh multiprocess directory this process reads (metrics
+    off: prometheus_client is not imported)."""
+    if settings.metrics_port is None:
+        return run_guarded(lambda: start_watcher_metrics(settings)), None
+    from filerelay.metrics import multiproc
+
+    metrics_dir = multiproc.fresh_dir()
     try:
         metrics = run_guarded(lambda: start_watcher_metrics(settings, worker_dir=metrics_dir))
     except BaseException:
-        if metrics_dir is not None:
-            multiproc.remove(metrics_dir)
+        multiproc.remove(metrics_dir)
         raise
     return metrics, metrics_dir

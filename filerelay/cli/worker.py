@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -10,6 +11,8 @@ from typing import Any, NoReturn
 
 import typer
 from celery import signals
+from celery.utils.log import mlevel
+from celery.utils.nodenames import default_nodename, host_format
 
 from filerelay.cli.common import (
     CONFIG_OPTION,
@@ -23,6 +26,7 @@ from filerelay.logs import configure_logging
 from filerelay.metrics.setup import start_worker_metrics, worker_metrics_setup
 from filerelay.settings import Settings
 from filerelay.store import ensure_schema, make_engine
+from filerelay.store.migrate import upgrade_apart
 from filerelay.tasks import make_celery
 
 
@@ -61,6 +65,8 @@ def start_worker(
     app and its pool exist: a prefork pool's children must fork in multiprocess mode."""
     # worker children load the same config (prefork forks; `celery -A` reads the env)
     os.environ["FILERELAY_CONFIG"] = str(Path(str(settings.config)).resolve())
+    if settings.db_auto_upgrade:  # alembic in a passing child, not here nor in the pool
+        upgrade_apart(settings.resolved_database_url())
     engine = make_engine(settings.resolved_database_url())
     run_guarded(lambda: ensure_schema(engine, auto_upgrade=settings.db_auto_upgrade))
     engine.dispose()
@@ -75,23 +81,28 @@ def start_worker(
     if metrics is not None:
         run_guarded(lambda: start_worker_metrics(metrics, app, settings))
 
-    argv = [
-        "worker",
-        f"--loglevel={settings.log_level}",
-        f"--pool={pool}",
-        f"--queues={','.join(worker_queues(settings))}",
-        "--without-mingle",
-        "--without-gossip",
-    ]
-    if concurrency or settings.worker_concurrency:
-        argv.append(f"--concurrency={concurrency or settings.worker_concurrency}")
-    if hostname:
-        argv.append(f"--hostname={hostname}")
+    # the worker itself, as `celery worker` builds it, without Celery's click CLI: that one
+    # imports every `celery.commands` plugin (Flower, with tornado and redis) and click-repl's
+    # prompt_toolkit here and, by fork, in every pool process (~20 MB each)
+    celery_worker = app.Worker(
+        hostname=host_format(default_nodename(hostname)),
+        pool_cls=pool,
+        loglevel=mlevel(settings.log_level),
+        queues=worker_queues(settings),
+        without_mingle=True,
+        without_gossip=True,
+        concurrency=concurrency or settings.worker_concurrency or None,
+        optimization="default",
+    )
+    # what is loaded by now the pool's processes inherit: out of the collector's reach, the
+    # pages holding it stay shared with them instead of being copied when a collection
+    # touches each object's header
+    gc.freeze()
     try:
-        app.worker_main(argv)
+        celery_worker.start()
     except SystemExit as exc:
         _exit_now(exc.code)
-    _exit_now(0)
+    _exit_now(celery_worker.exitcode)
 
 
 def _exit_now(code: object) -> NoReturn:

@@ -8,7 +8,7 @@
   child's multiprocess files (the child gets ``--metrics-dir`` and serves nothing).
 
 Nothing happens unless the metrics port is set (``--metrics-port`` /
-``FILERELAY_METRICS_PORT``).
+``FILERELAY_METRICS_PORT``): prometheus_client and the collectors are imported only then.
 """
 
 from __future__ import annotations
@@ -16,26 +16,24 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.registry import Collector
-
-from filerelay.metrics import multiproc
-from filerelay.metrics.breakers import breaker_collector
-from filerelay.metrics.collectors import QueueDepthCollector
-from filerelay.metrics.registry import watcher_metrics, worker_metrics
-from filerelay.metrics.server import MetricsServer, serve
-from filerelay.metrics.watcher import WatcherMetricsHook
-from filerelay.metrics.worker import WorkerMetricsHook
 from filerelay.settings import Settings
 from filerelay.watcher.hooks import WatcherHookList
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from filerelay.metrics.collectors import QueueDepthCollector
+    from filerelay.metrics.server import MetricsServer
+    from filerelay.metrics.worker import WorkerMetricsHook
 
 
 def queue_depth_collector(settings: Settings, app: Any = None) -> QueueDepthCollector:
     """The broker queue depths of ``settings.queue`` and of this host's queue (where its
     ingests and file steps wait), read through ``app`` (built if None)."""
     from filerelay.fleet.identity import worker_queues
+    from filerelay.metrics.collectors import QueueDepthCollector
     from filerelay.tasks.app import make_celery
     from filerelay.tasks.publisher import queue_depth
 
@@ -62,6 +60,15 @@ def start_watcher_metrics(
     ``worker_dir``) when the metrics port is set; else no-op hooks."""
     if settings.metrics_port is None:
         return WatcherMetricsSetup(WatcherHookList())
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
+
+    from filerelay.metrics import multiproc
+    from filerelay.metrics.breakers import breaker_collector
+    from filerelay.metrics.registry import watcher_metrics
+    from filerelay.metrics.server import serve
+    from filerelay.metrics.watcher import WatcherMetricsHook
+
     registry = CollectorRegistry()
     hook = WatcherMetricsHook(watcher_metrics(registry))
     extra: list[Collector] = [hook, queue_depth_collector(settings)]
@@ -94,11 +101,17 @@ def worker_metrics_setup(
     ``filerelay run``). Else, with a metrics port: prefork uses a fresh private directory
     served by this (parent) process; threads/solo serve in-process values.
     """
+    if metrics_dir is None and settings.metrics_port is None:
+        return None
+    from prometheus_client import CollectorRegistry
+
+    from filerelay.metrics import multiproc
+    from filerelay.metrics.registry import worker_metrics
+    from filerelay.metrics.worker import WorkerMetricsHook
+
     if metrics_dir is not None:
         multiproc.enable(metrics_dir)
         return WorkerMetricsSetup(WorkerMetricsHook(worker_metrics(None)), metrics_dir, False, None)
-    if settings.metrics_port is None:
-        return None
     if pool == "prefork":
         path = multiproc.fresh_dir()
         multiproc.enable(path)
@@ -111,7 +124,10 @@ def worker_metrics_setup(
 def start_worker_metrics(setup: WorkerMetricsSetup, app: Any, settings: Settings) -> None:
     """Serve (binding the port before the pool forks: a port in use fails the start) and
     connect the Celery signals that keep the figures right across pool children."""
+    from filerelay.metrics import multiproc
+    from filerelay.metrics.breakers import breaker_collector
     from filerelay.metrics.celery_signals import connect
+    from filerelay.metrics.server import serve
 
     if setup.registry is not None and settings.metrics_port is not None:
         setup.registry.register(queue_depth_collector(settings, app))

@@ -11,7 +11,14 @@ from sqlalchemy import Engine, inspect, text
 
 from filerelay.errors import StoreError
 from filerelay.store import ensure_schema, make_engine
-from filerelay.store.migrate import current_revision, head_revision, upgrade
+from filerelay.store.migrate import (
+    current_revision,
+    head_revision,
+    packaged_head,
+    recorded_revision,
+    upgrade,
+    upgrade_apart,
+)
 from filerelay.store.schema import metadata
 
 
@@ -93,3 +100,42 @@ def test_unreachable_store_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="cannot read the store schema revision"):
         ensure_schema(engine, auto_upgrade=True)
     engine.dispose()
+
+
+def test_the_head_read_without_alembic_is_alembics() -> None:
+    assert packaged_head() == head_revision()
+
+
+def test_ensure_schema_reads_the_revision_itself_on_a_store_at_head(engine: Engine) -> None:
+    assert recorded_revision(engine) == head_revision()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0014'"))
+    assert recorded_revision(engine) == "0014"  # then alembic decides: it upgrades
+    ensure_schema(engine, auto_upgrade=True)
+    assert current_revision(engine) == head_revision()
+
+
+def test_upgrade_apart_migrates_an_empty_store_in_a_child(db_url: str) -> None:
+    # given an empty store / when upgraded apart / then it is at head
+    upgrade_apart(db_url)
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        ensure_schema(engine, auto_upgrade=False)
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_apart_leaves_refusals_to_ensure_schema(engine: Engine, db_url: str) -> None:
+    # given a store migrated by a newer filerelay
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    # when upgraded apart / then it is untouched, and ensure_schema says why
+    upgrade_apart(db_url)
+    assert current_revision(engine) == "9999"
+    with pytest.raises(StoreError, match="at 9999, which this filerelay does not know"):
+        ensure_schema(engine, auto_upgrade=True)
+
+
+def test_upgrade_apart_leaves_an_unreachable_store_to_ensure_schema() -> None:
+    upgrade_apart("postgresql+psycopg://postgres@127.0.0.1:1/none")  # returns, raises nothing
