@@ -92,8 +92,9 @@ class Settings(BaseSettings):
         default=16,
         ge=1,
         description="Events the watcher puts in one ingest message at most when it has a "
-        "backlog (one per message when idle); each file keeps its own rows, steps and "
-        "retries. 1: one message per file.",
+        "backlog (one per message when idle; while messages wait in the queue, it waits up to "
+        "0.1 s for a full batch); each file keeps its own rows, steps and retries. 1: one "
+        "message per file, no waiting.",
     )
     audit_interval_s: float = Field(
         default=300.0,
