@@ -99,28 +99,31 @@ def _per_file(work: Callable[[], None], files: int) -> tuple[float, float]:
 
 @contextmanager
 def _store(db: str) -> Iterator[Store]:
+    """A fresh store at head: a temporary SQLite file, or a PostgreSQL database made and
+    dropped here."""
     if db == "sqlite":
         with tempfile.TemporaryDirectory(prefix="fr-store-batch-") as tmp:
-            engine = make_engine(f"sqlite:///{Path(tmp) / 'store.db'}")
-            try:
-                upgrade(engine)
-                yield Store(engine)
-            finally:
-                engine.dispose()
+            yield from _migrated(f"sqlite:///{Path(tmp) / 'store.db'}")
         return
     name = f"fr_store_batch_{uuid.uuid4().hex[:8]}"
     admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
-    engine = make_engine(f"{PG}/{name}")
+    try:
+        yield from _migrated(f"{PG}/{name}")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name}"))
+        admin.dispose()
+
+
+def _migrated(url: str) -> Iterator[Store]:
+    engine = make_engine(url)
     try:
         upgrade(engine)
         yield Store(engine)
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE {name}"))
-        admin.dispose()
 
 
 if __name__ == "__main__":
