@@ -22,6 +22,7 @@ import os
 import time
 import uuid
 from queue import Empty
+from time import monotonic, sleep
 from typing import Any
 
 from kombu.exceptions import ChannelError
@@ -70,7 +71,7 @@ class Transport(FilesystemTransport):
         ``timeout`` (at most :data:`WAIT_S`; None: wait on) without one."""
         if timeout is not None:
             timeout = min(timeout, WAIT_S)
-        started = time.monotonic()
+        started = monotonic()
         cycle = self.cycle
         if cycle is None:  # no channel consumes yet: as kombu, nothing to wait for
             raise TimeoutError
@@ -78,7 +79,7 @@ class Transport(FilesystemTransport):
             try:
                 cycle.get(self._deliver, timeout=timeout)
             except Empty:
-                now = time.monotonic()
+                now = monotonic()
                 busy = now - self._last_message < BUSY_FOR_S
                 pause = BUSY_POLL_S if busy else self.polling_interval or BUSY_POLL_S
                 if timeout is not None:
@@ -86,9 +87,9 @@ class Transport(FilesystemTransport):
                     if left <= 1e-6:  # (a float sum of pauses lands a hair short)
                         raise TimeoutError from None
                     pause = min(pause, left)
-                time.sleep(pause)
+                sleep(pause)
             else:
-                self._last_message = time.monotonic()
+                self._last_message = monotonic()
                 return
 
 

@@ -3,10 +3,13 @@ pipelines and claiming would give one by one."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 
 from filerelay.model import EventState
-from filerelay.store import InlineClaim, Store, Verdict, batch_admission
+from filerelay.store import InlineClaim, Store, Verdict
 from tests.store.store_helpers import make_event, plan, step
 
 
@@ -146,16 +149,16 @@ def _batch(tag: str, later: object) -> list[tuple[object, Verdict, InlineClaim |
     ]
 
 
-def _answers_and_rows(store: Store, admitted: list[object], items: list[tuple]) -> list[object]:
+def _answers_and_rows(store: Store, admitted: Sequence[Any], items: Sequence[Any]) -> list[object]:
     """Each admission's answer and the rows it left, ids and times left out."""
     out: list[object] = []
     for answer, (event, _, _) in zip(admitted, items, strict=True):
-        claimed = answer.claimed  # type: ignore[attr-defined]
+        claimed = answer.claimed
         out.append(
             (
-                answer.recorded.state, answer.recorded.is_new, answer.created,  # type: ignore[attr-defined]
+                answer.recorded.state, answer.recorded.is_new, answer.created,
                 [(r.route, r.position, r.branch, r.phase, r.next_attempt_at is not None)
-                 for r in answer.first_steps],  # type: ignore[attr-defined]
+                 for r in answer.first_steps],
                 None if claimed is None else (
                     claimed.route, claimed.name, claimed.position, claimed.branch, claimed.attempt,
                     claimed.idempotency_key.removeprefix(event.dedup_key), claimed.config_hash,
@@ -187,7 +190,7 @@ def test_a_batch_of_new_events_is_admitted_as_each_alone(
     # when one set is admitted as a batch (set-wise: never event by event) and the other one
     # event at a time
     with monkeypatch.context() as patched:
-        patched.setattr(batch_admission.admission, "admit", None)
+        patched.setattr("filerelay.store.admission.admit", None)
         batch = store.admit_many(together)  # type: ignore[arg-type]
     singles = [store.admit(e, v, c) for e, v, c in alone]  # type: ignore[arg-type]
     # then the answers and the rows are the same
@@ -212,7 +215,7 @@ def test_a_batch_with_a_known_event_is_admitted_event_by_event(store: Store) -> 
         (twin, routed(plan("r", step(0, "a"))), None),
     ]
     # when admitted together
-    answers = store.admit_many(items)  # type: ignore[arg-type]
+    answers = store.admit_many(items)
     # then as one by one: recorded before, new, and a duplicate of the one before it
     assert [(a.recorded.state, a.recorded.is_new, a.created) for a in answers] == [
         ("processing", False, False),

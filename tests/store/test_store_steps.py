@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from filerelay.errors import StoreError
-from filerelay.store import Store, batch_success
+from filerelay.store import Store
+from filerelay.store import pipelines as store_pipelines
 from filerelay.store.rows import StepRow
 from tests.store.store_helpers import admit, make_event, plan, step, steps_at
 
@@ -313,13 +315,13 @@ def test_a_batch_of_successes_ends_as_each_recorded_alone(
     together, events_together = _batch_shapes(store, "together")
     alone, events_alone = _batch_shapes(store, "alone")
     one_by_one: list[int] = []
-    advance = batch_success.pipelines.advance
+    advance = store_pipelines.advance
 
-    def counted(conn: object, pipeline_id: int, now: datetime) -> object:
+    def counted(conn: Any, pipeline_id: int, now: datetime) -> Any:
         one_by_one.append(pipeline_id)
-        return advance(conn, pipeline_id, now)  # type: ignore[arg-type]
+        return advance(conn, pipeline_id, now)
 
-    monkeypatch.setattr(batch_success.pipelines, "advance", counted)
+    monkeypatch.setattr("filerelay.store.pipelines.advance", counted)
     # when one set is recorded in two transactions (the one event twice apart) and the other
     # one success at a time
     answers = store.succeed_steps([(c, o, {"ok": 1}) for c, o in together[:-2]])  # type: ignore[misc]

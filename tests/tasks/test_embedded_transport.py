@@ -4,9 +4,10 @@ rest, a wait bounded by ``WAIT_S``; messages delivered once, in order."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from kombu import Connection
+from kombu.connection import Connection
 
 from filerelay.tasks import embedded
 
@@ -36,12 +37,17 @@ def test_polling_is_fast_after_a_message_and_slow_at_rest(connection, monkeypatc
         pauses.append(round(seconds, 3))
         clock["now"] += seconds
 
-    monkeypatch.setattr(embedded.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(embedded.time, "sleep", sleep)
+    monkeypatch.setattr("filerelay.tasks.embedded.monotonic", lambda: clock["now"])
+    monkeypatch.setattr("filerelay.tasks.embedded.sleep", sleep)
     got: list[object] = []
     queue = connection.SimpleQueue("q")
     consumer = queue.consumer
-    consumer.register_callback(lambda body, message: (got.append(body), message.ack()))
+
+    def received(body: object, message: Any) -> None:
+        got.append(body)
+        message.ack()
+
+    consumer.register_callback(received)
     consumer.consume()
     # when a message waits: it is delivered without a pause
     queue.put({"n": 1})
