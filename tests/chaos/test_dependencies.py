@@ -229,21 +229,27 @@ def store_behind(proxy: TcpProxy, pg_url: str) -> str:
     )
 
 
-def trap(
-    *markers: tuple[bytes, ...], armed: threading.Event | None = None
-) -> Callable[[bytes], bool]:
+Marker = tuple[bytes, ...] | list[tuple[bytes, ...]]
+
+
+def trap(*markers: Marker, armed: threading.Event | None = None) -> Callable[[bytes], bool]:
     """A proxy tap that cuts once, at the first statement holding the last of ``markers``
     after statements holding each earlier one were seen, in order (on any connection). A
-    marker is the byte strings one write must all hold: psycopg 3 binds parameters on the
-    server, so a statement's text and its values travel as separate parts of one write."""
+    marker is the byte strings one write must all hold (psycopg 3 binds parameters on the
+    server, so a statement's text and its values travel as separate parts of one write), or
+    a list of such alternatives."""
     seen = [0]
     lock = threading.Lock()
+
+    def holds(data: bytes, marker: Marker) -> bool:
+        alternatives = marker if isinstance(marker, list) else [marker]
+        return any(all(part in data for part in alt) for alt in alternatives)
 
     def tap(data: bytes) -> bool:
         with lock:
             if (armed is not None and not armed.is_set()) or seen[0] == len(markers):
                 return False
-            if all(part in data for part in markers[seen[0]]):
+            if holds(data, markers[seen[0]]):
                 seen[0] += 1
                 return seen[0] == len(markers)
             return False
@@ -251,7 +257,9 @@ def trap(
     return tap
 
 
-CLAIM = (b"UPDATE steps SET status='running'",)
+# a step claimed: by its own UPDATE, or inserted claimed by an ingest batch's admission (the
+# store's processes here use psycopg2, which sends the values inside the statement's text)
+CLAIM = [(b"UPDATE steps SET status='running'",), (b"INSERT INTO steps", b"'running'")]
 COMPLETE = (b"UPDATE steps SET status='succeeded'",)
 LOCK_PIPELINE = (b"FOR UPDATE",)  # the first statement of advance()
 
