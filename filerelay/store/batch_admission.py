@@ -59,6 +59,8 @@ _NEW_STEPS = insert(steps).returning(steps.c.id, sort_by_parameter_order=True)
 
 def admit(conn: Connection, items: Sequence[Item], now: datetime) -> list[Admission]:
     """:func:`admission.admit` for each item, in order; set-wise when every event is new."""
+    if not items:
+        return []
     for event, _, _ in items:
         if len(event.dedup_key) > DEDUP_KEY_LEN:
             raise StoreError(
@@ -145,6 +147,8 @@ def _insert_steps(
                 row |= _claimed_values(inline, now)  # type: ignore[arg-type]
             rows.append(row)  # every row the same columns: one executemany
             placed.append((i, pid, plan, s))
+    if not rows:  # no event of the batch is routed (an empty executemany inserts one row)
+        return {}, {}
     ids = [int(sid) for sid in conn.execute(_NEW_STEPS, rows).scalars()]
     firsts: dict[int, list[StepRef]] = {}
     claimed: dict[int, ClaimedStep] = {}

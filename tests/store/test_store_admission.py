@@ -223,3 +223,18 @@ def test_a_batch_with_a_known_event_is_admitted_event_by_event(store: Store) -> 
         ("duplicate", False, False),
     ]
     assert answers[2].recorded.duplicate_of == second.event_id
+
+
+def test_a_batch_none_of_whose_events_is_routed_records_each(store: Store) -> None:
+    # given a batch of new events no route takes (skipped when recorded)
+    items = [
+        (make_event(f"s/{i}.tmp"), Verdict(state="skipped", reason="no route"), None)
+        for i in range(3)
+    ]
+    # when admitted together
+    answers = store.admit_many(items)
+    # then each is recorded skipped, with nothing to run
+    assert [(a.recorded.state, a.recorded.is_new, a.first_steps) for a in answers] == [
+        ("skipped", True, [])
+    ] * 3
+    assert [store.get_event(e.event_id).state for e, _, _ in items] == ["skipped"] * 3
