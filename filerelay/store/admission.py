@@ -25,6 +25,7 @@ from filerelay.store.records import (
     InlineClaim,
     RecordedEvent,
     RoutePlan,
+    StepPlan,
     StepRef,
     Verdict,
     event_values,
@@ -81,11 +82,7 @@ def admit(
     inline: InlineClaim | None = None,
 ) -> Admission:
     """Record ``event`` and act on ``verdict``; see the module docstring."""
-    if len(event.dedup_key) > DEDUP_KEY_LEN:
-        raise StoreError(
-            f"dedup key of {event.relpath!r} is {len(event.dedup_key)} characters "
-            f"(at most {DEDUP_KEY_LEN})"
-        )
+    check_dedup_key(event)
     known = conn.execute(_KNOWN, {"eid": event.event_id, "dk": event.dedup_key}).all()
     mine = next((r for r in known if r.id == event.event_id), None)
     if mine is not None:
@@ -203,20 +200,42 @@ def _claim_inline(
         }
         if conn.execute(_CLAIM_FRESH, params).rowcount != 1:
             return None
-        return ClaimedStep(
-            step_id=ref.step_id,
-            pipeline_id=ref.pipeline_id,
-            event_id=event.event_id,
-            event=event,
-            route=plan.route,
-            position=ref.position,
-            branch=ref.branch,
-            name=step.name,
-            action=step.action,
-            attempt=1,
-            max_attempts=step.max_attempts,
-            idempotency_key=f"{event.dedup_key}:{plan.route}:{step.name}",
-            started_at=now,
-            config_hash=config_hash,
-        )
+        return claimed_step(event, plan, step, ref.step_id, ref.pipeline_id, now, config_hash)
     return None
+
+
+def check_dedup_key(event: FileEvent) -> None:
+    """Refuse an event whose dedup key the store's column cannot hold."""
+    if len(event.dedup_key) > DEDUP_KEY_LEN:
+        raise StoreError(
+            f"dedup key of {event.relpath!r} is {len(event.dedup_key)} characters "
+            f"(at most {DEDUP_KEY_LEN})"
+        )
+
+
+def claimed_step(
+    event: FileEvent,
+    plan: RoutePlan,
+    step: StepPlan,
+    step_id: int,
+    pipeline_id: int,
+    now: datetime,
+    config_hash: str,
+) -> ClaimedStep:
+    """The claim of a first step taken while admitting ``event`` at ``now``."""
+    return ClaimedStep(
+        step_id=step_id,
+        pipeline_id=pipeline_id,
+        event_id=event.event_id,
+        event=event,
+        route=plan.route,
+        position=step.position,
+        branch=step.branch,
+        name=step.name,
+        action=step.action,
+        attempt=1,
+        max_attempts=step.max_attempts,
+        idempotency_key=f"{event.dedup_key}:{plan.route}:{step.name}",
+        started_at=now,
+        config_hash=config_hash,
+    )

@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select
 
-from filerelay.errors import StoreError
 from filerelay.model import EventState, FileEvent, PipelineStatus, StepStatus
 from filerelay.store import admission, pipelines, rollups
 from filerelay.store.records import (
@@ -35,7 +34,7 @@ from filerelay.store.records import (
     Verdict,
     event_values,
 )
-from filerelay.store.schema import DEDUP_KEY_LEN, file_events, steps
+from filerelay.store.schema import file_events, steps
 from filerelay.store.schema import pipelines as pl
 
 Item = tuple[FileEvent, Verdict, InlineClaim | None]
@@ -62,11 +61,7 @@ def admit(conn: Connection, items: Sequence[Item], now: datetime) -> list[Admiss
     if not items:
         return []
     for event, _, _ in items:
-        if len(event.dedup_key) > DEDUP_KEY_LEN:
-            raise StoreError(
-                f"dedup key of {event.relpath!r} is {len(event.dedup_key)} characters "
-                f"(at most {DEDUP_KEY_LEN})"
-            )
+        admission.check_dedup_key(event)
     if not _all_new(conn, items):
         return [
             admission.admit(conn, event, verdict, now, inline) for event, verdict, inline in items
@@ -160,7 +155,10 @@ def _insert_steps(
         if s.position != min(p.position for p in plan.steps):
             continue
         if claims.get(i) == k:
-            claimed[i] = _claim(items[i], plan, s, ids[k], pid, now)
+            event, verdict, _ = items[i]
+            claimed[i] = admission.claimed_step(
+                event, plan, s, ids[k], pid, now, verdict.config_hash
+            )
             continue
         firsts.setdefault(i, []).append(
             StepRef(
@@ -195,16 +193,3 @@ def _claimed_values(inline: InlineClaim, now: datetime) -> dict[str, Any]:
         "lease_expires_at": now + timedelta(seconds=inline.lease_s), "started_at": now,
         "agent": inline.agent,
     }  # fmt: skip
-
-
-def _claim(
-    item: Item, plan: RoutePlan, s: StepPlan, step_id: int, pipeline_id: int, now: datetime
-) -> ClaimedStep:
-    event, verdict, _ = item
-    return ClaimedStep(
-        step_id=step_id, pipeline_id=pipeline_id, event_id=event.event_id, event=event,
-        route=plan.route, position=s.position, branch=s.branch, name=s.name, action=s.action,
-        attempt=1, max_attempts=s.max_attempts,
-        idempotency_key=f"{event.dedup_key}:{plan.route}:{s.name}", started_at=now,
-        config_hash=verdict.config_hash,
-    )  # fmt: skip

@@ -265,13 +265,6 @@ def _upsert_statement(dialect: str) -> Any:
 _UPSERTS: dict[str, Any] = {}
 
 
-def upsert(
-    conn: Connection, hour: datetime, source: str, host: str, agg: dict[Key, list[float]]
-) -> None:
-    """Add ``agg`` to the rollup rows of (hour, source, host): one upsert, many rows."""
-    upsert_many(conn, {(hour, source, host): agg})
-
-
 def upsert_many(
     conn: Connection, per_row: dict[tuple[datetime, str, str], dict[Key, list[float]]]
 ) -> None:
