@@ -285,11 +285,13 @@ def test_store_unreachable_for_10s_loses_nothing(
         write_files(inbox, first)
         wait_for(lambda: count_by_state(relay.store).get("succeeded", 0) >= 5, 30, 0.05)
         # when the store is unreachable for 10 s, from the next claim on, while 20 more land
+        # (written once armed: their admission claims steps even if the first 20 were all
+        # claimed already, as an ingest batch claims its files' first steps at once)
         armed.set()
-        wait_for(proxy.tapped.is_set, 10, 0.01, what="the store cut at a claim")
-        cut_at = time.monotonic()
         during = {f"during/f{i:02d}.bin": os.urandom(900 + i) for i in range(20)}
         write_files(inbox, during)
+        wait_for(proxy.tapped.is_set, 10, 0.01, what="the store cut at a claim")
+        cut_at = time.monotonic()
         time.sleep(max(0.0, 10 - (time.monotonic() - cut_at)))  # the outage itself
         proxy.restore()
         back_at = time.monotonic()
