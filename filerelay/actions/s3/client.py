@@ -18,12 +18,15 @@ Error messages never carry credentials (botocore's messages do not contain them 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from filerelay.actions.base import Resources
 from filerelay.config.models import S3Connection
 from filerelay.errors import ActionError, PermanentError, RetryableError
+
+if TYPE_CHECKING:
+    from filerelay.actions.s3.signedput import SignedPut
 
 # Our own retry layer backs off between attempts; botocore retries once more for a quick blip.
 BOTOCORE_TOTAL_ATTEMPTS = 2
@@ -79,14 +82,32 @@ def build_client(conn: S3Connection) -> Any:
         response_checksum_validation="when_required",
     )
     return boto3.session.Session().client(
-        "s3",
-        endpoint_url=conn.endpoint_url,
-        aws_access_key_id=_secret(conn.access_key_id),
-        aws_secret_access_key=_secret(conn.secret_access_key),
-        aws_session_token=_secret(conn.session_token),
-        verify=conn.verify_ssl,
-        config=config,
+        "s3", endpoint_url=conn.endpoint_url, verify=conn.verify_ssl, config=config,
+        **credential_args(conn),
+    )  # fmt: skip
+
+
+def signed_put(resources: Resources, connection: str) -> SignedPut:
+    """The process-wide lean single PUT of the named S3 connection, over its client's HTTP
+    session (:mod:`filerelay.actions.s3.signedput`)."""
+    from filerelay.actions.s3.signedput import SignedPut
+
+    client = s3_client(resources, connection)
+    conn = resources.connection(connection)
+    assert isinstance(conn, S3Connection)  # s3_client() checked it
+    put: SignedPut = resources.clients.get(
+        ("s3-put", connection), lambda: SignedPut.build(client, conn)
     )
+    return put
+
+
+def credential_args(conn: S3Connection) -> dict[str, str | None]:
+    """The connection's keys as boto3 takes them (None: botocore's chain finds them)."""
+    return {
+        "aws_access_key_id": _secret(conn.access_key_id),
+        "aws_secret_access_key": _secret(conn.secret_access_key),
+        "aws_session_token": _secret(conn.session_token),
+    }
 
 
 def _secret(value: Any) -> str | None:
