@@ -165,7 +165,7 @@ def test_the_lean_put_addresses_objects_as_boto3_does(moto_endpoint: str) -> Non
         mine = signed_put(resources, S3_CONNECTION).url("bkt", key)
         assert mine == theirs.split("?", 1)[0]
     # and AWS's own endpoints, with their addressing rules, are left to boto3
-    aws = s3_resources(None, path_style=False)  # type: ignore[arg-type]
+    aws = s3_resources(None, path_style=False)
     assert signed_put(aws, S3_CONNECTION).url("bkt", key) is None
 
 
