@@ -92,14 +92,14 @@ class Proc:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_log(self, needle: str, timeout_s: float = 120.0) -> float:
-        """Wait for ``needle`` in the log; the monotonic time it was first seen."""
+    def wait_log(self, needle: str, timeout_s: float = 120.0, count: int = 1) -> float:
+        """Wait for ``needle`` in the log (``count`` times); the monotonic time it was seen."""
 
         def seen() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 tail = self.log()[-3000:]
                 raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{tail}")
-            return needle in self.log()
+            return self.log().count(needle) >= count
 
         wait_for(seen, timeout_s, f"{needle!r} in the {self.name} log", interval_s=0.02)
         return time.monotonic()

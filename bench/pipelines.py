@@ -54,11 +54,15 @@ def copy_config(inbox: Path, outbox: Path) -> str:
 
 
 def start(relay: Relay, concurrency: int = WORKER_CONCURRENCY, pool: str = WORKER_POOL) -> None:
-    """Start a worker and a watcher side by side and wait until both are ready."""
+    """Start a worker and a watcher side by side and wait until both are ready (and each
+    prefork pool process has prepared its steps: the baselines build their clients first
+    too)."""
     worker = relay.start_worker(concurrency, pool)
     watcher = relay.start_watcher()
     worker.wait_log("worker_ready", 120)
     watcher.wait_log('"watcher_ready"', 120)
+    if pool == "prefork":  # each pool process has built its clients, as the baselines have
+        worker.wait_log("warmed_up", 120, count=concurrency)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """CPU profile of the worker (all its processes) during one burst, as a flame graph.
 
     python -m bench.profile {copy,s3} [--files 1000] [--format flamegraph|speedscope|raw]
-                            [--out PATH]
+                            [--out PATH] [--idle | --gil]
 
 Starts a private Redis (and SeaweedFS for ``s3``), a ``filerelay worker -C 2`` and a watcher
 as the scenarios do, attaches ``py-spy record --subprocesses`` to the worker, drops the burst
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=formats, default="flamegraph")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--idle", action="store_true", help="sample waiting threads too")
+    parser.add_argument(
+        "--gil", action="store_true", help="only the thread holding the GIL: Python's CPU"
+    )
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     suffix = {"flamegraph": "svg", "speedscope": "speedscope.json", "raw": "txt"}[args.format]
@@ -72,6 +75,7 @@ def _profile(relay: Relay, inbox: Path, args: argparse.Namespace, spy: str, out:
             record = [spy, "record", "--subprocesses", "--nonblocking", "--rate", "200"]
             record += ["--format", args.format, "--output", str(target), "--pid", str(proc.pid)]
             record += ["--idle"] if args.idle else []
+            record += ["--gil"] if args.gil else []
             spies.append(subprocess.Popen(record, stdout=subprocess.DEVNULL))
         try:
             started = burst.write(inbox, burst.payloads())

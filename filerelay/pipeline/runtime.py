@@ -293,7 +293,7 @@ class RuntimeHolder:
         except Exception as exc:  # the first task builds it, or reports why
             log.warning("warm_up_failed", error=str(exc).splitlines()[0] if str(exc) else "")
             return
-        log.debug("warmed_up", steps=prepared, took_ms=round((time.monotonic() - started) * 1e3))
+        log.info("warmed_up", steps=prepared, took_ms=round((time.monotonic() - started) * 1e3))
 
     def start_watching(self) -> None:
         """Check the config file every second in a daemon thread of this process, so a
