@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         "watcher keeps new events in its outbox (unset: no limit).",
     )
     ingest_batch: int = Field(
-        default=16,
+        default=64,
         ge=1,
         description="Events the watcher puts in one ingest message at most when it has a "
         "backlog (one per message when idle; while messages wait in the queue, it waits up to "
