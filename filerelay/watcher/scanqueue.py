@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from array import array
 from collections import deque
+from collections.abc import Sequence
 
 from filerelay.watcher.version import file_version
 
@@ -81,6 +82,28 @@ class ScanQueue:
         batch.ctimes.append(st.st_ctime_ns)
         batch.quiet.append(quiet_since)
         self._count += 1
+
+    def add_dir(
+        self,
+        prefix: str,
+        names: Sequence[str],
+        stats: Sequence[os.stat_result],
+        quiet_since: Sequence[float],
+        found_at: float,
+    ) -> None:
+        """:meth:`add` of the files ``prefix + name`` of one directory (``prefix`` ending in
+        '/'), their arrays built at once."""
+        if not names:
+            return
+        batch = _DirBatch(prefix, found_at)
+        batch.names = list[str | None](names)
+        batch.sizes = array("q", [st.st_size for st in stats])
+        batch.mtimes = array("q", [st.st_mtime_ns for st in stats])
+        batch.inodes = array("Q", [st.st_ino for st in stats])
+        batch.ctimes = array("q", [st.st_ctime_ns for st in stats])
+        batch.quiet = array("d", quiet_since)
+        self._batches.append(batch)
+        self._count += len(batch.names)
 
     def pop(self) -> Found | None:
         """The oldest found file, or None if there is none."""
