@@ -91,9 +91,6 @@ class TreeWalk:
         prefix = self._start_prefix()
         if prefix is None:
             return
-        enter_dir = self.path_filter.enter_dir
-        name_test = self.path_filter.name_test
-        partials = self.partials
         visited: set[tuple[int, int]] = set()
         try:
             st = os.stat(self.start)
@@ -107,28 +104,40 @@ class TreeWalk:
             if entries is None:
                 continue
             self.dirs += 1
-            accept = name_test(reldir)  # what depends on the directory, decided once
-            names: list[str] = []
-            stats: list[os.stat_result] = []
-            for entry in entries:  # the hot loop: one pass per file
-                name = entry.name
-                try:
-                    if entry.is_file(follow_symlinks=False):
-                        if accept(name):
-                            stats.append(entry.stat(follow_symlinks=False))
-                            names.append(name)
-                            continue
-                    elif entry.is_dir(follow_symlinks=False):
-                        if enter_dir(reldir + name):
-                            st = entry.stat(follow_symlinks=False)
-                            if (st.st_dev, st.st_ino) not in visited:
-                                visited.add((st.st_dev, st.st_ino))
-                                stack.append((entry.path, reldir + name + "/"))
-                        continue
-                except OSError:
-                    continue  # vanished between listing and stat
-                if name.endswith(PARTIAL_SUFFIXES):
-                    partials.append(reldir + name)
+            names, stats = self._files_of(entries, reldir, stack, visited)
             if names:
                 self.files += len(names)
                 yield reldir, names, stats
+
+    def _files_of(
+        self,
+        entries: list[os.DirEntry[str]],
+        reldir: str,
+        stack: list[tuple[str, str]],
+        visited: set[tuple[int, int]],
+    ) -> tuple[list[str], list[os.stat_result]]:
+        """The names and lstats of the files of one directory the filter accepts; its
+        subdirectories to walk go on ``stack``, its partial downloads to :attr:`partials`."""
+        accept = self.path_filter.name_test(reldir)  # what depends on the directory: once
+        names: list[str] = []
+        stats: list[os.stat_result] = []
+        for entry in entries:  # the hot loop: one pass per file
+            name = entry.name
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    if accept(name):
+                        stats.append(entry.stat(follow_symlinks=False))
+                        names.append(name)
+                        continue
+                elif entry.is_dir(follow_symlinks=False):
+                    if self.path_filter.enter_dir(reldir + name):
+                        st = entry.stat(follow_symlinks=False)
+                        if (st.st_dev, st.st_ino) not in visited:
+                            visited.add((st.st_dev, st.st_ino))
+                            stack.append((entry.path, reldir + name + "/"))
+                    continue
+            except OSError:
+                continue  # vanished between listing and stat
+            if name.endswith(PARTIAL_SUFFIXES):
+                self.partials.append(reldir + name)
+        return names, stats

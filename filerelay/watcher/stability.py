@@ -162,7 +162,7 @@ class StabilityDetector:
         if scan:
             quiet_since = min(now, st.st_ctime_ns / 1e9)
             if quiet_since + self.rules.silence_s <= now:
-                self._due.add(path, st, quiet_since, now)
+                self._due.add(path, st, now)
             else:
                 self._found_entry(path, st, quiet_since, now).closed = closed
             return
@@ -188,29 +188,29 @@ class StabilityDetector:
             new = [i for i, name in enumerate(names) if prefix + name not in entries]
             if len(new) < len(names):
                 names, stats = [names[i] for i in new], [stats[i] for i in new]
-        quiet = [min(now, st.st_ctime_ns / 1e9) for st in stats]
         silence = self.rules.silence_s
         is_reg = stat_mod.S_ISREG
-        if quiet and max(quiet) + silence <= now and all([is_reg(st.st_mode) for st in stats]):
-            self._due.add_dir(prefix, names, stats, quiet, now)  # the common case: all quiet
+        if (
+            stats
+            and min(now, max([st.st_ctime_ns for st in stats]) / 1e9) + silence <= now
+            and all(map(is_reg, [st.st_mode for st in stats]))
+        ):
+            self._due.add_dir(prefix, names, stats, now)  # the common case: all quiet already
             return
         due_names: list[str] = []
         due_stats: list[os.stat_result] = []
-        due_quiet: list[float] = []
-        for name, st, quiet_since in zip(names, stats, quiet, strict=True):
+        for name, st in zip(names, stats, strict=True):
             if not is_reg(st.st_mode):
                 continue
+            quiet_since = min(now, st.st_ctime_ns / 1e9)
             if quiet_since + silence <= now:
                 due_names.append(name)
                 due_stats.append(st)
-                due_quiet.append(quiet_since)
             else:
                 self._found_entry(prefix + name, st, quiet_since, now)
-        self._due.add_dir(prefix, due_names, due_stats, due_quiet, now)
+        self._due.add_dir(prefix, due_names, due_stats, now)
 
-    def _found_entry(
-        self, path: str, st: os.stat_result, quiet_since: float, now: float
-    ) -> _Entry:
+    def _found_entry(self, path: str, st: os.stat_result, quiet_since: float, now: float) -> _Entry:
         """A file a walk found, not quiet for the window yet: pending, quiet since its ctime."""
         entry = _Entry(path, _signature(st), now)
         entry.scan = True
