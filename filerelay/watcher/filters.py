@@ -242,15 +242,15 @@ class PathFilter:
         if marker is None and include is None and exclude is None:
             name_ok = plain  # no marker, no name globs: one call per name
         else:
-            left_out = include.misses if include is not None else None
-            kept = exclude.misses if exclude is not None else None
+            not_included = include.misses if include is not None else None
+            not_excluded = exclude.misses if exclude is not None else None
 
             def name_ok(name: str) -> bool:
                 return (
                     plain(name)
                     and (marker is None or not marker(name))
-                    and (left_out is None or not left_out(name))
-                    and (kept is None or kept(name))
+                    and (not_included is None or not not_included(name))
+                    and (not_excluded is None or not_excluded(name))
                 )
 
         if include_path is None and exclude_path is None:
