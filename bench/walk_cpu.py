@@ -11,7 +11,8 @@ dir: a tree never seen) running ``full_rescan`` as the watcher does at start-up,
 observer, a broker or publishing. Prints the CPU time (``time.process_time``) of each, per
 file, medians and minimums (other processes on the cores inflate CPU time too, the minimum
 least), and their ratio, the one watch_scale measures in wall time. ``--profile`` writes the
-walks' cProfile stats to OUT and prints the top of them.
+walks' cProfile stats to OUT and prints the top of them (the walk's CPU time then includes
+cProfile's own overhead: time without it).
 """
 
 from __future__ import annotations
