@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -89,7 +90,9 @@ def download_target(path: str) -> str | None:
 
 
 class NameMatcher:
-    """Globs on a bare file name; ``*suffix`` and ``prefix*`` become str tests (hot path)."""
+    """Globs on a bare file name; ``*suffix`` and ``prefix*`` become str tests (hot path), and
+    the other globs' regex runs only on a name starting as one of them must (when each starts
+    with a literal character: ``#*#``, ``.*.~*``)."""
 
     def __init__(self, patterns: tuple[str, ...]) -> None:
         suffixes, prefixes, others = [], [], []
@@ -103,13 +106,38 @@ class NameMatcher:
         self._suffixes = tuple(suffixes)
         self._prefixes = tuple(prefixes)
         self._others = _any_of(tuple(others))
+        # "" (every name) unless every other glob starts with a literal character
+        firsts = {pat.lstrip("/")[:1] for pat in others}
+        self._others_first = "" if firsts & (_GLOB_CHARS | {""}) else tuple(firsts)
 
     def __call__(self, name: str) -> bool:
-        return (
+        return not self.misses(name)
+
+    def misses(self, name: str) -> bool:
+        """Whether no glob matches ``name`` (a walk's test of each file name)."""
+        return not (
             name.endswith(self._suffixes)
             or name.startswith(self._prefixes)
-            or (self._others is not None and self._others.match(name) is not None)
+            or (
+                self._others is not None
+                and name.startswith(self._others_first)
+                and self._others.match(name) is not None
+            )
         )
+
+
+def _name_globs(patterns: tuple[str, ...]) -> NameMatcher | None:
+    """A :class:`NameMatcher` equal to the globs on a relative path, if each looks at the file
+    name alone: no ``/`` (beyond a leading one), no ``**`` and no ``[class]`` (either can match
+    a ``/``), so ``(?:.*/)?body`` can only match the part after the last ``/``."""
+    names = tuple(p.lstrip("/") for p in patterns)
+    if any("/" in p or "**" in p or "[" in p for p in names):
+        return None
+    return NameMatcher(names)
+
+
+def _reject_all(name: str) -> bool:
+    return False
 
 
 def _matches_all(patterns: tuple[str, ...]) -> bool:
@@ -166,6 +194,7 @@ class PathFilter:
         self.marker: ReadyMarker | None = (
             ReadyMarker(source.ready_marker) if source.ready_marker else None
         )
+        self._files_test = self._compile_files_test()
 
     def __call__(self, relpath: str) -> bool:
         if not relpath or relpath.startswith("/"):
@@ -182,6 +211,62 @@ class PathFilter:
         if self._include is not None and not self._include.match(relpath):
             return False
         return self._exclude is None or not self._exclude.match(relpath)
+
+    def name_test(self, reldir: str) -> Callable[[str], bool]:
+        """A test of the file names of directory ``reldir`` ('' or ending in '/'), equal to
+        ``self(reldir + name)`` for every non-empty ``name`` without '/': what depends on the
+        directory alone is decided here, once, so a walk pays per file only for the name's
+        own tests (the temp names, hidden names, markers, and include/exclude globs that look
+        at the name alone, such as ``*.csv``; a glob that looks at directories is matched on
+        the whole relative path)."""
+        if (
+            reldir.startswith("/")
+            or (not self.recursive and reldir)
+            or (not self.include_hidden and (reldir.startswith(".") or "/." in reldir))
+        ):
+            return _reject_all
+        return self._files_test(reldir)
+
+    def _compile_files_test(self) -> Callable[[str], Callable[[str], bool]]:
+        """``reldir -> name test`` (see :meth:`name_test`), with each part compiled once."""
+        hidden = () if self.include_hidden else (".*",)
+        plain = NameMatcher(self.ignore_names + hidden).misses  # not a temp or hidden name
+        marker = self.marker.is_marker_name if self.marker is not None else None
+        include_path, exclude_path = self._include, self._exclude
+        include = _name_globs(self.include.patterns) if include_path is not None else None
+        exclude = _name_globs(self.exclude.patterns) if exclude_path is not None else None
+        if include is not None:
+            include_path = None
+        if exclude is not None:
+            exclude_path = None
+        if marker is None and include is None and exclude is None:
+            name_ok = plain  # no marker, no name globs: one call per name
+        else:
+            not_included = include.misses if include is not None else None
+            not_excluded = exclude.misses if exclude is not None else None
+
+            def name_ok(name: str) -> bool:
+                return (
+                    plain(name)
+                    and (marker is None or not marker(name))
+                    and (not_included is None or not not_included(name))
+                    and (not_excluded is None or not_excluded(name))
+                )
+
+        if include_path is None and exclude_path is None:
+            return lambda _reldir: name_ok
+
+        def in_dir(reldir: str) -> Callable[[str], bool]:
+            def path_ok(name: str) -> bool:
+                return (
+                    name_ok(name)
+                    and (include_path is None or include_path.match(reldir + name) is not None)
+                    and (exclude_path is None or exclude_path.match(reldir + name) is None)
+                )
+
+            return path_ok
+
+        return in_dir
 
     def is_marker(self, relpath: str) -> bool:
         """Whether ``relpath`` is a ready-marker file of this source."""

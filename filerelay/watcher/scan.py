@@ -19,11 +19,15 @@ from filerelay.watcher.filters import PARTIAL_SUFFIXES, PathFilter
 
 log = structlog.get_logger()
 
+DirFiles = tuple[str, list[str], list[os.stat_result]]
+"""``(reldir, names, lstats)``: the files a walk takes in one directory."""
+
 
 class TreeWalk:
     """One walk of a source below ``root`` (or only below ``start``, a directory inside it).
 
-    Iterating yields ``(relpath, lstat)`` for each regular file the filter accepts; afterwards
+    Iterating yields ``(relpath, lstat)`` for each regular file the filter accepts
+    (:meth:`batches` the same a directory at a time, without a string per file); afterwards
     ``dirs``, ``files`` and ``skipped_dirs`` tell what was seen, ``complete`` whether every
     directory could be read, and ``partials`` the relpaths of partial downloads found
     (``x.part``: ``x`` is not complete yet).
@@ -76,10 +80,17 @@ class TreeWalk:
             return None
 
     def __iter__(self) -> Iterator[tuple[str, os.stat_result]]:
+        for reldir, names, stats in self.batches():
+            for name, st in zip(names, stats, strict=True):
+                yield reldir + name, st
+
+    def batches(self) -> Iterator[DirFiles]:
+        """The walk one directory at a time: ``(reldir, names, lstats)`` of the files of each
+        directory read that the filter accepts (none: nothing), ``reldir`` '' for the root or
+        ending in '/'. The same files, in the same order, as iterating."""
         prefix = self._start_prefix()
         if prefix is None:
             return
-        accept = self.path_filter
         visited: set[tuple[int, int]] = set()
         try:
             st = os.stat(self.start)
@@ -93,22 +104,40 @@ class TreeWalk:
             if entries is None:
                 continue
             self.dirs += 1
-            for entry in entries:
-                relpath = reldir + entry.name
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if accept.enter_dir(relpath):
-                            st = entry.stat(follow_symlinks=False)
-                            if (st.st_dev, st.st_ino) not in visited:
-                                visited.add((st.st_dev, st.st_ino))
-                                stack.append((entry.path, relpath + "/"))
+            names, stats = self._files_of(entries, reldir, stack, visited)
+            if names:
+                self.files += len(names)
+                yield reldir, names, stats
+
+    def _files_of(
+        self,
+        entries: list[os.DirEntry[str]],
+        reldir: str,
+        stack: list[tuple[str, str]],
+        visited: set[tuple[int, int]],
+    ) -> tuple[list[str], list[os.stat_result]]:
+        """The names and lstats of the files of one directory the filter accepts; its
+        subdirectories to walk go on ``stack``, its partial downloads to :attr:`partials`."""
+        accept = self.path_filter.name_test(reldir)  # what depends on the directory: once
+        names: list[str] = []
+        stats: list[os.stat_result] = []
+        for entry in entries:  # the hot loop: one pass per file
+            name = entry.name
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    if accept(name):
+                        stats.append(entry.stat(follow_symlinks=False))
+                        names.append(name)
                         continue
-                    if not entry.is_file(follow_symlinks=False) or not accept(relpath):
-                        if entry.name.endswith(PARTIAL_SUFFIXES):
-                            self.partials.append(relpath)
-                        continue
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue  # vanished between listing and stat
-                self.files += 1
-                yield relpath, st
+                elif entry.is_dir(follow_symlinks=False):
+                    if self.path_filter.enter_dir(reldir + name):
+                        st = entry.stat(follow_symlinks=False)
+                        if (st.st_dev, st.st_ino) not in visited:
+                            visited.add((st.st_dev, st.st_ino))
+                            stack.append((entry.path, reldir + name + "/"))
+                    continue
+            except OSError:
+                continue  # vanished between listing and stat
+            if name.endswith(PARTIAL_SUFFIXES):
+                self.partials.append(reldir + name)
+        return names, stats

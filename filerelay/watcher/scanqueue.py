@@ -2,10 +2,12 @@
 order.
 
 A start-up walk of a big tree finds every file at once (100,000 in the benchmark), and each
-waits here until a poll looks at it. So a file costs its name and five array slots, about
-100 bytes, not an object: files are kept per directory (the directory's path once), with
-their size, mtime, inode, ctime and quiet-since time in typed arrays. A file handed out is not
-checked against later events here: the detector does that when it takes it.
+waits here until a poll looks at it. So a file costs its name and four array slots, about
+90 bytes, not an object: files are kept per directory (the directory's path once), with
+their size, mtime, inode and ctime in typed arrays. A walk counts a file as quiet since its
+ctime, or since the walk if the ctime is later (a clock step): that time is not kept, it is
+``min(found_at, ctime)``. A file handed out is not checked against later events here: the
+detector does that when it takes it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 from array import array
 from collections import deque
+from collections.abc import Sequence
 
 from filerelay.watcher.version import file_version
 
@@ -31,7 +34,6 @@ class _DirBatch:
         "names",
         "next",
         "prefix",
-        "quiet",
         "sizes",
     )
 
@@ -43,7 +45,6 @@ class _DirBatch:
         self.mtimes = array("q")
         self.inodes = array("Q")
         self.ctimes = array("q")
-        self.quiet = array("d")
         self.next = 0  # index of the next file to hand out
 
 
@@ -64,7 +65,8 @@ class ScanQueue:
         prefix, name = path[:cut], path[cut:]
         return any(b.prefix == prefix and name in b.names[b.next :] for b in self._batches)
 
-    def add(self, path: str, st: os.stat_result, quiet_since: float, found_at: float) -> None:
+    def add(self, path: str, st: os.stat_result, found_at: float) -> None:
+        """Queue the file ``path`` a walk found at ``found_at``."""
         batch = self._batches[-1] if self._batches else None
         if (
             batch is None
@@ -79,8 +81,23 @@ class ScanQueue:
         batch.mtimes.append(st.st_mtime_ns)
         batch.inodes.append(st.st_ino)
         batch.ctimes.append(st.st_ctime_ns)
-        batch.quiet.append(quiet_since)
         self._count += 1
+
+    def add_dir(
+        self, prefix: str, names: Sequence[str], stats: Sequence[os.stat_result], found_at: float
+    ) -> None:
+        """:meth:`add` of the files ``prefix + name`` of one directory (``prefix`` ending in
+        '/'), their arrays built at once."""
+        if not names:
+            return
+        batch = _DirBatch(prefix, found_at)
+        batch.names = list[str | None](names)
+        batch.sizes = array("q", [st.st_size for st in stats])
+        batch.mtimes = array("q", [st.st_mtime_ns for st in stats])
+        batch.inodes = array("Q", [st.st_ino for st in stats])
+        batch.ctimes = array("q", [st.st_ctime_ns for st in stats])
+        self._batches.append(batch)
+        self._count += len(batch.names)
 
     def pop(self) -> Found | None:
         """The oldest found file, or None if there is none."""
@@ -93,8 +110,8 @@ class ScanQueue:
             batch.next += 1
             name, batch.names[i] = batch.names[i], None  # let the name go as we go
             self._count -= 1
-            version = file_version(
-                batch.sizes[i], batch.mtimes[i], batch.inodes[i], batch.ctimes[i]
-            )
-            return batch.prefix + str(name), version, batch.quiet[i], batch.found_at
+            ctime_ns = batch.ctimes[i]
+            version = file_version(batch.sizes[i], batch.mtimes[i], batch.inodes[i], ctime_ns)
+            quiet_since = min(batch.found_at, ctime_ns / 1e9)
+            return batch.prefix + str(name), version, quiet_since, batch.found_at
         return None

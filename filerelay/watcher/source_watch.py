@@ -179,17 +179,26 @@ class SourceWatch:
         seen before but not found).
         """
         walk = TreeWalk(self.root, self.filter, start=start, source=self.name)
-        touch = self.detector.touch
-        seen = outbox.seen_versions(self.name).get
-        found = missing.discard if missing else None
+        found = self.detector.found
+        seen_index = outbox.seen_versions(self.name)
+        seen = seen_index.get
         prefix = self.root + "/"
         now = self.clock()  # one reading for the walk: found files count as pending since then
-        for rel, st in walk:  # the hot loop of a reconcile walk: one pass per file
-            if found is not None:
-                found(rel)
-            version = seen(rel)
-            if version is None or version != stat_version(st):
-                touch(prefix + rel, scan=True, st=st, now=now)
+        for reldir, names, stats in walk.batches():  # the hot loop: one pass per directory
+            if missing or seen_index:
+                relpaths = [reldir + name for name in names]
+                if missing:
+                    missing.difference_update(relpaths)
+                if seen_index:  # files emitted in this very version are left out
+                    new = [
+                        i
+                        for i, rel in enumerate(relpaths)
+                        if (version := seen(rel)) is None or version != stat_version(stats[i])
+                    ]
+                    if len(new) < len(names):
+                        names, stats = [names[i] for i in new], [stats[i] for i in new]
+            if names:
+                found(prefix + reldir, names, stats, now)
         for rel in walk.partials:
             self._partial(prefix + rel, present=True)
         return walk

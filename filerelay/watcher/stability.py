@@ -41,7 +41,7 @@ from __future__ import annotations
 import heapq
 import os
 import stat as stat_mod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -159,17 +159,65 @@ class StabilityDetector:
             st = self._try_stat(path)
         if st is None or not stat_mod.S_ISREG(st.st_mode):
             return
-        quiet_since = min(now, st.st_ctime_ns / 1e9) if scan else now
-        if scan and quiet_since + self.rules.silence_s <= now:
-            self._due.add(path, st, quiet_since, now)
+        if scan:
+            quiet_since = min(now, st.st_ctime_ns / 1e9)
+            if quiet_since + self.rules.silence_s <= now:
+                self._due.add(path, st, now)
+            else:
+                self._found_entry(path, st, quiet_since, now).closed = closed
             return
         entry = _Entry(path, _signature(st), now)
         entry.closed = closed
-        entry.writing = writing and not scan
-        entry.scan = scan
+        entry.writing = writing
+        self._entries[path] = entry
+        self._schedule(entry, now + self.rules.silence_s)
+
+    def found(
+        self,
+        prefix: str,
+        names: Sequence[str],
+        stats: Sequence[os.stat_result],
+        now: float,
+    ) -> None:
+        """``touch(prefix + name, scan=True, st=st, now=now)`` for each file of one directory
+        a walk found, in one call: a directory's files found quiet go to the scan queue
+        together, with no path string per file (the first walk of a big tree, where every
+        file is new, is this loop)."""
+        entries = self._entries
+        if entries:  # a file pending already is left as it is
+            new = [i for i, name in enumerate(names) if prefix + name not in entries]
+            if len(new) < len(names):
+                names, stats = [names[i] for i in new], [stats[i] for i in new]
+        silence = self.rules.silence_s
+        is_reg = stat_mod.S_ISREG
+        if (
+            stats
+            and min(now, max([st.st_ctime_ns for st in stats]) / 1e9) + silence <= now
+            and all(map(is_reg, [st.st_mode for st in stats]))
+        ):
+            self._due.add_dir(prefix, names, stats, now)  # the common case: all quiet already
+            return
+        due_names: list[str] = []
+        due_stats: list[os.stat_result] = []
+        for name, st in zip(names, stats, strict=True):
+            if not is_reg(st.st_mode):
+                continue
+            quiet_since = min(now, st.st_ctime_ns / 1e9)
+            if quiet_since + silence <= now:
+                due_names.append(name)
+                due_stats.append(st)
+            else:
+                self._found_entry(prefix + name, st, quiet_since, now)
+        self._due.add_dir(prefix, due_names, due_stats, now)
+
+    def _found_entry(self, path: str, st: os.stat_result, quiet_since: float, now: float) -> _Entry:
+        """A file a walk found, not quiet for the window yet: pending, quiet since its ctime."""
+        entry = _Entry(path, _signature(st), now)
+        entry.scan = True
         entry.quiet_since = quiet_since
         self._entries[path] = entry
         self._schedule(entry, quiet_since + self.rules.silence_s)
+        return entry
 
     def forget(self, path: str) -> None:
         """Drop ``path`` (deleted, or moved away)."""

@@ -109,3 +109,58 @@ def test_enter_dir_skips_hidden_dirs_unless_asked() -> None:
     assert not PathFilter(source()).enter_dir("a/.b")
     assert PathFilter(source(include_hidden=True)).enter_dir("a/.b")
     assert not PathFilter(source(recursive=False)).enter_dir("a")
+
+
+# --- a walk's per-directory name test ------------------------------------------------------
+
+NAME_TEST_SETTINGS: list[dict[str, Any]] = [
+    {},
+    {"include_hidden": True},
+    {"recursive": False},
+    {"include": ["*.csv"]},  # name globs: tested on the bare name
+    {"include": ["*.csv", "data_??.json", "report*"], "exclude": ["*_old.csv", "x?z"]},
+    {"exclude": ["*.log", "#*"]},
+    {"include": ["/top*.csv"]},  # a leading '/' is dropped: any depth, as without it
+    {"include": ["in/**"]},  # globs that look at directories: on the whole relative path
+    {"include": ["**/*.jpg", "*.csv"]},
+    {"exclude": ["big/*"]},
+    {"include": ["*.csv"], "exclude": ["archive/**"]},
+    {"include": ["[!a]*.csv"]},  # a class may match '/': on the whole path
+    {"include": ["a**b"]},  # so may '**' without a '/'
+    {"ready_marker": "{name}.done"},
+    {"ready_marker": "{stem}.ok", "include": ["*.csv", "*.ok"], "include_hidden": True},
+]
+
+RELPATHS = [
+    "a.csv", "b.json", "top1.csv", "sub/top2.csv", "data_01.json", "data_1.json",
+    "report", "report.pdf", "x/report.txt", "xyz", "x/xaz", "new_old.csv", "app.log",
+    "#auto#", "#a", "a#", "d/#auto#", ".x.~1a2b", "d/.x.~1a2b", ".x.csv.filerelay-tmp",
+    "sub/.x.csv.filerelay-tmp", ".hidden.csv", "d/.hidden.csv", ".git/config",
+    "a/.cache/b.csv", "a/b.csv/.x", ".h/c/z.csv", "a.tmp", "sub/a.part", "notes.txt~",
+    "~$report.docx", ".~lock.sheet.ods#", "a.tmp.csv", "tmp/a.csv", "in/a/b.json",
+    "out/in/a.json", "cam/1/x.jpg", "x.jpg", "big/file", "big/deeper/file",
+    "archive/old.csv", "new/a.csv", "a/b.csv", "b/a.csv", "ab", "a/b", "a/x/b", "xa/b",
+    "a.csv.done", "sub/a.csv.done", "a.ok", "sub/.a.ok", "line\nbreak.csv",
+    "caf\udce9/r\u00e9sum\u00e9 1.pdf", "deep/er/and/deeper/a.csv",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("settings", NAME_TEST_SETTINGS, ids=str)
+def test_name_test_of_a_directory_agrees_with_the_path_filter(settings: dict[str, Any]) -> None:
+    # given a filter, when a walk tests the names of each directory's files,
+    # then each answer is the path filter's on the whole relative path
+    flt = PathFilter(source(**settings))
+    for relpath in RELPATHS:
+        head, _, name = relpath.rpartition("/")
+        reldir = head + "/" if head else ""
+        assert flt.name_test(reldir)(name) == flt(relpath), relpath
+
+
+def test_name_test_of_a_subclass_with_a_glob_starting_with_a_class() -> None:
+    class Wider(PathFilter):
+        ignore_names = (*PathFilter.ignore_names, "[ab]*.x", "?.y")
+
+    flt = Wider(source(include_hidden=True))
+    for relpath in ("a1.x", "d/b.x", "c.x", "q.y", "qq.y", ".x.~1", "d/#a#", "ok.csv"):
+        head, _, name = relpath.rpartition("/")
+        assert flt.name_test(head + "/" if head else "")(name) == flt(relpath), relpath

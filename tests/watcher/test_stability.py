@@ -395,3 +395,41 @@ def test_walk_found_files_of_several_directories_and_walks_come_out_in_walk_orde
     assert "/r/d1/e" in det and "/r/d1/f" in det and "/r/d1/x" not in det
     assert len(det) == 6
     assert paths(det.poll()) == [*names, "/r/d1/f"]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["q1", "young1", "pending", "link", "q2", "young2", "q3"],
+        ["q1", "q2", "q3", "pending", "q4"],  # every new file quiet: the directory at once
+        ["q1", "link", "q2", "q3"],
+    ],
+)
+def test_found_files_of_a_directory_are_what_a_scan_touch_of_each_made(names: list[str]) -> None:
+    # given two detectors and the same directory: files quiet already, young ones, one pending
+    # from an event, one no longer a regular file
+    made = [make(stable_when="silence"), make(stable_when="silence")]
+    for det, _clock, fs, _writers in made:
+        for name in names:
+            fs.write(f"/r/d/{name}", age_s=0.5 if name.startswith("young") else SILENCE + 1)
+        if "link" in names:
+            fs.files["/r/d/link"].mode = stat.S_IFLNK | 0o777
+        if "pending" in names:
+            det.touch("/r/d/pending")
+    (det_touch, clock_touch, fs_touch, _), (det_found, clock_found, fs_found, _) = made
+    # when one is told file by file (touch(scan=True)), the other the directory at once
+    now = clock_touch()
+    for name in names:
+        det_touch.touch(f"/r/d/{name}", scan=True, st=fs_touch.stat(f"/r/d/{name}"), now=now)
+    det_found.found("/r/d/", names, [fs_found.stat(f"/r/d/{n}") for n in names], clock_found())
+    # then both hold the same files and report the same, in the same order, poll by poll
+    assert len(det_found) == len(det_touch) == len(names) - ("link" in names)
+    assert all((f"/r/d/{n}" in det_found) == (f"/r/d/{n}" in det_touch) for n in names)
+    for _ in range(4):
+        touched, found = det_touch.poll(limit=2), det_found.poll(limit=2)
+        assert [(s.path, s.signal, s.pending_since) for s in found] == [
+            (s.path, s.signal, s.pending_since) for s in touched
+        ]
+        clock_touch.advance(SILENCE / 2)
+        clock_found.advance(SILENCE / 2)
+    assert len(det_found) == len(det_touch) == 0
