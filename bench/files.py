@@ -65,3 +65,18 @@ def make_tree(root: Path, files: int, dirs: int, content: bytes = b"x" * 16) -> 
                 os.write(fd, content)
             os.close(fd)
         made += per_dir
+
+
+def scandir_walk(root: str) -> int:
+    """watch_scale's baseline: a bare walk of every file, with its stat; how many."""
+    count = 0
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    entry.stat(follow_symlinks=False)
+                    count += 1
+    return count

@@ -31,27 +31,12 @@ from pathlib import Path
 
 import structlog
 
-from bench.files import make_tree
+from bench.files import make_tree, scandir_walk
 from filerelay.config.models import Source
 from filerelay.watcher.outbox import Outbox
 from filerelay.watcher.source_watch import SourceWatch
 
 FILES_PER_DIR = 100
-
-
-def scandir_walk(root: str) -> int:
-    """watch_scale's baseline: every file, with its stat."""
-    count = 0
-    stack = [root]
-    while stack:
-        with os.scandir(stack.pop()) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    entry.stat(follow_symlinks=False)
-                    count += 1
-    return count
 
 
 def first_walk(source: Source, profile: cProfile.Profile | None) -> tuple[float, int]:

@@ -12,7 +12,6 @@ Baseline: a plain ``os.scandir`` walk of the same tree, stat'ing every file (war
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import redis
 
 from bench import pipelines
 from bench.context import Context
-from bench.files import make_tree
+from bench.files import make_tree, scandir_walk
 from bench.harness import Relay, log_events, vm_hwm_mb, wait_for
 from bench.report import Result, Stats
 
@@ -74,16 +73,7 @@ def measure(
 
 def _scandir_walk(root: str, expected: int) -> float:
     started = time.monotonic()
-    count = 0
-    stack = [root]
-    while stack:
-        with os.scandir(stack.pop()) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    entry.stat(follow_symlinks=False)
-                    count += 1
+    count = scandir_walk(root)
     elapsed = time.monotonic() - started
     if count != expected:
         raise RuntimeError(f"walk found {count} of {expected} files")
