@@ -88,8 +88,9 @@ def _clear_task_context(**_: Any) -> None:
 
 
 def _announce(consumer: Any, settings: Settings) -> None:
-    """The worker's one start-up line: what it consumes, its store, and its routes' steps
-    (Celery's banner and "ready." are DEBUG; see :mod:`filerelay.logs`)."""
+    """The worker's one start-up line: its pool and concurrency (a prefork pool's processes
+    each log ``warmed_up`` next), what it consumes, its store, and its routes' steps (Celery's
+    banner and "ready." are DEBUG; see :mod:`filerelay.logs`)."""
     from filerelay.actions.registry import default_registry
     from filerelay.config import ActionCatalog, load_config
     from filerelay.config.models import route_summary
@@ -100,9 +101,13 @@ def _announce(consumer: Any, settings: Settings) -> None:
         routes = route_summary(list(loaded.model.routes))  # type: ignore[attr-defined]
     except ConfigError as exc:  # the tasks will report it; the line says so
         routes = f"config not loaded: {str(exc.problems[0]).lstrip(': ')}"
+    controller = getattr(consumer, "controller", None)  # Celery's WorkController
+    pool_cls = getattr(controller, "pool_cls", None)  # e.g. celery.concurrency.prefork.TaskPool
     log.info(
         "worker_ready",
         node=getattr(consumer, "hostname", None),
+        pool=pool_cls.__module__.rsplit(".", 1)[-1] if isinstance(pool_cls, type) else None,
+        concurrency=getattr(controller, "concurrency", None),
         consumes=f"{','.join(worker_queues(settings))} from {settings.broker_label()}",
         store=settings.store_label(),
         routes=routes,

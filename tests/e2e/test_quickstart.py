@@ -87,11 +87,18 @@ def test_quickstart_says_one_line_per_process_and_one_line_per_file(tmp_path):
     try:
         proc.wait_log("watcher_ready", 90)
         proc.wait_log("worker_ready", 90)
+        ready = next(line for line in proc.log().splitlines() if " worker_ready " in line)
+        assert " pool=prefork " in ready, ready
+        processes = int(re.findall(r" concurrency=(\d+) ", ready)[0])
+        # each pool process says once that it has prepared its steps
+        wait_for(lambda: proc.log().count("warmed_up") == processes, 90, what="warmed_up")
         started, other = log_lines(proc.log())
         # then start-up is one line per component, saying what it watches / where it delivers
-        # (and, where the /proc writer check cannot see every process, one warning saying so)
-        events = [e for _, e in started if e != "watcher.writer_check_partial"]
-        assert other == [] and events == ["watcher_ready", "worker_ready"], (started, other)
+        # (and, where the /proc writer check cannot see every process, one warning saying so),
+        # and one line per pool process
+        events = sorted(e for _, e in started if e != "watcher.writer_check_partial")
+        expected = sorted(["watcher_ready", "worker_ready"] + ["warmed_up"] * processes)
+        assert other == [] and events == expected, (started, other)
         assert "watching={'inbox': '" in proc.log() and "routes={'to-outbox': 'copy'}" in proc.log()
         # when FILES files are written
         (tmp_path / "inbox").mkdir(exist_ok=True)
