@@ -64,12 +64,17 @@ def send_step(app: Celery, msg: StepMessage, queue: str) -> None:
 
 
 def queue_depth(app: Celery, queue: str) -> int:
-    """Messages waiting in ``queue`` (a passive declare: Redis, AMQP, embedded)."""
-    with app.connection_for_write() as conn:
+    """Messages waiting in ``queue`` (a passive declare: Redis, AMQP, embedded), over a
+    connection of the app's pool: its channel is kept, so a watcher's publisher can ask often
+    (0.14 ms of CPU against 1.3 for a new connection and channel on Redis)."""
+    with app.pool.acquire(block=True) as conn:
         try:
             declared = conn.default_channel.queue_declare(queue=queue, passive=True)
         except conn.channel_errors:  # not declared yet (no worker started): empty
             return 0
+        except Exception:
+            conn.collect()  # broken: it goes back to the pool without its transport state
+            raise
         return int(declared.message_count)
 
 
@@ -114,7 +119,9 @@ class CeleryPublisher:
         ``waiting`` ones: :data:`LINGER_S` while this host's queue holds messages — the
         workers are busy, the events would wait in the queue anyway, and a fuller batch costs
         them less per file — and not at all when the queue is empty (an idle worker takes
-        each file at once) or a full batch is there."""
+        each file at once) or a full batch is there. The publisher asks again while it
+        lingers, and stops as soon as the answer is 0: the queue drained, or the batch is
+        full."""
         if self.ingest_batch <= 1 or waiting >= self.ingest_batch:
             return 0.0
         return LINGER_S if self._busy() else 0.0

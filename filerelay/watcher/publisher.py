@@ -23,6 +23,8 @@ from filerelay.watcher.outbox import Outbox
 log = structlog.get_logger()
 
 PublishFn = Callable[[list[FileEvent]], None]
+#: While lingering, how often ``linger`` is asked again whether to go on.
+LINGER_POLL_S = 0.01
 
 
 class Publisher(threading.Thread):
@@ -131,14 +133,20 @@ class Publisher(threading.Thread):
 
     def _linger_first(self, waiting: int) -> bool:
         """Wait once, as long as ``linger`` says, for more rows before publishing ``waiting``
-        (never while stopping); whether it waited."""
+        (never while stopping); whether it waited. ``linger`` is asked again every
+        :data:`LINGER_POLL_S` with the rows waiting then, and the wait ends early once it says
+        0 (the workers' queue drained: one of them is about to be idle; or a full batch is
+        there): a fixed wait left workers idle while the rows piled up here."""
         if self.linger is None or self._lingered or self._stopping.is_set():
             return False
         wait_s = self.linger(waiting)
         if wait_s <= 0:
             return False
         self._lingered = True
-        self._stopping.wait(wait_s)
+        deadline = time.monotonic() + wait_s
+        while not self._stopping.wait(min(LINGER_POLL_S, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline or self.linger(self.outbox.depth()) <= 0:
+                break
         return True
 
     def _final_flush(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,17 +117,45 @@ def test_a_linger_waits_once_for_more_rows_and_never_at_stop(outbox: Outbox) -> 
         outbox.emit([event(f"b{i}") for i in range(7)])
         pub.wake()
         wait_for(lambda: outbox.depth() == 0, 10, what="outbox drained")
-        # then they went out in one publish, after one linger
+        # then they went out in one publish, after one linger, which the publisher asked
+        # again as it went on and which ended once 10 were waiting
         assert [len(batch) for batch in published] == [10]
-        assert asked == [3]
+        assert asked[0] == 3 and asked[-1] == 10 and set(asked) == {3, 10}, asked
         # and a row that comes alone lingers again, once
+        asked.clear()
         outbox.emit([event("c0")])
         pub.wake()
         wait_for(lambda: outbox.depth() == 0, 10, what="outbox drained")
-        assert [len(batch) for batch in published] == [10, 1] and asked == [3, 1]
+        assert [len(batch) for batch in published] == [10, 1] and set(asked) == {1}, asked
         outbox.emit([event("d0")])
     finally:
         # when it stops with a row waiting: the final flush publishes it without lingering
         pub.linger = lambda _waiting: 60.0
         stop(pub)
     assert published[-1] == ["d0"]
+
+
+def test_a_linger_ends_as_soon_as_it_is_no_longer_wanted(outbox: Outbox) -> None:
+    # given a publisher asked to linger a minute while the workers are busy
+    published: list[list[str]] = []
+    asked: list[int] = []
+    busy = threading.Event()
+    busy.set()
+
+    def linger(waiting: int) -> float:
+        asked.append(waiting)
+        return 60.0 if busy.is_set() else 0.0
+
+    pub = Publisher(outbox, lambda evs: published.append([e.relpath for e in evs]), linger=linger)
+    run(pub)
+    try:
+        # when 2 rows come while they are busy
+        outbox.emit([event("a0"), event("a1")])
+        pub.wake()
+        wait_for(lambda: len(asked) >= 2, 10, what="the linger, asked again")
+        assert published == []
+        # then once the workers' queue drains the rows go out together, long before a minute
+        busy.clear()
+        wait_for(lambda: published == [["a0", "a1"]], 10, what="the publish")
+    finally:
+        stop(pub)
