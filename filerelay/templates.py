@@ -7,6 +7,7 @@ and ``tags.<key>`` are plain dict lookups done here, never ``getattr``.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import string
@@ -58,7 +59,13 @@ class Template:
 
     @classmethod
     def parse(cls, text: str) -> Template:
-        """Validate ``text``; raises ValueError with a readable reason."""
+        """Validate ``text``; raises ValueError with a readable reason. A template is parsed
+        once per process (the steps render the same few config templates for every file);
+        a text that fails is checked again each time, and fails the same way."""
+        return _parsed(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Template:
         fields: set[str] = set()
         try:
             parts = list(_FORMATTER.parse(text))
@@ -87,6 +94,11 @@ class Template:
                 value = format(_lookup(values, field), spec or "")
                 out.append(encode("".join(out), value) if encode is not None else value)
         return "".join(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> Template:
+    return Template._parse(text)
 
 
 def _check_field(text: str, field: str, spec: str, conversion: str | None) -> None:
