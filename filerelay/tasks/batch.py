@@ -60,6 +60,9 @@ KILL_AFTER_S = 20.0
 UNAVAILABLE_MAX_BACKOFF_S = 30.0
 #: Batches a publish is spread over at least, so that two worker processes both get work.
 SPREAD = 4
+#: Events per message at least when a publish is spread (but a smaller whole publish): a
+#: message costs a worker more than recording a few more files in it.
+MIN_SPREAD = 8
 #: Threads per process for a batch's steps that may run side by side (S3 PUTs), as many as
 #: the boto3 pool the small_files benchmark compares with.
 THREADS = 8
@@ -75,7 +78,7 @@ def chunks(
     least ``spread`` of them where there are enough events: one event stays one."""
     if max_batch <= 1 or len(events) <= 1:
         return [[event] for event in events]
-    size = max(1, min(max_batch, math.ceil(len(events) / spread)))
+    size = min(max_batch, max(MIN_SPREAD, math.ceil(len(events) / spread)))
     return [list(events[i : i + size]) for i in range(0, len(events), size)]
 
 

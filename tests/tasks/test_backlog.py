@@ -44,14 +44,14 @@ def test_busy_workers_get_full_batches_and_idle_ones_a_spread(tmp_path, redis_ur
     publish = CeleryPublisher(app, "filerelay", ingest_batch=16)
     client = redis.Redis.from_url(redis_url)
     try:
-        # when the queue is empty (idle workers): no linger, 20 events spread over 4 messages
+        # when the queue is empty (idle workers): no linger, 40 events spread over 4 messages
         assert publish.linger_s(3) == 0.0
-        publish(events(20))
+        publish(events(40))
         assert client.llen("filerelay") == 4
         # when messages wait (busy workers): a linger for fewer than a full batch, none for a
         # full one, and 20 events as a full batch and the rest
         assert publish.linger_s(3) == LINGER_S and publish.linger_s(16) == 0.0
-        publish(events(20, 20))
+        publish(events(20, 40))
         assert client.llen("filerelay") == 6
         shown = [json.loads(raw)["headers"]["argsrepr"] for raw in client.lrange("filerelay", 0, 1)]
         assert sorted(int(text.split(" ", 1)[0]) for text in shown) == [4, 16]  # newest first

@@ -35,7 +35,8 @@ def events(n: int) -> list[FileEvent]:
     [
         (1, 16, [1]),  # idle: one event, one ingest
         (3, 1, [1, 1, 1]),  # batching off
-        (6, 16, [2, 2, 2]),  # spread over the worker processes
+        (6, 16, [6]),  # a few: one message (a message costs more than a few more files)
+        (20, 16, [8, 8, 4]),  # spread over the worker processes, at least 8 per message
         (40, 16, [10, 10, 10, 10]),
         (100, 16, [16] * 6 + [4]),  # a long backlog: full batches
     ],
