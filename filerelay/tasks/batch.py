@@ -75,7 +75,8 @@ def chunks(
     events: Sequence[FileEvent], max_batch: int, spread: int = SPREAD
 ) -> list[list[FileEvent]]:
     """Cut a publish batch into ingest batches of at most ``max_batch`` events, and into at
-    least ``spread`` of them where there are enough events: one event stays one."""
+    least ``spread`` of them where there are enough events for :data:`MIN_SPREAD` in each:
+    one event stays one."""
     if max_batch <= 1 or len(events) <= 1:
         return [[event] for event in events]
     size = min(max_batch, max(MIN_SPREAD, math.ceil(len(events) / spread)))
