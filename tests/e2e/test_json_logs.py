@@ -143,12 +143,19 @@ def test_json_lines_carry_context_and_no_secret(
     try:
         redis.start()
         # when a watcher, a prefork worker and the reconciler process three files, one of
-        # which fails twice with an exception
+        # which fails twice with an exception; each file comes once the one before is
+        # recorded, so each is an ingest of its own (files that come together share an
+        # ingest batch, whose task lines name several files)
         start_worker(relay, concurrency=2)
         start_watcher(relay)
         start_reconciler(relay)
-        for name in ("a.dat", "b.dat", "c.boom"):
+        for seen, name in enumerate(("a.dat", "b.dat", "c.boom")):
             (inbox / name).write_bytes(os.urandom(2_000))
+            wait_for(
+                lambda seen=seen: sum(count_by_state(relay.store).values()) > seen,
+                60,
+                what=f"{name} recorded",
+            )
         wait_for(
             lambda: count_by_state(relay.store) == {"succeeded": 2, "failed": 1},
             120,
