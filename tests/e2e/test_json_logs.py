@@ -149,13 +149,16 @@ def test_json_lines_carry_context_and_no_secret(
         start_worker(relay, concurrency=2)
         start_watcher(relay)
         start_reconciler(relay)
-        for seen, name in enumerate(("a.dat", "b.dat", "c.boom")):
+
+        def wait_recorded(count: int) -> None:
+            def done() -> bool:
+                return sum(count_by_state(relay.store).values()) >= count
+
+            wait_for(done, 60, what=f"{count} files recorded")
+
+        for count, name in enumerate(("a.dat", "b.dat", "c.boom"), start=1):
             (inbox / name).write_bytes(os.urandom(2_000))
-            wait_for(
-                lambda seen=seen: sum(count_by_state(relay.store).values()) > seen,
-                60,
-                what=f"{name} recorded",
-            )
+            wait_recorded(count)
         wait_for(
             lambda: count_by_state(relay.store) == {"succeeded": 2, "failed": 1},
             120,
