@@ -50,7 +50,7 @@ def run(ctx: Context) -> Result:
         f"fastest: {fastest}",
         target=0.9,
         notes=f"{size // MiB} MiB; filerelay timed rename -> event succeeded minus silence "
-        f"{pipelines.SILENCE_S:g} s (includes hashing (SHA-256 + MD5 per part), "
+        f"{pipelines.SILENCE_S:g} s (includes hashing (SHA-256, and a CRC32 or MD5 per part), "
         "the skip-if-same HEAD and the verify HEAD); "
         f"baselines (MiB/s): {others}",
         extra={f"baseline {n}": m for n, m in medians.items()},

@@ -4,13 +4,16 @@ from the server's first answer. The requests are watched through botocore's own 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import re
 import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from werkzeug import Request, Response
 
 from filerelay.actions.base import Resources
 from filerelay.actions.s3 import checksums
@@ -173,6 +176,76 @@ def test_md5_parts_when_set_carry_no_crc32(seaweedfs: Any, weed: Resources, src:
     # then every part carried Content-MD5 alone, and the object's ETag was checked
     assert wire.parts == [MD5] * 3 and wire.creates == [set()]
     assert result["uploaded"] is True and result["etag"].endswith("-3")
+
+
+class CrcServer:
+    """A multipart endpoint that answers each part with a CRC32 (its own, or a wrong one) and
+    the completion with a composite checksum (right or wrong), recording what it was asked."""
+
+    UPLOAD = (
+        "<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>"
+    )
+
+    def __init__(self, *, part_crc_right: bool, composite: str | None) -> None:
+        self.part_crc_right, self.composite = part_crc_right, composite
+        self.crcs: list[int] = []
+        self.calls: list[str] = []
+
+    def __call__(self, request: Request) -> Response:
+        if request.method == "POST" and "uploads" in request.args:
+            self.calls.append("create")
+            return Response(self.UPLOAD, content_type="application/xml")
+        if request.method == "PUT" and "partNumber" in request.args:
+            self.calls.append("part")
+            crc = zlib.crc32(request.get_data()) ^ (0 if self.part_crc_right else 1)
+            self.crcs.append(crc)
+            headers = {"ETag": '"0123456789abcdef0123456789abcdef"'}
+            headers["x-amz-checksum-crc32"] = checksums.crc32_header(crc)
+            return Response("", headers=headers)
+        if request.method == "POST" and "uploadId" in request.args:
+            self.calls.append("complete")
+            composite = self.composite or checksums.composite_crc32(self.crcs)
+            body = (
+                "<CompleteMultipartUploadResult><ETag>&quot;abc-2&quot;</ETag>"
+                f"<ChecksumCRC32>{composite}</ChecksumCRC32></CompleteMultipartUploadResult>"
+            )
+            return Response(body, content_type="application/xml")
+        if request.method == "DELETE":
+            self.calls.append("abort")
+            return Response("", status=204)
+        if request.method == "HEAD":
+            self.calls.append("head")
+            head = Response("", headers={"ETag": '"abc-2"'})
+            head.headers["Content-Length"] = str(10 * MiB)  # after the empty body set it to 0
+            return head
+        return Response("", status=400)
+
+
+def _upload_to(httpserver: Any, server: CrcServer, src: Path) -> Any:
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(server)
+    resources = s3_resources(httpserver.url_for("/").rstrip("/"))
+    path = write_file(src / "big.bin", os.urandom(10 * MiB))
+    action = s3_action(resources, "bkt", **PARTS, skip_existing=False, checksum="crc32")
+    return action.run(make_context(make_event(path, src), resources))
+
+
+def test_a_part_whose_echoed_crc32_differs_is_retried(httpserver: Any, src: Path) -> None:
+    # given a server that answers a part with another CRC32 than the one sent
+    server = CrcServer(part_crc_right=False, composite=None)
+    # when a file goes up in CRC32 parts, then the step fails to be retried, upload kept
+    with pytest.raises(RetryableError, match=r"part 1 of s3://bkt/big.bin: the server has CRC32"):
+        _upload_to(httpserver, server, src)
+    assert server.calls == ["create", "part"]
+
+
+def test_a_completed_object_with_another_composite_is_retried(httpserver: Any, src: Path) -> None:
+    # given a server that checks each part but completes with another composite checksum
+    wrong = base64.b64encode(b"\0\0\0\0").decode() + "-2"
+    server = CrcServer(part_crc_right=True, composite=wrong)
+    # when a file goes up in CRC32 parts, then verify finds it out
+    with pytest.raises(RetryableError, match=r"verify s3://bkt/big.bin: CRC32 AAAAAA==-2 != "):
+        _upload_to(httpserver, server, src)
+    assert server.calls == ["create", "part", "part", "complete", "head"]
 
 
 def test_the_composite_of_part_crc32s_is_the_crc32_of_their_bytes() -> None:
