@@ -71,6 +71,8 @@ def build_watcher(
         shared_sources=frozenset(s.name for s in loaded.model.sources if s.shared),
         ingest_batch=settings.ingest_batch,
     )
+    # connect while the sources are scanned, not when the first file is handed over
+    threading.Thread(target=publish.warm_up, name="publisher-warm-up", daemon=True).start()
     return Watcher(
         loaded.model.sources,
         settings.state_dir,

@@ -101,3 +101,24 @@ def _queued(client: Any, queue: str) -> list[str]:
         label = json.loads(raw)["headers"]["argsrepr"]
         paths += [part.split(" path=")[1].rstrip(";") for part in label.split("; ")]
     return paths
+
+
+def test_the_watcher_connects_to_the_broker_before_the_first_file(tmp_path: Path, redis_url):
+    # given a config, an empty inbox, and the clients on this Redis database (the fixture's)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(CONFIG.format(inbox=inbox, out=tmp_path / "out"))
+    settings = load_settings(broker_url=redis_url, state_dir=tmp_path / "state", config=config)
+    client = redis.Redis.from_url(redis_url)
+    me, db = client.client_id(), redis_url.rsplit("/", 1)[1]
+
+    def others() -> set[str]:
+        return {c["id"] for c in client.client_list() if c["db"] == db and int(c["id"]) != me}
+
+    before = others()
+    # when the watcher of `filerelay watch` is built, before it runs or sees a file
+    build_watcher(settings, check_config(settings))
+    # then its publisher has connected already: the first file does not wait for that
+    wait_for(lambda: others() - before, 30, what="the publisher's broker connection")
+    client.close()
