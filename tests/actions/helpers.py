@@ -62,3 +62,23 @@ def s3_resources(endpoint_url: str, **overrides: Any) -> Resources:
     }
     values.update(overrides)
     return Resources(connections={S3_CONNECTION: S3Connection(**values)})
+
+
+def cut_off(action: Any, event: FileEvent, resources: Resources, saves: int) -> dict[str, Any]:
+    """Run ``action`` as a first attempt that loses its lease at its ``saves + 1``-th
+    checkpoint (it must stop, saying so); returns the last checkpoint it saved."""
+    import pytest
+
+    from filerelay.errors import RetryableError
+
+    saved: list[dict[str, Any]] = []
+
+    def lease_held(checkpoint: dict[str, Any]) -> bool:
+        saved.append(checkpoint)
+        return len(saved) <= saves
+
+    first = make_context(event, resources)
+    first.checkpointer = lease_held
+    with pytest.raises(RetryableError, match="lost its lease"):
+        action.run(first)
+    return saved[-1]

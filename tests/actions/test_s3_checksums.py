@@ -20,6 +20,7 @@ from filerelay.actions.s3 import checksums
 from filerelay.actions.s3.action import S3Action, S3Config
 from filerelay.actions.s3.client import s3_client
 from filerelay.errors import PermanentError, RetryableError
+from tests.actions import helpers
 from tests.actions.helpers import S3_CONNECTION, make_context, make_event, s3_resources, write_file
 
 MiB = 1024 * 1024
@@ -102,21 +103,12 @@ def test_a_resumed_crc32_upload_keeps_the_parts_the_server_holds(
     path = write_file(src / "big.bin", data)
     action = s3_action(weed, bucket, **PARTS, skip_existing=False)
     event = make_event(path, src)
-    saved: list[dict[str, Any]] = []
-
-    def dies_after_three_saves(checkpoint: dict[str, Any]) -> bool:
-        saved.append(checkpoint)
-        return len(saved) <= 3
-
-    first = make_context(event, weed)
-    first.checkpointer = dies_after_three_saves
-    with pytest.raises(RetryableError, match="lost its lease"):
-        action.run(first)
-    assert saved[-1]["multipart"]["checksum"] == "CRC32"
-    held = len(saved[-1]["multipart"]["parts"])
+    checkpoint = helpers.cut_off(action, event, weed, saves=3)
+    assert checkpoint["multipart"]["checksum"] == "CRC32"
+    held = len(checkpoint["multipart"]["parts"])
     # when the next attempt resumes it
     second = make_context(event, weed, attempt=2)
-    second.checkpoint, second.checkpointer = saved[-1], lambda _c: True
+    second.checkpoint, second.checkpointer = checkpoint, lambda _c: True
     result = action.run(second)
     # then only the rest went, and the object has every part's CRC32 in its composite
     assert result["resumed_parts"] == held >= 1 and result["parts"] == 6

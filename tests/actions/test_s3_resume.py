@@ -5,12 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from filerelay.actions.s3.action import S3Action, S3Config
-from filerelay.errors import RetryableError
+from tests.actions import helpers
 from tests.actions.helpers import S3_CONNECTION, make_context, make_event, s3_resources, write_file
 
 MiB = 1024 * 1024
@@ -30,22 +27,14 @@ def test_interrupted_upload_resumes_with_fewer_parts(moto_endpoint, s3_client, b
         skip_existing=False,
     )
     event = make_event(path, tmp_path)
-    saved: list[dict[str, Any]] = []
-
-    def dies_after_three_parts(data_: dict[str, Any]) -> bool:
-        saved.append(data_)
-        return len(saved) <= 3  # the id, then two parts; the third save finds the lease lost
-
-    first = make_context(event, resources)
-    first.checkpointer = dies_after_three_parts
-    # when the first attempt is cut off after a few parts
-    with pytest.raises(RetryableError, match="lost its lease"):
-        S3Action(config, resources).run(first)
-    done_before = len(saved[-1]["multipart"]["parts"])
+    # when the first attempt is cut off after a few parts (the id, then two parts: the
+    # fourth save finds the lease lost)
+    checkpoint = helpers.cut_off(S3Action(config, resources), event, resources, saves=3)
+    done_before = len(checkpoint["multipart"]["parts"])
     assert 1 <= done_before < 6
     # then the next attempt resumes from the checkpoint and uploads only the rest
     second = make_context(event, resources, attempt=2)
-    second.checkpoint = saved[-1]
+    second.checkpoint = checkpoint
     second.checkpointer = lambda _d: True
     result = S3Action(config, resources).run(second)
     assert result["uploaded"] and result["parts"] == 6
