@@ -401,7 +401,7 @@ class S3Action(Action[S3Config]):
 
         def learnt(crc32: bool) -> None:
             if self.config.checksum == "auto":
-                checksums.support(self.resources.clients, self.config.connection).crc32 = crc32
+                self._support.crc32 = crc32
             ctx.log.info("s3_part_checksums", connection=self.config.connection, crc32=crc32)
 
         crc32 = self._crc32_mode() if upload.checksum else False
@@ -421,11 +421,16 @@ class S3Action(Action[S3Config]):
         # anything else (retryable, a time limit, a dying worker): the parts stay, and the
         # next attempt resumes from the checkpoint
 
+    @property
+    def _support(self) -> checksums.ChecksumSupport:
+        """What this process has learnt of the connection's server (``checksum: auto``)."""
+        return checksums.support(self.resources.clients, self.config.connection)
+
     def _crc32_mode(self) -> bool | None:
         """Parts go by CRC32 (True), by MD5 (False), or by both until the server answers."""
         mode = self.config.checksum
         if mode == "auto":
-            return checksums.support(self.resources.clients, self.config.connection).crc32
+            return self._support.crc32
         return mode == "crc32"
 
     def _start(
@@ -442,7 +447,7 @@ class S3Action(Action[S3Config]):
             if self.config.checksum != "auto":
                 raise
             upload = mp.start(client, bucket, key, size, part_size, args)  # then it was that
-            checksums.support(self.resources.clients, self.config.connection).crc32 = False
+            self._support.crc32 = False
             return upload
 
     def _resume(

@@ -22,7 +22,9 @@ from __future__ import annotations
 import base64
 import zlib
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
+
+from filerelay.actions.base import ClientCache
 
 ChecksumMode = Literal["auto", "md5", "crc32"]
 ALGORITHM = "CRC32"  # the ChecksumAlgorithm an upload is created with
@@ -35,7 +37,7 @@ class ChecksumSupport:
         self.crc32: bool | None = None
 
 
-def support(clients: Any, connection: str) -> ChecksumSupport:
+def support(clients: ClientCache, connection: str) -> ChecksumSupport:
     """The process-wide :class:`ChecksumSupport` of the named connection."""
     learnt: ChecksumSupport = clients.get(("s3-checksums", connection), ChecksumSupport)
     return learnt
