@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int | None = Field(default=None, description="Worker processes/threads.")
     worker_pool: Literal["prefork", "threads", "solo"] = "prefork"
+    worker_idle_exit_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="A prefork worker on the embedded broker lets its pool processes exit "
+        "after this long without a task, and forks them again for the next one (which waits "
+        "for the fork and the process's start); an idle `filerelay run` is then two processes. "
+        "0: they stay. Workers on Redis or RabbitMQ keep theirs.",
+    )
     lease_s: float = Field(
         default=30.0,
         ge=0.5,

@@ -28,6 +28,7 @@ from filerelay.settings import Settings
 from filerelay.store import ensure_schema, make_engine
 from filerelay.store.migrate import upgrade_apart
 from filerelay.tasks import make_celery
+from filerelay.tasks.pool import resting_pool
 
 
 def worker(
@@ -76,6 +77,9 @@ def start_worker(
         configure_logging(settings.log_format, settings.log_level)
 
     pool = pool or settings.worker_pool
+    pool_cls: str | type = pool
+    if pool == "prefork" and settings.embedded_broker and settings.worker_idle_exit_s > 0:
+        pool_cls = resting_pool(settings.worker_idle_exit_s)
     metrics = worker_metrics_setup(settings, pool, metrics_dir)
     app = make_celery(settings, [metrics.hook] if metrics else [])
     if metrics is not None:
@@ -86,7 +90,7 @@ def start_worker(
     # prompt_toolkit here and, by fork, in every pool process (~20 MB each)
     celery_worker = app.Worker(
         hostname=host_format(default_nodename(hostname)),
-        pool_cls=pool,
+        pool_cls=pool_cls,
         loglevel=mlevel(settings.log_level),
         queues=worker_queues(settings),
         without_mingle=True,

@@ -106,12 +106,20 @@ def _announce(consumer: Any, settings: Settings) -> None:
     log.info(
         "worker_ready",
         node=getattr(consumer, "hostname", None),
-        pool=pool_cls.__module__.rsplit(".", 1)[-1] if isinstance(pool_cls, type) else None,
+        pool=_pool_name(pool_cls),
         concurrency=getattr(controller, "concurrency", None),
         consumes=f"{','.join(worker_queues(settings))} from {settings.broker_label()}",
         store=settings.store_label(),
         routes=routes,
     )
+
+
+def _pool_name(pool_cls: Any) -> str | None:
+    """``prefork``, ``threads``, ``solo``: Celery's module name for its pools, or the label of
+    filerelay's own (:mod:`filerelay.tasks.pool`)."""
+    if not isinstance(pool_cls, type):
+        return None
+    return getattr(pool_cls, "label", None) or pool_cls.__module__.rsplit(".", 1)[-1]
 
 
 def _on_sighup(holder: RuntimeHolder) -> None:

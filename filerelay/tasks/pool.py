@@ -1,0 +1,131 @@
+"""A prefork pool that lets its processes exit after a quiet spell and forks them again for
+the next task (``FILERELAY_WORKER_IDLE_EXIT_S``): an idle worker is then its main process
+alone.
+
+This is the pool of a worker on the embedded broker, where Celery drives billiard's threaded
+pool: one in-queue shared by every process, read in turn. A process is asked to leave by a
+job of the pool's own, put in that queue like any other: whichever process takes it leaves
+once it has handed back the job before it, so a file's job is never in a process that is
+leaving, and one queued behind the leave jobs waits there for the processes forked next.
+(Celery's own shrink, the autoscaler's, SIGTERMs a process it believes idle, which can hold a
+job it has just taken from the queue. billiard's per-process exit event is read only after a
+job, never while a process waits for one.)
+
+The number of processes moves between all and none, under one lock shared with billiard's
+supervisor (which replaces the processes that exited): the pool rests when no job has been in
+it for the whole spell, and wakes when Celery hands it a job, before the job waits for a
+slot. A leave job carries the rest it belongs to; once the pool has woken, one still queued
+is passed over by the process that takes it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from time import monotonic
+from typing import Any
+
+import structlog
+from billiard import get_context
+from billiard.pool import RUN, TASK, job_counter
+from billiard.pool import Pool as BlockingPool
+from celery.concurrency.prefork import TaskPool
+
+log = structlog.get_logger("filerelay.tasks")
+
+#: The pool's current rest, a shared integer its processes inherit when they are forked.
+_rests: Any = None
+
+
+def leave_if_resting(rest: int) -> None:
+    """In a pool process: leave (exit 0, after Celery's process shutdown) unless the pool
+    has woken since it queued this job."""
+    if _rests is not None and _rests.value == rest:
+        sys.exit(0)  # billiard's own sys.exit: the code it exits with
+
+
+class RestingPool(BlockingPool):  # type: ignore[misc]
+    """billiard's threaded pool, emptied after ``idle_exit_s`` without a job."""
+
+    _processes: int  # billiard's count of the processes it keeps
+
+    def __init__(self, *args: Any, idle_exit_s: float, **kwargs: Any) -> None:
+        global _rests
+        self.idle_exit_s = idle_exit_s
+        self._resize = threading.RLock()
+        self._busy_at = monotonic()
+        self._rests = _rests = get_context().Value("i", 0)  # before the pool forks
+        super().__init__(*args, **kwargs)
+        self.size: int = self._processes  # the count when awake
+
+    @property
+    def resting(self) -> bool:
+        return self._processes == 0
+
+    def _maintain_pool(self) -> None:
+        """billiard's upkeep (every 0.8 s, in its supervisor thread), then rest if idle."""
+        with self._resize:
+            super()._maintain_pool()
+            now = monotonic()
+            if self._cache:
+                self._busy_at = now
+            elif self._processes and now - self._busy_at >= self.idle_exit_s:
+                self._rest()
+
+    def apply_async(self, *args: Any, **kwargs: Any) -> Any:
+        self.wake()
+        return super().apply_async(*args, **kwargs)
+
+    def wake(self) -> None:
+        """Have all the processes again: the leave jobs still queued are passed over, the
+        processes already gone are forked again."""
+        with self._resize:
+            self._busy_at = monotonic()
+            if not self.resting or self._state != RUN:
+                return
+            self._rests.value += 1
+            self._processes = self.size
+            self._set_slots(self.size)
+            super()._maintain_pool()
+            log.info("pool_waking", processes=self.size)
+
+    def _rest(self) -> None:
+        """Queue one leave job per process, and fork none to replace them."""
+        rest = self._rests.value
+        self._processes = 0
+        self._set_slots(0)
+        for _ in range(len(self._pool)):
+            job: tuple[Any, ...] = (TASK, (next(job_counter), None, leave_if_resting, (rest,), {}))
+            self._taskqueue.put(([job], None))  # no result awaited: billiard drops its answer
+        log.info("pool_resting", processes=self.size, idle_s=self.idle_exit_s)
+
+    def _set_slots(self, n: int) -> None:
+        """The slots Celery waits on before it hands a job over: all free, since the pool
+        rests only with no job in it and wakes from rest, where none can have been taken."""
+        putlock = self._putlock
+        if putlock is None:
+            return
+        with putlock._cond:
+            putlock._initial_value = n
+            putlock._value = n
+            putlock._cond.notify_all()
+
+
+class RestingTaskPool(TaskPool):  # type: ignore[misc]
+    """Celery's prefork pool; on a polling broker (the embedded one), a :class:`RestingPool`.
+    A broker with an event loop (Redis, RabbitMQ) keeps Celery's asynchronous pool as it is."""
+
+    BlockingPool = RestingPool
+    idle_exit_s = 60.0
+    #: the pool's name in ``worker_ready``
+    label = "prefork"
+
+    def on_start(self) -> None:
+        if self.options.get("threads", True):
+            self.options["idle_exit_s"] = self.idle_exit_s
+        super().on_start()
+
+
+def resting_pool(idle_exit_s: float) -> type[TaskPool]:
+    """The prefork pool class whose processes exit after ``idle_exit_s`` without a task."""
+    return type("TaskPool", (RestingTaskPool,), {"idle_exit_s": idle_exit_s})
