@@ -15,11 +15,13 @@ The number of processes moves between all and none, under one lock shared with b
 supervisor (which replaces the processes that exited): the pool rests when no job has been in
 it for the whole spell, and wakes when Celery hands it a job, before the job waits for a
 slot. A leave job carries the rest it belongs to; once the pool has woken, one still queued
-is passed over by the process that takes it.
+is passed over by the process that takes it. A process that left notes its pid, so that a
+wake forks its successor at once rather than when billiard has seen it go (up to 0.8 s).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from time import monotonic
@@ -27,21 +29,30 @@ from typing import Any
 
 import structlog
 from billiard import get_context
-from billiard.pool import RUN, TASK, job_counter
+from billiard.pool import EX_OK, RUN, TASK, job_counter
 from billiard.pool import Pool as BlockingPool
 from celery.concurrency.prefork import TaskPool
 
 log = structlog.get_logger("filerelay.tasks")
 
-#: The pool's current rest, a shared integer its processes inherit when they are forked.
-_rests: Any = None
+#: What the pool's processes inherit when they are forked, under one lock: the pool's
+#: current rest, how many processes left in it, and their pids.
+_shared: tuple[Any, Any, Any] | None = None
 
 
 def leave_if_resting(rest: int) -> None:
     """In a pool process: leave (exit 0, after Celery's process shutdown) unless the pool
-    has woken since it queued this job."""
-    if _rests is not None and _rests.value == rest:
-        sys.exit(0)  # billiard's own sys.exit: the code it exits with
+    has woken since it queued this job; noted, so that a wake forks one more in its place."""
+    if _shared is None:
+        return
+    rests, leaving, pids = _shared
+    with rests.get_lock():
+        if rests.value != rest:
+            return
+        if leaving.value < len(pids):
+            pids[leaving.value] = os.getpid()
+        leaving.value += 1
+    sys.exit(0)  # billiard's own sys.exit: the code it exits with
 
 
 class RestingPool(BlockingPool):  # type: ignore[misc]
@@ -50,11 +61,18 @@ class RestingPool(BlockingPool):  # type: ignore[misc]
     _processes: int  # billiard's count of the processes it keeps
 
     def __init__(self, *args: Any, idle_exit_s: float, **kwargs: Any) -> None:
-        global _rests
+        global _shared
         self.idle_exit_s = idle_exit_s
         self._resize = threading.RLock()
         self._busy_at = monotonic()
-        self._rests = _rests = get_context().Value("i", 0)  # before the pool forks
+        ctx = get_context()
+        lock = ctx.RLock()
+        slots = 4 * (kwargs.get("processes") or 1) + 4  # leave jobs per rest: one per process
+        self._rests, self._leaving, self._left = _shared = (  # before the pool forks
+            ctx.Value("i", 0, lock=lock),
+            ctx.Value("i", 0, lock=lock),
+            ctx.Array("i", slots, lock=lock),
+        )
         super().__init__(*args, **kwargs)
         self.size: int = self._processes  # the count when awake
 
@@ -77,21 +95,30 @@ class RestingPool(BlockingPool):  # type: ignore[misc]
         return super().apply_async(*args, **kwargs)
 
     def wake(self) -> None:
-        """Have all the processes again: the leave jobs still queued are passed over, the
-        processes already gone are forked again."""
+        """Have all the processes again, at once: the leave jobs still queued are passed
+        over, and a process is forked for each one that left or is leaving."""
         with self._resize:
             self._busy_at = monotonic()
             if not self.resting or self._state != RUN:
                 return
-            self._rests.value += 1
-            self._processes = self.size
+            with self._rests.get_lock():  # from here on no process leaves
+                self._rests.value += 1
+                left = set(self._left[: min(self._leaving.value, len(self._left))])
             self._set_slots(self.size)
-            super()._maintain_pool()
+            self._join_exited_workers()
+            # those that left but are not joined yet still count in billiard's pool
+            leaving = sum(1 for w in self._pool if w.pid in left)
+            self._processes = self.size + leaving
+            self._repopulate_pool([EX_OK] * self._processes)  # (not restarts after a crash)
+            self._processes = self.size
             log.info("pool_waking", processes=self.size)
 
     def _rest(self) -> None:
         """Queue one leave job per process, and fork none to replace them."""
-        rest = self._rests.value
+        with self._rests.get_lock():
+            rest = self._rests.value
+            self._leaving.value = 0
+        self._join_exited_workers()  # (no leave job for a process gone already)
         self._processes = 0
         self._set_slots(0)
         for _ in range(len(self._pool)):

@@ -78,3 +78,18 @@ def test_the_pool_rests_after_its_idle_spell_only(pool):
         time.sleep(0.05)
     # and once idle for the spell, it does
     wait_for(lambda: (pool._maintain_pool() or True) and pool.resting, 30, what="rested")
+
+
+def test_a_wake_forks_at_once_for_processes_still_leaving(pool):
+    # given a resting pool whose two processes have taken their leave jobs
+    before = {p.pid for p in pool._pool}
+    with pool._resize:
+        pool._rest()
+    wait_for(lambda: pool._leaving.value == 2, 30, 0.005, what="both processes leaving")
+    # when a job comes (billiard's supervisor may not have joined them yet)
+    result = pool.apply_async(tagged, (3,))
+    # then two new processes are there already, not at the supervisor's next pass
+    fresh = [p for p in pool._pool if p.pid not in before]
+    assert len(fresh) == 2, [p.pid for p in pool._pool]
+    assert result.get(timeout=60)[0] == 3
+    wait_for(lambda: len(pool._pool) == 2, 30, what="the leavers joined")
