@@ -13,8 +13,8 @@ job, never while a process waits for one.)
 
 The number of processes moves between all and none, under one lock shared with billiard's
 supervisor (which replaces the processes that exited): the pool rests when no job has been in
-it for the whole spell, and wakes when Celery hands it a job, before the job waits for a
-slot. A leave job carries the rest it belongs to; once the pool has woken, one still queued
+it, nor on its way in (Celery waiting for a free slot), for the whole spell, and wakes when
+Celery hands it a job, before the job waits for a slot. A leave job carries the rest it belongs to; once the pool has woken, one still queued
 is passed over by the process that takes it. A process that left notes its pid, so that a
 wake forks its successor at once rather than when billiard has seen it go (up to 0.8 s).
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 import structlog
 from billiard import get_context
-from billiard.pool import EX_OK, RUN, TASK, job_counter
+from billiard.pool import EX_OK, RUN, TASK, Worker, job_counter
 from billiard.pool import Pool as BlockingPool
 from celery.concurrency.prefork import TaskPool
 
@@ -55,9 +55,37 @@ def leave_if_resting(rest: int) -> None:
     sys.exit(0)  # billiard's own sys.exit: the code it exits with
 
 
+class RestingWorker(Worker):  # type: ignore[misc]
+    """billiard's pool process, which before it exits waits for the pool to have read the
+    answers to its jobs: here only those up to its last job that was not a leave job. The
+    answer to a leave job is nobody's (and after a stop, nobody reads it: billiard would wait
+    30 s for it)."""
+
+    _taken = _real_upto = 0
+    wait_for_job: Any  # billiard's, set in the process
+
+    def _make_child_methods(self, *args: Any, **kwargs: Any) -> None:
+        super()._make_child_methods(*args, **kwargs)
+        receive = self.wait_for_job
+
+        def wait_for_job(*args: Any, **kwargs: Any) -> Any:
+            req = receive(*args, **kwargs)
+            if req:
+                self._taken += 1
+                if req[1][2] is not leave_if_resting:  # (TASK, (job, i, fun, args, kwargs))
+                    self._real_upto = self._taken
+            return req
+
+        self.wait_for_job = wait_for_job
+
+    def _ensure_messages_consumed(self, completed: int) -> bool:
+        return bool(super()._ensure_messages_consumed(min(completed, self._real_upto)))
+
+
 class RestingPool(BlockingPool):  # type: ignore[misc]
     """billiard's threaded pool, emptied after ``idle_exit_s`` without a job."""
 
+    Worker = RestingWorker
     _processes: int  # billiard's count of the processes it keeps
 
     def __init__(self, *args: Any, idle_exit_s: float, **kwargs: Any) -> None:
@@ -65,9 +93,11 @@ class RestingPool(BlockingPool):  # type: ignore[misc]
         self.idle_exit_s = idle_exit_s
         self._resize = threading.RLock()
         self._busy_at = monotonic()
+        self._applying = 0  # jobs being handed over (a wait for a slot among them)
         ctx = get_context()
         lock = ctx.RLock()
-        slots = 4 * (kwargs.get("processes") or 1) + 4  # leave jobs per rest: one per process
+        processes = kwargs.get("processes", args[0] if args else None) or os.cpu_count() or 1
+        slots = 4 * processes + 4  # the leave jobs of one rest: one per process
         self._rests, self._leaving, self._left = _shared = (  # before the pool forks
             ctx.Value("i", 0, lock=lock),
             ctx.Value("i", 0, lock=lock),
@@ -83,16 +113,32 @@ class RestingPool(BlockingPool):  # type: ignore[misc]
     def _maintain_pool(self) -> None:
         """billiard's upkeep (every 0.8 s, in its supervisor thread), then rest if idle."""
         with self._resize:
-            super()._maintain_pool()
+            joined = self._join_exited_workers()
+            self._repopulate_pool(joined)
+            if self._putlock is not None:  # the slot of a job a process died holding
+                for code in joined:
+                    if code != EX_OK:  # (one that left, with EX_OK, held none)
+                        self._putlock.release()
             now = monotonic()
-            if self._cache:
+            if self._cache or self._applying:
                 self._busy_at = now
+                if self.resting:  # (not reached: a job is handed over awake)
+                    self.wake()
             elif self._processes and now - self._busy_at >= self.idle_exit_s:
                 self._rest()
 
     def apply_async(self, *args: Any, **kwargs: Any) -> Any:
-        self.wake()
-        return super().apply_async(*args, **kwargs)
+        """Wake, then hand the job over as billiard does (waiting for a free slot): meanwhile
+        the pool does not rest."""
+        with self._resize:
+            self._applying += 1
+            self.wake()
+        try:
+            return super().apply_async(*args, **kwargs)
+        finally:
+            with self._resize:
+                self._applying -= 1
+                self._busy_at = monotonic()
 
     def wake(self) -> None:
         """Have all the processes again, at once: the leave jobs still queued are passed
@@ -109,8 +155,10 @@ class RestingPool(BlockingPool):  # type: ignore[misc]
             # those that left but are not joined yet still count in billiard's pool
             leaving = sum(1 for w in self._pool if w.pid in left)
             self._processes = self.size + leaving
-            self._repopulate_pool([EX_OK] * self._processes)  # (not restarts after a crash)
-            self._processes = self.size
+            try:
+                self._repopulate_pool([EX_OK] * self._processes)  # (not restarts after a crash)
+            finally:
+                self._processes = self.size
             log.info("pool_waking", processes=self.size)
 
     def _rest(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 
 import pytest
@@ -93,3 +94,38 @@ def test_a_wake_forks_at_once_for_processes_still_leaving(pool):
     assert len(fresh) == 2, [p.pid for p in pool._pool]
     assert result.get(timeout=60)[0] == 3
     wait_for(lambda: len(pool._pool) == 2, 30, what="the leavers joined")
+
+
+def test_a_job_waiting_for_a_slot_keeps_the_pool_awake():
+    # given a one-process pool with a short idle spell, its one slot held by a job that its
+    # hard time limit will kill (billiard frees that slot when it joins the killed process)
+    pool = RestingPool(
+        processes=1, idle_exit_s=0.3, threads=True, putlocks=True, timeout=1.0, enable_timeouts=True
+    )
+    try:
+        pool.apply_async(time.sleep, (30,))
+        wait_for(lambda: any(job._accepted for job in pool._cache.values()), 30, what="running")
+        # when another job is handed over meanwhile (waiting for the slot)
+        waiting: dict[str, object] = {}
+        thread = threading.Thread(
+            target=lambda: waiting.update(result=pool.apply_async(tagged, (2,))), daemon=True
+        )
+        thread.start()
+        # then the pool does not rest under it: the job gets its slot and runs
+        thread.join(60)
+        assert not thread.is_alive(), "the job never got a slot"
+        assert waiting["result"].get(timeout=60)[0] == 2  # type: ignore[attr-defined]
+    finally:
+        pool.terminate()
+
+
+def test_a_pool_stopped_as_it_rests_stops_at_once(pool):
+    # given a pool that has just queued its leave jobs
+    with pool._resize:
+        pool._rest()
+    # when it is closed and joined at once (a warm stop), then it does not wait on the
+    # answers to the leave jobs, which nobody reads any more (billiard's 30 s)
+    started = time.monotonic()
+    pool.close()
+    pool.join()
+    assert time.monotonic() - started < 10
