@@ -14,9 +14,10 @@ job, never while a process waits for one.)
 The number of processes moves between all and none, under one lock shared with billiard's
 supervisor (which replaces the processes that exited): the pool rests when no job has been in
 it, nor on its way in (Celery waiting for a free slot), for the whole spell, and wakes when
-Celery hands it a job, before the job waits for a slot. A leave job carries the rest it belongs to; once the pool has woken, one still queued
-is passed over by the process that takes it. A process that left notes its pid, so that a
-wake forks its successor at once rather than when billiard has seen it go (up to 0.8 s).
+Celery hands it a job, before the job waits for a slot. A leave job carries the rest it
+belongs to; once the pool has woken, one still queued is passed over by the process that
+takes it. A process that left notes its pid, so that a wake forks its successor at once
+rather than when billiard has seen it go (up to 0.8 s).
 """
 
 from __future__ import annotations
