@@ -38,7 +38,7 @@ def drop(inbox: Path, name: str) -> bytes:
     return data
 
 
-def assert_delivered(tmp_path: Path, sent: dict[str, bytes], run: Proc) -> None:
+def assert_delivered(tmp_path: Path, sent: dict[str, bytes]) -> None:
     outbox = tmp_path / "outbox"
 
     def all_there() -> bool:
@@ -71,7 +71,7 @@ def test_an_idle_run_rests_its_pool_and_wakes_it_for_the_next_file(tmp_path):
         rested_at = len(run.log())
         # when a file comes, then the pool wakes and the file is copied and recorded
         sent = {"after-rest.bin": drop(tmp_path / "inbox", "after-rest.bin")}
-        assert_delivered(tmp_path, sent, run)
+        assert_delivered(tmp_path, sent)
         assert "pool_waking" in run.log()[rested_at:]
         # and it rests again once idle
         run.wait_log("pool_resting", 60, after=rested_at)
@@ -102,7 +102,7 @@ def test_files_arriving_as_the_pool_rests_are_all_delivered(tmp_path):
             name = f"r{round_}-late.bin"
             sent[name] = drop(inbox, name)
         # then every file is copied with its bytes and recorded as succeeded
-        assert_delivered(tmp_path, sent, run)
+        assert_delivered(tmp_path, sent)
         log = run.log()
         assert log.count("pool_waking") >= 6
         # and an idle run still stops at once
